@@ -1,0 +1,57 @@
+"""Observations.
+
+"orgym": OR-Gym's layout, M x (H + 1) numbers: on hand per stage at the start of the period, then
+  the last H requested orders (max(action, 0) floored, before backlog/capacity caps), oldest
+  first, zero-padded (H = max lead time; 33 numbers with the defaults).
+"rich": the OR-Gym numbers, then in transit per stage [M], backlog [M+1], in-transit orders by
+  lag [H, M], periods left / T, one-hot period [T], forecast mean and std over the next W periods
+  [2W], lead times [M] and log10(cost ratio). Unscaled: agents normalise.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from sc_jax.env.types import EnvParams, EnvState
+
+
+def orgym_observation(state: EnvState) -> jnp.ndarray:
+    return jnp.concatenate([state.on_hand, state.request_history.reshape(-1)]).astype(jnp.float32)
+
+
+def rich_observation(state: EnvState, params: EnvParams) -> jnp.ndarray:
+    from sc_jax.env.dynamics import in_transit  # local: dynamics imports this module
+
+    f32 = lambda x: jnp.asarray(x, jnp.float32).reshape(-1)
+    T, W, H = params.periods, params.forecast_window, params.history_length
+    lags = jnp.arange(H)[:, None]
+    pipeline_by_lag = jnp.where(lags < params.lead_time[None, :], state.order_history[:H], 0)
+    t = jnp.minimum(state.time, T - 1)
+    parts = [
+        orgym_observation(state),
+        f32(in_transit(state.order_history, params.lead_time)),
+        f32(state.backlog),
+        f32(pipeline_by_lag),
+        f32((T - state.time) / T),
+        jax.nn.one_hot(t, T, dtype=jnp.float32),
+    ]
+    if W > 0:
+        start = jnp.minimum(state.time, T)
+        parts.append(jax.lax.dynamic_slice(state.demand.forecast_mean, (start,), (W,)))
+        parts.append(jax.lax.dynamic_slice(state.demand.forecast_std, (start,), (W,)))
+    parts += [f32(params.lead_time), f32(jnp.log10(params.cost_ratio))]
+    return jnp.concatenate(parts)
+
+
+def observe(state: EnvState, params: EnvParams) -> jnp.ndarray:
+    if params.observation_kind == "rich":
+        return rich_observation(state, params)
+    return orgym_observation(state)
+
+
+def observation_size(params: EnvParams) -> int:
+    """Length of the observation vector (a Python int, from shapes only)."""
+    M, H, T, W = params.num_stages, params.history_length, params.periods, params.forecast_window
+    if params.observation_kind == "rich":
+        return M * (H + 1) + M + (M + 1) + H * M + 1 + T + 2 * W + M + 1
+    return M * (H + 1)

@@ -1,0 +1,121 @@
+"""Environment data types: frozen parameters and array-only state.
+
+Shapes (one product, one demand sample; `vmap` adds the product and sample axes):
+  M = number of ordering stages (stage 0 = retailer ... stage M-1; stage M is the plant with
+  unlimited supply and no inventory), T = episode length, K = demand-table length,
+  W = forecast window, H = history length = max lead time over the batch.
+
+Quantities (inventory, orders, demand) are int32: integer units must stay exact (float32 loses
+integers above 2**24 and accumulates rounding in long sums), int32 is the widest integer JAX uses
+without enabling x64, and it vectorises as well as float32 on CPU and GPU. Money (prices, costs,
+rewards) is float32.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+from flax import struct
+
+#: Demand families. Table families are sampled by inverse CDF from `EnvParams.demand_cdf`.
+DEMAND_KINDS = ("poisson", "binomial", "uniform", "geometric", "user", "forecast")
+TABLE_DEMAND_KINDS = ("poisson", "binomial", "geometric")
+OBSERVATION_KINDS = ("orgym", "rich")
+
+#: Name of the vmapped product axis; the shared-capacity rule reduces over it with `lax.psum`.
+PRODUCT_AXIS = "products"
+
+
+@struct.dataclass
+class EnvParams:
+    """Every constant of one product's chain. A batch of products is the same pytree with a
+    leading axis on every array field (static fields are shared by the batch).
+
+    Money vectors follow OR-Gym: reward of period n is
+    ``alpha**n * sum_m (sale_price_m S_m - unit_cost_m RR_m - shortage_cost_m U_m - holding_cost_m I_m)``
+    with ``sale_price = [p, r_0, ..., r_{M-1}]`` (what each stage charges the stage below).
+    """
+
+    initial_inventory: jnp.ndarray  # [M] int32, on hand at the start of period 0
+    retail_price: jnp.ndarray  # [] float32, p
+    unit_cost: jnp.ndarray  # [M+1] float32, r
+    shortage_cost: jnp.ndarray  # [M+1] float32, k (per unit backlogged or lost)
+    holding_cost: jnp.ndarray  # [M] float32, h (stage M holds nothing)
+    supply_capacity: jnp.ndarray  # [M] int32, c: caps the accepted order of stage m
+    lead_time: jnp.ndarray  # [M] int32, L >= 0, L <= history_length
+    backlog: jnp.ndarray  # [] bool, True = v0 (backlog), False = v1 (lost sales)
+    discount: jnp.ndarray  # [] float32, alpha in (0, 1]
+    log_discount: jnp.ndarray  # [] float32, log(alpha) from float64: alpha**n = exp(n log alpha)
+    charge_capacity_shortfall: jnp.ndarray  # [] bool, OR-Gym charges orders above c as unfilled
+    cost_ratio: jnp.ndarray  # [] float32, missed-sale / holding cost (observed by agents)
+    # demand
+    demand_cdf: jnp.ndarray  # [K] float32, CDF table for table families (last entry 1.0)
+    demand_offset: jnp.ndarray  # [] int32, smallest value of the table support
+    demand_low: jnp.ndarray  # [] int32, uniform: low (inclusive)
+    demand_high: jnp.ndarray  # [] int32, uniform: high (exclusive, as SciPy randint)
+    demand_mean: jnp.ndarray  # [] float32, stationary mean (forecast shown to agents)
+    demand_std: jnp.ndarray  # [] float32, stationary standard deviation
+    user_demand: jnp.ndarray  # [S, T] int32, user paths (reset draws one row); [1, T] zeros otherwise
+    forecast: jnp.ndarray  # [7] float32: offset, amp1, ph1, amp2, ph2, randvar, sigma_max
+    # shared capacity across products (used only when couple_products)
+    shared_capacity: jnp.ndarray  # [M] float32, total on hand allowed per stage over all products
+    overflow_cost: jnp.ndarray  # [M] float32, charged per refused arriving unit
+    # static configuration (identical across a batch; changing it recompiles)
+    periods: int = struct.field(pytree_node=False, default=30)
+    history_length: int = struct.field(pytree_node=False, default=10)
+    demand_kind: str = struct.field(pytree_node=False, default="poisson")
+    observation_kind: str = struct.field(pytree_node=False, default="orgym")
+    forecast_window: int = struct.field(pytree_node=False, default=0)
+    couple_products: bool = struct.field(pytree_node=False, default=False)
+
+    @property
+    def num_stages(self) -> int:
+        """M, the number of stages that hold inventory and place orders."""
+        return self.initial_inventory.shape[-1]
+
+
+@struct.dataclass
+class DemandPath:
+    """One episode of demand, drawn at reset (so every policy sees the same path from the same
+    key: common random numbers by construction). Forecasts extend W periods past the end."""
+
+    actual: jnp.ndarray  # [T] int32
+    forecast_mean: jnp.ndarray  # [T+W] float32
+    forecast_std: jnp.ndarray  # [T+W] float32
+
+
+@struct.dataclass
+class EnvState:
+    on_hand: jnp.ndarray  # [M] int32, after shipping (= start of the next period, before arrivals)
+    order_history: jnp.ndarray  # [H+1, M] int32, accepted orders; row l = placed l periods ago
+    request_history: jnp.ndarray  # [H, M] int32, requested max(action,0), oldest first (OR-Gym obs)
+    backlog: jnp.ndarray  # [M+1] int32, unfilled retail demand and replenishment orders (v0)
+    time: jnp.ndarray  # [] int32, period index n
+    demand: DemandPath
+
+
+@struct.dataclass
+class StepInfo:
+    """Per-step metrics (one product). Money is undiscounted; `discount_factor` = alpha**n."""
+
+    demand: jnp.ndarray  # [] int32, this period's new demand
+    sales: jnp.ndarray  # [M+1] int32, retail sales then accepted orders shipped by stages 1..M
+    requested: jnp.ndarray  # [M] int32, order requested incl. backlogged replenishment
+    accepted: jnp.ndarray  # [M] int32
+    arrivals: jnp.ndarray  # [M] int32, accepted into stock (after the shared-capacity rule)
+    unfilled: jnp.ndarray  # [M+1] int32
+    backlogged: jnp.ndarray  # [M+1] int32
+    lost: jnp.ndarray  # [M+1] int32
+    on_hand: jnp.ndarray  # [M] int32
+    in_transit: jnp.ndarray  # [M] int32
+    overflow: jnp.ndarray  # [M] int32, arriving units refused by the shared capacity
+    shared_utilisation: jnp.ndarray  # [M] float32, total on hand / shared capacity (0 if uncoupled)
+    revenue: jnp.ndarray  # [] float32
+    purchase_cost: jnp.ndarray
+    shortage_cost: jnp.ndarray
+    holding_cost: jnp.ndarray
+    overflow_cost: jnp.ndarray
+    discount_factor: jnp.ndarray
+
+
+Array = Any
