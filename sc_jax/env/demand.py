@@ -32,7 +32,7 @@ FORECAST_KEYS = ("offset", "amp1", "ph1", "amp2", "ph2", "randvar", "sigma_max")
 FORECAST_DEFAULTS = {"offset": 20.0, "amp1": 5.0, "ph1": 0.02, "amp2": 3.0, "ph2": 0.05,
                      "randvar": 1.0, "sigma_max": 5.0}
 _REQUIRED = {"poisson": ("mu",), "binomial": ("n", "p"), "uniform": ("low", "high"),
-             "geometric": ("p",), "user": (), "forecast": ()}
+             "geometric": ("p",), "user": (), "forecast": FORECAST_KEYS}
 
 
 def _number(params: Mapping, name: str, kind: str) -> np.ndarray:
@@ -136,15 +136,17 @@ def validate_user_demand(demand, periods: int) -> np.ndarray:
 
 
 def forecast_vector(params: Mapping) -> np.ndarray:
+    """Forecast generator parameters as float32 [..., 7] in FORECAST_KEYS order; each value a
+    scalar or one per product."""
     unknown = set(params) - set(FORECAST_KEYS)
     if unknown:
         raise ConfigError(f"forecast demand got unknown parameter(s) {sorted(unknown)}; allowed: {FORECAST_KEYS}")
     merged = {**FORECAST_DEFAULTS, **params}
-    vec = np.array([float(merged[k]) for k in FORECAST_KEYS], np.float32)
-    if merged["randvar"] < 1 or merged["sigma_max"] < 1:
-        raise ConfigError("forecast parameters 'randvar' and 'sigma_max' must be >= 1 "
-                          "(uniform integer draws in [0, value))")
-    return vec
+    values = [_number(merged, key, "forecast") for key in FORECAST_KEYS]
+    _check(values[5] >= 1, f"forecast parameter 'randvar' must be >= 1 (u uniform in [0, randvar)), got {values[5]}")
+    _check(values[6] >= 1, f"forecast parameter 'sigma_max' must be >= 1 (sigma uniform in [0, sigma_max)), got {values[6]}")
+    _check(values[0] >= 0, f"forecast parameter 'offset' must be >= 0, got {values[0]}")
+    return np.stack(np.broadcast_arrays(*values), axis=-1).astype(np.float32)
 
 
 def _forecast_path(key, params: EnvParams, length: int) -> DemandPath:

@@ -4,7 +4,8 @@
   the last H requested orders (max(action, 0) floored, before backlog/capacity caps), oldest
   first, zero-padded (H = max lead time; 33 numbers with the defaults).
 "rich": the OR-Gym numbers, then in transit per stage [M], backlog [M+1], in-transit orders by
-  lag [H, M], periods left / T, one-hot period [T], forecast mean and std over the next W periods
+  lag [H, M], periods left / T, one-hot period [T] (only when T <= 64: in short episodes the
+  period matters, long ones would drown the rest), forecast mean and std over the next W periods
   [2W], lead times [M] and log10(cost ratio). Unscaled: agents normalise.
 """
 from __future__ import annotations
@@ -13,6 +14,8 @@ import jax
 import jax.numpy as jnp
 
 from sc_jax.env.types import EnvParams, EnvState
+
+ONE_HOT_MAX_PERIODS = 64
 
 
 def orgym_observation(state: EnvState) -> jnp.ndarray:
@@ -33,8 +36,9 @@ def rich_observation(state: EnvState, params: EnvParams) -> jnp.ndarray:
         f32(state.backlog),
         f32(pipeline_by_lag),
         f32((T - state.time) / T),
-        jax.nn.one_hot(t, T, dtype=jnp.float32),
     ]
+    if T <= ONE_HOT_MAX_PERIODS:
+        parts.append(jax.nn.one_hot(t, T, dtype=jnp.float32))
     if W > 0:
         start = jnp.minimum(state.time, T)
         parts.append(jax.lax.dynamic_slice(state.demand.forecast_mean, (start,), (W,)))
@@ -53,5 +57,6 @@ def observation_size(params: EnvParams) -> int:
     """Length of the observation vector (a Python int, from shapes only)."""
     M, H, T, W = params.num_stages, params.history_length, params.periods, params.forecast_window
     if params.observation_kind == "rich":
-        return M * (H + 1) + M + (M + 1) + H * M + 1 + T + 2 * W + M + 1
+        one_hot = T if T <= ONE_HOT_MAX_PERIODS else 0
+        return M * (H + 1) + M + (M + 1) + H * M + 1 + one_hot + 2 * W + M + 1
     return M * (H + 1)

@@ -111,7 +111,8 @@ def make_params(*, periods: int = 30, I0=ORGYM_DEFAULTS["I0"], p=2.0, r=ORGYM_DE
         mean, std = users.mean(), users.std()
     elif kind == "forecast":
         forecast = demand_lib.forecast_vector(dparams)
-        mean, std = forecast[0], (forecast[6] - 1) / 2
+        # stationary summary for agents that do not read the forecast window
+        mean, std = forecast[..., 0], (forecast[..., 6] - 1) / 2
     if user_demand is not None and kind != "user":
         raise ConfigError(f"'user_demand' is only used with demand='user', got demand={kind!r}")
 

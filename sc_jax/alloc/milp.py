@@ -1,0 +1,282 @@
+"""Daily allocation model: today's integer orders against the shared capacity.
+
+The hybrid method's executed decision is today's order per product i and
+stage j.  The order-up-to controller has already computed the desired order;
+this model only *cuts* orders where a stage's shared capacity would otherwise
+be exceeded, choosing the cuts of least expected cost.
+
+Notation (N products, M stages)
+-------------------------------
+U_ij      order upper bound = min(desired_ij, supply_capacity_ij,
+          on_hand_{i,j+1}) (the supplier's stock; the factory above stage M-1
+          is unlimited).  Supply limits are hard, so an order above them is
+          clipped before anything else.
+B_j       stock already committed to stage j: sum_i (on_hand_ij + pipeline_ij)
+          [- expected outflow, only with capacity_basis="expected", below].
+room_j    = max(floor(capacity_j - B_j), 0)  units today's orders may bring in.
+overflow_j= max(B_j - capacity_j, 0)  reported, never hidden: such a stage gets
+          room 0, so all its orders are cut to 0.
+need_j    = max(sum_i U_ij - room_j, 0)  units that must be cut at stage j.
+
+"What the orders bring in": today's order of stage j lands after L_j days;
+by then all of the pipeline has landed too, and stock only leaves a stage
+(sales, shipments downstream).  So with the default ``capacity_basis=
+"position"`` the stage's physical stock up to the order's arrival is at most
+on_hand + pipeline + orders (the inventory position), and
+``sum_i (on_hand_ij + pipeline_ij + x_ij) <= capacity_j`` guarantees the
+capacity is never exceeded whatever the demand.  ``capacity_basis="expected"``
+subtracts the forecast mean demand over the lead time (clipped so stock never
+goes negative): less conservative, but only an expectation, not a guarantee.
+
+Variables
+---------
+s_ijk  integer in [0, w_ijk]: units cut on segment k of product i, stage j.
+       The order is x_ij = U_ij - sum_k s_ijk (so 0 <= x_ij <= U_ij holds by
+       the bounds, and x can never exceed the controller's wish).
+
+Constraints (one row per binding stage j, coefficients 0/1)
+-------------------------------------------------------------
+sum_i sum_k s_ijk >= need_j     <=>  sum_i (on_hand + pipeline + x)_ij <= capacity_j
+
+Objective
+---------
+min sum_ijk slope_ijk * s_ijk, the expected cost of the cuts.  The cut cost of
+product i at stage j is a convex piecewise-linear function of the cut u:
+
+  C_ij(y) = k_ij E[(D - y)^+] + h_ij E[(y - D)^+]          (newsvendor cost)
+          = (k + h) sigma G((y - mu)/sigma) + h (y - mu),  G = normal loss
+  with D ~ Normal(mu_ij, sigma_ij) the demand over the protection interval
+  L_j + 1 (`lead_time_demand`), y0 = on_hand + pipeline + U (position after
+  the full order);
+  m_ij(q)  = max(C_ij(y0 - q) - C_ij(y0 - q + 1), floor_ij)   q-th unit cut:
+             expected missed sales k * dLoss minus holding saved h * (1 - dLoss)
+  floor_ij = min_cut_cost_fraction * k^2 / (k + h)
+  cost_ij(u) = sum_{q <= u} m_ij(q).
+
+m(q) is non-decreasing in q (C is convex), so cost_ij is convex.  The floor
+keeps every cut strictly costly when k > 0: the controller (RL safety stock)
+may knowingly hold more than the single-stage newsvendor optimum, and we do not
+second-guess it unless capacity forces a cut.  Both terms grow as h falls for a
+fixed k, so a ratio-1000 product (h = k/1000) is more expensive to cut than a
+ratio-10 one in the same state.
+
+Segments: breakpoints b_k = round(k U / K), k = 0..K (K = max_segments); the
+model's cost is the piecewise-linear interpolation of cost_ij through them,
+exact on every integer when U_ij <= K (and when max_segments=None).  The
+constraint matrix is one 0/1 row per stage over disjoint columns (an interval
+matrix), so it is totally unimodular and the LP relaxation is already integral;
+milp is still called with integrality so integrality is guaranteed.
+
+Short-cuts and fallbacks
+------------------------
+* Stages with need_j = 0 are not modelled: their orders are U exactly (so
+  "capacity not binding => orders = desired orders" holds exactly).
+* HiGHS time-out with a feasible point: it is used, ``timed_out=True``.
+* HiGHS returns no usable point (time-out without incumbent, error, or a
+  rounded point that violates a constraint): `greedy_cuts` on the same
+  segments, ``fallback=True``; greedy is exact for this model, so nothing is
+  lost but HiGHS's certificate.
+
+The whole build is vectorised (NumPy + scipy.sparse); no Python loop over
+products.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.special import ndtr
+
+from .greedy import CutSegments, greedy_cuts
+from .problem import AllocationProblem, AllocationResult, lead_time_demand
+
+__all__ = ["CAPACITY_BASES", "capacity_room", "build_cut_segments", "solve_daily", "newsvendor_cost"]
+
+CAPACITY_BASES = ("position", "expected")
+_MIN_STD = 1e-9  # a zero sigma degenerates to the deterministic newsvendor cost
+
+
+def capacity_room(problem: AllocationProblem, capacity_basis: str = "position") -> tuple[np.ndarray, np.ndarray]:
+    """Room [M] (int64) left for today's orders and overflow [M] (float) per stage."""
+    if capacity_basis not in CAPACITY_BASES:
+        raise ValueError(f"capacity_basis: allowed values are {CAPACITY_BASES}, got {capacity_basis!r}")
+    committed = (problem.on_hand + problem.pipeline).astype(np.float64)
+    if capacity_basis == "expected":
+        days = np.arange(problem.forecast_mean.shape[1])
+        before_arrival = (days[None, :] < problem.lead_times[:, None]).astype(np.float64)  # [M, H]
+        outflow = problem.forecast_mean @ before_arrival.T
+        committed = np.maximum(committed - outflow, 0.0)
+    committed_per_stage = committed.sum(axis=0)
+    overflow = np.maximum(committed_per_stage - problem.capacity, 0.0)
+    # A tiny epsilon protects against floating round-off in capacity - committed.
+    room = np.floor(np.maximum(problem.capacity - committed_per_stage, 0.0) + 1e-9).astype(np.int64)
+    return room, overflow
+
+
+def newsvendor_cost(position, mean, std, holding, shortage):
+    """C(y) = k E[(D-y)^+] + h E[(y-D)^+] for D ~ Normal(mean, std); broadcasts."""
+    std = np.maximum(std, _MIN_STD)
+    z = (position - mean) / std
+    normal_loss = np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi) - z * ndtr(-z)
+    return (shortage + holding) * std * normal_loss + holding * (position - mean)
+
+
+def build_cut_segments(
+    problem: AllocationProblem,
+    upper: np.ndarray,
+    stages: np.ndarray,
+    max_segments: int | None = 16,
+    min_cut_cost_fraction: float = 1e-3,
+) -> CutSegments:
+    """Convex piecewise-linear cut costs for the product/stage pairs of ``stages``."""
+    n_products, n_stages = upper.shape
+    stages = np.asarray(stages, dtype=np.int64)
+    empty = np.zeros(0, dtype=np.int64)
+    if stages.size == 0 or upper[:, stages].max(initial=0) == 0:
+        return CutSegments(empty, empty, empty, empty, np.zeros(0), n_products, n_stages)
+
+    mean, std = lead_time_demand(problem)
+    pair_product, pair_stage_local = np.nonzero(upper[:, stages] > 0)
+    pair_stage = stages[pair_stage_local]
+    bound = upper[pair_product, pair_stage]  # [P]
+    holding = problem.holding_cost[pair_product, pair_stage]
+    shortage = problem.shortage_cost[pair_product, pair_stage]
+    full_position = (problem.on_hand + problem.pipeline)[pair_product, pair_stage] + bound
+
+    # Cost of every integer cut 0..max bound: [P, Umax+1]; cuts beyond a pair's
+    # bound are computed but never referenced.
+    max_bound = int(bound.max())
+    cut_units = np.arange(max_bound + 1, dtype=np.float64)
+    cost_curve = newsvendor_cost(
+        full_position[:, None] - cut_units[None, :],
+        mean[pair_product, pair_stage][:, None],
+        std[pair_product, pair_stage][:, None],
+        holding[:, None],
+        shortage[:, None],
+    )
+    denominator = np.where(shortage + holding > 0, shortage + holding, 1.0)
+    floor = min_cut_cost_fraction * shortage * shortage / denominator
+    marginal = np.maximum(np.diff(cost_curve, axis=1), floor[:, None])
+    # Enforce monotone marginals against float round-off so greedy and the
+    # convexity argument hold exactly.
+    marginal = np.maximum.accumulate(marginal, axis=1)
+    cumulative_cost = np.concatenate((np.zeros((bound.size, 1)), np.cumsum(marginal, axis=1)), axis=1)
+
+    n_breaks = max_bound if max_segments is None else min(int(max_segments), max_bound)
+    fractions = np.arange(n_breaks + 1, dtype=np.float64) / n_breaks
+    breakpoints = np.rint(bound[:, None] * fractions[None, :]).astype(np.int64)  # [P, K+1], 0..bound
+    widths = np.diff(breakpoints, axis=1)
+    costs_at_breaks = np.take_along_axis(cumulative_cost, breakpoints, axis=1)
+    keep = widths > 0
+    pair_of_segment = np.broadcast_to(np.arange(bound.size)[:, None], widths.shape)[keep]
+    width = widths[keep]
+    slope = np.diff(costs_at_breaks, axis=1)[keep] / width
+    return CutSegments(
+        product=pair_product[pair_of_segment],
+        stage=pair_stage[pair_of_segment],
+        start=breakpoints[:, :-1][keep],
+        width=width,
+        slope=slope,
+        n_products=n_products,
+        n_stages=n_stages,
+    )
+
+
+def _cuts_from_segment_values(segments: CutSegments, values: np.ndarray) -> np.ndarray:
+    filled = np.clip(np.rint(values), 0, segments.width)
+    flat_index = segments.product * segments.n_stages + segments.stage
+    total = np.bincount(flat_index, weights=filled, minlength=segments.n_products * segments.n_stages)
+    return np.rint(total).astype(np.int64).reshape(segments.n_products, segments.n_stages)
+
+
+def solve_daily(
+    problem: AllocationProblem,
+    time_limit: float = 10.0,
+    mip_rel_gap: float = 1e-6,
+    max_segments: int | None = 16,
+    capacity_basis: str = "position",
+    min_cut_cost_fraction: float = 1e-3,
+    use_milp: bool = True,
+) -> AllocationResult:
+    """Solve the daily model (module docstring); ``use_milp=False`` runs greedy only."""
+    if time_limit is not None and not time_limit > 0:
+        raise ValueError(f"time_limit: allowed values are > 0 seconds, got {time_limit}")
+    if not 0 <= mip_rel_gap < 1:
+        raise ValueError(f"mip_rel_gap: allowed values are in [0, 1), got {mip_rel_gap}")
+    if max_segments is not None and int(max_segments) < 1:
+        raise ValueError(f"max_segments: allowed values are None or an integer >= 1, got {max_segments}")
+    if min_cut_cost_fraction < 0:
+        raise ValueError(f"min_cut_cost_fraction: allowed values are >= 0, got {min_cut_cost_fraction}")
+
+    build_start = time.perf_counter()
+    upper = problem.order_upper_bound()
+    room, overflow = capacity_room(problem, capacity_basis)
+    need = np.maximum(upper.sum(axis=0) - room, 0)
+    binding_stages = np.flatnonzero(need > 0)
+    info = {
+        "binding_stages": binding_stages.tolist(),
+        "need": need.tolist(),
+        "clipped_by_supply": int((upper < problem.desired_orders).sum()),
+    }
+    if binding_stages.size == 0:
+        return AllocationResult(
+            orders=upper, status="not_binding", objective=0.0, mip_gap=0.0,
+            build_s=time.perf_counter() - build_start, solve_s=0.0, timed_out=False,
+            fallback=False, overflow=overflow, method="daily", info=info,
+        )
+
+    segments = build_cut_segments(problem, upper, binding_stages, max_segments, min_cut_cost_fraction)
+    info["n_variables"] = segments.size
+    if not use_milp:
+        build_s = time.perf_counter() - build_start
+        solve_start = time.perf_counter()
+        cuts = greedy_cuts(segments, need)
+        return AllocationResult(
+            orders=upper - cuts, status="optimal", objective=segments.cost(cuts), mip_gap=0.0,
+            build_s=build_s, solve_s=time.perf_counter() - solve_start, timed_out=False,
+            fallback=False, overflow=overflow, method="greedy", info=info,
+        )
+
+    # One 0/1 row per binding stage over that stage's segment columns.
+    row_of_stage = np.full(problem.n_stages, -1, dtype=np.int64)
+    row_of_stage[binding_stages] = np.arange(binding_stages.size)
+    coupling = sparse.csr_array(
+        (np.ones(segments.size), (row_of_stage[segments.stage], np.arange(segments.size))),
+        shape=(binding_stages.size, segments.size),
+    )
+    constraints = LinearConstraint(coupling, lb=need[binding_stages].astype(np.float64), ub=np.inf)
+    bounds = Bounds(np.zeros(segments.size), segments.width.astype(np.float64))
+    options = {"mip_rel_gap": float(mip_rel_gap), "presolve": True}
+    if time_limit is not None:
+        options["time_limit"] = float(time_limit)
+    build_s = time.perf_counter() - build_start
+
+    solve_start = time.perf_counter()
+    try:
+        solution = milp(segments.slope, integrality=np.ones(segments.size), bounds=bounds,
+                        constraints=constraints, options=options)
+        highs_message = solution.message
+    except Exception as error:  # noqa: BLE001 - any HiGHS failure falls back, and is reported
+        solution, highs_message = None, f"milp raised {type(error).__name__}: {error}"
+    timed_out = solution is not None and solution.status == 1
+    cuts = None
+    if solution is not None and solution.x is not None:
+        cuts = _cuts_from_segment_values(segments, solution.x)
+        if np.any(cuts.sum(axis=0) < need):  # a rounded point must still fit the capacity
+            cuts = None
+    info["highs_message"] = highs_message
+    if cuts is None:
+        cuts = greedy_cuts(segments, need)
+        status, fallback, mip_gap = "fallback_greedy", True, 0.0
+    else:
+        status, fallback = ("time_limit" if timed_out else "optimal"), False
+        mip_gap = float(getattr(solution, "mip_gap", 0.0) or 0.0)
+    solve_s = time.perf_counter() - solve_start
+    return AllocationResult(
+        orders=upper - cuts, status=status, objective=segments.cost(cuts), mip_gap=mip_gap,
+        build_s=build_s, solve_s=solve_s, timed_out=timed_out, fallback=fallback,
+        overflow=overflow, method="daily", info=info,
+    )

@@ -1,0 +1,65 @@
+"""Catalogs of N products: per-product cost ratios, demand parameters and forecasts, built in one
+vectorised call (no Python loop over products) from an explicit `jax.random` key."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import numpy as np
+
+from sc_jax.env.presets import (HYBRID_CAPACITY, HYBRID_INITIAL_INVENTORY, HYBRID_LEAD_TIMES,
+                                hybrid_costs)
+from sc_jax.env.params import make_params
+from sc_jax.env.types import EnvParams
+from sc_jax.errors import ConfigError
+
+
+def sample_cost_ratios(key, num_products: int, ratios: Sequence[float] | None = (10, 100, 1000),
+                       ratio_range: tuple[float, float] | None = None) -> np.ndarray:
+    """Ratios drawn from a list, or log-uniform on `ratio_range`."""
+    if ratio_range is not None:
+        lo, hi = ratio_range
+        if not 0 < lo <= hi:
+            raise ConfigError(f"'ratio_range' must satisfy 0 < low <= high, got {ratio_range}")
+        u = np.asarray(jax.random.uniform(key, (num_products,)), np.float64)
+        return np.exp(np.log(lo) + u * (np.log(hi) - np.log(lo)))
+    ratios = np.asarray(ratios, np.float64)
+    if ratios.ndim != 1 or ratios.size == 0 or np.any(ratios <= 0):
+        raise ConfigError(f"'ratios' must be a non-empty list of positive numbers, got {ratios}")
+    return ratios[np.asarray(jax.random.randint(key, (num_products,), 0, ratios.size))]
+
+
+def make_catalog(key, num_products: int, *, ratios=(10, 100, 1000), ratio_range=None,
+                 demand: str = "forecast", offset_range=(10.0, 30.0), sigma_max: int = 5,
+                 mu_range=(10.0, 30.0), shared_capacity=None, periods: int = 200,
+                 forecast_window: int = 15, observation: str = "rich", **overrides) -> EnvParams:
+    """N products on the hybrid chain (hybrid.md costs by SKU index and cost ratio).
+
+    demand="forecast": per-product offset ~ U(offset_range), amplitudes ~ U(0, 0.25 offset) and
+    U(0, 0.15 offset), the sample's phases, `sigma_max` shared. demand="poisson": mu ~ U(mu_range).
+    `shared_capacity` (scalar or [3]) couples the products (see sc_jax.env.dynamics)."""
+    if not isinstance(num_products, (int, np.integer)) or num_products < 1:
+        raise ConfigError(f"'num_products' must be an integer >= 1, got {num_products!r}")
+    k_ratio, k_offset, k_amp1, k_amp2 = jax.random.split(key, 4)
+    ratio = sample_cost_ratios(k_ratio, num_products, ratios, ratio_range)
+    shortage, holding = hybrid_costs(np.arange(num_products), ratio)
+    u = lambda k: np.asarray(jax.random.uniform(k, (num_products,)), np.float64)
+    if demand == "forecast":
+        offset = offset_range[0] + u(k_offset) * (offset_range[1] - offset_range[0])
+        demand_params = {"offset": offset, "amp1": 0.25 * offset * u(k_amp1),
+                         "ph1": 0.02, "amp2": 0.15 * offset * u(k_amp2),
+                         "ph2": 0.05, "randvar": 1, "sigma_max": sigma_max}
+    elif demand == "poisson":
+        demand_params = {"mu": mu_range[0] + u(k_offset) * (mu_range[1] - mu_range[0])}
+    else:
+        raise ConfigError(f"catalog 'demand' must be 'forecast' or 'poisson', got {demand!r}")
+    if shared_capacity is not None:
+        shared_capacity = np.broadcast_to(np.asarray(shared_capacity, np.float64), (3,))
+    kwargs = dict(periods=periods, I0=HYBRID_INITIAL_INVENTORY, p=0.0, r=np.zeros(4), k=shortage,
+                  h=holding, c=HYBRID_CAPACITY, L=HYBRID_LEAD_TIMES, backlog=False, alpha=1.0,
+                  demand=demand, demand_params=demand_params, cost_ratio=ratio,
+                  observation=observation, forecast_window=forecast_window,
+                  shared_capacity=shared_capacity)
+    kwargs.update(overrides)
+    return make_params(**kwargs)
+

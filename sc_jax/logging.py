@@ -1,0 +1,124 @@
+"""Run logging: console progress (throttled), metrics.jsonl and results files in the run
+directory, and wandb when `logger.wandb.enabled` (imported only then).
+
+Metrics are namespaced by the caller ("train/...", "eval/..."). `progress_callback` gives a
+function that jitted code can call through `jax.debug.callback` to report progress at most every
+`every_s` seconds without a print per step.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+
+def _jsonable(value):
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    arr = np.asarray(value) if hasattr(value, "shape") or isinstance(value, (np.generic,)) else None
+    if arr is not None:
+        return arr.item() if arr.ndim == 0 else arr.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def write_json(path, data) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(_jsonable(data), indent=2))
+
+
+class RunLogger:
+    """Console + JSON lines (+ wandb). Use as a context manager or call `finish()`."""
+
+    def __init__(self, run_dir, cfg: Mapping[str, Any] | None = None, *, console: bool = True,
+                 wandb_cfg: Mapping[str, Any] | None = None, progress_every_s: float = 5.0):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.console = console
+        self.progress_every_s = progress_every_s
+        self._metrics = open(self.run_dir / "metrics.jsonl", "a")
+        self._last_progress = -float("inf")
+        self._wandb = None
+        wandb_cfg = dict(wandb_cfg or {})
+        if wandb_cfg.get("enabled", False):
+            import wandb  # only when asked: tests and quick starts never import it
+
+            self._wandb = wandb.init(project=wandb_cfg.get("project", "sc_jax"),
+                                     entity=wandb_cfg.get("entity"), mode=wandb_cfg.get("mode", "offline"),
+                                     tags=list(wandb_cfg.get("tags", []) or []), dir=str(self.run_dir),
+                                     config=_jsonable(dict(cfg or {})))
+
+    def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        record = _jsonable(dict(metrics))
+        if step is not None:
+            record["step"] = int(step)
+        self._metrics.write(json.dumps(record) + "\n")
+        self._metrics.flush()
+        if self._wandb is not None:
+            self._wandb.log({k: v for k, v in record.items() if k != "step"}, step=step)
+
+    def info(self, message: str) -> None:
+        if self.console:
+            print(message, file=sys.stderr, flush=True)
+
+    def progress(self, message: str, force: bool = False) -> None:
+        """Print at most every `progress_every_s` seconds."""
+        now = time.monotonic()
+        if force or now - self._last_progress >= self.progress_every_s:
+            self._last_progress = now
+            self.info(message)
+
+    def finish(self) -> None:
+        self._metrics.close()
+        if self._wandb is not None:
+            self._wandb.finish()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.finish()
+
+
+def logger_from_cfg(run_dir, logger_cfg: Mapping[str, Any] | None, full_cfg=None) -> RunLogger:
+    cfg = dict(logger_cfg or {})
+    return RunLogger(run_dir, full_cfg, console=cfg.get("console", True), wandb_cfg=cfg.get("wandb"),
+                     progress_every_s=float(cfg.get("progress_every_s", 5.0)))
+
+
+def hydra_run_dir(default: str = ".") -> Path:
+    """The Hydra run directory when called inside @hydra.main, else `default`."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return Path(HydraConfig.get().runtime.output_dir)
+    except Exception:  # not inside a Hydra run (tests call run functions directly)
+        return Path(default)
+
+
+def progress_callback(every_s: float = 5.0, stream=sys.stderr, prefix: str = "[train]"):
+    """A host function for `jax.debug.callback(fn, step, total, **scalars)`, throttled.
+
+    The throttle lives on the host, so jitted code calls it every update at negligible cost."""
+    state = {"last": -float("inf"), "start": None}
+
+    def report(step, total, **scalars):
+        now = time.monotonic()
+        if state["start"] is None:
+            state["start"] = now
+        step, total = int(np.asarray(step).max()), int(np.asarray(total).max())
+        if now - state["last"] < every_s and step < total:
+            return
+        state["last"] = now
+        parts = " ".join(f"{k}={float(np.mean(np.asarray(v))):.4g}" for k, v in scalars.items())
+        print(f"{prefix} {step}/{total} {parts} ({now - state['start']:.1f}s)", file=stream, flush=True)
+
+    return report

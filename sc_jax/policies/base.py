@@ -1,0 +1,23 @@
+"""One policy signature for classical rules and learned agents.
+
+A policy is a pure function ``act(policy_params, state, env_params, key) -> action [M]`` for one
+product (vmap adds products and samples). It reads whatever it needs from the `EnvState` (a learned
+agent calls `sc_jax.env.observe(state, env_params)`); `policy_params` is any pytree (base-stock
+levels, network weights), so tuning and training vmap over it.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax.numpy as jnp
+
+from sc_jax.env.types import EnvParams, EnvState
+
+PolicyFn = Callable[[Any, EnvState, EnvParams, Any], jnp.ndarray]
+
+
+def cap_order(order, state: EnvState, params: EnvParams):
+    """Clip a wished order to [0, supply capacity] and to the supplier's on hand (plant: none)."""
+    supplier = jnp.concatenate([state.on_hand[1:], jnp.full((1,), 2**30, jnp.int32)])
+    order = jnp.clip(order, 0, params.supply_capacity)
+    return jnp.minimum(order, supplier).astype(jnp.int32)

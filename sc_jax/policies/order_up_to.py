@@ -1,0 +1,41 @@
+"""Order-up-to on forecast + safety stock: the hybrid sample's controller, single SKU, in JAX.
+
+Stage m orders so that its projected on hand when the order arrives covers the forecast demand
+from now to the arrival period plus its safety stock:
+    order_m = ceil(sum_{tau=t}^{t+L_m} forecast_mean[tau] + safety_m) - (on hand + in transit - owed)
+clipped to [0, supply capacity] and to the supplier's on hand. Upper stages face the orders of the
+stage below, which track the same forecast, so the retail forecast serves every stage. Without
+shared capacity this is what the sample's per-day safety-stock LP reduces to; the MILP stage
+(sc_jax.alloc) starts from these orders as the products' wishes.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from sc_jax.env.dynamics import in_transit
+from sc_jax.policies.base import cap_order
+
+
+def forecast_over_lead_time(state, params):
+    """[M] forecast mean summed over periods t .. t + L_m (the window until the order lands)."""
+    H = params.history_length
+    window = jax.lax.dynamic_slice(
+        jnp.concatenate([state.demand.forecast_mean,
+                         jnp.repeat(state.demand.forecast_mean[-1:], H + 1)]),
+        (state.time,), (H + 1,))
+    lags = jnp.arange(H + 1)[:, None]
+    return jnp.sum(jnp.where(lags <= params.lead_time[None, :], window[:, None], 0.0), axis=0)
+
+
+def desired_orders(safety_stock, state, params):
+    """Uncapped wished orders [M] (int32, >= 0) for safety stock [M]."""
+    position = state.on_hand + in_transit(state.order_history, params.lead_time) - state.backlog[:-1]
+    target = jnp.ceil(forecast_over_lead_time(state, params) + jnp.asarray(safety_stock, jnp.float32))
+    return jnp.maximum(target.astype(jnp.int32) - position, 0)
+
+
+def order_up_to(safety_stock, state, params, key=None):
+    """Policy: order up to forecast over the lead time + `safety_stock` [M], capped."""
+    del key
+    return cap_order(desired_orders(safety_stock, state, params), state, params)
