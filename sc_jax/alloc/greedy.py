@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CutSegments", "greedy_cuts"]
+__all__ = ["CutSegments", "greedy_cuts", "is_optimal_cut"]
 
 
 @dataclass(frozen=True)
@@ -76,3 +76,29 @@ def greedy_cuts(segments: CutSegments, need: np.ndarray) -> np.ndarray:
     flat_index = segments.product[order] * segments.n_stages + stage
     total = np.bincount(flat_index, weights=taken, minlength=segments.n_products * segments.n_stages)
     return np.rint(total).astype(np.int64).reshape(segments.n_products, segments.n_stages)
+
+
+def is_optimal_cut(segments: CutSegments, cuts: np.ndarray, need: np.ndarray, tolerance: float = 1e-9) -> bool:
+    """Optimality certificate (KKT) for cuts of the daily model; no sorting.
+
+    For separable convex costs under one "sum >= need" row per stage, a
+    feasible cut is optimal iff, per stage, no unit left uncut is cheaper than
+    a unit cut (max slope cut <= min slope uncut) and nothing is cut beyond
+    the need unless it is free.
+    """
+    need = np.maximum(np.asarray(need, dtype=np.int64), 0)
+    cuts = np.asarray(cuts)
+    if np.any(cuts.sum(axis=0) < need):
+        return False
+    if segments.size == 0:
+        return True
+    filled = np.clip(cuts[segments.product, segments.stage] - segments.start, 0, segments.width)
+    scale = tolerance * max(1.0, float(np.abs(segments.slope).max()))
+    max_cut_slope = np.full(segments.n_stages, -np.inf)
+    np.maximum.at(max_cut_slope, segments.stage[filled > 0], segments.slope[filled > 0])
+    min_uncut_slope = np.full(segments.n_stages, np.inf)
+    np.minimum.at(min_uncut_slope, segments.stage[filled < segments.width], segments.slope[filled < segments.width])
+    exchange_ok = np.all(max_cut_slope <= min_uncut_slope + scale)
+    over_cut = cuts.sum(axis=0) > need
+    over_cut_free = np.all(~over_cut | (max_cut_slope <= scale))
+    return bool(exchange_ok and over_cut_free)

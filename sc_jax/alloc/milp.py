@@ -90,10 +90,10 @@ from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.special import ndtr
 
-from .greedy import CutSegments, greedy_cuts
+from .greedy import CutSegments, greedy_cuts, is_optimal_cut
 from .problem import AllocationProblem, AllocationResult, lead_time_demand
 
-__all__ = ["CAPACITY_BASES", "capacity_room", "build_cut_segments", "solve_daily", "newsvendor_cost"]
+__all__ = ["CAPACITY_BASES", "build_cut_segments", "capacity_room", "newsvendor_cost", "solve_daily", "threshold_band"]
 
 CAPACITY_BASES = ("position", "expected")
 _MIN_STD = 1e-9  # a zero sigma degenerates to the deterministic newsvendor cost
@@ -192,22 +192,102 @@ def _cuts_from_segment_values(segments: CutSegments, values: np.ndarray) -> np.n
     return np.rint(total).astype(np.int64).reshape(segments.n_products, segments.n_stages)
 
 
+def threshold_band(segments: CutSegments, need: np.ndarray, band_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact reduction: which segments HiGHS must decide, and a fixed value for the rest.
+
+    Per stage, sort segments by slope (stable, like greedy) and find the
+    position where the cumulative width first reaches need_j.  Segments more
+    than ``band_size`` positions before it are fixed fully cut, those more than
+    ``band_size`` after it are fixed uncut.  An optimal solution of the full
+    model cuts every unit cheaper than the threshold and none dearer, so the
+    reduced model has the same optimum; `is_optimal_cut` re-checks it after
+    the solve.  Returns (free mask, fixed values) per segment.
+    """
+    order = np.lexsort((segments.slope, segments.stage))
+    stage = segments.stage[order]
+    width = segments.width[order]
+    width_per_stage = np.bincount(stage, weights=width, minlength=segments.n_stages)
+    width_before_stage = np.concatenate(([0.0], np.cumsum(width_per_stage)))
+    cumulative = np.cumsum(width) - width_before_stage[stage]
+    first_of_stage = np.searchsorted(stage, stage, side="left")
+    rank_in_stage = np.arange(stage.size) - first_of_stage
+    # Position (rank) of the threshold segment in each stage: first whose
+    # cumulative width reaches the need.
+    reached = cumulative >= np.asarray(need)[stage]
+    threshold_rank = np.full(segments.n_stages, np.iinfo(np.int64).max)
+    np.minimum.at(threshold_rank, stage[reached], rank_in_stage[reached])
+    distance = rank_in_stage - threshold_rank[stage]
+    free_sorted = np.abs(distance) <= band_size
+    fixed_sorted = np.where(distance < -band_size, width, 0)
+    free = np.empty_like(free_sorted)
+    free[order] = free_sorted
+    fixed = np.empty_like(fixed_sorted)
+    fixed[order] = fixed_sorted
+    return free, fixed
+
+
+def _solve_segments_milp(segments, need, free, fixed, time_limit, mip_rel_gap):
+    """HiGHS on the free segments; returns (segment values or None, OptimizeResult or message)."""
+    free_index = np.flatnonzero(free)
+    stages_free = segments.stage[free_index]
+    fixed_cut = np.bincount(segments.stage, weights=fixed, minlength=segments.n_stages)
+    residual_need = np.maximum(np.asarray(need, dtype=np.float64) - fixed_cut, 0.0)
+    rows = np.flatnonzero(residual_need > 0)
+    values = fixed.astype(np.float64)
+    if rows.size == 0 or free_index.size == 0:
+        return values, None
+    row_of_stage = np.full(segments.n_stages, -1, dtype=np.int64)
+    row_of_stage[rows] = np.arange(rows.size)
+    in_row = row_of_stage[stages_free] >= 0
+    columns = free_index[in_row]
+    # One 0/1 row per stage that still needs cuts, over that stage's free columns.
+    coupling = sparse.csr_array(
+        (np.ones(columns.size), (row_of_stage[segments.stage[columns]], np.arange(columns.size))),
+        shape=(rows.size, columns.size),
+    )
+    options = {"mip_rel_gap": float(mip_rel_gap), "presolve": False}
+    if time_limit is not None:
+        options["time_limit"] = float(time_limit)
+    try:
+        solution = milp(
+            segments.slope[columns],
+            integrality=np.ones(columns.size),
+            bounds=Bounds(np.zeros(columns.size), segments.width[columns].astype(np.float64)),
+            constraints=LinearConstraint(coupling, lb=residual_need[rows], ub=np.inf),
+            options=options,
+        )
+    except Exception as error:  # noqa: BLE001 - any HiGHS failure falls back, and is reported
+        return None, f"milp raised {type(error).__name__}: {error}"
+    if solution.x is None:
+        return None, solution
+    values[columns] = solution.x
+    return values, solution
+
+
 def solve_daily(
     problem: AllocationProblem,
-    time_limit: float = 10.0,
+    time_limit: float | None = 10.0,
     mip_rel_gap: float = 1e-6,
     max_segments: int | None = 16,
     capacity_basis: str = "position",
     min_cut_cost_fraction: float = 1e-3,
+    band_size: int | None = 500,
     use_milp: bool = True,
 ) -> AllocationResult:
-    """Solve the daily model (module docstring); ``use_milp=False`` runs greedy only."""
+    """Solve the daily model (module docstring); ``use_milp=False`` runs greedy only.
+
+    ``band_size``: keep only the segments within this many slope ranks of each
+    stage's threshold free for HiGHS (`threshold_band`, an exact reduction);
+    None hands HiGHS the full model.
+    """
     if time_limit is not None and not time_limit > 0:
-        raise ValueError(f"time_limit: allowed values are > 0 seconds, got {time_limit}")
+        raise ValueError(f"time_limit: allowed values are None or > 0 seconds, got {time_limit}")
     if not 0 <= mip_rel_gap < 1:
         raise ValueError(f"mip_rel_gap: allowed values are in [0, 1), got {mip_rel_gap}")
     if max_segments is not None and int(max_segments) < 1:
         raise ValueError(f"max_segments: allowed values are None or an integer >= 1, got {max_segments}")
+    if band_size is not None and int(band_size) < 1:
+        raise ValueError(f"band_size: allowed values are None or an integer >= 1, got {band_size}")
     if min_cut_cost_fraction < 0:
         raise ValueError(f"min_cut_cost_fraction: allowed values are >= 0, got {min_cut_cost_fraction}")
 
@@ -229,7 +309,7 @@ def solve_daily(
         )
 
     segments = build_cut_segments(problem, upper, binding_stages, max_segments, min_cut_cost_fraction)
-    info["n_variables"] = segments.size
+    info["n_segments"] = segments.size
     if not use_milp:
         build_s = time.perf_counter() - build_start
         solve_start = time.perf_counter()
@@ -240,40 +320,31 @@ def solve_daily(
             fallback=False, overflow=overflow, method="greedy", info=info,
         )
 
-    # One 0/1 row per binding stage over that stage's segment columns.
-    row_of_stage = np.full(problem.n_stages, -1, dtype=np.int64)
-    row_of_stage[binding_stages] = np.arange(binding_stages.size)
-    coupling = sparse.csr_array(
-        (np.ones(segments.size), (row_of_stage[segments.stage], np.arange(segments.size))),
-        shape=(binding_stages.size, segments.size),
-    )
-    constraints = LinearConstraint(coupling, lb=need[binding_stages].astype(np.float64), ub=np.inf)
-    bounds = Bounds(np.zeros(segments.size), segments.width.astype(np.float64))
-    options = {"mip_rel_gap": float(mip_rel_gap), "presolve": True}
-    if time_limit is not None:
-        options["time_limit"] = float(time_limit)
+    if band_size is None or segments.size <= 2 * int(band_size) * binding_stages.size:
+        free, fixed = np.ones(segments.size, dtype=bool), np.zeros(segments.size, dtype=np.int64)
+    else:
+        free, fixed = threshold_band(segments, need, int(band_size))
+    info["n_variables"] = int(free.sum())
     build_s = time.perf_counter() - build_start
 
     solve_start = time.perf_counter()
-    try:
-        solution = milp(segments.slope, integrality=np.ones(segments.size), bounds=bounds,
-                        constraints=constraints, options=options)
-        highs_message = solution.message
-    except Exception as error:  # noqa: BLE001 - any HiGHS failure falls back, and is reported
-        solution, highs_message = None, f"milp raised {type(error).__name__}: {error}"
-    timed_out = solution is not None and solution.status == 1
+    values, solution = _solve_segments_milp(segments, need, free, fixed, time_limit, mip_rel_gap)
+    timed_out = solution is not None and not isinstance(solution, str) and solution.status == 1
+    info["highs_message"] = solution if isinstance(solution, str) else getattr(solution, "message", "no model")
     cuts = None
-    if solution is not None and solution.x is not None:
-        cuts = _cuts_from_segment_values(segments, solution.x)
+    if values is not None:
+        cuts = _cuts_from_segment_values(segments, values)
         if np.any(cuts.sum(axis=0) < need):  # a rounded point must still fit the capacity
             cuts = None
-    info["highs_message"] = highs_message
+    if cuts is not None and not np.all(free) and not is_optimal_cut(segments, cuts, need):
+        # Only reachable if the band reduction were wrong; keep the guarantee.
+        cuts, info["band_rejected"] = None, True
     if cuts is None:
         cuts = greedy_cuts(segments, need)
         status, fallback, mip_gap = "fallback_greedy", True, 0.0
     else:
         status, fallback = ("time_limit" if timed_out else "optimal"), False
-        mip_gap = float(getattr(solution, "mip_gap", 0.0) or 0.0)
+        mip_gap = float(getattr(solution, "mip_gap", 0.0) or 0.0) if not isinstance(solution, str) else 0.0
     solve_s = time.perf_counter() - solve_start
     return AllocationResult(
         orders=upper - cuts, status=status, objective=segments.cost(cuts), mip_gap=mip_gap,
