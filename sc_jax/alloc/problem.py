@@ -237,8 +237,10 @@ def random_problem(
 
     Desired orders come from an order-up-to rule (lead-time demand plus a
     random safety stock minus the inventory position).  ``tightness`` sets
-    capacity_j = tightness * sum_i (on_hand + pipeline + desired)_ij, so values
-    below 1 make every stage bind and values above 1 make none bind.
+    capacity_j = sum_i (on_hand + pipeline)_ij + tightness * sum_i desired_ij:
+    the fraction of the desired orders that fits, so values below 1 make every
+    stage bind and values of 1 or more make none bind.  The pipeline is spread
+    evenly over each stage's lead time in ``pipeline_by_day``.
     """
     rng = np.random.default_rng(rng)
     lead_times = np.asarray(lead_times, dtype=np.int64)
@@ -256,11 +258,17 @@ def random_problem(
     desired = np.maximum(np.rint(lead_mean + safety) - on_hand - pipeline, 0).astype(np.int64)
     shortage = rng.uniform(1.0, 10.0, size=(n_products, 1)) * np.ones((1, n_stages))
     ratio = rng.choice(np.asarray(cost_ratios, dtype=np.float64), size=(n_products, 1))
-    capacity = tightness * (on_hand + pipeline + desired).sum(axis=0).astype(np.float64)
+    capacity = (on_hand + pipeline).sum(axis=0) + tightness * desired.sum(axis=0)
+    # In-transit units spread evenly over the lead time (remainder lands first).
+    max_lead = int(lead_times.max())
+    days = np.arange(max_lead)
+    per_day = pipeline // lead_times[None, :]
+    schedule = np.where(days[None, None, :] < lead_times[None, :, None], per_day[:, :, None], 0)
+    schedule[:, :, 0] += pipeline - schedule.sum(axis=2)
     return AllocationProblem(
         desired_orders=desired, on_hand=on_hand, pipeline=pipeline,
         holding_cost=shortage / ratio, shortage_cost=shortage,
         supply_capacity=np.broadcast_to(np.asarray(supply_capacity, dtype=np.int64), (n_products, n_stages)),
         forecast_mean=forecast_mean, forecast_std=forecast_std,
-        lead_times=lead_times, capacity=np.floor(capacity),
+        lead_times=lead_times, capacity=np.floor(capacity), pipeline_by_day=schedule,
     )
