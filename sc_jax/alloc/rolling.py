@@ -180,7 +180,6 @@ def solve_rolling(
     max_segments: int | None = 16,
     capacity_basis: str = "position",
     min_cut_cost_fraction: float = 1e-3,
-    **_unused,
 ) -> AllocationResult:
     """Rolling-horizon LP variant (module docstring), same result type as the daily model."""
     if time_limit is not None and not time_limit > 0:
