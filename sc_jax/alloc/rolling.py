@@ -138,7 +138,7 @@ def build_rolling_lp(problem: AllocationProblem, horizon: int | None = None, saf
     cost[stock_base + cell] = holding
     cost[shortfall_base + cell] = safety_penalty_weight * holding + (1.0 - safety_penalty_weight) * shortage
     cost[missed_base : missed_base + N * H] = np.repeat(problem.shortage_cost[:, 0], H)
-    cost[overflow_base:] = 1e3 * (float(problem.shortage_cost.max()) + 1.0)
+    cost[overflow_base:] = 1e3 * (float(problem.shortage_cost.max(initial=0.0)) + 1.0)
 
     lower = np.zeros(n_variables)
     upper = np.full(n_variables, np.inf)

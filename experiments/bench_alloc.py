@@ -1,0 +1,119 @@
+"""Benchmark the shared-capacity allocation: daily MILP vs rolling-horizon LP.
+
+    python experiments/bench_alloc.py [--sizes 100 1000 10000] [--rolling-max 1000]
+
+For every size it builds a random hybrid-shaped instance (3 stages, lead
+times 2/3/4, cost ratios 10/100/1000, capacity tightness 0.8 of the desired
+orders), then times
+
+* daily          the daily model as configured (banded HiGHS model),
+* daily-full     the same model handed to HiGHS whole (sizes <= --full-max),
+* greedy         the independent exact method (objective must match),
+* rolling        the horizon LP variant (sizes <= --rolling-max).
+
+Times are medians over --repeats runs.  The objective gap is the rolling
+variant's cut cost relative to the daily model's, both measured with the
+daily model's cost.  The last printed line is JSON for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from sc_jax.alloc import allocate, random_problem  # noqa: E402
+
+
+def timed(problem, method, repeats, **options):
+    """Median build and solve seconds over ``repeats`` runs, and the last result."""
+    results = [allocate(problem, method, **options) for _ in range(repeats)]
+    build = statistics.median(r.build_s for r in results)
+    solve = statistics.median(r.solve_s for r in results)
+    return build, solve, results[-1]
+
+
+def machine_name() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cpu}, {cores} cores available"
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000], help="numbers of products")
+    parser.add_argument("--rolling-max", type=int, default=1000, help="largest size for the rolling LP (slow)")
+    parser.add_argument("--full-max", type=int, default=1000, help="largest size for the unbanded daily model")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per timing (median)")
+    parser.add_argument("--tightness", type=float, default=0.8, help="fraction of desired orders that fits")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--time-limit", type=float, default=60.0, help="HiGHS limit per solve, seconds")
+    parser.add_argument("--band-size", type=int, default=500)
+    parser.add_argument("--max-segments", type=int, default=16)
+    args = parser.parse_args(argv)
+
+    allocate(random_problem(0, 5), "daily")  # warm-up: imports and HiGHS start-up are not timed
+    daily_options = dict(time_limit=args.time_limit, band_size=args.band_size, max_segments=args.max_segments)
+    summary = {"solve_s": {}, "build_s": {}, "total_s": {}, "objective": {}, "status": {},
+               "greedy_objective": {}, "full_model_solve_s": {},
+               "rolling": {"solve_s": {}, "build_s": {}, "objective": {}, "objective_gap_rel": {}},
+               "machine": machine_name(), "tightness": args.tightness}
+
+    header = f"{'products':>9} {'method':<11} {'build s':>9} {'solve s':>9} {'objective':>14} {'vars':>8}  {'gap vs daily':>12}  status"
+    print(header)
+    print("-" * len(header))
+    for size in args.sizes:
+        problem = random_problem(args.seed, size, tightness=args.tightness)
+        key = str(size)
+        build, solve, daily = timed(problem, "daily", args.repeats, **daily_options)
+        rows = [("daily", build, solve, daily)]
+        summary["solve_s"][key], summary["build_s"][key] = round(solve, 4), round(build, 4)
+        summary["total_s"][key] = round(build + solve, 4)
+        summary["objective"][key] = daily.objective
+        summary["status"][key] = daily.status
+        if size <= args.full_max:
+            build_f, solve_f, full = timed(problem, "daily", args.repeats, **{**daily_options, "band_size": None})
+            rows.append(("daily-full", build_f, solve_f, full))
+            summary["full_model_solve_s"][key] = round(solve_f, 4)
+        build_g, solve_g, greedy = timed(problem, "greedy", args.repeats, max_segments=args.max_segments)
+        rows.append(("greedy", build_g, solve_g, greedy))
+        summary["greedy_objective"][key] = greedy.objective
+        if size <= args.rolling_max:
+            build_r, solve_r, rolling = timed(problem, "rolling", 1, time_limit=args.time_limit,
+                                              max_segments=args.max_segments)
+            rows.append(("rolling", build_r, solve_r, rolling))
+            gap = (rolling.objective - daily.objective) / max(abs(daily.objective), 1e-12)
+            summary["rolling"]["solve_s"][key] = round(solve_r, 4)
+            summary["rolling"]["build_s"][key] = round(build_r, 4)
+            summary["rolling"]["objective"][key] = rolling.objective
+            summary["rolling"]["objective_gap_rel"][key] = gap
+        for name, build_s, solve_s, result in rows:
+            gap = (result.objective - daily.objective) / max(abs(daily.objective), 1e-12)
+            variables = result.info.get("n_variables", 0)
+            print(f"{size:>9} {name:<11} {build_s:>9.4f} {solve_s:>9.4f} {result.objective:>14.4f} {variables:>8}"
+                  f"  {gap:>+12.3%}  {result.status}{' (fallback)' if result.fallback else ''}")
+        if not np.isclose(daily.objective, greedy.objective, rtol=1e-6):
+            print(f"WARNING: daily {daily.objective} != greedy {greedy.objective} at {size} products")
+    print(f"machine: {summary['machine']}")
+    print(json.dumps(summary))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
