@@ -16,11 +16,13 @@ from __future__ import annotations
 from .greedy import CutSegments, greedy_cuts
 from .milp import build_cut_segments, capacity_room, solve_daily
 from .problem import AllocationProblem, AllocationResult, lead_time_demand, random_problem
+from .rolling import solve_rolling
 
 __all__ = [
     "METHODS", "allocate", "allocate_from_config",
     "AllocationProblem", "AllocationResult", "CutSegments",
     "build_cut_segments", "capacity_room", "greedy_cuts", "lead_time_demand", "random_problem", "solve_daily",
+    "solve_rolling",
 ]
 
 METHODS = ("daily", "rolling", "greedy")
@@ -46,8 +48,6 @@ def allocate(
     if method == "greedy":
         return solve_daily(problem, time_limit=time_limit, mip_rel_gap=mip_rel_gap, use_milp=False, **options)
     if method == "rolling":
-        from .rolling import solve_rolling
-
         return solve_rolling(problem, time_limit=time_limit, **options)
     raise ValueError(f"method: allowed values are {METHODS}, got {method!r}")
 
