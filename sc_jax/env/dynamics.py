@@ -102,7 +102,9 @@ def step_env(key, state: EnvState, action, params: EnvParams):
     accepted = jnp.minimum(jnp.minimum(requested, params.supply_capacity), supplier_stock)
 
     order_history = jnp.concatenate([accepted[None], state.order_history[:-1]], axis=0)
-    arrivals = jnp.take_along_axis(order_history, params.lead_time[None, :], axis=0)[0]
+    lags = jnp.arange(order_history.shape[0])[:, None]
+    # a masked sum, not a gather: gathers vectorise poorly under vmap on CPU
+    arrivals = jnp.sum(jnp.where(lags == params.lead_time[None, :], order_history, 0), axis=0)
     if params.couple_products:
         arrivals, overflow = _refuse_over_shared_capacity(state.on_hand, arrivals, params)
     else:
