@@ -87,8 +87,10 @@ def make_params(*, periods: int = 30, I0=ORGYM_DEFAULTS["I0"], p=2.0, r=ORGYM_DE
         raise ConfigError(f"'history_length' must be an integer >= max lead time {max_lead}, got {history_length!r}")
 
     kind = demand_lib.normalise_kind(demand)
+    if user_demand is not None and kind != "user":
+        raise ConfigError(f"'user_demand' is only used with demand='user', got demand={kind!r}")
     dparams = dict(demand_params or {})
-    if kind == "poisson" and not dparams and user_demand is None:
+    if kind == "poisson" and not dparams:
         dparams = {"mu": 20.0}
     cdf, offset = np.ones((1,), np.float32), 0
     low = high = np.zeros(())
@@ -113,8 +115,6 @@ def make_params(*, periods: int = 30, I0=ORGYM_DEFAULTS["I0"], p=2.0, r=ORGYM_DE
         forecast = demand_lib.forecast_vector(dparams)
         # stationary summary for agents that do not read the forecast window
         mean, std = forecast[..., 0], (forecast[..., 6] - 1) / 2
-    if user_demand is not None and kind != "user":
-        raise ConfigError(f"'user_demand' is only used with demand='user', got demand={kind!r}")
 
     if cost_ratio is None:
         cost_ratio = np.where(h[..., 0] > 0, k[..., 0] / np.where(h[..., 0] > 0, h[..., 0], 1), 1.0)
