@@ -1,0 +1,294 @@
+"""PPO inside one jitted function (PureJaxRL style): `make_train(config, env) -> train(key)`.
+
+`train(key)` runs the whole training (rollouts, GAE, epochs, minibatches) as nested `lax.scan`s, so
+`jax.vmap(train)(keys)` trains several seeds at once and a GPU sweep is just a bigger batch.
+
+Episodes here have a fixed length (30 OR-Gym periods, or 20 safety-stock decisions of the hybrid
+wrapper), so one update = one synchronous episode in each of `num_envs` environments: every env is
+reset at the start of the update with a fresh key (and, for a randomised scenario, freshly sampled
+EnvParams: cost ratio, sigma), and the last step is terminal (no bootstrap past the horizon).
+
+Choices, from the probe (docs/ppo.md):
+- gamma = 1: OR-Gym rewards already carry alpha**n; discounting again loses ~15 reward.
+- observation normalisation: running mean/var (statistics live in the policy params and are saved
+  with a checkpoint), initialised from one warm-up episode of the initial policy;
+- reward normalisation: rewards are divided by the running std of the returns-to-go, which puts
+  OR-Gym (returns ~500) and the hybrid costs (returns ~1..100, varying 100x with the cost ratio)
+  on the same scale for the critic;
+- `critic_time`: the critic also sees a one-hot of the decision index. The actor keeps its
+  observation (OR-Gym's 33 numbers stay 33 numbers), but the value of a finite-horizon state
+  depends on the time left, and a critic that knows it stabilises the OR-Gym-observation runs.
+
+Shapes: T = decisions per episode, N = num_envs, M = stages, D = observation size.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax.training.train_state import TrainState
+
+from sc_jax.agents import networks
+from sc_jax.agents.normalize import RunningStats
+from sc_jax.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """Hyperparameters (the agent's Hydra group holds the same keys)."""
+
+    num_envs: int = 256
+    total_timesteps: int = 2_000_000  # decisions (OR-Gym: periods; hybrid: safety-stock choices)
+    update_epochs: int = 4
+    num_minibatches: int = 4
+    lr: float = 1e-3
+    anneal_lr: bool = True
+    gamma: float = 1.0
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.2
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    hidden: Sequence[int] = (64, 64)
+    activation: str = "tanh"
+    head: str = "gaussian"  # gaussian (c * sigmoid squash, rounded) | categorical (num_bins levels)
+    num_bins: int = 21
+    init_log_std: float = 0.0
+    normalize_obs: bool = True
+    normalize_reward: bool = True
+    reward_scale: float = 1.0
+    critic_time: bool = True
+    progress_every_s: float = 0.0  # > 0: throttled progress lines from inside jit
+
+    def __post_init__(self):
+        if self.head not in networks.HEADS:
+            raise ConfigError(f"agent.head must be one of {networks.HEADS}, got {self.head!r}")
+        if self.activation not in networks.ACTIVATIONS:
+            raise ConfigError(f"agent.activation must be one of {sorted(networks.ACTIVATIONS)}, got {self.activation!r}")
+        if self.num_envs < 1 or self.num_envs % self.num_minibatches:
+            raise ConfigError(f"agent.num_envs ({self.num_envs}) must be >= 1 and divisible by "
+                              f"agent.num_minibatches ({self.num_minibatches})")
+        if self.head == "categorical" and self.num_bins < 2:
+            raise ConfigError(f"agent.num_bins must be >= 2, got {self.num_bins}")
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+
+    @classmethod
+    def from_dict(cls, d) -> "PPOConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ConfigError(f"unknown agent key(s) {sorted(unknown)}; allowed: {sorted(names)}")
+        return cls(**dict(d))
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+
+@dataclass(frozen=True)
+class TrainEnv:
+    """What PPO needs from an environment (pure functions; one env, vmap adds N).
+
+    reset(key, params) -> (obs [D], state); step(key, state, action [M] int32, params) ->
+    (obs, state, reward, done, info); observe(state, params) -> obs; sample_params(key) ->
+    EnvParams of one episode; time_index(state) -> decision index in [0, episode_length)."""
+
+    reset: Callable
+    step: Callable
+    observe: Callable
+    sample_params: Callable
+    time_index: Callable
+    episode_length: int
+    obs_size: int
+    action_low: tuple
+    action_high: tuple
+
+    @property
+    def num_actions(self) -> int:
+        return len(self.action_low)
+
+
+class Transition(NamedTuple):
+    actor_obs: jnp.ndarray  # [T, N, D] normalised
+    critic_obs: jnp.ndarray  # [T, N, D (+T)]
+    raw_action: jnp.ndarray  # [T, N, M]
+    log_prob: jnp.ndarray  # [T, N]
+    value: jnp.ndarray  # [T, N]
+    reward: jnp.ndarray  # [T, N] raw env reward
+    done: jnp.ndarray  # [T, N]
+
+
+def make_network(config: PPOConfig, num_actions: int) -> networks.ActorCritic:
+    return networks.ActorCritic(num_stages=num_actions, hidden=config.hidden,
+                                activation=config.activation, head=config.head,
+                                num_bins=config.num_bins, init_log_std=config.init_log_std)
+
+
+def critic_input(actor_obs, time_index, config: PPOConfig, episode_length: int):
+    if not config.critic_time:
+        return actor_obs
+    return jnp.concatenate([actor_obs, jax.nn.one_hot(time_index, episode_length)], axis=-1)
+
+
+def init_policy_params(key, config: PPOConfig, env: TrainEnv) -> dict:
+    """{"params": network weights, "obs_stats": RunningStats [D]}."""
+    network = make_network(config, env.num_actions)
+    actor = jnp.zeros((env.obs_size,), jnp.float32)
+    critic = critic_input(actor, jnp.zeros((), jnp.int32), config, env.episode_length)
+    return {"params": network.init(key, actor, critic),
+            "obs_stats": RunningStats.create((env.obs_size,))}
+
+
+def make_policy(config: PPOConfig, env: TrainEnv, deterministic: bool = True):
+    """act(policy_params, state, env_params, key) -> integer action [M] (one env)."""
+    network = make_network(config, env.num_actions)
+
+    def act(policy_params, state, env_params, key):
+        obs = policy_params["obs_stats"].normalize(env.observe(state, env_params), config.normalize_obs)
+        critic = critic_input(obs, env.time_index(state), config, env.episode_length)
+        dist, _ = network.apply(policy_params["params"], obs, critic)
+        raw = (networks.deterministic_raw(dist, config.head) if deterministic
+               else networks.sample_raw(key, dist, config.head))
+        return networks.to_action(raw, env.action_low, env.action_high, config.head, config.num_bins)
+
+    return act
+
+
+def gae(values, rewards, dones, gamma: float, lam: float):
+    """Advantages and value targets [T, N]; the step after a done (and after T) is worth 0."""
+
+    def backward(carry, x):
+        advantage, next_value = carry
+        value, reward, done = x
+        not_done = 1.0 - done
+        delta = reward + gamma * next_value * not_done - value
+        advantage = delta + gamma * lam * not_done * advantage
+        return (advantage, value), advantage
+
+    zeros = jnp.zeros_like(values[0])
+    _, advantages = jax.lax.scan(backward, (zeros, zeros), (values, rewards, dones), reverse=True)
+    return advantages, advantages + values
+
+
+def make_train(config: PPOConfig, env: TrainEnv):
+    """train(key) -> (policy_params, metrics {name: [num_updates]}); jit- and vmap-able."""
+    T, N, M = env.episode_length, config.num_envs, env.num_actions
+    num_updates = max(config.total_timesteps // (T * N), 1)
+    minibatch = T * N // config.num_minibatches
+    network = make_network(config, M)
+    low, high = np.asarray(env.action_low), np.asarray(env.action_high)
+    report = None
+    if config.progress_every_s > 0:
+        from sc_jax.logging import progress_callback
+
+        report = progress_callback(config.progress_every_s)
+
+    def lr_schedule(count):
+        frac = 1.0 - (count // (config.num_minibatches * config.update_epochs)) / num_updates
+        return config.lr * frac
+
+    tx = optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
+                     optax.adam(lr_schedule if config.anneal_lr else config.lr, eps=1e-5))
+
+    def rollout(params, obs_stats, key):
+        """One synchronous episode in N envs: (Transition [T, N], raw observations [T, N, D])."""
+        k_params, k_reset, k_steps = jax.random.split(key, 3)
+        env_params = jax.vmap(env.sample_params)(jax.random.split(k_params, N))
+        obs, state = jax.vmap(env.reset)(jax.random.split(k_reset, N), env_params)
+
+        def one_step(carry, key):
+            obs, state = carry
+            k_act, k_env = jax.random.split(key)
+            actor = obs_stats.normalize(obs, config.normalize_obs)
+            critic = critic_input(actor, jax.vmap(env.time_index)(state), config, T)
+            dist, value = network.apply(params, actor, critic)
+            raw = networks.sample_raw(k_act, dist, config.head)
+            logp = networks.log_prob(dist, raw, config.head)
+            action = networks.to_action(raw, low, high, config.head, config.num_bins)
+            obs2, state2, reward, done, _ = jax.vmap(env.step)(jax.random.split(k_env, N), state,
+                                                               action, env_params)
+            tr = Transition(actor, critic, raw, logp, value, reward.astype(jnp.float32),
+                            done.astype(jnp.float32))
+            return (obs2, state2), (tr, obs)
+
+        _, (traj, raw_obs) = jax.lax.scan(one_step, (obs, state), jax.random.split(k_steps, T))
+        return traj, raw_obs
+
+    def loss_fn(params, batch, advantages, targets):
+        dist, value = network.apply(params, batch.actor_obs, batch.critic_obs)
+        logp = networks.log_prob(dist, batch.raw_action, config.head)
+        ratio = jnp.exp(logp - batch.log_prob)
+        adv = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        actor_loss = -jnp.mean(jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - config.clip_eps,
+                                                                   1 + config.clip_eps) * adv))
+        v_clipped = batch.value + jnp.clip(value - batch.value, -config.clip_eps, config.clip_eps)
+        value_loss = 0.5 * jnp.mean(jnp.maximum((value - targets) ** 2, (v_clipped - targets) ** 2))
+        ent = jnp.mean(networks.entropy(dist, config.head))
+        total = actor_loss + config.vf_coef * value_loss - config.ent_coef * ent
+        approx_kl = jnp.mean((ratio - 1) - jnp.log(ratio))
+        return total, (actor_loss, value_loss, ent, approx_kl)
+
+    def update(carry, update_index):
+        train_state, obs_stats, ret_stats, key = carry
+        key, k_roll, k_perm = jax.random.split(key, 3)
+        traj, raw_obs = rollout(train_state.params, obs_stats, k_roll)
+
+        # returns-to-go (gamma) of the raw rewards: their running std scales the rewards
+        def rtg_step(next_return, x):
+            reward, done = x
+            g = reward + config.gamma * next_return * (1.0 - done)
+            return g, g
+
+        _, returns_to_go = jax.lax.scan(rtg_step, jnp.zeros((N,)), (traj.reward, traj.done), reverse=True)
+        ret_stats = ret_stats.update(returns_to_go)
+        rewards = ret_stats.scale(traj.reward, config.normalize_reward) * config.reward_scale
+        advantages, targets = gae(traj.value, rewards, traj.done, config.gamma, config.gae_lambda)
+
+        def epoch(state_and_key, _):
+            train_state, key = state_and_key
+            key, k = jax.random.split(key)
+            perm = jax.random.permutation(k, T * N)
+            flat = jax.tree.map(lambda x: x.reshape((T * N,) + x.shape[2:]), (traj, advantages, targets))
+            shuffled = jax.tree.map(lambda x: x[perm].reshape((config.num_minibatches, minibatch) + x.shape[1:]), flat)
+
+            def minibatch_step(train_state, mb):
+                batch, adv, tgt = mb
+                grads, aux = jax.grad(loss_fn, has_aux=True)(train_state.params, batch, adv, tgt)
+                return train_state.apply_gradients(grads=grads), aux
+
+            train_state, aux = jax.lax.scan(minibatch_step, train_state, shuffled)
+            return (train_state, key), aux
+
+        (train_state, _), aux = jax.lax.scan(epoch, (train_state, k_perm), None, config.update_epochs)
+        obs_stats = obs_stats.update(raw_obs) if config.normalize_obs else obs_stats
+        actor_loss, value_loss, ent, kl = (jnp.mean(a) for a in aux)
+        metrics = {
+            "episode_return": jnp.mean(jnp.sum(traj.reward, axis=0)),
+            "actor_loss": actor_loss, "value_loss": value_loss, "entropy": ent, "approx_kl": kl,
+        }
+        if report is not None:
+            jax.debug.callback(report, update_index + 1, num_updates,
+                               episode_return=metrics["episode_return"])
+        return (train_state, obs_stats, ret_stats, key), metrics
+
+    def train(key):
+        k_init, k_warm, k_train = jax.random.split(key, 3)
+        init = init_policy_params(k_init, config, env)
+        train_state = TrainState.create(apply_fn=network.apply, params=init["params"], tx=tx)
+        obs_stats = init["obs_stats"]
+        if config.normalize_obs:  # warm-up episode of the initial policy: starting statistics
+            _, raw_obs = rollout(train_state.params, obs_stats, k_warm)
+            obs_stats = RunningStats.create((env.obs_size,)).update(raw_obs)
+        carry = (train_state, obs_stats, RunningStats.create(()), k_train)
+        (train_state, obs_stats, _, _), metrics = jax.lax.scan(update, carry, jnp.arange(num_updates))
+        metrics["timesteps"] = (jnp.arange(num_updates) + 1) * (T * N)
+        return {"params": train_state.params, "obs_stats": obs_stats}, metrics
+
+    train.num_updates = num_updates
+    return train
