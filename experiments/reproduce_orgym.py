@@ -1,0 +1,191 @@
+"""Reproduce OR-Gym's InvManagement baseline table (v0 backlog, v1 lost sales) with sc_jax.
+
+Rows per variant, all evaluated on the same held-out Poisson paths (keys never used for
+tuning) and compared with the perfect-information bound on those paths:
+  base_stock       our search: coarse echelon grid + integer neighbourhood search (training paths)
+  base_stock_grid  the best point of the full coarse grid alone (the search must be >= it)
+  dfo              OR-Gym's DFO: Powell on the mean training reward + integer neighbourhood
+  dfo_powell       the Powell point alone (before the neighbourhood search)
+  oracle           the perfect-information LP/MILP bound (sc_jax.oracle)
+  ppo, ppo_orgym_obs  sc_jax.agents PPO (rich / OR-Gym observation) when ppo.enabled
+Writes results.json ({variant: {method: {mean, ci95, gap_to_bound, ...}}}), details.json,
+results.md and results.png into the run directory and prints the Markdown table.
+
+    python experiments/reproduce_orgym.py                       # defaults (a few minutes, 2 CPUs)
+    python experiments/reproduce_orgym.py eval.paths=200 ppo.enabled=true ppo.agent.total_timesteps=200000
+"""
+from __future__ import annotations
+
+import importlib
+import platform
+import time
+from pathlib import Path
+
+import hydra
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sc_jax.config import env_params_from_cfg, to_dict
+from sc_jax.errors import ConfigError
+from sc_jax.evaluate import demand_paths, evaluate, mean_ci, summarise
+from sc_jax.logging import hydra_run_dir, logger_from_cfg, write_json
+from sc_jax.oracle import oracle_rewards
+from sc_jax.policies import base_stock, validate_levels
+from sc_jax.tuning import dfo_base_stock, tune_base_stock
+
+#: OR-Gym's published table (mean episode reward, std); the oracle over 10 paths only.
+PUBLISHED = {
+    "v0": {"ppo": (438.8, 30.6), "dfo": (360.9, 39.9), "base_stock_mip": (388.0, 30.8), "oracle": (546.8, 30.3)},
+    "v1": {"ppo": (409.8, 17.9), "dfo": (364.3, 33.8), "base_stock_mip": (378.5, 26.1), "oracle": (542.7, 29.9)},
+}
+#: which published row each of our methods sits beside
+PUBLISHED_ROW = {"base_stock": "base_stock_mip", "base_stock_grid": "base_stock_mip", "dfo": "dfo",
+                 "dfo_powell": "dfo",
+                 "oracle": "oracle", "ppo": "ppo", "ppo_orgym_obs": "ppo"}
+VARIANT_BACKLOG = {"v0": True, "v1": False}
+
+
+def _row(rewards, oracle, extra=None) -> dict:
+    """Statistics of per-path rewards [S] and the paired gap to the bound on the first len(oracle)."""
+    mean, ci = mean_ci(rewards)
+    gap_mean, gap_ci = mean_ci(oracle - rewards[: len(oracle)])
+    row = {"mean": float(mean), "ci95": float(ci), "std": float(np.std(rewards, ddof=1)),
+           "gap_to_bound": float(gap_mean), "gap_ci95": float(gap_ci),
+           "gap_pct": float(100 * gap_mean / np.mean(oracle)), "paths": int(len(rewards))}
+    row.update(extra or {})
+    return row
+
+
+def _ppo_rows(cfg, variant_params_fn, test_paths, oracle, log) -> dict:
+    """Train and evaluate PPO rows when enabled and sc_jax.agents provides train_orders_agent."""
+    if not cfg.ppo.enabled:
+        return {}
+    try:
+        agents = importlib.import_module("sc_jax.agents.orders")
+        train = getattr(agents, "train_orders_agent")
+    except (ImportError, AttributeError) as err:
+        log.info(f"[reproduce_orgym] PPO skipped: sc_jax.agents has no train_orders_agent yet ({err})")
+        return {}
+    rows = {}
+    for name, observation in (("ppo", "rich"), ("ppo_orgym_obs", "orgym")):
+        params = variant_params_fn(observation=observation)
+        start = time.perf_counter()
+        act, policy_params = train(params, to_dict(cfg.ppo.agent), seed=int(cfg.ppo.seed))
+        result = evaluate(act, policy_params, params, demand=test_paths)
+        rows[name] = _row(np.asarray(result.reward[0], np.float64), oracle,
+                          {"train_seconds": time.perf_counter() - start, "observation": observation})
+    return rows
+
+
+def run_variant(cfg, variant: str, log) -> tuple[dict, dict]:
+    if variant not in VARIANT_BACKLOG:
+        raise ConfigError(f"variants must be among {sorted(VARIANT_BACKLOG)}, got {variant!r}")
+    make = lambda **kw: env_params_from_cfg(cfg.env, cfg.demand, backlog=VARIANT_BACKLOG[variant], **kw)
+    params = make()
+    seed = int(cfg.seed)
+    if int(cfg.oracle.paths) > int(cfg.eval.paths):
+        raise ConfigError(f"oracle.paths ({cfg.oracle.paths}) must be <= eval.paths ({cfg.eval.paths})")
+    train = demand_paths(jax.random.PRNGKey(seed), params, int(cfg.search.train_paths))[0]
+    test = demand_paths(jax.random.PRNGKey(seed + 1), params, int(cfg.eval.paths))[0]
+    timings, details = {}, {}
+
+    t0 = time.perf_counter()
+    grid = np.arange(0, float(cfg.search.grid_max) + 1e-9, float(cfg.search.grid_step))
+    search = tune_base_stock(params, train, local_values=[grid] * params.num_stages,
+                             steps=tuple(cfg.search.local_steps), chunk=int(cfg.search.chunk))
+    timings["base_stock_search_s"] = time.perf_counter() - t0
+    details["base_stock"] = search
+    log.info(f"[{variant}] base-stock search: grid {search['grid_size']} candidates -> "
+             f"{search['grid_levels']} ({search['grid_train_reward']:.1f}), refined {search['levels']} "
+             f"({search['train_reward']:.1f}) in {timings['base_stock_search_s']:.1f}s")
+    levels = {"base_stock": search["levels"], "base_stock_grid": search["grid_levels"]}
+    if cfg.dfo.enabled:
+        t0 = time.perf_counter()
+        dfo = dfo_base_stock(params, train, x0=cfg.dfo.x0, maxfev=int(cfg.dfo.maxfev),
+                             steps=tuple(cfg.dfo.local_steps))
+        timings["dfo_s"] = time.perf_counter() - t0
+        details["dfo"] = dfo
+        levels["dfo"] = dfo["levels"]
+        levels["dfo_powell"] = np.ceil(dfo["powell_levels"])  # Powell alone (the policy ceils levels)
+        log.info(f"[{variant}] DFO: Powell {dfo['powell_levels'].round(1)} ({dfo['powell_train_reward']:.1f}, "
+                 f"{dfo['powell_evaluations']} evals) -> {dfo['levels']} ({dfo['train_reward']:.1f})")
+
+    t0 = time.perf_counter()
+    n_oracle = int(cfg.oracle.paths)
+    oracle = oracle_rewards(params, test[:n_oracle], integer=bool(cfg.oracle.integer))
+    timings["oracle_s"] = time.perf_counter() - t0
+    log.info(f"[{variant}] oracle on {n_oracle} paths: {oracle.mean():.1f} in {timings['oracle_s']:.1f}s")
+
+    rows = {}
+    t0 = time.perf_counter()
+    for name, lv in levels.items():
+        result = evaluate(base_stock, validate_levels(lv, params), params, demand=test)
+        s = summarise(result)["aggregate"]
+        rows[name] = _row(np.asarray(result.reward[0], np.float64), oracle,
+                          {"levels": np.asarray(lv).tolist(), "fill_rate": float(s["fill_rate"]["mean"]),
+                           "mean_on_hand": np.asarray(s["mean_on_hand"]["mean"]).tolist()})
+    timings["evaluate_s"] = time.perf_counter() - t0
+    rows["oracle"] = _row(oracle, oracle, {"integer": bool(cfg.oracle.integer)})
+    rows.update(_ppo_rows(cfg, make, test, oracle, log))
+    for name, row in rows.items():
+        ref = PUBLISHED[variant].get(PUBLISHED_ROW.get(name, ""), None)
+        if ref is not None:
+            row["orgym_published"] = {"mean": ref[0], "std": ref[1]}
+    details["timings"] = timings
+    return rows, details
+
+
+def markdown_table(results: dict) -> str:
+    lines = []
+    for variant, rows in results.items():
+        lines += [f"### {variant} ({'backlog' if VARIANT_BACKLOG[variant] else 'lost sales'})", "",
+                  "| method | mean reward | 95% CI | std | gap to bound | gap % | OR-Gym published (std) |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for name, row in rows.items():
+            pub = row.get("orgym_published")
+            pub_s = f"{pub['mean']:.1f} ({pub['std']:.1f})" if pub else "-"
+            lines.append(f"| {name} | {row['mean']:.1f} | ±{row['ci95']:.1f} | {row['std']:.1f} | "
+                         f"{row['gap_to_bound']:.1f} ± {row['gap_ci95']:.1f} | {row['gap_pct']:.1f} | {pub_s} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def run(cfg, run_dir=None) -> dict:
+    run_dir = Path(run_dir) if run_dir is not None else hydra_run_dir()
+    log = logger_from_cfg(run_dir, cfg.logger, to_dict(cfg))
+    results, details = {}, {"machine": f"{platform.platform()} / {jax.devices()[0].platform}",
+                            "published": PUBLISHED}
+    start = time.perf_counter()
+    try:
+        for variant in cfg.variants:
+            rows, info = run_variant(cfg, str(variant), log)
+            results[str(variant)] = rows
+            details[str(variant)] = info
+            log.log({f"{variant}/{m}/mean": r["mean"] for m, r in rows.items()})
+        details["total_seconds"] = time.perf_counter() - start
+        write_json(run_dir / "results.json", results)
+        write_json(run_dir / "details.json", details)
+        table = markdown_table(results)
+        (run_dir / "results.md").write_text(table)
+        if cfg.plot:
+            from sc_jax.plots import bar_chart_ci
+
+            published = {v: {m: PUBLISHED[v][PUBLISHED_ROW[m]][0] for m in rows if m in PUBLISHED_ROW
+                             and PUBLISHED_ROW[m] in PUBLISHED[v]} for v, rows in results.items()}
+            bar_chart_ci(results, run_dir / "results.png", published=published,
+                         title="OR-Gym InvManagement: sc_jax vs published (bars: ours, 95% CI)")
+        print(table)
+        log.info(f"[reproduce_orgym] done in {details['total_seconds']:.1f}s -> {run_dir}")
+    finally:
+        log.finish()
+    return results
+
+
+@hydra.main(config_path="../conf", config_name="reproduce_orgym", version_base=None)
+def main(cfg) -> None:
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""Perfect-information bound: the best orders for a known demand path, as an LP/MILP (HiGHS).
+
+For one product and one demand path D [T] the OR-Gym dynamics are linear in the orders, so the
+best achievable discounted reward is the optimum of (variables per period t and stage m):
+
+  R[t,m]  accepted order of stage m        0 <= R[t,m] <= c_m  (integer when `integer=True`)
+  I[t,m]  on hand after shipping           >= 0
+  S0[t]   retail sales                     >= 0
+  U[t]    retail unfilled demand           >= 0  (v0: backlog carried; v1: lost this period)
+
+  stage 0      I[t,0] = I[t-1,0] + R[t-L_0, 0] - S0[t]
+  stage m>=1   I[t,m] = I[t-1,m] + R[t-L_m, m] - R[t,m-1]
+  supplier     R[t,m-1] <= I[t-1,m]     (the supplier ships from stock before its arrivals;
+                                         the plant, stage M, is unlimited)
+  retail       v0: U[t] = U[t-1] + D[t] - S0[t]      v1: U[t] = D[t] - S0[t]
+  (I[-1] = I0, U[-1] = 0, R[t<0] = 0: the environment's initial state)
+
+  maximise  sum_t alpha**t (p S0[t] - r_M R[t,M-1] - k_0 U[t] - sum_m h_m I[t,m])
+
+The objective is OR-Gym's reward: revenue p S0 + sum_m r_m R[t,m] minus purchases
+sum_m r_m R[t,m] + r_M R[t,M-1]; the interior transfer prices cancel. Unfilled replenishment
+U[t, m>=1] is zero: with perfect information the oracle requests exactly what it can get
+(requested = accepted), so OR-Gym never charges k_m for m >= 1. Selling less than possible is
+never better (a unit sold now earns p and saves holding and backlog cost), so the optimal S0 is
+what the environment's min(on hand, demand) sells, and replaying the orders R through
+`sc_jax.env.step_env` gives back exactly the optimum (tests/test_oracle.py).
+
+Default: integer orders (MILP, `integer=True`), so the orders are feasible actions and the bound
+is the best any integer policy can do on that path; `integer=False` solves the LP relaxation
+(a bound at least as high; on OR-Gym's defaults the two agree to within solver tolerance).
+The constraint matrix depends only on the parameters, so it is built once (vectorised NumPy +
+scipy.sparse) and each path only changes the right-hand side; the paths are solved in a loop
+outside jit. Shared capacity across products (`couple_products`) is not modelled: a ConfigError.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from sc_jax.env.params import batch_shape
+from sc_jax.env.types import EnvParams
+from sc_jax.errors import ConfigError
+
+
+class OracleSolution(NamedTuple):
+    reward: float  # optimal discounted episode reward (the bound)
+    orders: np.ndarray  # [T, M] accepted = requested orders (integers when integer=True)
+    on_hand: np.ndarray  # [T, M] on hand after shipping
+    sales: np.ndarray  # [T] retail sales
+    unfilled: np.ndarray  # [T] retail unfilled (v0 backlog, v1 lost)
+
+
+class _Model(NamedTuple):
+    T: int
+    M: int
+    c: np.ndarray
+    A_eq: sp.csr_matrix
+    b_eq_fixed: np.ndarray  # rhs without demand
+    A_ub: sp.csr_matrix
+    b_ub: np.ndarray
+    objective: np.ndarray  # to MINIMISE (negated reward)
+    lower: np.ndarray
+    upper: np.ndarray
+    retail_rows: np.ndarray  # rows of A_eq whose rhs is D[t]
+    backlog: bool
+
+
+def _single_product_numpy(params: EnvParams) -> dict:
+    if batch_shape(params) != ():
+        raise ConfigError(f"the oracle takes one product's EnvParams (no leading axis), got batch "
+                          f"shape {batch_shape(params)}; use oracle_rewards for batches")
+    if params.couple_products:
+        raise ConfigError("the oracle does not model shared capacity across products (couple_products)")
+    f = lambda x: np.asarray(x, np.float64)
+    return dict(T=params.periods, M=params.num_stages, I0=f(params.initial_inventory), p=float(params.retail_price),
+                r=f(params.unit_cost), k=f(params.shortage_cost), h=f(params.holding_cost),
+                c=f(params.supply_capacity), L=np.asarray(params.lead_time, np.int64),
+                backlog=bool(params.backlog), log_alpha=float(np.float64(params.log_discount)),
+                alpha=float(params.discount))
+
+
+def build_model(params: EnvParams) -> _Model:
+    """The sparse LP of one product's dynamics (see module docstring), demand left out of the rhs."""
+    d = _single_product_numpy(params)
+    T, M = d["T"], d["M"]
+    nR = nI = T * M
+    iR = lambda t, m: t * M + m
+    iI = lambda t, m: nR + t * M + m
+    iS = lambda t: nR + nI + t
+    iU = lambda t: nR + nI + T + t
+    n = nR + nI + 2 * T
+    t_grid, m_grid = np.meshgrid(np.arange(T), np.arange(M), indexing="ij")  # [T, M]
+    t_flat, m_flat = t_grid.ravel(), m_grid.ravel()
+
+    # inventory balance rows (one per t, m): I[t,m] - I[t-1,m] - R[t-L_m,m] + out[t,m] = I0 (t=0)
+    rows, cols, vals = [], [], []
+    bal = t_flat * M + m_flat
+    rows += [bal]; cols += [iI(t_flat, m_flat)]; vals += [np.ones(T * M)]
+    prev = t_flat > 0
+    rows += [bal[prev]]; cols += [iI(t_flat[prev] - 1, m_flat[prev])]; vals += [-np.ones(prev.sum())]
+    src = t_flat - d["L"][m_flat]
+    arr = src >= 0
+    rows += [bal[arr]]; cols += [iR(src[arr], m_flat[arr])]; vals += [-np.ones(arr.sum())]
+    stage0 = m_flat == 0
+    rows += [bal[stage0]]; cols += [iS(t_flat[stage0])]; vals += [np.ones(T)]
+    up = m_flat >= 1
+    rows += [bal[up]]; cols += [iR(t_flat[up], m_flat[up] - 1)]; vals += [np.ones(up.sum())]
+    b_eq = np.zeros(T * M + T)
+    b_eq[:M] = d["I0"]
+    # retail rows: U[t] (- U[t-1] in v0) + S0[t] = D[t]
+    ret = T * M + np.arange(T)
+    rows += [ret, ret]; cols += [iU(np.arange(T)), iS(np.arange(T))]; vals += [np.ones(T), np.ones(T)]
+    if d["backlog"]:
+        rows += [ret[1:]]; cols += [iU(np.arange(T - 1))]; vals += [-np.ones(T - 1)]
+    A_eq = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                         shape=(T * M + T, n))
+
+    # supplier stock: R[t,m-1] - I[t-1,m] <= 0 (t >= 1), R[0,m-1] <= I0[m]
+    ub_rows, ub_cols, ub_vals = [], [], []
+    sup = np.arange(T * (M - 1))
+    ts, ms = np.meshgrid(np.arange(T), np.arange(1, M), indexing="ij")
+    ts, ms = ts.ravel(), ms.ravel()
+    ub_rows += [sup]; ub_cols += [iR(ts, ms - 1)]; ub_vals += [np.ones(sup.size)]
+    later = ts > 0
+    ub_rows += [sup[later]]; ub_cols += [iI(ts[later] - 1, ms[later])]; ub_vals += [-np.ones(later.sum())]
+    b_ub = np.where(ts == 0, d["I0"][ms] if M > 1 else 0.0, 0.0)
+    A_ub = sp.csr_matrix((np.concatenate(ub_vals) if ub_vals else np.zeros(0),
+                          (np.concatenate(ub_rows) if ub_rows else np.zeros(0, int),
+                           np.concatenate(ub_cols) if ub_cols else np.zeros(0, int))),
+                         shape=(sup.size, n))
+
+    disc = np.exp(np.arange(T) * d["log_alpha"])  # the env's alpha**n = exp(n log alpha)
+    reward = np.zeros(n)
+    reward[iS(np.arange(T))] = d["p"] * disc
+    reward[iR(np.arange(T), M - 1)] -= d["r"][M] * disc
+    reward[iU(np.arange(T))] = -d["k"][0] * disc
+    reward[iI(t_flat, m_flat)] = -d["h"][m_flat] * disc[t_flat]
+    lower = np.zeros(n)
+    upper = np.full(n, np.inf)
+    upper[iR(t_flat, m_flat)] = d["c"][m_flat]
+    return _Model(T, M, d["c"], A_eq, b_eq, A_ub, b_ub, -reward, lower, upper, ret, d["backlog"])
+
+
+def solve_path(model_or_params, demand, *, integer: bool = True) -> OracleSolution:
+    """Best orders for one known demand path [T] (integers >= 0)."""
+    model = model_or_params if isinstance(model_or_params, _Model) else build_model(model_or_params)
+    T, M = model.T, model.M
+    demand = np.asarray(demand, np.float64)
+    if demand.shape != (T,):
+        raise ConfigError(f"demand path must have shape [periods]=({T},), got {demand.shape}")
+    b_eq = model.b_eq_fixed.copy()
+    b_eq[model.retail_rows] = demand
+    n = model.objective.size
+    integrality = np.zeros(n)
+    if integer:
+        integrality[: T * M] = 1  # orders integer => on hand, sales and unfilled integer too
+    constraints = [LinearConstraint(model.A_eq, b_eq, b_eq)]
+    if model.A_ub.shape[0]:
+        constraints.append(LinearConstraint(model.A_ub, -np.inf, model.b_ub))
+    res = milp(model.objective, integrality=integrality, bounds=Bounds(model.lower, model.upper),
+               constraints=constraints, options={"mip_rel_gap": 1e-9})
+    if res.x is None:
+        raise RuntimeError(f"oracle LP failed: {res.message}")
+    x = res.x
+    orders = x[: T * M].reshape(T, M)
+    if integer:
+        orders = np.round(orders)
+    return OracleSolution(reward=float(-res.fun), orders=orders,
+                          on_hand=x[T * M: 2 * T * M].reshape(T, M), sales=x[2 * T * M: 2 * T * M + T],
+                          unfilled=x[2 * T * M + T:])
+
+
+def oracle_rewards(params: EnvParams, paths, *, integer: bool = True) -> np.ndarray:
+    """Bound per path: paths [S, T] -> [S], or for a product batch paths [P, S, T] -> [P, S]."""
+    paths = np.asarray(paths)
+    shape = batch_shape(params)
+    if shape == ():
+        if paths.ndim == 3 and paths.shape[0] == 1:
+            paths = paths[0]
+        model = build_model(params)
+        return np.array([solve_path(model, path, integer=integer).reward for path in paths])
+    if len(shape) != 1 or paths.ndim != 3 or paths.shape[0] != shape[0]:
+        raise ConfigError(f"paths must be [S, T] for one product or [P, S, T] for P={shape} products, "
+                          f"got {paths.shape}")
+    import jax
+
+    out = []
+    for p in range(shape[0]):
+        single = jax.tree.map(lambda x: x[p], params)
+        out.append(oracle_rewards(single, paths[p], integer=integer))
+    return np.stack(out)
+
+
+__all__ = ["OracleSolution", "build_model", "solve_path", "oracle_rewards"]

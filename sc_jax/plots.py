@@ -1,0 +1,75 @@
+"""Plot helpers (matplotlib, Agg backend: no display needed). Other modules may add functions.
+
+`bar_chart_ci`: grouped bars of mean episode reward with 95% CI error bars, one group per
+scenario (e.g. v0, v1), one bar per method, optional published reference values as markers.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def bar_chart_ci(table: Mapping[str, Mapping[str, Mapping]], path, *, published: Mapping | None = None,
+                 title: str = "", ylabel: str = "mean episode reward") -> Path:
+    """table[group][method] = {"mean": float, "ci95": float}; published[group][method] = float.
+    Writes a PNG to `path` and returns it."""
+    groups = list(table)
+    methods = []
+    for g in groups:
+        methods += [m for m in table[g] if m not in methods]
+    width = 0.8 / max(len(methods), 1)
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(methods) * len(groups)), 4.5))
+    x = np.arange(len(groups))
+    for i, method in enumerate(methods):
+        means = [table[g].get(method, {}).get("mean", np.nan) for g in groups]
+        cis = [table[g].get(method, {}).get("ci95", 0.0) or 0.0 for g in groups]
+        pos = x - 0.4 + width * (i + 0.5)
+        ax.bar(pos, means, width, yerr=cis, capsize=3, label=method)
+        if published:
+            ref = [published.get(g, {}).get(method, np.nan) for g in groups]
+            ax.scatter(pos, ref, marker="_", s=400, color="black", zorder=3,
+                       label="OR-Gym published" if i == 0 else None)
+    ax.set_xticks(x)
+    ax.set_xticklabels(groups)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+__all__ = ["bar_chart_ci"]
+
+
+def learning_curve(timesteps, returns, path, *, title: str = "PPO learning curve",
+                   ylabel: str = "mean training episode return (stochastic policy)"):
+    """Training return against decisions seen; `returns` [updates] or [seeds, updates]
+    (one line per seed). Added by the PPO brain (sc_jax.agents)."""
+    returns = np.atleast_2d(np.asarray(returns, np.float64))
+    steps = np.asarray(timesteps, np.float64)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, row in enumerate(returns):
+        ax.plot(steps, row, lw=1.2, label=f"seed {i}" if len(returns) > 1 else None)
+    ax.set_xlabel("decisions (env steps)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if len(returns) > 1:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)

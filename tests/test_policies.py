@@ -1,0 +1,107 @@
+"""Classical policies on hand-checkable states, their equivalences, and parameter validation."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sc_jax.env import initial_state, make_params
+from sc_jax.env.demand import stationary_path
+from sc_jax.errors import ConfigError
+from sc_jax.policies import (SafetyRange, SSParams, base_stock, constant_order, order_up_to,
+                             random_safety_stock, s_S, validate_constant, validate_levels,
+                             validate_s_S, validate_safety_range, validate_safety_stock)
+
+PARAMS = make_params()  # OR-Gym defaults: c [100, 90, 80], L [3, 5, 10], Poisson(20)
+
+
+def state_with(on_hand, in_transit_stage=None, backlog=None):
+    """Period-0 state with given on hand [3]; optional units in transit (placed 1 period ago)."""
+    state = initial_state(PARAMS, stationary_path(jnp.zeros(30, jnp.int32), PARAMS))
+    state = state.replace(on_hand=jnp.asarray(on_hand, jnp.int32))
+    if in_transit_stage is not None:
+        history = state.order_history.at[1].set(jnp.asarray(in_transit_stage, jnp.int32))
+        state = state.replace(order_history=history)
+    if backlog is not None:
+        state = state.replace(backlog=jnp.asarray(backlog, jnp.int32))
+    return state
+
+
+def test_base_stock_orders_up_to_echelon_levels():
+    state = state_with([10, 20, 30])  # echelon positions [10, 30, 60]
+    np.testing.assert_array_equal(base_stock(jnp.array([15., 50., 100.]), state, PARAMS), [5, 20, 40])
+    # stage 0 wants 90, supplier (stage 1) holds 20; stage 1 wants 70, holds 30; stage 2: 140 > c=80
+    np.testing.assert_array_equal(base_stock(jnp.array([100., 100., 200.]), state, PARAMS), [20, 30, 80])
+    # in transit and backlog owed count in the position: [10+5, 20+0, 30+0] - backlog [3, 0, 0]
+    state = state_with([10, 20, 30], in_transit_stage=[5, 0, 0], backlog=[3, 0, 0, 0])
+    np.testing.assert_array_equal(base_stock(jnp.array([15., 50., 100.]), state, PARAMS), [3, 18, 38])
+
+
+def test_order_up_to_covers_forecast_over_lead_time_plus_safety():
+    # forecast 20/period over L+1 periods: [80, 120, 220]; + safety 5; position [100, 100, 200]
+    state = state_with([100, 100, 200])
+    np.testing.assert_array_equal(order_up_to(jnp.array([5., 5., 5.]), state, PARAMS), [0, 25, 25])
+    state = state_with([10, 30, 200])  # stage 0 wants 75, its supplier holds 30
+    np.testing.assert_array_equal(order_up_to(jnp.array([5., 5., 5.]), state, PARAMS), [30, 95 - 5, 25])
+
+
+def test_s_S_orders_only_at_or_below_reorder_point():
+    state = state_with([10, 20, 30])  # echelon positions [10, 30, 60]
+    ss = SSParams(jnp.array([10., 20., 60.]), jnp.array([50., 80., 100.]))
+    # stage 0 at s -> wants 40, capped by supplier stock 20; stage 1 above s; stage 2 at s -> 40
+    np.testing.assert_array_equal(s_S(ss, state, PARAMS), [20, 0, 40])
+
+
+def test_s_S_with_s_equal_S_minus_one_is_base_stock():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        state = state_with(rng.integers(0, 150, 3), in_transit_stage=rng.integers(0, 60, 3),
+                           backlog=np.append(rng.integers(0, 30, 3), 0))
+        levels = jnp.asarray(np.cumsum(rng.integers(0, 200, 3)), jnp.float32)
+        np.testing.assert_array_equal(s_S(SSParams(levels - 1, levels), state, PARAMS),
+                                      base_stock(levels, state, PARAMS))
+
+
+def test_constant_order_is_capped():
+    np.testing.assert_array_equal(constant_order(jnp.array([30, 30, 30]), state_with([0, 10, 0]), PARAMS),
+                                  [10, 0, 30])
+    np.testing.assert_array_equal(constant_order(jnp.array([500, 5, 500]), state_with([0, 1000, 1000]), PARAMS),
+                                  [100, 5, 80])
+
+
+def test_random_safety_stock_draws_within_range_from_the_key():
+    state = state_with([60, 100, 200])
+    low, high = jnp.array([0, 0, 0]), jnp.array([20, 20, 20])
+    policy = jax.jit(random_safety_stock)
+    keys = jax.random.split(jax.random.PRNGKey(0), 64)
+    actions = np.stack([np.asarray(policy(SafetyRange(low, high), state, PARAMS, k)) for k in keys])
+    lo = np.asarray(order_up_to(low, state, PARAMS))
+    hi = np.asarray(order_up_to(high, state, PARAMS))
+    assert np.all(actions >= lo) and np.all(actions <= hi)
+    assert len({tuple(a) for a in actions}) > 5  # it does vary with the key
+    np.testing.assert_array_equal(policy(SafetyRange(low, high), state, PARAMS, keys[0]), actions[0])
+    # a degenerate range is plain order-up-to
+    fixed = SafetyRange(jnp.array([7, 7, 7]), jnp.array([7, 7, 7]))
+    np.testing.assert_array_equal(policy(fixed, state, PARAMS, keys[1]), order_up_to(jnp.array([7., 7., 7.]), state, PARAMS))
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: validate_levels([1.0, 2.0], PARAMS), r"shape \[\.\.\., 3\]"),
+    (lambda: validate_levels([1.0, np.nan, 2.0], PARAMS), "finite"),
+    (lambda: validate_levels("abc", PARAMS), "numeric"),
+    (lambda: validate_s_S([10, 50, 20], [20, 40, 30], PARAMS), "s <= S"),
+    (lambda: validate_s_S([10, 20], [20, 40, 30], PARAMS), "reorder point"),
+    (lambda: validate_constant([1, -1, 2], PARAMS), ">= 0"),
+    (lambda: validate_constant([1.5, 1, 2], PARAMS), "integers"),
+    (lambda: validate_safety_stock([1, np.inf, 2], PARAMS), "finite"),
+    (lambda: validate_safety_range([0, 5, 0], [1, 4, 1], PARAMS), "low <= high"),
+])
+def test_bad_policy_parameters_get_clear_errors(call, match):
+    with pytest.raises(ConfigError, match=match):
+        call()
+
+
+def test_validation_returns_policy_ready_arrays():
+    assert validate_levels([[1, 2, 3], [4, 5, 6]], PARAMS).shape == (2, 3)  # candidate batches
+    s, S = validate_s_S([1, 2, 3], [1, 3, 5], PARAMS)
+    assert s.dtype == jnp.float32 and S.dtype == jnp.float32
+    assert validate_constant([1, 2, 3], PARAMS).dtype == jnp.int32
