@@ -7,7 +7,8 @@ tuning) and compared with the perfect-information bound on those paths:
   dfo              OR-Gym's DFO: Powell on the mean training reward + integer neighbourhood
   dfo_powell       the Powell point alone (before the neighbourhood search)
   oracle           the perfect-information LP/MILP bound (sc_jax.oracle)
-  ppo, ppo_orgym_obs  sc_jax.agents PPO (rich / OR-Gym observation) when ppo.enabled
+  ppo, ppo_orgym_obs  sc_jax.agents PPO (rich / OR-Gym observation): trained here when
+                   ppo.enabled, or loaded from ppo.checkpoints.{v0,v1} (lists of checkpoint dirs)
 Writes results.json ({variant: {method: {mean, ci95, gap_to_bound, ...}}}), details.json,
 results.md and results.png into the run directory and prints the Markdown table.
 
@@ -57,8 +58,30 @@ def _row(rewards, oracle, extra=None) -> dict:
     return row
 
 
-def _ppo_rows(cfg, variant_params_fn, test_paths, oracle, log) -> dict:
-    """Train and evaluate PPO rows when enabled and sc_jax.agents provides train_orders_agent."""
+def _ppo_rows(cfg, variant: str, variant_params_fn, test_paths, oracle, log) -> dict:
+    """PPO rows: evaluate checkpoints named in ppo.checkpoints[variant] (orders brains saved by
+    experiments/train.py), else train when ppo.enabled and sc_jax.agents provides
+    train_orders_agent (rows ppo: rich observation, ppo_orgym_obs: OR-Gym's observation)."""
+    checkpoints = list((to_dict(cfg.ppo.get("checkpoints") or {}) or {}).get(variant, []) or [])
+    rows = {}
+    if checkpoints:
+        try:
+            from sc_jax.agents.brains import load_brain
+        except ImportError as err:
+            log.info(f"[reproduce_orgym] PPO checkpoints skipped: sc_jax.agents.brains unavailable ({err})")
+            return {}
+        for path in checkpoints:
+            brain, act, policy_params, params, _ = load_brain(path)
+            if brain != "orders":
+                raise ConfigError(f"ppo.checkpoints.{variant}: {path} is a {brain!r} brain; need 'orders'")
+            if bool(params.backlog) != VARIANT_BACKLOG[variant]:
+                raise ConfigError(f"ppo.checkpoints.{variant}: {path} was trained with backlog="
+                                  f"{bool(params.backlog)}, but {variant} has backlog={VARIANT_BACKLOG[variant]}")
+            name = "ppo" if params.observation_kind == "rich" else "ppo_orgym_obs"
+            result = evaluate(act, policy_params, params, demand=test_paths)
+            rows[name] = _row(np.asarray(result.reward[0], np.float64), oracle,
+                              {"checkpoint": str(path), "observation": params.observation_kind})
+        return rows
     if not cfg.ppo.enabled:
         return {}
     try:
@@ -67,7 +90,6 @@ def _ppo_rows(cfg, variant_params_fn, test_paths, oracle, log) -> dict:
     except (ImportError, AttributeError) as err:
         log.info(f"[reproduce_orgym] PPO skipped: sc_jax.agents has no train_orders_agent yet ({err})")
         return {}
-    rows = {}
     for name, observation in (("ppo", "rich"), ("ppo_orgym_obs", "orgym")):
         params = variant_params_fn(observation=observation)
         start = time.perf_counter()
@@ -75,6 +97,7 @@ def _ppo_rows(cfg, variant_params_fn, test_paths, oracle, log) -> dict:
         result = evaluate(act, policy_params, params, demand=test_paths)
         rows[name] = _row(np.asarray(result.reward[0], np.float64), oracle,
                           {"train_seconds": time.perf_counter() - start, "observation": observation})
+        log.info(f"[{variant}] {name}: trained in {rows[name]['train_seconds']:.1f}s -> {rows[name]['mean']:.1f}")
     return rows
 
 
@@ -127,7 +150,7 @@ def run_variant(cfg, variant: str, log) -> tuple[dict, dict]:
                            "mean_on_hand": np.asarray(s["mean_on_hand"]["mean"]).tolist()})
     timings["evaluate_s"] = time.perf_counter() - t0
     rows["oracle"] = _row(oracle, oracle, {"integer": bool(cfg.oracle.integer)})
-    rows.update(_ppo_rows(cfg, make, test, oracle, log))
+    rows.update(_ppo_rows(cfg, variant, make, test, oracle, log))
     for name, row in rows.items():
         ref = PUBLISHED[variant].get(PUBLISHED_ROW.get(name, ""), None)
         if ref is not None:
