@@ -11,6 +11,10 @@ One period n of one product (shapes without batch axes; `vmap` adds products and
  6. on hand  -= shipped; unfilled = [demand, requested] - sales: backlogged (v0) or lost (v1)
  7. reward    = alpha**n * sum(p S - r RR - k U - h I) (OR-Gym's formula, see EnvParams)
 
+The step is written stage by stage over Python tuples (M and the lead-time history are static and
+small): each per-stage quantity is a scalar, so under `vmap` it is one contiguous [products]
+vector. See EnvState for why.
+
 Deliberate deviations from OR-Gym (its defects, documented in README "OR-Gym parity"):
  - demand is drawn per episode at reset from an explicit key (OR-Gym seeds NumPy globally);
  - geometric demand and uniform demand with low > 0 are accepted (OR-Gym's check rejects them);
@@ -27,18 +31,19 @@ from sc_jax.env.demand import sample_demand
 from sc_jax.env.observation import observe
 from sc_jax.env.types import PRODUCT_AXIS, DemandPath, EnvParams, EnvState, StepInfo
 
-_BIG = jnp.int32(2**30)  # "infinite" stock of the plant; also caps absurd float actions
+_BIG = 2**30  # "infinite" stock of the plant; also caps absurd float actions
 
 
 def initial_state(params: EnvParams, demand: DemandPath) -> EnvState:
     """The state at period 0 for a given demand path."""
     M, H = params.num_stages, params.history_length
+    zero = jnp.zeros((), jnp.int32)
     return EnvState(
-        on_hand=jnp.asarray(params.initial_inventory, jnp.int32),
-        order_history=jnp.zeros((H + 1, M), jnp.int32),
-        request_history=jnp.zeros((H, M), jnp.int32),
-        backlog=jnp.zeros((M + 1,), jnp.int32),
-        time=jnp.zeros((), jnp.int32),
+        stock=tuple(jnp.asarray(params.initial_inventory[m], jnp.int32) for m in range(M)),
+        pipeline=tuple((zero,) * M for _ in range(H + 1)),
+        requests=tuple((zero,) * M for _ in range(H)),
+        owed=(zero,) * (M + 1),
+        time=zero,
         demand=demand,
     )
 
@@ -55,16 +60,30 @@ def reset(key, params: EnvParams):
 
 
 def in_transit(order_history, lead_time):
-    """Units ordered but not yet arrived, per stage: accepted orders placed < lead_time ago."""
-    lags = jnp.arange(order_history.shape[0])[:, None]
-    return jnp.sum(jnp.where(lags < lead_time[None, :], order_history, 0), axis=0)
+    """Units ordered but not yet arrived, per stage [M]: accepted orders placed < lead_time ago.
+    `order_history` [H+1, M] (EnvState.order_history)."""
+    lags = jnp.arange(order_history.shape[-2])[:, None]
+    return jnp.sum(jnp.where(lags < lead_time[..., None, :], order_history, 0), axis=-2)
+
+
+def _stage_in_transit(pipeline, lead_time, m):
+    return sum(jnp.where(lag < lead_time[m], row[m], 0) for lag, row in enumerate(pipeline))
+
+
+def stage_in_transit(state: EnvState, params: EnvParams) -> jnp.ndarray:
+    """[M] in transit per stage, computed stage by stage (the fast path of `in_transit`)."""
+    return jnp.stack([_stage_in_transit(state.pipeline, params.lead_time, m)
+                      for m in range(params.num_stages)])
 
 
 def inventory_position(state: EnvState, params: EnvParams):
-    """Echelon inventory position per stage (OR-Gym's base-stock state):
-    cumsum(on hand + in transit - backlog owed by the stage)."""
-    local = state.on_hand + in_transit(state.order_history, params.lead_time) - state.backlog[:-1]
-    return jnp.cumsum(local)
+    """Echelon inventory position per stage [M] (OR-Gym's base-stock state):
+    cumsum over stages of (on hand + in transit - backlog owed by the stage)."""
+    total, position = 0, []
+    for m in range(params.num_stages):
+        total = total + state.stock[m] + _stage_in_transit(state.pipeline, params.lead_time, m) - state.owed[m]
+        position.append(total)
+    return jnp.stack(position)
 
 
 def _refuse_over_shared_capacity(on_hand, arrivals, params: EnvParams):
@@ -93,59 +112,57 @@ def step_env(key, state: EnvState, action, params: EnvParams):
     n = state.time
     action = jnp.asarray(action)
     if jnp.issubdtype(action.dtype, jnp.floating):
-        action = jnp.floor(jnp.clip(action, 0.0, 2.0**30))
-    request = jnp.maximum(action, 0).astype(jnp.int32)
+        action = jnp.floor(jnp.clip(action, 0.0, float(_BIG)))
+    request = [jnp.maximum(action[m], 0).astype(jnp.int32) for m in range(M)]
 
-    owed = jnp.where(params.backlog, state.backlog[1:], 0)
-    requested = request + owed
-    supplier_stock = jnp.concatenate([state.on_hand[1:], _BIG[None]])
-    accepted = jnp.minimum(jnp.minimum(requested, params.supply_capacity), supplier_stock)
+    requested, accepted = [], []
+    for m in range(M):
+        requested.append(request[m] + jnp.where(params.backlog, state.owed[m + 1], 0))
+        supplier_stock = state.stock[m + 1] if m + 1 < M else _BIG
+        accepted.append(jnp.minimum(jnp.minimum(requested[m], params.supply_capacity[m]), supplier_stock))
 
-    order_history = jnp.concatenate([accepted[None], state.order_history[:-1]], axis=0)
-    lags = jnp.arange(order_history.shape[0])[:, None]
-    # a masked sum, not a gather: gathers vectorise poorly under vmap on CPU
-    arrivals = jnp.sum(jnp.where(lags == params.lead_time[None, :], order_history, 0), axis=0)
+    pipeline = (tuple(accepted),) + state.pipeline[:-1]
+    arrivals = jnp.stack([sum(jnp.where(params.lead_time[m] == lag, row[m], 0)
+                              for lag, row in enumerate(pipeline)) for m in range(M)])
+    stock_before = jnp.stack(state.stock)
     if params.couple_products:
-        arrivals, overflow = _refuse_over_shared_capacity(state.on_hand, arrivals, params)
+        arrivals, overflow = _refuse_over_shared_capacity(stock_before, arrivals, params)
     else:
         overflow = jnp.zeros_like(arrivals)
-    on_hand = state.on_hand + arrivals
+    stock = [state.stock[m] + arrivals[m] for m in range(M)]
 
     new_demand = state.demand.actual[n]
-    demand = new_demand + jnp.where(params.backlog, state.backlog[0], 0)
-    retail_sales = jnp.minimum(on_hand[0], demand)
-    sales = jnp.concatenate([retail_sales[None], accepted])  # [M+1]: what each stage sells
-    on_hand = on_hand - sales[:-1]
+    demand = new_demand + jnp.where(params.backlog, state.owed[0], 0)
+    sales = [jnp.minimum(stock[0], demand)] + accepted  # what each stage sells (M+1)
+    stock = tuple(stock[m] - sales[m] for m in range(M))
 
-    shortfall_base = jnp.where(params.charge_capacity_shortfall, requested,
-                               jnp.minimum(requested, params.supply_capacity))
-    unfilled = jnp.concatenate([demand[None], shortfall_base]) - sales
-    backlogged = jnp.where(params.backlog, unfilled, 0)
-    lost = jnp.where(params.backlog, 0, unfilled)
+    shortfall_base = [jnp.where(params.charge_capacity_shortfall, requested[m],
+                                jnp.minimum(requested[m], params.supply_capacity[m])) for m in range(M)]
+    unfilled = tuple([demand - sales[0]] + [shortfall_base[m] - accepted[m] for m in range(M)])
+    owed = tuple(jnp.where(params.backlog, u, 0) for u in unfilled)
 
-    sale_price = jnp.concatenate([params.retail_price[None], params.unit_cost[:-1]])
-    paid = jnp.concatenate([accepted, accepted[-1:]])  # the plant pays r_M on what it ships
-    f32 = lambda x: x.astype(jnp.float32)
-    revenue = jnp.sum(sale_price * f32(sales))
-    purchase = jnp.sum(params.unit_cost * f32(paid))
-    shortage = jnp.sum(params.shortage_cost * f32(unfilled))
-    holding = jnp.sum(params.holding_cost * f32(on_hand))
+    f32 = lambda x: jnp.asarray(x, jnp.float32)
+    revenue = params.retail_price * f32(sales[0]) + sum(params.unit_cost[m] * f32(accepted[m]) for m in range(M))
+    # stage m pays r_m on its accepted order; the plant pays r_M on what it ships
+    purchase = sum(params.unit_cost[m] * f32(accepted[m]) for m in range(M)) + params.unit_cost[M] * f32(accepted[-1])
+    shortage = sum(params.shortage_cost[m] * f32(unfilled[m]) for m in range(M + 1))
+    holding = sum(params.holding_cost[m] * f32(stock[m]) for m in range(M))
     overflow_charge = jnp.sum(params.overflow_cost * f32(overflow))
     # exp(n log alpha) with log alpha rounded once from float64: float32 alpha**n drifts ~1e-6
     discount_factor = jnp.exp(f32(n) * params.log_discount)
     reward = discount_factor * (revenue - purchase - shortage - holding - overflow_charge)
 
-    request_history = jnp.concatenate([state.request_history[1:], request[None]], axis=0)
-    new_state = EnvState(on_hand=on_hand, order_history=order_history,
-                         request_history=request_history, backlog=backlogged,
-                         time=n + 1, demand=state.demand)
+    new_state = EnvState(stock=stock, pipeline=pipeline, requests=state.requests[1:] + (tuple(request),),
+                         owed=owed, time=n + 1, demand=state.demand)
+    stacked = lambda xs: jnp.stack(list(xs))
     if params.couple_products:
-        utilisation = f32(jax.lax.psum(on_hand, PRODUCT_AXIS)) / params.shared_capacity
+        utilisation = f32(jax.lax.psum(stacked(stock), PRODUCT_AXIS)) / params.shared_capacity
     else:
         utilisation = jnp.zeros((M,), jnp.float32)
-    info = StepInfo(demand=new_demand, sales=sales, requested=requested, accepted=accepted,
-                    arrivals=arrivals, unfilled=unfilled, backlogged=backlogged, lost=lost,
-                    on_hand=on_hand, in_transit=in_transit(order_history, params.lead_time),
+    info = StepInfo(demand=new_demand, sales=stacked(sales), requested=stacked(requested),
+                    accepted=stacked(accepted), arrivals=arrivals, unfilled=stacked(unfilled),
+                    backlogged=stacked(owed), lost=stacked(jnp.where(params.backlog, 0, u) for u in unfilled),
+                    on_hand=stacked(stock), in_transit=stage_in_transit(new_state, params),
                     overflow=overflow, shared_utilisation=utilisation, revenue=revenue,
                     purchase_cost=purchase, shortage_cost=shortage, holding_cost=holding,
                     overflow_cost=overflow_charge, discount_factor=discount_factor)
