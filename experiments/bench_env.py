@@ -3,7 +3,9 @@
 OR-Gym defaults (v0), Poisson(20) demand, an echelon base-stock policy in the loop, 30-period
 episodes (reset with demand sampling included), compile time excluded (one warm-up call per size),
 best of `--repeats` timed calls. Every product has its own params row (a real catalog), so the
-params are vmapped too.
+params are vmapped too. Two drivers of the same step: `scan(vmap(step))` (sc_jax.env.rollout,
+the period index shared by the batch; the headline figure) and `vmap(scan(step))` (one episode
+per product under vmap).
 
 Reference: OR-Gym 0.5.0's own env stepped in a Python loop, measured in the same run when
 `--orgym-dir` points at an unpacked or-gym wheel (see sc_jax/compat/orgym_reference.py); without
@@ -26,13 +28,20 @@ import numpy as np
 
 from sc_jax.env import replicate, reset, step_env
 from sc_jax.env.presets import get_preset
+from sc_jax.env.rollout import rollout
 from sc_jax.policies import base_stock
 
 BASE_STOCK_LEVELS = (80.0, 180.0, 420.0)
 
 
-def make_simulator(periods: int):
-    """jit(vmap over products): one episode per product -> total reward [products]."""
+def make_scan_simulator(periods: int):
+    """jit(scan over periods of vmap(step)) -> total reward [products]."""
+    levels = jnp.asarray(BASE_STOCK_LEVELS, jnp.float32)
+    return jax.jit(lambda keys, params: rollout(base_stock, levels, params, keys)[0])
+
+
+def make_vmap_simulator(periods: int):
+    """jit(vmap over products of one scanned episode) -> total reward [products]."""
 
     def episode(key, params):
         _, state = reset(key, params)
@@ -49,9 +58,9 @@ def make_simulator(periods: int):
     return jax.jit(jax.vmap(episode))
 
 
-def time_size(num_products: int, repeats: int, seed: int = 0) -> dict:
+def time_size(num_products: int, repeats: int, driver: str, seed: int = 0) -> dict:
     params = replicate(get_preset("orgym_v0"), num_products)
-    simulate = make_simulator(params.periods)
+    simulate = (make_scan_simulator if driver == "scan" else make_vmap_simulator)(params.periods)
     keys = jax.random.split(jax.random.PRNGKey(seed), num_products)
     start = time.perf_counter()
     simulate(keys, params).block_until_ready()
@@ -63,7 +72,7 @@ def time_size(num_products: int, repeats: int, seed: int = 0) -> dict:
         mean_reward = float(simulate(keys, params).mean())
         times.append(time.perf_counter() - start)
     best = min(times)
-    return {"products": num_products, "compile_s": compile_s, "best_s": best,
+    return {"products": num_products, "driver": driver, "compile_s": compile_s, "best_s": best,
             "median_s": float(np.median(times)),
             "product_steps_per_s": num_products * params.periods / best, "mean_reward": mean_reward}
 
@@ -100,12 +109,14 @@ def main() -> None:
     print(f"jax {jax.__version__} on {device.platform} ({device.device_kind}); "
           f"{platform.processor() or platform.machine()}")
     reference = time_orgym(args.orgym_dir, args.orgym_episodes) if args.orgym_dir else None
-    rows = [time_size(n, args.repeats) for n in args.sizes]
-    print(f"{'products':>10} {'compile s':>10} {'best s':>10} {'product-steps/s':>16} {'x OR-Gym':>10}")
+    rows = [time_size(n, args.repeats, driver) for n in args.sizes for driver in ("scan", "vmap")]
+    print(f"{'products':>10} {'driver':>6} {'compile s':>10} {'best s':>10} {'product-steps/s':>16} {'x OR-Gym':>10}")
     for row in rows:
         ratio = f"{row['product_steps_per_s'] / reference:10.0f}" if reference else f"{'n/a':>10}"
-        print(f"{row['products']:>10} {row['compile_s']:>10.2f} {row['best_s']:>10.4f} "
+        print(f"{row['products']:>10} {row['driver']:>6} {row['compile_s']:>10.2f} {row['best_s']:>10.4f} "
               f"{row['product_steps_per_s']:>16.3e} {ratio}")
+    vmapped = {str(r["products"]): r["product_steps_per_s"] for r in rows if r["driver"] == "vmap"}
+    rows = [r for r in rows if r["driver"] == "scan"]
     if reference:
         print(f"OR-Gym 0.5.0 reference, measured in this run: {reference:,.0f} periods/s (one product)")
     else:
@@ -113,6 +124,7 @@ def main() -> None:
     summary = {
         "product_steps_per_s": {str(r["products"]): r["product_steps_per_s"] for r in rows},
         "compile_s": {str(r["products"]): r["compile_s"] for r in rows},
+        "product_steps_per_s_vmap_episode": vmapped,
         "orgym_periods_per_s": reference,
         "speedup_vs_orgym": ({str(r["products"]): r["product_steps_per_s"] / reference for r in rows}
                              if reference else None),
