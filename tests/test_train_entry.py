@@ -39,6 +39,7 @@ def test_defaults_compose():
 def test_train_and_evaluate_orders(train_mod, evaluate_mod, tmp_path):
     cfg = _compose("train", TINY_PPO + ["env=orgym_v1", "env.observation=rich",
                                         "agent.ppo.total_timesteps=480", "num_seeds=2",
+                                        "agent.ppo.head=categorical", "agent.ppo.ent_coef=0.01",
                                         "eval.num_paths=20", "eval.oracle_paths=2"])
     results = train_mod.run(cfg, run_dir=tmp_path / "train")
     run_dir = tmp_path / "train"

@@ -54,8 +54,14 @@ def macro_step(key, state, safety_stock, params: EnvParams, action_frequency: in
 
 def make_safety_env(base: EnvParams, *, action_frequency: int = 10, safety_low: int = 0,
                     safety_high: int = 10, ratio_low: float | None = None,
-                    ratio_high: float | None = None, sigma_low: int = 1, sigma_high: int = 10) -> TrainEnv:
-    """TrainEnv of safety-stock decisions. ratio_low/high None: keep `base`'s cost ratio."""
+                    ratio_high: float | None = None, sigma_low: int = 1, sigma_high: int = 10,
+                    reward_ratio_power: float = 0.0) -> TrainEnv:
+    """TrainEnv of safety-stock decisions. ratio_low/high None: keep `base`'s cost ratio.
+
+    reward_ratio_power: the training reward is multiplied by (cost_ratio / 100) ** power. Costs
+    fall ~10x from ratio 10 to 1000, so in a ratio-conditioned batch the low-ratio episodes would
+    dominate the (batch-normalised) advantages; a positive constant per episode changes no
+    episode's optimal policy, and power ~0.5 evens the scales. Evaluation always reports raw costs."""
     if base.initial_inventory.ndim != 1:
         raise ConfigError("the safety-stock brain trains on one SKU: env params must have no product axis")
     if base.demand_kind != "forecast" or base.observation_kind != "rich":
@@ -81,9 +87,14 @@ def make_safety_env(base: EnvParams, *, action_frequency: int = 10, safety_low: 
         sigma = jax.random.randint(k_sigma, (), sigma_low, sigma_high + 1).astype(jnp.float32)
         return with_scenario(base, ratio, sigma)
 
+    def step(key, state, action, params):
+        obs, state, reward, done, info = macro_step(key, state, action, params, action_frequency)
+        if reward_ratio_power:
+            reward = reward * (params.cost_ratio / 100.0) ** reward_ratio_power
+        return obs, state, reward, done, info
+
     return TrainEnv(
-        reset=reset,
-        step=lambda key, state, action, params: macro_step(key, state, action, params, action_frequency),
+        reset=reset, step=step,
         observe=observe, sample_params=sample_params,
         time_index=lambda state: jnp.minimum(state.time // action_frequency, base.periods // action_frequency - 1),
         episode_length=base.periods // action_frequency, obs_size=observation_size(base),
