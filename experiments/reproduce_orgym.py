@@ -6,6 +6,7 @@ tuning) and compared with the perfect-information bound on those paths:
   base_stock_grid  the best point of the full coarse grid alone (the search must be >= it)
   dfo              OR-Gym's DFO: Powell on the mean training reward + integer neighbourhood
   dfo_powell       the Powell point alone (before the neighbourhood search)
+  s_S              (s, S) per stage searched around the base-stock levels (levels = [s..., S...])
   oracle           the perfect-information LP/MILP bound (sc_jax.oracle)
   ppo, ppo_orgym_obs  sc_jax.agents PPO (rich / OR-Gym observation): trained here when
                    ppo.enabled, or loaded from ppo.checkpoints.{v0,v1} (lists of checkpoint dirs)
@@ -32,8 +33,8 @@ from sc_jax.errors import ConfigError
 from sc_jax.evaluate import demand_paths, evaluate, mean_ci, summarise
 from sc_jax.logging import hydra_run_dir, logger_from_cfg, write_json
 from sc_jax.oracle import oracle_rewards
-from sc_jax.policies import base_stock, validate_levels
-from sc_jax.tuning import dfo_base_stock, tune_base_stock
+from sc_jax.policies import SSParams, base_stock, s_S, validate_levels, validate_s_S
+from sc_jax.tuning import dfo_base_stock, tune_base_stock, tune_s_S
 
 #: OR-Gym's published table (mean episode reward, std); the oracle over 10 paths only.
 PUBLISHED = {
@@ -125,7 +126,8 @@ def run_variant(cfg, variant: str, log) -> tuple[dict, dict]:
     levels = {"base_stock": search["levels"], "base_stock_grid": search["grid_levels"]}
     if cfg.dfo.enabled:
         t0 = time.perf_counter()
-        dfo = dfo_base_stock(params, train, x0=cfg.dfo.x0, maxfev=int(cfg.dfo.maxfev),
+        x0 = None if cfg.dfo.x0 is None else [float(v) for v in cfg.dfo.x0]
+        dfo = dfo_base_stock(params, train, x0=x0, maxfev=int(cfg.dfo.maxfev),
                              steps=tuple(cfg.dfo.local_steps))
         timings["dfo_s"] = time.perf_counter() - t0
         details["dfo"] = dfo
@@ -133,6 +135,16 @@ def run_variant(cfg, variant: str, log) -> tuple[dict, dict]:
         levels["dfo_powell"] = np.ceil(dfo["powell_levels"])  # Powell alone (the policy ceils levels)
         log.info(f"[{variant}] DFO: Powell {dfo['powell_levels'].round(1)} ({dfo['powell_train_reward']:.1f}, "
                  f"{dfo['powell_evaluations']} evals) -> {dfo['levels']} ({dfo['train_reward']:.1f})")
+
+    policies = {name: (base_stock, validate_levels(lv, params)) for name, lv in levels.items()}
+    if cfg.s_S.enabled:
+        t0 = time.perf_counter()
+        ss = tune_s_S(params, train, search["levels"], gaps=tuple(cfg.s_S.gaps), steps=tuple(cfg.s_S.local_steps))
+        timings["s_S_search_s"] = time.perf_counter() - t0
+        details["s_S"] = ss
+        levels["s_S"] = np.concatenate([ss["reorder_point"], ss["order_up_to"]])
+        policies["s_S"] = (s_S, SSParams(*validate_s_S(ss["reorder_point"], ss["order_up_to"], params)))
+        log.info(f"[{variant}] (s, S): s {ss['reorder_point']} S {ss['order_up_to']} ({ss['train_reward']:.1f})")
 
     t0 = time.perf_counter()
     n_oracle = int(cfg.oracle.paths)
@@ -142,8 +154,9 @@ def run_variant(cfg, variant: str, log) -> tuple[dict, dict]:
 
     rows = {}
     t0 = time.perf_counter()
-    for name, lv in levels.items():
-        result = evaluate(base_stock, validate_levels(lv, params), params, demand=test)
+    for name, (act, policy_params) in policies.items():
+        lv = levels[name]
+        result = evaluate(act, policy_params, params, demand=test)
         s = summarise(result)["aggregate"]
         rows[name] = _row(np.asarray(result.reward[0], np.float64), oracle,
                           {"levels": np.asarray(lv).tolist(), "fill_rate": float(s["fill_rate"]["mean"]),

@@ -29,6 +29,7 @@ from sc_jax.env.types import EnvParams
 from sc_jax.errors import ConfigError
 from sc_jax.evaluate import episode_metrics
 from sc_jax.policies.base_stock import base_stock
+from sc_jax.policies.s_S import SSParams, s_S
 
 
 @partial(jax.jit, static_argnames=("act",))
@@ -82,15 +83,21 @@ def grid_search(act: Callable, candidates: np.ndarray, env_params: EnvParams, pa
 
 
 def local_search(act: Callable, start, env_params: EnvParams, paths, *, steps=(16, 8, 4, 2, 1),
-                 max_iters: int = 200, start_value: float | None = None):
-    """Integer neighbourhood search over a parameter vector [M] (e.g. echelon base-stock levels).
+                 max_iters: int = 200, start_value: float | None = None, moves: str = "all"):
+    """Integer neighbourhood search over a parameter vector [D] (e.g. echelon base-stock levels).
 
-    For each step size: evaluate the 3**M - 1 neighbours x + step * d, d in {-1,0,1}^M \\ {0},
-    in one vmapped call; move to the best one while it improves the mean training reward.
-    Returns (best [M], best mean reward, number of candidate evaluations)."""
+    For each step size: evaluate the neighbours x + step * d in one vmapped call, with
+    d in {-1,0,1}^D \\ {0} (moves="all": 3**D - 1 neighbours) or d = +-e_i (moves="axis": 2 D),
+    and move to the best one while it improves the mean training reward.
+    Returns (best [D], best mean reward, number of candidate evaluations)."""
     x = np.round(np.asarray(start, np.float64))
-    M = x.size
-    moves = np.array([d for d in itertools.product((-1, 0, 1), repeat=M) if any(d)], np.float64)
+    D = x.size
+    if moves == "all":
+        moves = np.array([d for d in itertools.product((-1, 0, 1), repeat=D) if any(d)], np.float64)
+    elif moves == "axis":
+        moves = np.concatenate([np.eye(D), -np.eye(D)])
+    else:
+        raise ConfigError(f"moves must be 'all' or 'axis', got {moves!r}")
     value = (float(candidate_rewards(act, jnp.asarray(x[None], jnp.float32), env_params, paths).mean())
              if start_value is None else start_value)
     evaluations = 1
@@ -154,5 +161,30 @@ def dfo_base_stock(env_params: EnvParams, paths, *, x0=None, maxfev: int = 2000,
             "local_evaluations": evals}
 
 
-__all__ = ["candidate_rewards", "echelon_grid", "grid_search", "local_search", "tune_base_stock",
+def s_S_flat(x, state, params, key=None):
+    """(s, S) policy on a flat vector x = [s (M), S (M)]; s is clipped to <= S so that every
+    point a search visits is a valid (s, S) pair."""
+    M = params.num_stages
+    S = x[M:]
+    return s_S(SSParams(jnp.minimum(x[:M], S), S), state, params, key)
+
+
+def tune_s_S(env_params: EnvParams, paths, base_levels, *, gaps=(0, 5, 10, 20, 40),
+             steps=(4, 2, 1)) -> dict:
+    """(s, S) search around tuned base-stock levels: S = base levels, s = S - 1 - gap_m over a
+    grid of per-stage gaps (gap 0 everywhere is the base-stock policy itself, so the result is
+    never worse on the training paths), then an axis-move integer search over all 2M numbers."""
+    M = env_params.num_stages
+    S = np.round(np.asarray(base_levels, np.float64))
+    gap_grid = np.array(list(itertools.product(*[np.asarray(gaps, np.float64)] * M)))
+    candidates = np.concatenate([S[None] - 1 - gap_grid, np.broadcast_to(S, gap_grid.shape)], axis=1)
+    start, start_value, _ = grid_search(s_S_flat, candidates, env_params, paths, chunk=len(candidates))
+    x, value, evals = local_search(s_S_flat, start, env_params, paths, steps=steps,
+                                   start_value=start_value, moves="axis")
+    s_final = np.minimum(x[:M], x[M:])
+    return {"reorder_point": s_final, "order_up_to": x[M:], "train_reward": value,
+            "grid_train_reward": start_value, "local_evaluations": evals}
+
+
+__all__ = ["candidate_rewards", "s_S_flat", "tune_s_S", "echelon_grid", "grid_search", "local_search", "tune_base_stock",
            "dfo_base_stock"]

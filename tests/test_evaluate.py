@@ -7,7 +7,7 @@ import pytest
 from sc_jax.env import make_params
 from sc_jax.errors import ConfigError
 from sc_jax.evaluate import compare, demand_paths, evaluate, summarise
-from sc_jax.policies import base_stock, constant_order
+from sc_jax.policies import base_stock
 from sc_jax.tuning import candidate_rewards, dfo_base_stock, echelon_grid, grid_search, local_search, tune_base_stock
 
 V0 = make_params()
@@ -20,8 +20,10 @@ KEY = jax.random.PRNGKey(11)
 @pytest.fixture(scope="module")
 def two_product_results():
     base = evaluate(base_stock, LEVELS, TWO_PRODUCTS, KEY, num_samples=64)
-    const = evaluate(constant_order, jnp.array([20, 20, 20]), TWO_PRODUCTS, KEY, num_samples=64)
-    return base, const
+    # a second base-stock policy (not another policy function): one compiled evaluation serves
+    # every keyed two-product call in this module
+    other = evaluate(base_stock, LEVELS - 40, TWO_PRODUCTS, KEY, num_samples=64)
+    return base, other
 
 
 def test_shapes_and_cost_breakdown(two_product_results):
@@ -73,7 +75,7 @@ def test_hand_checkable_episode_with_ample_stock():
     # huge initial stock, no orders, lost sales: every unit of demand is sold immediately
     # (two products so that the compiled evaluation of the fixture is reused)
     params = make_params(I0=(5000, 0, 0), backlog=False, alpha=1.0, demand_params={"mu": np.array([10.0, 30.0])})
-    r = evaluate(constant_order, jnp.zeros(3, jnp.int32), params, KEY, num_samples=64)
+    r = evaluate(base_stock, LEVELS * 0 - 1e6, params, KEY, num_samples=64)  # never orders
     np.testing.assert_allclose(np.asarray(r.fill_rate), 1.0)
     np.testing.assert_array_equal(np.asarray(r.unfilled_units), 0)
     np.testing.assert_allclose(np.asarray(r.revenue), 2.0 * np.asarray(r.demand), rtol=1e-6)
@@ -105,12 +107,23 @@ def tuning_paths():
     return train, test
 
 
+NEIGHBOURS = np.array([d for d in np.ndindex(3, 3, 3) if d != (1, 1, 1)], np.float64) - 1
+
+
+def padded_rewards(levels_list, paths):
+    """Held-out rewards [len, S] of a few level vectors, padded to the 26 rows of a local-search
+    step so that the compiled candidate evaluation is reused."""
+    rows = np.asarray(levels_list, np.float64)
+    padded = np.concatenate([rows, np.repeat(rows[-1:], 26 - len(rows), axis=0)])
+    return candidate_rewards(base_stock, jnp.asarray(padded, jnp.float32), V0, paths, chunk=26)[: len(rows)]
+
+
 def test_candidate_rewards_match_evaluate(tuning_paths):
     train, _ = tuning_paths
-    cands = jnp.stack([LEVELS, LEVELS + 7])
-    rewards = candidate_rewards(base_stock, cands, V0, train, chunk=26)  # = local search's chunk
-    direct = evaluate(base_stock, LEVELS + 7, V0, demand=train)
-    np.testing.assert_allclose(rewards[1], np.asarray(direct.reward[0]), atol=1e-3)
+    cands = np.asarray(LEVELS)[None] + 7 * NEIGHBOURS  # 26 candidates, one chunk
+    rewards = candidate_rewards(base_stock, jnp.asarray(cands, jnp.float32), V0, train, chunk=26)
+    direct = evaluate(base_stock, jnp.asarray(cands[5], jnp.float32), V0, demand=train)
+    np.testing.assert_allclose(rewards[5], np.asarray(direct.reward[0]), atol=1e-3)
 
 
 def test_search_beats_full_grid_and_published_levels(tuning_paths):
@@ -121,8 +134,7 @@ def test_search_beats_full_grid_and_published_levels(tuning_paths):
     result = tune_base_stock(V0, train, local_values=local, steps=(8, 4, 2, 1), chunk=216)
     assert result["grid_size"] == 216
     assert result["train_reward"] >= result["grid_train_reward"]
-    held_out = lambda lv: float(evaluate(base_stock, jnp.asarray(lv, jnp.float32), V0, demand=test).reward.mean())
-    ours, grid = held_out(result["levels"]), held_out(result["grid_levels"])
+    ours, grid = padded_rewards([result["levels"], result["grid_levels"]], test).mean(axis=1)
     assert ours >= grid  # the coarse grid (step 40) is far off; the refinement wins held out too
     assert ours > 380.0  # OR-Gym's published grid search: ~338 (v0)
 

@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # tests/test_evaluate.py so that a full test session reuses its compiled evaluations.
 TINY = ["eval.paths=64", "oracle.paths=64", "search.train_paths=64", "search.grid_step=40",
         "search.chunk=216", "search.local_steps=[2,1]", "dfo.maxfev=20", "dfo.local_steps=[1]",
-        "logger.console=false"]
+        "s_S.enabled=false", "logger.console=false"]
+# (s, S) search compiles two more programs; it runs in the slow test below
 
 
 def compose_cfg(overrides):
@@ -58,9 +59,13 @@ def test_bad_variant_is_a_clear_error(tmp_path):
 def test_ppo_rows_with_tiny_training(tmp_path):
     module = importlib.import_module("experiments.reproduce_orgym")
     cfg = compose_cfg(TINY + ["variants=[v0]", "ppo.enabled=true", "+ppo.agent.total_timesteps=15360",
-                              "+ppo.agent.num_envs=64"])
+                              "+ppo.agent.num_envs=64", "s_S.enabled=true", "s_S.gaps=[0,10]",
+                              "s_S.local_steps=[1]"])
     results = module.run(cfg, run_dir=tmp_path)
-    assert {"ppo", "ppo_orgym_obs"} <= set(results["v0"])
+    assert {"ppo", "ppo_orgym_obs", "s_S"} <= set(results["v0"])
+    details = json.loads((tmp_path / "details.json").read_text())
+    # (s, S) includes base stock (gap 0), so it is never worse on the training paths
+    assert details["v0"]["s_S"]["train_reward"] >= details["v0"]["base_stock"]["train_reward"] - 1e-3
 
 
 @pytest.mark.slow
