@@ -74,18 +74,26 @@ def orders(overrides: dict, oracle_paths: int = 200, num_paths: int = 1000) -> d
     return rows
 
 
-def safety(overrides: dict, num_paths: int = 500, grid_paths: int = 32) -> dict:
+def safety(overrides: dict, num_paths: int = 500, grid_paths: int = 32, only_conditioned: bool = False,
+           conditioned_overrides: dict | None = None) -> dict:
+    """Per-ratio brains and the ratio-conditioned brain. only_conditioned: retrain just the
+    conditioned brain (with conditioned_overrides), reusing the static baselines and per-ratio
+    brains of docs/ppo_results_safety.json."""
     base = get_preset("hybrid", cost_ratio=100.0)
     brains = {f"ratio_{r:g}": dict(ratio=r) for r in (10.0, 100.0, 1000.0)}
     brains["conditioned"] = dict(ratio=None)
     out = {"brains": {}, "static": {}}
-    for r in (10.0, 100.0, 1000.0):
+    if only_conditioned:
+        out = json.loads((ROOT / "docs/ppo_results_safety.json").read_text())["results"]
+        brains = {"conditioned": dict(ratio=None)}
+    for r in (10.0, 100.0, 1000.0) if not only_conditioned else ():
         out["static"][f"ratio_{r:g}"] = evaluation.tune_static(
             get_preset("hybrid", cost_ratio=r), r, SIGMAS, safety_low=SAFETY_ENV["safety_low"],
             safety_high=SAFETY_ENV["safety_high"], action_frequency=10, num_paths=grid_paths)
         print("static", r, out["static"][f"ratio_{r:g}"]["best"], flush=True)
     for name, spec in brains.items():
-        config = PPOConfig(**{**SAFETY, **overrides})
+        config = PPOConfig(**{**SAFETY, **overrides,
+                              **((conditioned_overrides or {}) if spec["ratio"] is None else {})})
         if spec["ratio"] is None:
             env_base = base
             env = make_safety_env(base, ratio_low=10.0, ratio_high=1000.0, reward_ratio_power=0.5, **SAFETY_ENV)
@@ -122,7 +130,13 @@ if __name__ == "__main__":
     overrides = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     info = machine()
     print(info, flush=True)
-    result = orders(overrides) if part == "orders" else safety(overrides)
+    if part == "orders":
+        result = orders(overrides)
+    elif part == "safety_conditioned":  # retrain only the conditioned brain; overrides apply to it
+        result = safety({}, only_conditioned=True, conditioned_overrides=overrides)
+        part = "safety"
+    else:
+        result = safety(overrides)
     (ROOT / "docs").mkdir(exist_ok=True)
     (ROOT / f"docs/ppo_results_{part}.json").write_text(json.dumps({"machine": info, "overrides": overrides,
                                                                      "results": result}, indent=1))
