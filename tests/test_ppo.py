@@ -83,15 +83,23 @@ def test_checkpoint_round_trip_gives_identical_actions(trained_v1, v1_rich, tmp_
     np.testing.assert_array_equal(np.asarray(a1), np.asarray(a2))
 
 
-def test_vmapped_seeds_equal_separate_runs(trained_v1):
-    """jax.vmap(train) over two seeds: seed 0 equals the separate (unbatched) run of the fixture."""
-    config, env, policy_params, metrics = trained_v1
-    keys = jnp.stack([jax.random.PRNGKey(0), jax.random.PRNGKey(1)])
-    batched, batched_metrics = jax.jit(jax.vmap(make_train(config, env)))(keys)
-    for a, b in zip(jax.tree.leaves(policy_params), jax.tree.leaves(batched)):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b)[0], rtol=1e-3, atol=1e-4)
-    np.testing.assert_allclose(np.asarray(metrics["episode_return"]),
-                               np.asarray(batched_metrics["episode_return"])[0], rtol=1e-3, atol=1e-2)
+def test_vmapped_seeds_equal_separate_runs():
+    """jax.vmap(train) over two seeds equals two separate runs. A short run: float rounding of
+    batched vs unbatched kernels is amplified over many updates (measured: 0.8% on one weight
+    after 40 updates), so equality is checked where it is meaningful."""
+    params = get_preset("orgym_v0", observation="orgym")
+    config = PPOConfig(num_envs=8, total_timesteps=8 * 30 * 3, hidden=(8,), num_minibatches=2,
+                       update_epochs=2)
+    train = make_train(config, make_orders_env(params))
+    keys = jax.random.split(jax.random.PRNGKey(11), 2)
+    batched, batched_metrics = jax.jit(jax.vmap(train))(keys)
+    single = jax.jit(train)
+    for i in range(2):
+        p, m = single(keys[i])
+        for a, b in zip(jax.tree.leaves(p), jax.tree.leaves(batched)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b)[i], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(np.asarray(m["episode_return"]), np.asarray(batched_metrics["episode_return"])[i],
+                                   rtol=1e-4, atol=1e-3)
     # different seeds really differ
     assert not np.allclose(np.asarray(batched_metrics["episode_return"][0]),
                            np.asarray(batched_metrics["episode_return"][1]))
