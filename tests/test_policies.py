@@ -15,12 +15,12 @@ PARAMS = make_params()  # OR-Gym defaults: c [100, 90, 80], L [3, 5, 10], Poisso
 
 
 def state_with(on_hand, in_transit_stage=None, backlog=None):
-    """Period-0 state with given on hand [3]; optional units in transit (placed 1 period ago)."""
+    """Period-0 state with given on hand [3]; optional units in transit (arriving next period)."""
     state = initial_state(PARAMS, stationary_path(jnp.zeros(30, jnp.int32), PARAMS))
     state = state.replace(on_hand=jnp.asarray(on_hand, jnp.int32))
     if in_transit_stage is not None:
-        history = state.order_history.at[1].set(jnp.asarray(in_transit_stage, jnp.int32))
-        state = state.replace(order_history=history)
+        schedule = state.arrival_schedule.at[1].set(jnp.asarray(in_transit_stage, jnp.int32))
+        state = state.replace(arrival_schedule=schedule)
     if backlog is not None:
         state = state.replace(backlog=jnp.asarray(backlog, jnp.int32))
     return state

@@ -7,7 +7,6 @@ inventory at the start of each period. Agreement is tested to 1e-4 (tests/test_o
 """
 from __future__ import annotations
 
-from functools import partial
 from typing import Mapping
 
 import jax
@@ -15,11 +14,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from sc_jax.env.dynamics import reset_with_demand, step_env
-from sc_jax.env.demand import stationary_path
+from sc_jax.env.demand import stationary_path, validate_user_demand
 from sc_jax.env.params import ORGYM_DEFAULTS, make_params
 from sc_jax.errors import ConfigError
 
 CONFIG_KEYS = ("periods", "I0", "p", "r", "k", "h", "c", "L", "backlog", "alpha")
+
+
+# Replays run on padded shapes (periods rounded up to a multiple of 10, a history of at least 10
+# periods) so that configs of different lengths share compiled code; the padding is cut off.
+_PAD_PERIODS, _MIN_HISTORY = 10, 10
 
 
 def params_from_config(config: Mapping, **overrides):
@@ -28,11 +32,13 @@ def params_from_config(config: Mapping, **overrides):
     if unknown:
         raise ConfigError(f"unknown OR-Gym config key(s) {sorted(unknown)}; allowed: {CONFIG_KEYS}")
     merged = {**ORGYM_DEFAULTS, **config}
-    return make_params(periods=merged.pop("periods"), **merged, demand="user",
-                       user_demand=np.zeros(int(config.get("periods", 30)), np.int32), **overrides)
+    periods = merged.pop("periods")
+    return make_params(periods=periods, **merged, demand="user",
+                       user_demand=np.zeros(periods if isinstance(periods, int) and periods > 0 else 1,
+                                            np.int32), **overrides)
 
 
-@partial(jax.jit, static_argnames=())
+@jax.jit
 def _replay(params, demand, actions):
     obs0, state = reset_with_demand(params, stationary_path(demand, params))
 
@@ -51,20 +57,26 @@ def simulate(config: Mapping, demand, actions) -> dict:
 
     Returns NumPy arrays: rewards [T], observations [T+1, M*(max L+1)], inventory [T+1, M]."""
     params = params_from_config(config)
-    T, M = params.periods, params.num_stages
+    T, M, max_lead = params.periods, params.num_stages, params.history_length
     demand = np.asarray(demand)
     if demand.shape != (T,):
         raise ConfigError(f"demand must have shape [periods]=({T},), got {demand.shape}")
-    from sc_jax.env.demand import validate_user_demand
-
     demand = validate_user_demand(demand, T)[0]
     actions = np.asarray(actions, dtype=np.float64)
     if actions.shape != (T, M):
         raise ConfigError(f"actions must have shape [periods, stages]=({T}, {M}), got {actions.shape}")
     if not np.all(np.isfinite(actions)):
         raise ConfigError("actions must be finite numbers")
-    rewards, observations, inventory = _replay(params, jnp.asarray(demand),
-                                               jnp.asarray(actions, jnp.float32))
-    return {"rewards": np.asarray(rewards, np.float64),
-            "observations": np.asarray(observations, np.float64),
-            "inventory": np.asarray(inventory, np.float64)}
+    padded_T = -(-T // _PAD_PERIODS) * _PAD_PERIODS
+    padded = params.replace(periods=padded_T, history_length=max(max_lead, _MIN_HISTORY),
+                            user_demand=jnp.zeros((1, padded_T), jnp.int32))
+    pad = padded_T - T
+    rewards, observations, inventory = _replay(
+        padded, jnp.asarray(np.pad(demand, (0, pad))),
+        jnp.asarray(np.pad(actions, ((0, pad), (0, 0))), jnp.float32))
+    # OR-Gym's observation: on hand, then the last max(L) requests (drop the extra history)
+    observations = np.asarray(observations, np.float64)[: T + 1]
+    observations = np.concatenate([observations[:, :M], observations[:, observations.shape[1] - M * max_lead:]], axis=1)
+    return {"rewards": np.asarray(rewards, np.float64)[:T],
+            "observations": observations,
+            "inventory": np.asarray(inventory, np.float64)[: T + 1]}

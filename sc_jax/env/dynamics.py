@@ -40,7 +40,7 @@ def initial_state(params: EnvParams, demand: DemandPath) -> EnvState:
     zero = jnp.zeros((), jnp.int32)
     return EnvState(
         stock=tuple(jnp.asarray(params.initial_inventory[m], jnp.int32) for m in range(M)),
-        pipeline=tuple((zero,) * M for _ in range(H + 1)),
+        due=tuple((zero,) * M for _ in range(H + 1)),
         requests=tuple((zero,) * M for _ in range(H)),
         owed=(zero,) * (M + 1),
         time=zero,
@@ -59,29 +59,12 @@ def reset(key, params: EnvParams):
     return reset_with_demand(params, sample_demand(key, params))
 
 
-def in_transit(order_history, lead_time):
-    """Units ordered but not yet arrived, per stage [M]: accepted orders placed < lead_time ago.
-    `order_history` [H+1, M] (EnvState.order_history)."""
-    lags = jnp.arange(order_history.shape[-2])[:, None]
-    return jnp.sum(jnp.where(lags < lead_time[..., None, :], order_history, 0), axis=-2)
-
-
-def _stage_in_transit(pipeline, lead_time, m):
-    return sum(jnp.where(lag < lead_time[m], row[m], 0) for lag, row in enumerate(pipeline))
-
-
-def stage_in_transit(state: EnvState, params: EnvParams) -> jnp.ndarray:
-    """[M] in transit per stage, computed stage by stage (the fast path of `in_transit`)."""
-    return jnp.stack([_stage_in_transit(state.pipeline, params.lead_time, m)
-                      for m in range(params.num_stages)])
-
-
 def inventory_position(state: EnvState, params: EnvParams):
     """Echelon inventory position per stage [M] (OR-Gym's base-stock state):
     cumsum over stages of (on hand + in transit - backlog owed by the stage)."""
     total, position = 0, []
     for m in range(params.num_stages):
-        total = total + state.stock[m] + _stage_in_transit(state.pipeline, params.lead_time, m) - state.owed[m]
+        total = total + state.stock[m] + sum(row[m] for row in state.due) - state.owed[m]
         position.append(total)
     return jnp.stack(position)
 
@@ -121,9 +104,11 @@ def step_env(key, state: EnvState, action, params: EnvParams):
         supplier_stock = state.stock[m + 1] if m + 1 < M else _BIG
         accepted.append(jnp.minimum(jnp.minimum(requested[m], params.supply_capacity[m]), supplier_stock))
 
-    pipeline = (tuple(accepted),) + state.pipeline[:-1]
-    arrivals = jnp.stack([sum(jnp.where(params.lead_time[m] == lag, row[m], 0)
-                              for lag, row in enumerate(pipeline)) for m in range(M)])
+    # book each accepted order at its arrival lag, then what is due now (lag 0) arrives
+    due = tuple(tuple(jnp.where(params.lead_time[m] == lag, row[m] + accepted[m], row[m]) for m in range(M))
+                for lag, row in enumerate(state.due))
+    arrivals = jnp.stack(due[0])
+    due = due[1:] + ((jnp.zeros((), jnp.int32),) * M,)
     stock_before = jnp.stack(state.stock)
     if params.couple_products:
         arrivals, overflow = _refuse_over_shared_capacity(stock_before, arrivals, params)
@@ -152,7 +137,7 @@ def step_env(key, state: EnvState, action, params: EnvParams):
     discount_factor = jnp.exp(f32(n) * params.log_discount)
     reward = discount_factor * (revenue - purchase - shortage - holding - overflow_charge)
 
-    new_state = EnvState(stock=stock, pipeline=pipeline, requests=state.requests[1:] + (tuple(request),),
+    new_state = EnvState(stock=stock, due=due, requests=state.requests[1:] + (tuple(request),),
                          owed=owed, time=n + 1, demand=state.demand)
     stacked = lambda xs: jnp.stack(list(xs))
     if params.couple_products:
@@ -162,7 +147,7 @@ def step_env(key, state: EnvState, action, params: EnvParams):
     info = StepInfo(demand=new_demand, sales=stacked(sales), requested=stacked(requested),
                     accepted=stacked(accepted), arrivals=arrivals, unfilled=stacked(unfilled),
                     backlogged=stacked(owed), lost=stacked(jnp.where(params.backlog, 0, u) for u in unfilled),
-                    on_hand=stacked(stock), in_transit=stage_in_transit(new_state, params),
+                    on_hand=stacked(stock), in_transit=new_state.in_transit,
                     overflow=overflow, shared_utilisation=utilisation, revenue=revenue,
                     purchase_cost=purchase, shortage_cost=shortage, holding_cost=holding,
                     overflow_cost=overflow_charge, discount_factor=discount_factor)

@@ -3,8 +3,8 @@
 "orgym": OR-Gym's layout, M x (H + 1) numbers: on hand per stage at the start of the period, then
   the last H requested orders (max(action, 0) floored, before backlog/capacity caps), oldest
   first, zero-padded (H = max lead time; 33 numbers with the defaults).
-"rich": the OR-Gym numbers, then in transit per stage [M], backlog [M+1], in-transit orders by
-  lag [H, M], periods left / T, one-hot period [T] (only when T <= 64: in short episodes the
+"rich": the OR-Gym numbers, then in transit per stage [M], backlog [M+1], in-transit units by
+  the period they arrive in [H, M] (1..H periods ahead), periods left / T, one-hot period [T] (only when T <= 64: in short episodes the
   period matters, long ones would drown the rest), forecast mean and std over the next W periods
   [2W], lead times [M] and log10(cost ratio). Unscaled: agents normalise.
 """
@@ -23,18 +23,14 @@ def orgym_observation(state: EnvState) -> jnp.ndarray:
 
 
 def rich_observation(state: EnvState, params: EnvParams) -> jnp.ndarray:
-    from sc_jax.env.dynamics import in_transit  # local: dynamics imports this module
-
     f32 = lambda x: jnp.asarray(x, jnp.float32).reshape(-1)
     T, W, H = params.periods, params.forecast_window, params.history_length
-    lags = jnp.arange(H)[:, None]
-    pipeline_by_lag = jnp.where(lags < params.lead_time[None, :], state.order_history[:H], 0)
     t = jnp.minimum(state.time, T - 1)
     parts = [
         orgym_observation(state),
-        f32(in_transit(state.order_history, params.lead_time)),
+        f32(state.in_transit),
         f32(state.backlog),
-        f32(pipeline_by_lag),
+        f32(state.arrival_schedule[1:]),
         f32((T - state.time) / T),
     ]
     if T <= ONE_HOT_MAX_PERIODS:

@@ -17,7 +17,7 @@ from sc_jax.env.dynamics import reset, step_env
 from sc_jax.env.types import PRODUCT_AXIS, EnvParams, EnvState
 
 # vmap axes of an EnvState whose period index is shared by the whole batch
-SHARED_TIME_AXES = EnvState(stock=0, pipeline=0, requests=0, owed=0, time=None, demand=0)
+SHARED_TIME_AXES = EnvState(stock=0, due=0, requests=0, owed=0, time=None, demand=0)
 
 
 def rollout(policy: Callable, policy_params: Any, params: EnvParams, keys,

@@ -89,11 +89,15 @@ class EnvState:
     """One product's state. Per-stage quantities are stored as tuples of int32 scalars (structure
     of arrays): under `vmap` each becomes one contiguous [products] vector, which XLA vectorises
     3-4x better on CPU than [products, M] arrays with a tiny minor axis (measured in
-    experiments/bench_env.py's development). The array views below (`on_hand`, `order_history`,
-    `request_history`, `backlog`) are what policies and agents read; `replace` accepts them too."""
+    experiments/bench_env.py's development). The array views below (`on_hand`, `in_transit`,
+    `arrival_schedule`, `request_history`, `backlog`) are what policies and agents read; `replace`
+    accepts `on_hand`, `arrival_schedule`, `request_history` and `backlog` too.
+
+    In-transit units are kept by the period they arrive in (not the period they were ordered in):
+    the step then adds each order once at its lead time, and in-transit totals are plain sums."""
 
     stock: tuple  # M x int32[]: on hand after shipping (= start of next period, before arrivals)
-    pipeline: tuple  # (H+1) x M x int32[]: accepted orders, entry l = placed l periods ago
+    due: tuple  # (H+1) x M x int32[]: accepted orders in transit, entry l = arriving in l periods
     requests: tuple  # H x M x int32[]: requested max(action, 0), oldest first (OR-Gym obs)
     owed: tuple  # (M+1) x int32[]: unfilled retail demand, then unfilled orders of stages 0..M-1
     time: jnp.ndarray  # [] int32, period index n
@@ -105,9 +109,15 @@ class EnvState:
         return jnp.stack(self.stock, axis=-1)
 
     @property
-    def order_history(self) -> jnp.ndarray:
-        """[H+1, M] int32, row l = accepted orders placed l periods ago."""
-        return jnp.stack([jnp.stack(row, axis=-1) for row in self.pipeline], axis=-2)
+    def arrival_schedule(self) -> jnp.ndarray:
+        """[H+1, M] int32, row l = units in transit that arrive in l periods (row 0 is empty
+        between steps: what is due now arrives within the step)."""
+        return jnp.stack([jnp.stack(row, axis=-1) for row in self.due], axis=-2)
+
+    @property
+    def in_transit(self) -> jnp.ndarray:
+        """[M] int32, units ordered and not yet arrived, per stage."""
+        return jnp.stack([sum(row[m] for row in self.due) for m in range(len(self.stock))], axis=-1)
 
     @property
     def request_history(self) -> jnp.ndarray:
@@ -131,7 +141,7 @@ def _split(array, axis_sizes):
     return tuple(_split(array[..., l, :], axis_sizes[1:]) for l in range(axis_sizes[0]))
 
 
-_VIEWS = {"on_hand": "stock", "order_history": "pipeline", "request_history": "requests",
+_VIEWS = {"on_hand": "stock", "arrival_schedule": "due", "request_history": "requests",
           "backlog": "owed"}
 _struct_replace = EnvState.replace
 
@@ -141,7 +151,7 @@ def _replace(self, **changes):
     for view, field in _VIEWS.items():
         if view in changes:
             value = jnp.asarray(changes.pop(view), jnp.int32)
-            vector = view in ("on_hand", "backlog")
+            vector = view in ("on_hand", "backlog")  # else [rows, M]
             changes[field] = _split(value, value.shape[-1:] if vector else value.shape[-2:])
     return _struct_replace(self, **changes)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from sc_jax.env.dynamics import stage_in_transit
 from sc_jax.policies.base import cap_order
 
 
@@ -30,7 +29,7 @@ def forecast_over_lead_time(state, params):
 
 def desired_orders(safety_stock, state, params):
     """Uncapped wished orders [M] (int32, >= 0) for safety stock [M]."""
-    position = state.on_hand + stage_in_transit(state, params) - state.backlog[:-1]
+    position = state.on_hand + state.in_transit - state.backlog[:-1]
     target = jnp.ceil(forecast_over_lead_time(state, params) + jnp.asarray(safety_stock, jnp.float32))
     return jnp.maximum(target.astype(jnp.int32) - position, 0)
 
