@@ -1,0 +1,54 @@
+"""PPO on an accelerator: one training run and a vmapped batch of seeds (a sweep is a bigger batch).
+
+    python scripts/gpu_check.py [--seeds 32] [--steps 1000000]
+
+OR-Gym v1 with the rich observation, the settings of docs/ppo.md. Times include compilation;
+scores are the deterministic policy on 1,000 held-out paths. Prints a JSON line at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sc_jax.agents.orders import held_out_keys, make_orders_env, rollout_returns  # noqa: E402
+from sc_jax.agents.ppo import PPOConfig, make_policy, make_train  # noqa: E402
+from sc_jax.env.presets import get_preset  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=1_000_000)
+    args = parser.parse_args()
+    params = get_preset("orgym_v1", observation="rich")
+    config = PPOConfig.from_dict(dict(num_envs=64, total_timesteps=args.steps, critic_time=False,
+                                      progress_every_s=1e9))
+    env = make_orders_env(params)
+    train = make_train(config, env)
+    act = make_policy(config, env, deterministic=True)
+    score = jax.jit(lambda p: rollout_returns(act, p, params, held_out_keys(1000)).mean())
+    out = {"device": str(jax.devices()[0]), "jax": jax.__version__, "steps_per_seed": args.steps}
+    for label, seeds in (("one_seed", 1), ("vmapped_seeds", args.seeds)):
+        keys = jax.random.split(jax.random.PRNGKey(0), seeds)
+        start = time.perf_counter()
+        policy_params, _ = jax.block_until_ready(jax.jit(jax.vmap(train))(keys))
+        seconds = time.perf_counter() - start
+        scores = np.asarray(jax.vmap(score)(policy_params))
+        out[label] = {"seeds": seeds, "train_s_incl_compile": seconds,
+                      "env_steps_per_s": seeds * args.steps / seconds,
+                      "score_mean": float(scores.mean()), "score_min": float(scores.min()),
+                      "score_max": float(scores.max())}
+        print(label, out[label], flush=True)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
