@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # tests/test_evaluate.py so that a full test session reuses its compiled evaluations.
 TINY = ["eval.paths=64", "oracle.paths=64", "search.train_paths=64", "search.grid_step=40",
         "search.chunk=216", "search.local_steps=[2,1]", "dfo.maxfev=20", "dfo.local_steps=[1]",
-        "s_S.enabled=false", "logger.console=false"]
+        "s_S.enabled=false", "ppo.enabled=false", "logger.console=false"]
 # (s, S) search compiles two more programs; it runs in the slow test below
 
 
@@ -23,7 +23,7 @@ def compose_cfg(overrides):
 def test_defaults_compose():
     cfg = compose_cfg([])
     assert list(cfg.variants) == ["v0", "v1"] and cfg.eval.paths >= 1000
-    assert cfg.env.preset == "orgym_v0" and cfg.demand.kind == "poisson" and not cfg.ppo.enabled
+    assert cfg.env.preset == "orgym_v0" and cfg.demand.kind == "poisson" and cfg.ppo.enabled
 
 
 def test_runs_end_to_end_and_writes_results(tmp_path):
@@ -58,8 +58,8 @@ def test_bad_variant_is_a_clear_error(tmp_path):
 @pytest.mark.slow
 def test_ppo_rows_with_tiny_training(tmp_path):
     module = importlib.import_module("experiments.reproduce_orgym")
-    cfg = compose_cfg(TINY + ["variants=[v0]", "ppo.enabled=true", "+ppo.agent.total_timesteps=15360",
-                              "+ppo.agent.num_envs=64", "s_S.enabled=true", "s_S.gaps=[0,10]",
+    cfg = compose_cfg(TINY + ["variants=[v0]", "ppo.enabled=true", "ppo.agent.total_timesteps=15360",
+                              "ppo.agent.num_envs=64", "s_S.enabled=true", "s_S.gaps=[0,10]",
                               "s_S.local_steps=[1]"])
     results = module.run(cfg, run_dir=tmp_path)
     assert {"ppo", "ppo_orgym_obs", "s_S"} <= set(results["v0"])
