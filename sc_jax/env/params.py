@@ -168,12 +168,4 @@ def replicate(params: EnvParams, num_products: int) -> EnvParams:
     return jax.tree.map(lambda x: jnp.broadcast_to(x, (num_products,) + x.shape), params)
 
 
-def validate_action_shape(action, params: EnvParams) -> None:
-    shape = np.shape(action)
-    if len(shape) == 0 or shape[-1] != params.num_stages:
-        raise ConfigError(f"action must have {params.num_stages} entries per product (one per "
-                          f"ordering stage), got shape {shape}")
-
-
-__all__ = ["make_params", "replicate", "batch_shape", "ORGYM_DEFAULTS", "DEMAND_KINDS",
-           "validate_action_shape"]
+__all__ = ["make_params", "replicate", "batch_shape", "ORGYM_DEFAULTS", "DEMAND_KINDS"]

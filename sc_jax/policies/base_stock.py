@@ -18,7 +18,3 @@ def base_stock(levels, state, params, key=None):
     order = jnp.ceil(jnp.asarray(levels, jnp.float32)).astype(jnp.int32) - inventory_position(state, params)
     return cap_order(order, state, params)
 
-
-def echelon_levels_from_local(local_levels):
-    """Echelon levels (cumulative) from per-stage local targets."""
-    return jnp.cumsum(jnp.asarray(local_levels), axis=-1)
