@@ -24,7 +24,6 @@ from pathlib import Path
 
 import hydra
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from sc_jax.agents.orders import train_orders_agent

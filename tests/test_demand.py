@@ -1,7 +1,6 @@
 """Demand families sampled in JAX from explicit keys: moments against SciPy, supports, user
 paths and CSV, the forecast generator, reproducibility."""
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats

@@ -8,7 +8,7 @@ from sc_jax.env import make_params
 from sc_jax.errors import ConfigError
 from sc_jax.evaluate import compare, demand_paths, evaluate, summarise
 from sc_jax.policies import base_stock
-from sc_jax.tuning import candidate_rewards, dfo_base_stock, echelon_grid, grid_search, local_search, tune_base_stock
+from sc_jax.tuning import candidate_rewards, dfo_base_stock, echelon_grid, tune_base_stock
 
 V0 = make_params()
 V1 = make_params(backlog=False)

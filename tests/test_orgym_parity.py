@@ -4,7 +4,6 @@ produced by OR-Gym's unmodified module (tests/fixtures/make_orgym_random_cases.p
 import json
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
 

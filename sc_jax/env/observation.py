@@ -24,7 +24,7 @@ def orgym_observation(state: EnvState) -> jnp.ndarray:
 
 def rich_observation(state: EnvState, params: EnvParams) -> jnp.ndarray:
     f32 = lambda x: jnp.asarray(x, jnp.float32).reshape(-1)
-    T, W, H = params.periods, params.forecast_window, params.history_length
+    T, W = params.periods, params.forecast_window
     t = jnp.minimum(state.time, T - 1)
     parts = [
         orgym_observation(state),

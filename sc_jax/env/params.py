@@ -7,7 +7,7 @@ without a Python loop over products.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import jax.numpy as jnp
 import numpy as np
