@@ -1,37 +1,40 @@
 """Benchmark the shared-capacity allocation: daily MILP vs rolling-horizon LP.
 
-    python experiments/bench_alloc.py [--sizes 100 1000 10000] [--rolling-max 1000]
+    python experiments/bench_alloc.py [sizes=[100,1000,10000]] [rolling_max=1000]   (Hydra, conf/bench_alloc.yaml)
 
 For every size it builds a random hybrid-shaped instance (3 stages, lead
 times 2/3/4, cost ratios 10/100/1000, capacity tightness 0.8 of the desired
 orders), then times
 
 * daily          the daily model as configured (banded HiGHS model),
-* daily-full     the same model handed to HiGHS whole (sizes <= --full-max),
+* daily-full     the same model handed to HiGHS whole (sizes <= full_max),
 * greedy         the independent exact method (objective must match),
-* rolling        the horizon LP variant (sizes <= --rolling-max).
+* rolling        the horizon LP variant (sizes <= rolling_max).
 
-Times are medians over --repeats runs.  The objective gap is the rolling
+Times are medians over `repeats` runs.  The objective gap is the rolling
 variant's cut cost relative to the daily model's, both measured with the
 daily model's cost.  The last printed line is JSON for scripts.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
 import statistics
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import hydra  # noqa: E402
 import numpy as np  # noqa: E402
 
 from sc_jax.alloc import allocate, random_problem  # noqa: E402
+from sc_jax.config import to_dict  # noqa: E402
+from sc_jax.logging import hydra_run_dir, write_json  # noqa: E402
 
 
 def timed(problem, method, repeats, **options):
@@ -55,18 +58,10 @@ def machine_name() -> str:
     return f"{cpu}, {cores} cores available"
 
 
-def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000], help="numbers of products")
-    parser.add_argument("--rolling-max", type=int, default=1000, help="largest size for the rolling LP (slow)")
-    parser.add_argument("--full-max", type=int, default=1000, help="largest size for the unbanded daily model")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per timing (median)")
-    parser.add_argument("--tightness", type=float, default=0.8, help="fraction of desired orders that fits")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--time-limit", type=float, default=60.0, help="HiGHS limit per solve, seconds")
-    parser.add_argument("--band-size", type=int, default=500)
-    parser.add_argument("--max-segments", type=int, default=16)
-    args = parser.parse_args(argv)
+def run(cfg, run_dir=None) -> dict:
+    """Time every size in cfg.sizes; print the table and the JSON line; write bench_alloc.json."""
+    args = SimpleNamespace(**to_dict(cfg))
+    run_dir = Path(run_dir) if run_dir is not None else hydra_run_dir()
 
     allocate(random_problem(0, 5), "daily")  # warm-up: imports and HiGHS start-up are not timed
     daily_options = dict(time_limit=args.time_limit, band_size=args.band_size, max_segments=args.max_segments)
@@ -111,8 +106,14 @@ def main(argv=None) -> dict:
         if not np.isclose(daily.objective, greedy.objective, rtol=1e-6):
             print(f"WARNING: daily {daily.objective} != greedy {greedy.objective} at {size} products")
     print(f"machine: {summary['machine']}")
+    write_json(run_dir / "bench_alloc.json", summary)
     print(json.dumps(summary))
     return summary
+
+
+@hydra.main(config_path="../conf", config_name="bench_alloc", version_base=None)
+def main(cfg) -> None:
+    run(cfg)
 
 
 if __name__ == "__main__":

@@ -2,33 +2,37 @@
 
 OR-Gym defaults (v0), Poisson(20) demand, an echelon base-stock policy in the loop, 30-period
 episodes (reset with demand sampling included), compile time excluded (one warm-up call per size),
-best of `--repeats` timed calls. Every product has its own params row (a real catalog), so the
+best of `repeats` timed calls. Every product has its own params row (a real catalog), so the
 params are vmapped too. Two drivers of the same step: `scan(vmap(step))` (sc_jax.env.rollout,
 the period index shared by the batch; the headline figure) and `vmap(scan(step))` (one episode
 per product under vmap).
 
 Reference: OR-Gym 0.5.0's own env stepped in a Python loop, measured in the same run when
-`--orgym-dir` points at an unpacked or-gym wheel (see sc_jax/compat/orgym_reference.py); without
+`orgym_dir` points at an unpacked or-gym wheel (see sc_jax/compat/orgym_reference.py); without
 it the reference line says so and the ratio is omitted.
 
-    python experiments/bench_env.py [--sizes 1000 10000 100000] [--orgym-dir DIR]
+    python experiments/bench_env.py [sizes=[1000,10000,100000]] [orgym_dir=DIR]   (Hydra, conf/bench_env.yaml)
 
 The last line printed is JSON: {"product_steps_per_s": {"1000": ..., ...}, ...}.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import time
+from pathlib import Path
+
+import hydra
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sc_jax.config import to_dict
 from sc_jax.env import replicate, reset, step_env
 from sc_jax.env.presets import get_preset
 from sc_jax.env.rollout import rollout
+from sc_jax.logging import hydra_run_dir, write_json
 from sc_jax.policies import base_stock
 
 BASE_STOCK_LEVELS = (80.0, 180.0, 420.0)
@@ -97,19 +101,17 @@ def time_orgym(orgym_dir: str, episodes: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--orgym-dir", default=None, help="unpacked or-gym 0.5.0 wheel (reference)")
-    parser.add_argument("--orgym-episodes", type=int, default=200)
-    args = parser.parse_args()
-
+def run(cfg, run_dir=None) -> dict:
+    """Time every size in cfg.sizes with both drivers; print the table and the JSON line; write
+    bench_env.json into the run directory."""
+    args = to_dict(cfg)
+    run_dir = Path(run_dir) if run_dir is not None else hydra_run_dir()
     device = jax.devices()[0]
     print(f"jax {jax.__version__} on {device.platform} ({device.device_kind}); "
           f"{platform.processor() or platform.machine()}")
-    reference = time_orgym(args.orgym_dir, args.orgym_episodes) if args.orgym_dir else None
-    rows = [time_size(n, args.repeats, driver) for n in args.sizes for driver in ("scan", "vmap")]
+    reference = time_orgym(args["orgym_dir"], args["orgym_episodes"]) if args["orgym_dir"] else None
+    rows = [time_size(int(n), int(args["repeats"]), driver, int(args["seed"]))
+            for n in args["sizes"] for driver in ("scan", "vmap")]
     print(f"{'products':>10} {'driver':>6} {'compile s':>10} {'best s':>10} {'product-steps/s':>16} {'x OR-Gym':>10}")
     for row in rows:
         ratio = f"{row['product_steps_per_s'] / reference:10.0f}" if reference else f"{'n/a':>10}"
@@ -120,7 +122,7 @@ def main() -> None:
     if reference:
         print(f"OR-Gym 0.5.0 reference, measured in this run: {reference:,.0f} periods/s (one product)")
     else:
-        print("OR-Gym reference not measured (pass --orgym-dir); ratios omitted")
+        print("OR-Gym reference not measured (pass orgym_dir=DIR); ratios omitted")
     summary = {
         "product_steps_per_s": {str(r["products"]): r["product_steps_per_s"] for r in rows},
         "compile_s": {str(r["products"]): r["compile_s"] for r in rows},
@@ -130,7 +132,14 @@ def main() -> None:
                              if reference else None),
         "device": f"{device.platform}:{device.device_kind}", "jax": jax.__version__,
     }
+    write_json(run_dir / "bench_env.json", summary)
     print(json.dumps(summary))
+    return summary
+
+
+@hydra.main(config_path="../conf", config_name="bench_env", version_base=None)
+def main(cfg) -> None:
+    run(cfg)
 
 
 if __name__ == "__main__":
