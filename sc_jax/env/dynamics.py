@@ -127,9 +127,11 @@ def step_env(key, state: EnvState, action, params: EnvParams):
     owed = tuple(jnp.where(params.backlog, u, 0) for u in unfilled)
 
     f32 = lambda x: jnp.asarray(x, jnp.float32)
-    revenue = params.retail_price * f32(sales[0]) + sum(params.unit_cost[m] * f32(accepted[m]) for m in range(M))
-    # stage m pays r_m on its accepted order; the plant pays r_M on what it ships
-    purchase = sum(params.unit_cost[m] * f32(accepted[m]) for m in range(M)) + params.unit_cost[M] * f32(accepted[-1])
+    # stage m+1 sells stage m's accepted order at r_m (OR-Gym's transfer price), which stage m pays;
+    # the plant also pays r_M on what it ships
+    transfers = sum(params.unit_cost[m] * f32(accepted[m]) for m in range(M))
+    revenue = params.retail_price * f32(sales[0]) + transfers
+    purchase = transfers + params.unit_cost[M] * f32(accepted[-1])
     shortage = sum(params.shortage_cost[m] * f32(unfilled[m]) for m in range(M + 1))
     holding = sum(params.holding_cost[m] * f32(stock[m]) for m in range(M))
     overflow_charge = jnp.sum(params.overflow_cost * f32(overflow))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -163,8 +164,6 @@ def batch_shape(params: EnvParams) -> tuple:
 
 def replicate(params: EnvParams, num_products: int) -> EnvParams:
     """The same product `num_products` times (a leading product axis)."""
-    import jax
-
     return jax.tree.map(lambda x: jnp.broadcast_to(x, (num_products,) + x.shape), params)
 
 

@@ -26,8 +26,8 @@ def rollout(policy: Callable, policy_params: Any, params: EnvParams, keys,
 
     `policy(policy_params, state, params, key) -> action [M]` for one product (policy_params are
     shared by the batch); `collect(info, reward)` picks per-step outputs to keep."""
-    reset_keys = jax.vmap(lambda k: jax.random.split(k)[0])(keys)
-    act_keys = jax.vmap(lambda k: jax.random.split(k)[1])(keys)
+    split = jax.vmap(jax.random.split)(keys)  # [N, 2, ...]: reset key, then action key
+    reset_keys, act_keys = split[:, 0], split[:, 1]
     _, state = jax.vmap(reset)(reset_keys, params)
     state = state.replace(time=jnp.zeros((), jnp.int32))
 

@@ -12,8 +12,6 @@ rewards) is float32.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import jax.numpy as jnp
 from flax import struct
 
@@ -182,5 +180,3 @@ class StepInfo:
     overflow_cost: jnp.ndarray
     discount_factor: jnp.ndarray
 
-
-Array = Any
