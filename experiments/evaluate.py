@@ -4,7 +4,7 @@ Loads policy params + config written by experiments/train.py, rebuilds the env f
 config and evaluates the deterministic policy on held-out paths (a seed training never used):
 orders brain: mean episode reward with a 95% CI and the perfect-information bound (sc_jax.oracle)
 on `oracle_paths` of the same paths; safety brain: cost per sigma level beside the grid-searched
-static safety stock (tuned on training paths). Writes evaluation.json into the run dir.
+static safety stock (tuned on training paths) and the same bound on `bound_paths` per sigma level. Writes evaluation.json into the run dir.
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def run(cfg, run_dir=None) -> dict:
     checkpoint = Path(full["checkpoint"])
     brain, act, policy_params, env_params, saved = load_brain(checkpoint)
     eval_cfg = {"num_paths": full["num_paths"], "seed": full["seed"],
-                "oracle_paths": full.get("oracle_paths", 0), "sigma_levels": full["sigma_levels"]}
+                "oracle_paths": full.get("oracle_paths", 0), "bound_paths": full.get("bound_paths", 0),
+                "sigma_levels": full["sigma_levels"]}
     t0 = time.perf_counter()
     evaluation = evaluate_brain(brain, act, policy_params, env_params, saved.get("safety"), eval_cfg,
                                 static_baseline=bool(full.get("static_baseline", True)),
@@ -42,7 +43,8 @@ def run(cfg, run_dir=None) -> dict:
         for k, v in evaluation.items():
             logger.log({f"eval/{k}/brain_cost": v["brain_overall"]})
             logger.info(f"[evaluate] {k}: brain {v['brain_overall']:.3f}"
-                        + (f", static {v['static_overall']:.3f}" if "static_overall" in v else ""))
+                        + (f", static {v['static_overall']:.3f}" if "static_overall" in v else "")
+                        + (f", bound gap {v['bound']['gap_pct']:.1f}%" if "bound" in v else ""))
     logger.finish()
     return results
 

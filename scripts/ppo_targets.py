@@ -36,8 +36,9 @@ ORDERS = {  # env, observation -> PPO settings (docs/ppo.md explains the choices
     ("orgym_v0", "orgym"): dict(num_envs=64, total_timesteps=1_000_000, critic_time=True),
     ("orgym_v1", "orgym"): dict(num_envs=64, total_timesteps=1_000_000, critic_time=True),
 }
-SAFETY = dict(num_envs=64, total_timesteps=1_000_000)
-SAFETY_ENV = dict(action_frequency=10, safety_low=0, safety_high=40)
+SAFETY = dict(num_envs=384, total_timesteps=6_000_000, context_features=1)
+SAFETY_ENV = dict(action_frequency=10, safety_low=0, safety_high=60)
+BOUND_PATHS = 20  # perfect-information MILP on the first 20 held-out paths of each sigma level
 SIGMAS = list(range(1, 11))
 
 
@@ -91,6 +92,9 @@ def safety(overrides: dict, num_paths: int = 500, grid_paths: int = 32, only_con
             get_preset("hybrid", cost_ratio=r), r, SIGMAS, safety_low=SAFETY_ENV["safety_low"],
             safety_high=SAFETY_ENV["safety_high"], action_frequency=10, num_paths=grid_paths)
         print("static", r, out["static"][f"ratio_{r:g}"]["best"], flush=True)
+    bounds = {r: evaluation.safety_bound(get_preset("hybrid", cost_ratio=r), r, SIGMAS,
+                                         jax.random.split(jax.random.PRNGKey(EVAL_SEED), num_paths)[:BOUND_PATHS])
+              for r in (10.0, 100.0, 1000.0)}
     for name, spec in brains.items():
         config = PPOConfig(**{**SAFETY, **overrides,
                               **((conditioned_overrides or {}) if spec["ratio"] is None else {})})
@@ -109,10 +113,11 @@ def safety(overrides: dict, num_paths: int = 500, grid_paths: int = 32, only_con
         for r in ratios:
             res = evaluation.evaluate_safety(act, pp, env_base, r, sigma_levels=SIGMAS, num_paths=num_paths,
                                              seed=EVAL_SEED, action_frequency=10,
-                                             static=out["static"][f"ratio_{r:g}"])
+                                             static=out["static"][f"ratio_{r:g}"], bound=bounds[r])
             row["eval"][f"ratio_{r:g}"] = res
             print(f"{name:12s} ratio {r:6g}: brain {res['brain_overall']:8.3f} static {res['static_overall']:8.3f} "
-                  f"static/sigma {res['static_per_sigma_overall']:8.3f} beats all sigma "
+                  f"static/sigma {res['static_per_sigma_overall']:8.3f} bound gap {res['bound']['gap_pct']:.1f}% "
+                  f"beats all sigma "
                   f"{res['brain_beats_static_all_sigma']} diff {np.round(res['brain_minus_static'], 2).tolist()} "
                   f"train {seconds:.1f}s (load {load:.1f})", flush=True)
         out["brains"][name] = row

@@ -14,10 +14,11 @@ from sc_jax.agents.orders import make_orders_env, rollout_returns
 from sc_jax.agents.ppo import PPOConfig, gae, init_policy_params, make_policy, make_train
 from sc_jax.agents.safety_env import (episode_costs, macro_step, make_safety_env, neighbourhood,
                                       static_decide, static_grid, with_scenario)
-from sc_jax.agents.evaluation import tune_static
+from sc_jax.agents.evaluation import safety_bound, tune_static
 from sc_jax.env import reset, step_env
 from sc_jax.env.presets import get_preset
 from sc_jax.errors import ConfigError
+from sc_jax.oracle import solve_path
 from sc_jax.policies import order_up_to
 
 TINY = dict(num_envs=64, total_timesteps=64 * 30 * 40, hidden=(32, 32), update_epochs=4,
@@ -130,6 +131,21 @@ def test_heads_log_prob_and_action_mapping():
     assert networks.to_action(jnp.array([10, 10]), low, high, "categorical", 21).tolist() == [50, 40]
 
 
+def test_state_dependent_std_and_context_features():
+    net = networks.ActorCritic(num_stages=3, hidden=(8, 8), state_dependent_std=True, context_features=1,
+                               init_log_std=-0.5)
+    obs = jnp.zeros((2, 5)).at[1].set(jnp.array([0.5, -1.0, 2.0, 0.3, 3.0]))
+    params = net.init(jax.random.PRNGKey(0), obs, obs)
+    (mean, log_std), _ = net.apply(params, obs, obs)
+    assert mean.shape == log_std.shape == (2, 3)  # one std per state and stage
+    np.testing.assert_allclose(np.asarray(log_std[0]), -0.5, atol=1e-6)  # zero input: the bias init
+    assert not np.allclose(np.asarray(log_std[0]), np.asarray(log_std[1]))
+    # the context (last observation entry) is concatenated to the actor's second layer only
+    assert params["params"]["actor"]["Dense_1"]["kernel"].shape == (8 + 1, 8)
+    assert params["params"]["critic"]["Dense_1"]["kernel"].shape == (8, 8)
+    assert jnp.isfinite(networks.log_prob((mean, log_std), mean + 1.0, "gaussian")).all()
+
+
 def test_config_errors():
     with pytest.raises(ConfigError, match="head"):
         PPOConfig(head="beta")
@@ -198,3 +214,40 @@ def test_static_search_finds_the_grid_optimum(hybrid):
     assert found["best"] == grid[np.argmin(table.mean(axis=1))].tolist()
     assert found["best_per_sigma"][1] == grid[np.argmin(table[:, 1])].tolist()
     assert len(neighbourhood([0, 4, 2], 0, 4, 1)) == 2 * 2 * 3
+
+
+def test_static_lattice_plus_local_search_finds_the_full_grid_optimum(hybrid):
+    levels = [3, 5]
+    found = tune_static(hybrid, 100.0, levels, safety_low=0, safety_high=8, action_frequency=10, num_paths=8,
+                        coarse_step=4, radius=1)
+    keys = jax.random.split(jax.random.PRNGKey(0), 8)
+    grid = static_grid(3, 0, 8)  # all 729 integer candidates
+    cost = jax.jit(jax.vmap(jax.vmap(lambda s, p: episode_costs(static_decide, s, p, keys).mean(),
+                                     in_axes=(None, 0)), in_axes=(0, None)))
+    scenarios = jax.vmap(lambda lvl: with_scenario(hybrid, 100.0, lvl))(jnp.asarray(levels, jnp.float32))
+    table = np.asarray(cost(jnp.asarray(grid), scenarios))
+    assert found["coarse_step"] == 4 and found["candidates_evaluated"] < len(grid)
+    assert found["best"] == grid[np.argmin(table.mean(axis=1))].tolist()
+
+
+def test_safety_bound_is_attained_and_below_every_static_policy(hybrid):
+    keys = jax.random.split(jax.random.PRNGKey(3), 3)
+    levels = [1, 5]
+    bound = safety_bound(hybrid, 100.0, levels, keys)  # [L, S]
+    scenarios = jax.vmap(lambda lvl: with_scenario(hybrid, 100.0, lvl))(jnp.asarray(levels, jnp.float32))
+    stocks = jnp.asarray([[0, 0, 0], [2, 6, 6], [5, 10, 12], [12, 20, 20]])
+    costs = jax.jit(jax.vmap(jax.vmap(lambda s, p: episode_costs(static_decide, s, p, keys),
+                                      in_axes=(None, 0)), in_axes=(0, None)))(stocks, scenarios)  # [G, L, S]
+    assert bound.shape == (2, 3) and np.all(bound > 0)
+    assert np.all(bound[None] <= np.asarray(costs) + 1e-4)
+    # the oracle's orders, replayed through the environment on the same path, cost exactly the bound
+    params = with_scenario(hybrid, 100.0, 5.0)
+    _, state = reset(jax.random.split(keys[0])[0], params)
+    solution = solve_path(params, np.asarray(state.demand.actual))
+
+    def day(state, orders):
+        _, state, reward, _, _ = step_env(jax.random.PRNGKey(0), state, orders, params)
+        return state, reward
+
+    _, rewards = jax.lax.scan(day, state, jnp.asarray(solution.orders, jnp.int32))
+    np.testing.assert_allclose(-float(rewards.sum()), bound[1, 0], rtol=1e-4)

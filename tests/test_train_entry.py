@@ -65,7 +65,10 @@ def test_train_and_evaluate_safety(train_mod, evaluate_mod, tmp_path):
     ev = results["eval"]["ratio_100"]
     assert len(ev["brain_mean"]) == 2 and all(c > 0 for c in ev["brain_mean"])
     ecfg = _compose("evaluate", [f"checkpoint={tmp_path / 'train' / 'checkpoint'}", "num_paths=8",
-                                 "sigma_levels=[1,5]", "grid_paths=4", "logger.console=false"])
+                                 "sigma_levels=[1,5]", "grid_paths=4", "bound_paths=2", "logger.console=false"])
     evaluated = evaluate_mod.run(ecfg, run_dir=tmp_path / "eval")
     ev = evaluated["eval"]["ratio_100"]
     assert len(ev["static"]["best"]) == 3 and len(ev["brain_minus_static"]) == 2
+    # the perfect-information bound is below the brain's cost on the same two paths per level
+    assert ev["bound"]["num_paths"] == 2
+    assert ev["bound"]["bound_overall"] <= ev["bound"]["brain_overall_same_paths"] + 1e-6

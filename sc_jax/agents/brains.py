@@ -46,7 +46,7 @@ def evaluate_brain(brain: str, act, policy_params, env_params, safety_cfg, eval_
         out[f"ratio_{ratio:g}"] = evaluation.evaluate_safety(
             act, policy_params, env_params, ratio, sigma_levels=list(eval_cfg["sigma_levels"]),
             num_paths=int(eval_cfg["num_paths"]), seed=int(eval_cfg["seed"]), action_frequency=freq,
-            static=static)
+            static=static, bound_paths=int(eval_cfg.get("bound_paths", 0) or 0))
     return out
 
 

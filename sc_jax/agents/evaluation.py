@@ -8,7 +8,8 @@ Safety brain: the brain decides every `action_frequency` days, which needs the d
 between days, so it is evaluated with the macro-step rollout of sc_jax.agents.safety_env
 (`episode_costs`) rather than the daily-policy evaluator. Same keys for every policy and every
 sigma level (common random numbers); static baselines are grid-searched on *training* paths (a
-different seed) and reported on the held-out ones.
+different seed) and reported on the held-out ones. `safety_bound` solves the perfect-information
+MILP (sc_jax.oracle) on the first paths of the same keys: the cost no policy can beat on them.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from sc_jax.agents.safety_env import (best_static, episode_costs, neighbourhood, static_decide,
                                       static_grid, with_scenario)
-from sc_jax.env import EnvParams
+from sc_jax.env import EnvParams, reset
 
 
 def _mean_ci(x):
@@ -73,12 +74,12 @@ def static_per_level_costs(safety_by_level, base: EnvParams, ratio, sigma_levels
 
 def tune_static(base: EnvParams, ratio, sigma_levels, *, safety_low: int, safety_high: int,
                 action_frequency: int, num_paths: int = 32, seed: int = 0, coarse_step: int | None = None,
-                radius: int = 2) -> dict:
+                radius: int = 2, max_moves: int = 10) -> dict:
     """Best static safety stock [M] on training paths (keys from `seed`, not the held-out seed):
     for the sigma mixture ("best") and for each sigma level ("best_per_sigma", a stronger baseline
     that knows sigma). Search: the full integer grid when the range has <= 11 values per stage,
-    else a lattice of `coarse_step` followed by the integer neighbourhood (+-radius per stage) of
-    the lattice optimum."""
+    else a lattice of `coarse_step` followed by a local search over integer neighbourhoods
+    (+-radius per stage) from the lattice optimum."""
     keys = jax.random.split(jax.random.PRNGKey(seed), num_paths)
     levels = jnp.asarray(sigma_levels, jnp.float32)
     params = jax.vmap(lambda s: with_scenario(base, ratio, s))(levels)
@@ -92,14 +93,25 @@ def tune_static(base: EnvParams, ratio, sigma_levels, *, safety_low: int, safety
     evaluated = len(grid)
 
     def refine(center, level_index=None):
+        """Local search: move to the best integer neighbour (+-radius per stage) until none is
+        better (at most `max_moves` moves), so the result does not depend on the lattice."""
         nonlocal evaluated
+        center = np.asarray(center)
         if coarse_step == 1:
-            return np.asarray(center)
-        cand = neighbourhood(center, safety_low, safety_high, radius)
+            return center
         sel = params if level_index is None else jax.tree.map(lambda x: x[level_index:level_index + 1], params)
-        c = np.asarray(search(sel, jnp.asarray(cand)))
-        evaluated += len(cand)
-        return cand[np.argmin(c.mean(axis=1))]
+        full = (2 * radius + 1) ** M
+        for _ in range(max_moves):
+            cand = neighbourhood(center, safety_low, safety_high, radius)
+            evaluated += len(cand)
+            # pad to one shape (clipping at the range's edges shrinks the box): one compilation
+            padded = np.concatenate([cand, np.repeat(cand[:1], full - len(cand), axis=0)])
+            c = np.asarray(search(sel, jnp.asarray(padded)))[: len(cand)]
+            best = cand[np.argmin(c.mean(axis=1))]
+            if np.array_equal(best, center):
+                break
+            center = best
+        return center
 
     best = refine(grid[np.argmin(costs.mean(axis=1))])
     per_sigma = [refine(grid[np.argmin(costs[:, i])], i) for i in range(len(sigma_levels))]
@@ -108,15 +120,43 @@ def tune_static(base: EnvParams, ratio, sigma_levels, *, safety_low: int, safety
             "train_paths_per_sigma": num_paths, "train_seed": seed, "search_s": time.perf_counter() - t0}
 
 
+def safety_bound(base: EnvParams, ratio, sigma_levels, keys, *, integer: bool = True) -> np.ndarray:
+    """Perfect-information cost [L, S] per sigma level on the demand paths `episode_costs` draws
+    from `keys` (same split, same reset): the oracle knows the whole path; minus its reward is
+    holding + missed sales on the hybrid preset (p = 0, r = 0, alpha = 1)."""
+    from sc_jax.oracle import oracle_rewards
+
+    levels = jnp.asarray(sigma_levels, jnp.float32)
+    params = jax.vmap(lambda s: with_scenario(base, ratio, s))(levels)
+    draw = jax.jit(jax.vmap(lambda p: jax.vmap(lambda k: reset(jax.random.split(k)[0], p)[1].demand.actual)(keys)))
+    paths = np.asarray(draw(params))  # [L, S, T]
+    return np.stack([-oracle_rewards(jax.tree.map(lambda x, i=i: x[i], params), paths[i], integer=integer)
+                     for i in range(len(sigma_levels))])
+
+
 def evaluate_safety(act, policy_params, base: EnvParams, ratio, *, sigma_levels, num_paths: int,
-                    seed: int, action_frequency: int, static: dict | None = None) -> dict:
-    """Held-out costs per sigma level of the brain (and of the tuned static baselines)."""
+                    seed: int, action_frequency: int, static: dict | None = None,
+                    bound_paths: int = 0, bound: np.ndarray | None = None) -> dict:
+    """Held-out costs per sigma level of the brain (and of the tuned static baselines, and the
+    perfect-information bound on the first `bound_paths` paths of each level; `bound` [L, k]:
+    reuse one computed by `safety_bound` on the same keys, e.g. for several brains)."""
     keys = jax.random.split(jax.random.PRNGKey(seed), num_paths)
     brain = safety_cost_table(act, policy_params, base, ratio, sigma_levels, keys, action_frequency)
     out = {"ratio": float(ratio), "sigma_levels": list(sigma_levels), "num_paths": num_paths,
            "brain_mean": brain.mean(axis=1).tolist(),
            "brain_ci95": [_mean_ci(row)[1] for row in brain],
            "brain_overall": float(brain.mean())}
+    if bound is not None or bound_paths > 0:
+        t0 = time.perf_counter()
+        if bound is None:
+            bound = safety_bound(base, ratio, sigma_levels, keys[:min(int(bound_paths), num_paths)])
+        bound = np.asarray(bound)
+        k = bound.shape[1]
+        same = brain[:, :k]
+        out["bound"] = {"num_paths": k, "bound_mean": bound.mean(axis=1).tolist(),
+                        "bound_overall": float(bound.mean()), "brain_overall_same_paths": float(same.mean()),
+                        "gap_pct": float(100 * (same.mean() - bound.mean()) / bound.mean()),
+                        "solve_s": time.perf_counter() - t0}
     if static is not None:
         fixed = safety_cost_table(static_decide, jnp.asarray(static["best"]), base, ratio,
                                   sigma_levels, keys, action_frequency)

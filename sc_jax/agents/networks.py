@@ -3,8 +3,8 @@
 Actions are integers per stage in a box [low_m, high_m] (order quantities: [0, c_m]; safety stock:
 the configured range). Two heads:
 
-- "gaussian": a Gaussian over an unbounded pre-action z [M] (mean from the MLP, state-independent
-  log-std), squashed to the box by ``low + (high - low) * sigmoid(z)`` and rounded to integers.
+- "gaussian": a Gaussian over an unbounded pre-action z [M] (mean from the MLP; log-std a free
+  parameter per stage, or, with `state_dependent_std`, a second linear output of the actor), squashed to the box by ``low + (high - low) * sigmoid(z)`` and rounded to integers.
   PPO's probability ratio is taken on z, so the squash needs no Jacobian term (it is a fixed map
   applied after the sample, part of the environment as far as the gradient is concerned).
   Deterministic action: squash(mean).
@@ -33,20 +33,33 @@ def _dense(features: int, scale: float) -> nn.Dense:
 
 
 class MLP(nn.Module):
+    """context_features k > 0: the last k input entries (a scenario's context, e.g. the log cost
+    ratio) are also concatenated to every hidden layer's input, so deep layers see the scenario
+    directly rather than through features the first layer happened to keep."""
+
     hidden: Sequence[int]
     activation: str = "tanh"
+    context_features: int = 0
 
     @nn.compact
     def __call__(self, x):
         act = ACTIVATIONS[self.activation]
-        for width in self.hidden:
+        context = x[..., x.shape[-1] - self.context_features:] if self.context_features else None
+        for i, width in enumerate(self.hidden):
+            if context is not None and i > 0:
+                x = jnp.concatenate([x, context], axis=-1)
             x = act(_dense(width, float(np.sqrt(2)))(x))
         return x
 
 
 class ActorCritic(nn.Module):
-    """Returns (distribution parameters, value). Gaussian: (mean [.., M], log_std [M]);
-    categorical: (logits [.., M, bins], None)."""
+    """Returns (distribution parameters, value). Gaussian: (mean [.., M], log_std [M], or [.., M]
+    when state-dependent); categorical: (logits [.., M, bins], None).
+
+    state_dependent_std: the exploration noise is an output of the actor. With one network over
+    many scenarios (the ratio-conditioned safety brain) a single learned std is a compromise, and
+    PPO's mean adapts to the noise it is trained under, so a wrong std biases the deterministic
+    action. Clipped to [-5, 2]."""
 
     num_stages: int
     hidden: Sequence[int] = (64, 64)
@@ -54,14 +67,21 @@ class ActorCritic(nn.Module):
     head: str = "gaussian"
     num_bins: int = 21
     init_log_std: float = 0.0
+    state_dependent_std: bool = False
+    context_features: int = 0
 
     @nn.compact
     def __call__(self, actor_obs, critic_obs):
-        h = MLP(self.hidden, self.activation, name="actor")(actor_obs)
+        h = MLP(self.hidden, self.activation, self.context_features, name="actor")(actor_obs)
         if self.head == "gaussian":
             mean = _dense(self.num_stages, 0.01)(h)
-            log_std = self.param("log_std", nn.initializers.constant(self.init_log_std),
-                                 (self.num_stages,))
+            if self.state_dependent_std:
+                log_std = nn.Dense(self.num_stages, kernel_init=nn.initializers.orthogonal(0.01),
+                                   bias_init=nn.initializers.constant(self.init_log_std), name="log_std")(h)
+                log_std = jnp.clip(log_std, -5.0, 2.0)
+            else:
+                log_std = self.param("log_std", nn.initializers.constant(self.init_log_std),
+                                     (self.num_stages,))
             dist = (mean, log_std)
         else:
             logits = _dense(self.num_stages * self.num_bins, 0.01)(h)

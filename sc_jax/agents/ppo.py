@@ -59,6 +59,8 @@ class PPOConfig:
     head: str = "gaussian"  # gaussian (c * sigmoid squash, rounded) | categorical (num_bins levels)
     num_bins: int = 21
     init_log_std: float = 0.0
+    state_dependent_std: bool = False  # gaussian head: log-std an output of the actor (networks.py)
+    context_features: int = 0  # last k observation entries fed to every actor layer (networks.MLP)
     normalize_obs: bool = True
     normalize_reward: bool = True
     reward_scale: float = 1.0
@@ -127,7 +129,9 @@ class Transition(NamedTuple):
 def make_network(config: PPOConfig, num_actions: int) -> networks.ActorCritic:
     return networks.ActorCritic(num_stages=num_actions, hidden=config.hidden,
                                 activation=config.activation, head=config.head,
-                                num_bins=config.num_bins, init_log_std=config.init_log_std)
+                                num_bins=config.num_bins, init_log_std=config.init_log_std,
+                                state_dependent_std=config.state_dependent_std,
+                                context_features=config.context_features)
 
 
 def critic_input(actor_obs, time_index, config: PPOConfig, episode_length: int):
