@@ -1,0 +1,184 @@
+"""The hybrid method's deployment loop over many products sharing capacity.
+
+Every `action_frequency` days each product's safety stock is chosen by a `decide` function (the
+RL brain's act, a static safety stock, a random one); every day the JAX order-up-to controller
+turns the safety stocks into wished orders per product and stage; the capacity stage
+(sc_jax.alloc: the daily MILP, greedy marginal allocation or the rolling-horizon LP) cuts the
+wishes of all products so that each stage's stock + pipeline fits its shared capacity; then one
+coupled environment step moves every product (sc_jax.env, vmapped over products, with the shared
+capacity rule refusing any arrivals beyond capacity). `allocation="none"` skips the capacity stage
+(the environment's proportional refusal is then the only capacity control: "brain only").
+
+The JAX parts (decisions, wishes, the env step) are jitted and vmapped over products; the MILP runs
+on the host between them (SciPy/HiGHS, outside jit), so the loop over days is a Python loop.
+Randomness: `key` gives every product its demand path (reset) and decision keys; the same key
+gives the same paths to every method (common random numbers).
+
+Shapes: N products, M stages, T days, H forecast days given to the allocation (max lead + 1).
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sc_jax.alloc import AllocationProblem, allocate
+from sc_jax.env import reset, step_env
+from sc_jax.env.rollout import SHARED_TIME_AXES
+from sc_jax.env.types import PRODUCT_AXIS, EnvParams
+from sc_jax.errors import ConfigError
+from sc_jax.policies.order_up_to import order_up_to
+
+ALLOCATIONS = ("daily", "greedy", "rolling", "none")
+
+
+@dataclass(frozen=True)
+class HybridResult:
+    """One episode of N products under one method."""
+
+    cost: np.ndarray  # [N] holding + missed sales + refused arrivals over the episode (= -reward)
+    holding_cost: np.ndarray  # [N]
+    shortage_cost: np.ndarray  # [N]
+    overflow_cost: np.ndarray  # [N] refused arrivals x overflow_cost (default: the stage's k)
+    refused_units: np.ndarray  # [M] arrivals the env refused over the shared capacity (summed over days)
+    peak_utilisation: np.ndarray  # [M] max over days of total on hand / shared capacity
+    statuses: dict  # allocation status -> number of days
+    fallback_days: int  # days the MILP timed out or fell back (greedy / rounded LP)
+    alloc_s: float  # wall time in the capacity stage (build + solve), summed over days
+    wall_s: float
+
+    @property
+    def total_cost(self) -> float:
+        return float(self.cost.sum())
+
+
+def _check(params: EnvParams, allocation: str, action_frequency: int) -> None:
+    if allocation not in ALLOCATIONS:
+        raise ConfigError(f"allocation must be one of {ALLOCATIONS}, got {allocation!r}")
+    if params.initial_inventory.ndim != 2:
+        raise ConfigError("the hybrid loop needs a product axis: build params with sc_jax.env.catalog.make_catalog")
+    if allocation != "none" and not params.couple_products:
+        raise ConfigError("allocation needs a shared capacity: make_catalog(..., shared_capacity=...)")
+    if params.demand_kind != "forecast":
+        raise ConfigError(f"the hybrid loop needs forecast demand, got {params.demand_kind!r}")
+    if action_frequency < 1:
+        raise ConfigError(f"action_frequency must be >= 1, got {action_frequency}")
+
+
+def make_hybrid_functions(params: EnvParams, decide: Callable):
+    """Jitted pieces of one day (vmapped over products): (decide_all, day_inputs, env_step)."""
+    M = params.num_stages
+    horizon = int(np.max(np.asarray(params.lead_time))) + 1
+    axis_name = PRODUCT_AXIS if params.couple_products else None
+
+    @jax.jit
+    def decide_all(decide_params, state, keys):
+        return jax.vmap(lambda s, p, k: decide(decide_params, s, p, k),
+                        in_axes=(SHARED_TIME_AXES, 0, 0))(state, params, keys)
+
+    @jax.jit
+    def day_inputs(safety, state):
+        """Wished orders, on hand, pipeline [N, M] and the forecast window [N, H] (mean, std).
+
+        The wishes are the controller's orders capped by supply capacity and the supplier's stock
+        (what the single-product brain trained with); the capacity stage only cuts them."""
+
+        def one(safety, state, p):
+            window = lambda x: jax.lax.dynamic_slice(
+                jnp.concatenate([x, jnp.repeat(x[-1:], horizon)]), (state.time,), (horizon,))
+            return (order_up_to(safety, state, p), state.on_hand, state.in_transit,
+                    window(state.demand.forecast_mean), window(state.demand.forecast_std))
+
+        return jax.vmap(one, in_axes=(0, SHARED_TIME_AXES, 0))(safety, state, params)
+
+    @jax.jit
+    def env_step(state, orders):
+        def one(state, p, orders):
+            _, state, _, _, info = step_env(None, state, orders, p)
+            return state, (info.holding_cost, info.shortage_cost, info.overflow_cost, info.overflow,
+                           info.shared_utilisation)
+
+        return jax.vmap(one, in_axes=(SHARED_TIME_AXES, 0, 0), out_axes=(SHARED_TIME_AXES, 0),
+                        axis_name=axis_name)(state, params, orders)
+
+    static = {
+        "holding_cost": np.asarray(params.holding_cost, np.float64)[:, :M],
+        "shortage_cost": np.asarray(params.shortage_cost, np.float64)[:, :M],
+        "supply_capacity": np.asarray(params.supply_capacity, np.float64)[:, :M],
+        "lead_times": _same_for_all_products("lead_time", params.lead_time),
+        "capacity": _same_for_all_products("shared_capacity", params.shared_capacity),
+    }
+    return decide_all, day_inputs, env_step, static
+
+
+def _same_for_all_products(name: str, value) -> np.ndarray:
+    """[M] from a per-product [N, M] field that the capacity stage needs shared by all products."""
+    value = np.asarray(value)
+    if value.ndim == 2:
+        if not np.all(value == value[:1]):
+            raise ConfigError(f"{name} must be the same for every product in the hybrid loop "
+                              f"(the capacity stage shares it), got {np.unique(value, axis=0).tolist()}")
+        value = value[0]
+    return value
+
+
+def run_hybrid(params: EnvParams, decide: Callable, decide_params: Any, key, *,
+               allocation: str = "daily", action_frequency: int = 10,
+               alloc_options: dict | None = None, functions=None) -> HybridResult:
+    """One episode of all N products of `params` (a catalog with a shared capacity).
+
+    decide(decide_params, state, params, key) -> safety stock [M] for one product (a brain's act
+    function, sc_jax.agents.safety_env.static_decide, sc_jax.policies.random_safety_stock).
+    `functions`: reuse make_hybrid_functions(params, decide) across calls (saves compilation)."""
+    _check(params, allocation, action_frequency)
+    if allocation == "rolling":
+        raise ConfigError("allocation 'rolling' needs the arrival schedule per day; use 'daily' or 'greedy'")
+    t0 = time.perf_counter()
+    decide_all, day_inputs, env_step, static = functions or make_hybrid_functions(params, decide)
+    N, M, T = params.initial_inventory.shape[0], params.num_stages, params.periods
+    k_reset, k_decide = jax.random.split(key)
+    _, state = jax.vmap(reset)(jax.random.split(k_reset, N), params)
+    state = state.replace(time=jnp.zeros((), jnp.int32))
+    options = dict(alloc_options or {})
+    statuses: Counter = Counter()
+    alloc_s, fallback_days = 0.0, 0
+    holding, shortage, overflow_cost = np.zeros(N), np.zeros(N), np.zeros(N)
+    refused, peak = np.zeros(M), np.zeros(M)
+    safety = None
+    for t in range(T):
+        if t % action_frequency == 0:
+            keys = jax.random.split(jax.random.fold_in(k_decide, t), N)
+            safety = decide_all(decide_params, state, keys)
+        wishes, on_hand, pipeline, mean, std = (np.asarray(x) for x in day_inputs(safety, state))
+        orders = wishes
+        if allocation != "none":
+            a0 = time.perf_counter()
+            problem = AllocationProblem(desired_orders=wishes, on_hand=on_hand, pipeline=pipeline,
+                                        holding_cost=static["holding_cost"],
+                                        shortage_cost=static["shortage_cost"],
+                                        supply_capacity=static["supply_capacity"], forecast_mean=mean,
+                                        forecast_std=std, lead_times=static["lead_times"],
+                                        capacity=static["capacity"])
+            result = allocate(problem, method=allocation, **options)
+            alloc_s += time.perf_counter() - a0
+            statuses[result.status] += 1
+            fallback_days += int(bool(result.timed_out or result.fallback))
+            orders = result.orders
+        state, (h, s, o, overflow, utilisation) = env_step(state, jnp.asarray(orders, jnp.int32))
+        holding += np.asarray(h, np.float64)
+        shortage += np.asarray(s, np.float64)
+        overflow_cost += np.asarray(o, np.float64)
+        refused += np.asarray(overflow, np.float64).sum(axis=0)
+        peak = np.maximum(peak, np.asarray(utilisation, np.float64).max(axis=0))
+    return HybridResult(cost=holding + shortage + overflow_cost, holding_cost=holding, shortage_cost=shortage,
+                        overflow_cost=overflow_cost,
+                        refused_units=refused, peak_utilisation=peak, statuses=dict(statuses),
+                        fallback_days=fallback_days, alloc_s=alloc_s, wall_s=time.perf_counter() - t0)
+
+
+__all__ = ["ALLOCATIONS", "HybridResult", "make_hybrid_functions", "run_hybrid"]
