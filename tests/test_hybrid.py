@@ -34,12 +34,13 @@ def test_capacity_not_binding_gives_the_single_product_simulation(loose):
     np.testing.assert_array_equal(daily.cost, none.cost)
     # each product alone, from the same reset key, in the brain's training env (10-day macro steps)
     reset_keys = jax.random.split(jax.random.split(key)[0], N)
+    step = jax.jit(macro_step, static_argnums=4)
     for i in range(N):
         p = jax.tree.map(lambda x, i=i: x[i], params).replace(couple_products=False)
         _, state = reset(reset_keys[i], p)
         cost = 0.0
         for _ in range(T // 10):
-            _, state, reward, _, _ = macro_step(jax.random.PRNGKey(0), state, SAFETY, p, 10)
+            _, state, reward, _, _ = step(jax.random.PRNGKey(0), state, SAFETY, p, 10)
             cost -= float(reward)
         np.testing.assert_allclose(daily.cost[i], cost, rtol=1e-5)
 
