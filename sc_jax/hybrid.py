@@ -3,7 +3,7 @@
 Every `action_frequency` days each product's safety stock is chosen by a `decide` function (the
 RL brain's act, a static safety stock, a random one); every day the JAX order-up-to controller
 turns the safety stocks into wished orders per product and stage; the capacity stage
-(sc_jax.alloc: the daily MILP, greedy marginal allocation or the rolling-horizon LP) cuts the
+(sc_jax.alloc: the daily MILP or greedy marginal allocation, both exact for the daily model) cuts the
 wishes of all products so that each stage's stock + pipeline fits its shared capacity; then one
 coupled environment step moves every product (sc_jax.env, vmapped over products, with the shared
 capacity rule refusing any arrivals beyond capacity). `allocation="none"` skips the capacity stage
@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -33,8 +33,9 @@ from sc_jax.env.rollout import SHARED_TIME_AXES
 from sc_jax.env.types import PRODUCT_AXIS, EnvParams
 from sc_jax.errors import ConfigError
 from sc_jax.policies.order_up_to import order_up_to
+from sc_jax.policies.random_safety import SafetyRange
 
-ALLOCATIONS = ("daily", "greedy", "rolling", "none")
+ALLOCATIONS = ("daily", "greedy", "none")  # the rolling LP needs arrival schedules: not in this loop
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,29 @@ class HybridResult:
         return float(self.cost.sum())
 
 
+# --- decision rules for run_hybrid: decide(decide_params, state, params, key) -> safety stock [M] ---
+
+class StaticByRatio(NamedTuple):
+    """A static safety stock per cost ratio: log10 ratios [R], stocks [R, M]; a product uses the row
+    of the ratio nearest (in log) to its own."""
+
+    log10_ratios: jnp.ndarray
+    stocks: jnp.ndarray
+
+
+def static_by_ratio_decide(table: StaticByRatio, state, params, key):
+    del state, key
+    row = jnp.argmin(jnp.abs(table.log10_ratios - jnp.log10(params.cost_ratio)))
+    return jnp.asarray(table.stocks, jnp.int32)[row]
+
+
+def random_safety_decide(safety_range: SafetyRange, state, params, key):
+    """Safety stock uniform on the integers [low, high] per stage, drawn with the decision's key."""
+    del state, params
+    low = jnp.asarray(safety_range.low, jnp.int32)
+    return jax.random.randint(key, low.shape, low, jnp.asarray(safety_range.high, jnp.int32) + 1)
+
+
 def _check(params: EnvParams, allocation: str, action_frequency: int) -> None:
     if allocation not in ALLOCATIONS:
         raise ConfigError(f"allocation must be one of {ALLOCATIONS}, got {allocation!r}")
@@ -70,19 +94,15 @@ def _check(params: EnvParams, allocation: str, action_frequency: int) -> None:
         raise ConfigError(f"action_frequency must be >= 1, got {action_frequency}")
 
 
-def make_hybrid_functions(params: EnvParams, decide: Callable):
-    """Jitted pieces of one day (vmapped over products): (decide_all, day_inputs, env_step)."""
-    M = params.num_stages
+def make_day_functions(params: EnvParams):
+    """Jitted, decision-independent pieces of one day, vmapped over products, taking the params as
+    an argument (so catalogs of the same shapes, e.g. other sigma levels, reuse the compilation):
+    day_inputs(safety, state, params) and env_step(state, orders, params)."""
     horizon = int(np.max(np.asarray(params.lead_time))) + 1
     axis_name = PRODUCT_AXIS if params.couple_products else None
 
     @jax.jit
-    def decide_all(decide_params, state, keys):
-        return jax.vmap(lambda s, p, k: decide(decide_params, s, p, k),
-                        in_axes=(SHARED_TIME_AXES, 0, 0))(state, params, keys)
-
-    @jax.jit
-    def day_inputs(safety, state):
+    def day_inputs(safety, state, params):
         """Wished orders, on hand, pipeline [N, M] and the forecast window [N, H] (mean, std).
 
         The wishes are the controller's orders capped by supply capacity and the supplier's stock
@@ -97,7 +117,7 @@ def make_hybrid_functions(params: EnvParams, decide: Callable):
         return jax.vmap(one, in_axes=(0, SHARED_TIME_AXES, 0))(safety, state, params)
 
     @jax.jit
-    def env_step(state, orders):
+    def env_step(state, orders, params):
         def one(state, p, orders):
             _, state, _, _, info = step_env(None, state, orders, p)
             return state, (info.holding_cost, info.shortage_cost, info.overflow_cost, info.overflow,
@@ -106,14 +126,30 @@ def make_hybrid_functions(params: EnvParams, decide: Callable):
         return jax.vmap(one, in_axes=(SHARED_TIME_AXES, 0, 0), out_axes=(SHARED_TIME_AXES, 0),
                         axis_name=axis_name)(state, params, orders)
 
-    static = {
+    return day_inputs, env_step
+
+
+def make_hybrid_functions(params: EnvParams, decide: Callable, day_functions=None):
+    """(decide_all, day_inputs, env_step) for `run_hybrid(functions=...)`; `day_functions` from
+    make_day_functions can be shared by several decide functions (one compilation)."""
+
+    @jax.jit
+    def decide_all(decide_params, state, params, keys):
+        return jax.vmap(lambda s, p, k: decide(decide_params, s, p, k),
+                        in_axes=(SHARED_TIME_AXES, 0, 0))(state, params, keys)
+
+    return (decide_all,) + tuple(day_functions or make_day_functions(params))
+
+
+def _host_arrays(params: EnvParams) -> dict:
+    M = params.num_stages
+    return {
         "holding_cost": np.asarray(params.holding_cost, np.float64)[:, :M],
         "shortage_cost": np.asarray(params.shortage_cost, np.float64)[:, :M],
         "supply_capacity": np.asarray(params.supply_capacity, np.float64)[:, :M],
         "lead_times": _same_for_all_products("lead_time", params.lead_time),
         "capacity": _same_for_all_products("shared_capacity", params.shared_capacity),
     }
-    return decide_all, day_inputs, env_step, static
 
 
 def _same_for_all_products(name: str, value) -> np.ndarray:
@@ -133,13 +169,16 @@ def run_hybrid(params: EnvParams, decide: Callable, decide_params: Any, key, *,
     """One episode of all N products of `params` (a catalog with a shared capacity).
 
     decide(decide_params, state, params, key) -> safety stock [M] for one product (a brain's act
-    function, sc_jax.agents.safety_env.static_decide, sc_jax.policies.random_safety_stock).
-    `functions`: reuse make_hybrid_functions(params, decide) across calls (saves compilation)."""
+    function, sc_jax.agents.safety_env.static_decide, static_by_ratio_decide, random_safety_decide).
+    allocation: "daily" (MILP) | "greedy" | "none"; alloc_options go to sc_jax.alloc.allocate
+    (time_limit, mip_rel_gap, capacity_basis, ...). A MILP time-out or failure falls back inside
+    sc_jax.alloc (greedy, exact for this model) and is counted in `fallback_days` and `statuses`.
+    `functions`: reuse make_hybrid_functions(params, decide) across calls and across catalogs of
+    the same shapes, lead times and coupling (saves compilation)."""
     _check(params, allocation, action_frequency)
-    if allocation == "rolling":
-        raise ConfigError("allocation 'rolling' needs the arrival schedule per day; use 'daily' or 'greedy'")
     t0 = time.perf_counter()
-    decide_all, day_inputs, env_step, static = functions or make_hybrid_functions(params, decide)
+    decide_all, day_inputs, env_step = functions or make_hybrid_functions(params, decide)
+    static = _host_arrays(params)
     N, M, T = params.initial_inventory.shape[0], params.num_stages, params.periods
     k_reset, k_decide = jax.random.split(key)
     _, state = jax.vmap(reset)(jax.random.split(k_reset, N), params)
@@ -153,8 +192,8 @@ def run_hybrid(params: EnvParams, decide: Callable, decide_params: Any, key, *,
     for t in range(T):
         if t % action_frequency == 0:
             keys = jax.random.split(jax.random.fold_in(k_decide, t), N)
-            safety = decide_all(decide_params, state, keys)
-        wishes, on_hand, pipeline, mean, std = (np.asarray(x) for x in day_inputs(safety, state))
+            safety = decide_all(decide_params, state, params, keys)
+        wishes, on_hand, pipeline, mean, std = (np.asarray(x) for x in day_inputs(safety, state, params))
         orders = wishes
         if allocation != "none":
             a0 = time.perf_counter()
@@ -169,7 +208,7 @@ def run_hybrid(params: EnvParams, decide: Callable, decide_params: Any, key, *,
             statuses[result.status] += 1
             fallback_days += int(bool(result.timed_out or result.fallback))
             orders = result.orders
-        state, (h, s, o, overflow, utilisation) = env_step(state, jnp.asarray(orders, jnp.int32))
+        state, (h, s, o, overflow, utilisation) = env_step(state, jnp.asarray(orders, jnp.int32), params)
         holding += np.asarray(h, np.float64)
         shortage += np.asarray(s, np.float64)
         overflow_cost += np.asarray(o, np.float64)
@@ -181,4 +220,5 @@ def run_hybrid(params: EnvParams, decide: Callable, decide_params: Any, key, *,
                         fallback_days=fallback_days, alloc_s=alloc_s, wall_s=time.perf_counter() - t0)
 
 
-__all__ = ["ALLOCATIONS", "HybridResult", "make_hybrid_functions", "run_hybrid"]
+__all__ = ["ALLOCATIONS", "HybridResult", "SafetyRange", "StaticByRatio", "make_day_functions",
+           "make_hybrid_functions", "random_safety_decide", "run_hybrid", "static_by_ratio_decide"]

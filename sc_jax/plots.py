@@ -6,7 +6,7 @@ scenario (e.g. v0, v1), one bar per method, optional published reference values 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import matplotlib
 
@@ -50,7 +50,7 @@ def bar_chart_ci(table: Mapping[str, Mapping[str, Mapping]], path, *, published:
     return path
 
 
-__all__ = ["bar_chart_ci"]
+__all__ = ["bar_chart_ci", "cost_vs_sigma", "learning_curve"]
 
 
 def learning_curve(timesteps, returns, path, *, title: str = "PPO learning curve",
@@ -68,6 +68,24 @@ def learning_curve(timesteps, returns, path, *, title: str = "PPO learning curve
     ax.grid(alpha=0.3)
     if len(returns) > 1:
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def cost_vs_sigma(costs: Mapping[str, Sequence[float]], sigma_levels, path, *,
+                  title: str = "hybrid method", ylabel: str = "total cost per episode (all products)"):
+    """One line per method: cost at each forecast-uncertainty level sigma_max (experiments/hybrid.py)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method, values in costs.items():
+        ax.plot(list(sigma_levels), list(values), marker="o", lw=1.2, label=method)
+    ax.set_xlabel("sigma_max (forecast uncertainty)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

@@ -1,0 +1,183 @@
+"""The hybrid method on a catalog of products sharing capacity: `python experiments/hybrid.py`.
+
+Methods (conf/hybrid.yaml `methods`), all on the same demand samples (common random numbers):
+  brain+alloc        the safety-stock brain every action_frequency days + the capacity stage (alloc)
+  brain_only         the brain, no capacity stage: the environment refuses arrivals over capacity
+  static+alloc       the best static safety stock per cost ratio (grid search on training paths)
+  zero_safety+alloc  safety stock 0 + the capacity stage (order up to the forecast only)
+  random+alloc       safety stock uniform in the brain's range + the capacity stage
+The brain is loaded from `brain.checkpoint` (a safety brain of experiments/train.py) or trained
+here with the `agent` group (default: the ratio-conditioned brain). Writes results.json (cost per
+method and sigma level: totals, per cost ratio, holding / missed sales / refused, allocation time
+and status counts, paired differences against the first method), hybrid_costs.png and, when
+trained here, checkpoint/ into the run dir.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import hydra
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sc_jax.agents.brains import build_env, load_brain
+from sc_jax.agents.checkpoint import save_checkpoint
+from sc_jax.agents.evaluation import tune_static
+from sc_jax.agents.ppo import PPOConfig, make_policy, make_train
+from sc_jax.agents.safety_env import static_decide
+from sc_jax.config import to_dict
+from sc_jax.env.catalog import make_catalog
+from sc_jax.env.presets import get_preset
+from sc_jax.errors import ConfigError
+from sc_jax.hybrid import (SafetyRange, StaticByRatio, make_day_functions, make_hybrid_functions,
+                           random_safety_decide, run_hybrid, static_by_ratio_decide)
+from sc_jax.logging import hydra_run_dir, logger_from_cfg, write_json
+
+METHODS = ("brain+alloc", "brain_only", "static+alloc", "zero_safety+alloc", "random+alloc")
+
+
+def _brain(full: dict, run_dir: Path, base, logger):
+    """(act, policy_params, action_frequency, info) from a checkpoint or a training run here."""
+    checkpoint = full["brain"].get("checkpoint")
+    if checkpoint:
+        kind, act, policy_params, _, saved = load_brain(Path(checkpoint))
+        if kind != "safety":
+            raise ConfigError(f"brain.checkpoint must hold a safety-stock brain, got a {kind!r} brain")
+        return act, policy_params, int(saved["safety"].get("action_frequency", 10)), {"checkpoint": str(checkpoint)}
+    agent = full["agent"]
+    if agent.get("brain") != "safety":
+        raise ConfigError(f"agent must be a safety-stock brain (agent=ppo_safety_conditioned), got {agent.get('brain')!r}")
+    ppo = PPOConfig.from_dict(agent["ppo"])
+    env = build_env("safety", base, agent["safety"])
+    logger.info(f"[hybrid] training the brain: {ppo.total_timesteps} decisions x {ppo.num_envs} envs")
+    t0 = time.perf_counter()
+    policy_params, _ = jax.block_until_ready(jax.jit(make_train(ppo, env))(jax.random.PRNGKey(int(full["brain"]["seed"]))))
+    seconds = time.perf_counter() - t0
+    save_checkpoint(run_dir / "checkpoint", policy_params,
+                    {"brain": "safety", "agent": ppo.to_dict(), "env": {"preset": "hybrid", "periods": base.periods},
+                     "demand": {"kind": "forecast"}, "safety": agent["safety"], "seed": int(full["brain"]["seed"])})
+    return (make_policy(ppo, env), policy_params, int(agent["safety"].get("action_frequency", 10)),
+            {"trained_here": True, "train_incl_compile_s": seconds})
+
+
+def _alloc_settings(alloc_cfg: dict):
+    settings = dict(alloc_cfg)
+    method = settings.pop("method", "daily")
+    settings["time_limit"] = settings.pop("time_limit_s", 10.0)
+    return method, settings
+
+
+def run(cfg, run_dir=None) -> dict:
+    run_dir = Path(run_dir) if run_dir is not None else hydra_run_dir()
+    full = to_dict(cfg)
+    logger = logger_from_cfg(run_dir, full.get("logger"), full)
+    methods = list(full["methods"])
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown or not methods:
+        raise ConfigError(f"methods must be a non-empty list from {list(METHODS)}, got {methods}")
+    cat = full["catalog"]
+    N, periods = int(cat["num_products"]), int(cat["periods"])
+    ratios = [float(r) for r in cat["ratios"]]
+    capacity = np.asarray(cat["capacity_per_product"], np.float64)
+    if capacity.shape != (3,) or np.any(capacity <= 0):
+        raise ConfigError(f"catalog.capacity_per_product must be 3 positive numbers (one per stage), got {cat['capacity_per_product']}")
+    sigma_levels = [int(s) for s in full["sigma_levels"]]
+    safety_cfg = full["agent"]["safety"]
+    low, high = int(safety_cfg.get("safety_low", 0)), int(safety_cfg.get("safety_high", 10))
+    alloc_method, alloc_options = _alloc_settings(full["alloc"])
+    base = get_preset("hybrid", periods=periods)
+    t_start = time.perf_counter()
+
+    decisions = {}  # method -> (decide, decide_params, allocation)
+    info = {}
+    if any(m.startswith("brain") for m in methods):
+        act, policy_params, frequency, info["brain"] = _brain(full, run_dir, base, logger)
+        decisions["brain+alloc"] = (act, policy_params, alloc_method)
+        decisions["brain_only"] = (act, policy_params, "none")
+    else:
+        frequency = int(safety_cfg.get("action_frequency", 10))
+    if "static+alloc" in methods:
+        stocks = []
+        for r in ratios:
+            found = tune_static(get_preset("hybrid", cost_ratio=r, periods=periods), r, sigma_levels,
+                                safety_low=low, safety_high=high, action_frequency=frequency,
+                                num_paths=int(full["static"]["grid_paths"]))
+            stocks.append(found["best"])
+            logger.info(f"[hybrid] static safety stock for ratio {r:g}: {found['best']} ({found['search_s']:.1f}s)")
+        info["static"] = {f"ratio_{r:g}": s for r, s in zip(ratios, stocks)}
+        decisions["static+alloc"] = (static_by_ratio_decide,
+                                     StaticByRatio(jnp.log10(jnp.asarray(ratios)), jnp.asarray(stocks)), alloc_method)
+    decisions["zero_safety+alloc"] = (static_decide, jnp.zeros(3, jnp.int32), alloc_method)
+    decisions["random+alloc"] = (random_safety_decide,
+                                 SafetyRange(jnp.full(3, low), jnp.full(3, high)), alloc_method)
+
+    def catalog(sigma):
+        return make_catalog(jax.random.PRNGKey(int(cat["seed"])), N, ratios=ratios, sigma_max=sigma,
+                            shared_capacity=N * capacity, periods=periods)
+
+    day_functions = make_day_functions(catalog(sigma_levels[0]))
+    functions = {}
+    keys = jax.random.split(jax.random.PRNGKey(int(full["seed"])), int(full["episodes"]))
+    table = {m: {} for m in methods}
+    product_ratio = None
+    for sigma in sigma_levels:
+        params = catalog(sigma)
+        product_ratio = np.asarray(params.cost_ratio)
+        for method in methods:
+            decide, decide_params, allocation = decisions[method]
+            fns = functions.setdefault(decide, make_hybrid_functions(params, decide, day_functions))
+            episodes = [run_hybrid(params, decide, decide_params, k, allocation=allocation,
+                                   action_frequency=frequency, alloc_options=alloc_options, functions=fns)
+                        for k in keys]
+            totals = np.array([e.total_cost for e in episodes])
+            statuses: dict = {}
+            for e in episodes:
+                for s, n in e.statuses.items():
+                    statuses[s] = statuses.get(s, 0) + n
+            table[method][sigma] = {
+                "total_cost_mean": float(totals.mean()), "total_cost_per_episode": totals.tolist(),
+                "cost_per_ratio": {f"ratio_{r:g}": float(np.mean([e.cost[product_ratio == r].sum() for e in episodes]))
+                                   for r in ratios},
+                "holding": float(np.mean([e.holding_cost.sum() for e in episodes])),
+                "missed_sales": float(np.mean([e.shortage_cost.sum() for e in episodes])),
+                "refused_cost": float(np.mean([e.overflow_cost.sum() for e in episodes])),
+                "refused_units": float(np.mean([e.refused_units.sum() for e in episodes])),
+                "peak_utilisation": np.max([e.peak_utilisation for e in episodes], axis=0).tolist(),
+                "alloc_s_per_day": float(np.mean([e.alloc_s for e in episodes]) / periods),
+                "fallback_days": int(sum(e.fallback_days for e in episodes)), "statuses": statuses,
+                "episode_wall_s": float(np.mean([e.wall_s for e in episodes])),
+            }
+            logger.log({f"hybrid/{method}/sigma_{sigma}/total_cost": float(totals.mean())})
+            logger.info(f"[hybrid] sigma {sigma:2d} {method:18s} cost {totals.mean():10.2f} "
+                        f"(refused {table[method][sigma]['refused_units']:.0f} units, "
+                        f"alloc {table[method][sigma]['alloc_s_per_day'] * 1e3:.1f} ms/day)")
+    reference = methods[0]
+    paired = {m: {s: float(np.mean(np.subtract(table[m][s]["total_cost_per_episode"],
+                                               table[reference][s]["total_cost_per_episode"])))
+                  for s in sigma_levels} for m in methods[1:]}
+    results = {"methods": methods, "sigma_levels": sigma_levels, "num_products": N, "periods": periods,
+               "episodes": int(full["episodes"]), "capacity": (N * capacity).tolist(),
+               "products_per_ratio": {f"ratio_{r:g}": int(np.sum(product_ratio == r)) for r in ratios},
+               "alloc": {"method": alloc_method, **alloc_options}, "action_frequency": frequency,
+               "table": table, f"paired_minus_{reference}": paired, **info,
+               "wall_s": time.perf_counter() - t_start}
+    write_json(run_dir / "results.json", results)
+    if full.get("plot", True):
+        from sc_jax.plots import cost_vs_sigma
+
+        cost_vs_sigma({m: [table[m][s]["total_cost_mean"] for s in sigma_levels] for m in methods},
+                      sigma_levels, run_dir / "hybrid_costs.png",
+                      title=f"{N} products, shared capacity {np.round(N * capacity).astype(int).tolist()}")
+    logger.finish()
+    return results
+
+
+@hydra.main(config_path="../conf", config_name="hybrid", version_base=None)
+def main(cfg):
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()
