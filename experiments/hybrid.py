@@ -9,7 +9,8 @@ Methods (conf/hybrid.yaml `methods`), all on the same demand samples (common ran
 The brain is loaded from `brain.checkpoint` (a safety brain of experiments/train.py) or trained
 here with the `agent` group (default: the ratio-conditioned brain). Writes results.json (cost per
 method and sigma level: totals, per cost ratio, holding / missed sales / refused, allocation time
-and status counts, paired differences against the first method), hybrid_costs.png and, when
+and status counts, paired differences against the first method with 95% CIs over episodes),
+hybrid_costs.png and, when
 trained here, checkpoint/ into the run dir.
 """
 from __future__ import annotations
@@ -60,6 +61,12 @@ def _brain(full: dict, run_dir: Path, base, logger):
                      "demand": {"kind": "forecast"}, "safety": agent["safety"], "seed": int(full["brain"]["seed"])})
     return (make_policy(ppo, env), policy_params, int(agent["safety"].get("action_frequency", 10)),
             {"trained_here": True, "train_incl_compile_s": seconds})
+
+
+def _ci95(x) -> float:
+    """Half-width of a normal 95% interval of the mean over episodes (0 for one episode)."""
+    x = np.asarray(x, np.float64)
+    return float(1.96 * x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else 0.0
 
 
 def _alloc_settings(alloc_cfg: dict):
@@ -137,7 +144,8 @@ def run(cfg, run_dir=None) -> dict:
                 for s, n in e.statuses.items():
                     statuses[s] = statuses.get(s, 0) + n
             table[method][sigma] = {
-                "total_cost_mean": float(totals.mean()), "total_cost_per_episode": totals.tolist(),
+                "total_cost_mean": float(totals.mean()), "total_cost_ci95": _ci95(totals),
+                "total_cost_per_episode": totals.tolist(),
                 "cost_per_ratio": {f"ratio_{r:g}": float(np.mean([e.cost[product_ratio == r].sum() for e in episodes]))
                                    for r in ratios},
                 "holding": float(np.mean([e.holding_cost.sum() for e in episodes])),
@@ -154,9 +162,12 @@ def run(cfg, run_dir=None) -> dict:
                         f"(refused {table[method][sigma]['refused_units']:.0f} units, "
                         f"alloc {table[method][sigma]['alloc_s_per_day'] * 1e3:.1f} ms/day)")
     reference = methods[0]
-    paired = {m: {s: float(np.mean(np.subtract(table[m][s]["total_cost_per_episode"],
-                                               table[reference][s]["total_cost_per_episode"])))
-                  for s in sigma_levels} for m in methods[1:]}
+    def paired_difference(method, sigma):
+        diff = np.subtract(table[method][sigma]["total_cost_per_episode"],
+                           table[reference][sigma]["total_cost_per_episode"])
+        return {"mean": float(diff.mean()), "ci95": _ci95(diff)}
+
+    paired = {m: {s: paired_difference(m, s) for s in sigma_levels} for m in methods[1:]}
     results = {"methods": methods, "sigma_levels": sigma_levels, "num_products": N, "periods": periods,
                "episodes": int(full["episodes"]), "capacity": (N * capacity).tolist(),
                "products_per_ratio": {f"ratio_{r:g}": int(np.sum(product_ratio == r)) for r in ratios},

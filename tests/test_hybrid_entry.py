@@ -43,6 +43,10 @@ def test_hybrid_runs_every_method_on_common_paths(tmp_path):
                 assert sum(row["statuses"].values()) == 2 * 20  # one allocation per day and episode
     paired = results["paired_minus_brain+alloc"]
     assert set(paired) == set(hybrid.METHODS) - {"brain+alloc"}
+    row, diff = table["static+alloc"][5], paired["static+alloc"][5]
+    ref = table["brain+alloc"][5]["total_cost_per_episode"]
+    assert abs(diff["mean"] - (row["total_cost_mean"] - sum(ref) / 2)) < 1e-6 * row["total_cost_mean"]
+    assert diff["ci95"] >= 0 and row["total_cost_ci95"] >= 0
     assert (tmp_path / "checkpoint" / "policy.msgpack").exists() and (tmp_path / "hybrid_costs.png").exists()
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["num_products"] == 4 and saved["alloc"]["capacity_basis"] == "expected"
