@@ -10,8 +10,7 @@ The brain is loaded from `brain.checkpoint` (a safety brain of experiments/train
 here with the `agent` group (default: the ratio-conditioned brain). Writes results.json (cost per
 method and sigma level: totals, per cost ratio, holding / missed sales / refused, allocation time
 and status counts, paired differences against the first method with 95% CIs over episodes),
-hybrid_costs.png and, when
-trained here, checkpoint/ into the run dir.
+hybrid_costs.png and, when trained here, checkpoint/ into the run dir.
 """
 from __future__ import annotations
 
