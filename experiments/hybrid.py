@@ -31,6 +31,7 @@ from sc_jax.config import to_dict
 from sc_jax.env.catalog import make_catalog
 from sc_jax.env.presets import get_preset
 from sc_jax.errors import ConfigError
+from sc_jax.evaluate import mean_ci
 from sc_jax.hybrid import (SafetyRange, StaticByRatio, make_day_functions, make_hybrid_functions,
                            random_safety_decide, run_hybrid, static_by_ratio_decide)
 from sc_jax.logging import hydra_run_dir, logger_from_cfg, write_json
@@ -63,9 +64,8 @@ def _brain(full: dict, run_dir: Path, base, logger):
 
 
 def _ci95(x) -> float:
-    """Half-width of a normal 95% interval of the mean over episodes (0 for one episode)."""
-    x = np.asarray(x, np.float64)
-    return float(1.96 * x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else 0.0
+    """Half-width of the 95% t-interval of the mean over episodes (0 for one episode)."""
+    return float(mean_ci(x)[1]) if len(x) > 1 else 0.0
 
 
 def _alloc_settings(alloc_cfg: dict):

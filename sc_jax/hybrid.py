@@ -32,7 +32,7 @@ from sc_jax.env import reset, step_env
 from sc_jax.env.rollout import SHARED_TIME_AXES
 from sc_jax.env.types import PRODUCT_AXIS, EnvParams
 from sc_jax.errors import ConfigError
-from sc_jax.policies.order_up_to import order_up_to
+from sc_jax.policies.order_up_to import forecast_window, order_up_to
 from sc_jax.policies.random_safety import SafetyRange
 
 ALLOCATIONS = ("daily", "greedy", "none")  # the rolling LP needs arrival schedules: not in this loop
@@ -109,10 +109,9 @@ def make_day_functions(params: EnvParams):
         (what the single-product brain trained with); the capacity stage only cuts them."""
 
         def one(safety, state, p):
-            window = lambda x: jax.lax.dynamic_slice(
-                jnp.concatenate([x, jnp.repeat(x[-1:], horizon)]), (state.time,), (horizon,))
             return (order_up_to(safety, state, p), state.on_hand, state.in_transit,
-                    window(state.demand.forecast_mean), window(state.demand.forecast_std))
+                    forecast_window(state.demand.forecast_mean, state.time, horizon),
+                    forecast_window(state.demand.forecast_std, state.time, horizon))
 
         return jax.vmap(one, in_axes=(0, SHARED_TIME_AXES, 0))(safety, state, params)
 
@@ -193,9 +192,10 @@ def run_hybrid(params: EnvParams, decide: Callable, decide_params: Any, key, *,
         if t % action_frequency == 0:
             keys = jax.random.split(jax.random.fold_in(k_decide, t), N)
             safety = decide_all(decide_params, state, params, keys)
-        wishes, on_hand, pipeline, mean, std = (np.asarray(x) for x in day_inputs(safety, state, params))
-        orders = wishes
+        inputs = day_inputs(safety, state, params)
+        orders = inputs[0]  # "none": the wishes go to the env as they are, no host round trip
         if allocation != "none":
+            wishes, on_hand, pipeline, mean, std = (np.asarray(x) for x in inputs)
             a0 = time.perf_counter()
             problem = AllocationProblem(desired_orders=wishes, on_hand=on_hand, pipeline=pipeline,
                                         holding_cost=static["holding_cost"],

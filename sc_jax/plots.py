@@ -15,6 +15,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+def _save(fig, path, *, dpi: int) -> Path:
+    """Lay out, write the PNG (creating its folder) and close the figure."""
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def bar_chart_ci(table: Mapping[str, Mapping[str, Mapping]], path, *, published: Mapping | None = None,
                  title: str = "", ylabel: str = "mean episode reward") -> Path:
     """table[group][method] = {"mean": float, "ci95": float}; published[group][method] = float.
@@ -42,12 +52,7 @@ def bar_chart_ci(table: Mapping[str, Mapping[str, Mapping]], path, *, published:
         ax.set_title(title)
     ax.legend(fontsize=8, ncol=2)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi=120)
 
 
 __all__ = ["bar_chart_ci", "cost_vs_sigma", "learning_curve"]
@@ -68,11 +73,7 @@ def learning_curve(timesteps, returns, path, *, title: str = "PPO learning curve
     ax.grid(alpha=0.3)
     if len(returns) > 1:
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path, dpi=100)
 
 
 def cost_vs_sigma(costs: Mapping[str, Sequence[float]], sigma_levels, path, *,
@@ -86,8 +87,4 @@ def cost_vs_sigma(costs: Mapping[str, Sequence[float]], sigma_levels, path, *,
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path, dpi=100)

@@ -38,6 +38,7 @@ ORDERS = {  # env, observation -> PPO settings (docs/ppo.md explains the choices
 }
 SAFETY = dict(num_envs=384, total_timesteps=6_000_000, context_features=1)
 SAFETY_ENV = dict(action_frequency=10, safety_low=0, safety_high=60)
+CONDITIONED_ENV = dict(ratio_low=10.0, ratio_high=1000.0, reward_ratio_power=0.5)  # ratio-conditioned brain
 BOUND_PATHS = 20  # perfect-information MILP on the first 20 held-out paths of each sigma level
 SIGMAS = list(range(1, 11))
 
@@ -100,7 +101,7 @@ def safety(overrides: dict, num_paths: int = 500, grid_paths: int = 32, only_con
                               **((conditioned_overrides or {}) if spec["ratio"] is None else {})})
         if spec["ratio"] is None:
             env_base = base
-            env = make_safety_env(base, ratio_low=10.0, ratio_high=1000.0, reward_ratio_power=0.5, **SAFETY_ENV)
+            env = make_safety_env(base, **SAFETY_ENV, **CONDITIONED_ENV)
             ratios = [10.0, 100.0, 1000.0]
         else:
             env_base = get_preset("hybrid", cost_ratio=spec["ratio"])

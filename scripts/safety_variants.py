@@ -24,14 +24,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from ppo_targets import EVAL_SEED, SAFETY, SAFETY_ENV, SIGMAS, machine, timed_train  # noqa: E402
+from ppo_targets import (CONDITIONED_ENV, EVAL_SEED, SAFETY, SAFETY_ENV, SIGMAS, machine,  # noqa: E402
+                         timed_train)
 
 from sc_jax.agents import evaluation  # noqa: E402
 from sc_jax.agents.ppo import PPOConfig, make_policy  # noqa: E402
 from sc_jax.agents.safety_env import make_safety_env  # noqa: E402
 from sc_jax.env.presets import get_preset  # noqa: E402
-
-CONDITIONED_ENV = dict(ratio_low=10.0, ratio_high=1000.0, reward_ratio_power=0.5)
 
 
 def run_variant(spec: dict) -> dict:

@@ -2,17 +2,13 @@
 line is the JSON the issues specify."""
 import importlib
 import json
-from pathlib import Path
 
 import numpy as np
-from hydra import compose, initialize_config_dir
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.hydra_config import compose_config
 
 
 def _run(name, overrides, tmp_path, capsys):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
-        cfg = compose(config_name=name, overrides=overrides)
+    cfg = compose_config(name, overrides)
     summary = importlib.import_module(f"experiments.{name}").run(cfg, run_dir=tmp_path)
     last_line = capsys.readouterr().out.strip().splitlines()[-1]
     assert json.loads(last_line) == json.loads((tmp_path / f"{name}.json").read_text())

@@ -1,14 +1,12 @@
 """experiments/hybrid.py composes with Hydra and runs every method end to end on a tiny budget."""
 import importlib
 import json
-from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from tests.hydra_config import compose_config
 
 from sc_jax.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = ["catalog.num_products=4", "catalog.ratios=[10,1000]", "catalog.periods=20", "sigma_levels=[2,5]", "episodes=2",
         "static.grid_paths=2", "agent.safety.safety_high=3", "agent.ppo.num_envs=8",
         "agent.ppo.num_minibatches=2", "agent.ppo.update_epochs=1", "agent.ppo.hidden=[8]",
@@ -16,8 +14,7 @@ TINY = ["catalog.num_products=4", "catalog.ratios=[10,1000]", "catalog.periods=2
 
 
 def _compose(overrides):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
-        return compose(config_name="hybrid", overrides=overrides)
+    return compose_config("hybrid", overrides)
 
 
 def test_hybrid_defaults_compose():

@@ -1,12 +1,10 @@
 """reproduce_orgym composes with Hydra and runs end to end on a tiny budget."""
 import importlib
 import json
-from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from tests.hydra_config import compose_config
 
-ROOT = Path(__file__).resolve().parents[1]
 # Tiny budget; the sizes (64 paths, a 6**3 grid in one chunk, 26-neighbour chunks) match
 # tests/test_evaluate.py so that a full test session reuses its compiled evaluations.
 TINY = ["eval.paths=64", "oracle.paths=64", "search.train_paths=64", "search.grid_step=40",
@@ -16,8 +14,7 @@ TINY = ["eval.paths=64", "oracle.paths=64", "search.train_paths=64", "search.gri
 
 
 def compose_cfg(overrides):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
-        return compose(config_name="reproduce_orgym", overrides=overrides)
+    return compose_config("reproduce_orgym", overrides)
 
 
 def test_defaults_compose():

@@ -2,19 +2,16 @@
 tiny budget (both brains), writing checkpoint, results JSON and learning-curve PNG."""
 import importlib
 import json
-from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from tests.hydra_config import compose_config
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY_PPO = ["agent.ppo.num_envs=8", "agent.ppo.num_minibatches=2", "agent.ppo.update_epochs=1",
             "agent.ppo.hidden=[8]", "agent.ppo.progress_every_s=0", "logger.console=false"]
 
 
 def _compose(name, overrides):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
-        return compose(config_name=name, overrides=overrides)
+    return compose_config(name, overrides)
 
 
 @pytest.fixture(scope="module")

@@ -22,17 +22,17 @@ import numpy as np
 from sc_jax.agents.safety_env import (best_static, episode_costs, neighbourhood, static_decide,
                                       static_grid, with_scenario)
 from sc_jax.env import EnvParams, reset
+from sc_jax.evaluate import demand_paths, evaluate, mean_ci
 
 
 def _mean_ci(x):
-    x = np.asarray(x, np.float64)
-    return float(x.mean()), float(1.96 * x.std(ddof=1) / np.sqrt(max(len(x) - 1, 1))) if len(x) > 1 else 0.0
+    """(mean, 95% half-width) as floats; one value: half-width 0."""
+    mean, half = mean_ci(x)
+    return float(mean), float(half) if len(x) > 1 else 0.0
 
 
 def evaluate_orders(act, policy_params, env_params: EnvParams, *, num_paths: int = 1000,
                     seed: int = 20240601, oracle_paths: int = 0) -> dict:
-    from sc_jax.evaluate import demand_paths, evaluate
-
     key = jax.random.PRNGKey(seed)
     result = evaluate(act, policy_params, env_params, key, num_samples=num_paths)
     rewards = np.asarray(result.reward)[0]
@@ -54,11 +54,15 @@ def evaluate_orders(act, policy_params, env_params: EnvParams, *, num_paths: int
     return out
 
 
+def params_by_sigma(base: EnvParams, ratio, sigma_levels) -> EnvParams:
+    """`base` at cost `ratio` with a leading sigma_max axis [L] (one scenario per sigma level)."""
+    return jax.vmap(lambda s: with_scenario(base, ratio, s))(jnp.asarray(sigma_levels, jnp.float32))
+
+
 def safety_cost_table(decide, policy_params, base: EnvParams, ratio, sigma_levels, keys,
                       action_frequency: int) -> np.ndarray:
     """Episode costs [L sigma levels, S paths] at one cost ratio."""
-    levels = jnp.asarray(sigma_levels, jnp.float32)
-    params = jax.vmap(lambda s: with_scenario(base, ratio, s))(levels)
+    params = params_by_sigma(base, ratio, sigma_levels)
     run = jax.jit(jax.vmap(lambda p: episode_costs(decide, policy_params, p, keys, action_frequency)))
     return np.asarray(run(params))
 
@@ -66,8 +70,7 @@ def safety_cost_table(decide, policy_params, base: EnvParams, ratio, sigma_level
 def static_per_level_costs(safety_by_level, base: EnvParams, ratio, sigma_levels, keys,
                            action_frequency: int) -> np.ndarray:
     """Costs [L, S] of static safety stock safety_by_level[l] [M] at sigma level l."""
-    levels = jnp.asarray(sigma_levels, jnp.float32)
-    params = jax.vmap(lambda s: with_scenario(base, ratio, s))(levels)
+    params = params_by_sigma(base, ratio, sigma_levels)
     run = jax.jit(jax.vmap(lambda s, p: episode_costs(static_decide, s, p, keys, action_frequency)))
     return np.asarray(run(safety_by_level, params))
 
@@ -81,8 +84,7 @@ def tune_static(base: EnvParams, ratio, sigma_levels, *, safety_low: int, safety
     else a lattice of `coarse_step` followed by a local search over integer neighbourhoods
     (+-radius per stage) from the lattice optimum."""
     keys = jax.random.split(jax.random.PRNGKey(seed), num_paths)
-    levels = jnp.asarray(sigma_levels, jnp.float32)
-    params = jax.vmap(lambda s: with_scenario(base, ratio, s))(levels)
+    params = params_by_sigma(base, ratio, sigma_levels)
     M = base.num_stages
     if coarse_step is None:
         coarse_step = 1 if safety_high - safety_low <= 10 else max((safety_high - safety_low) // 8, 1)
@@ -126,8 +128,7 @@ def safety_bound(base: EnvParams, ratio, sigma_levels, keys, *, integer: bool = 
     holding + missed sales on the hybrid preset (p = 0, r = 0, alpha = 1)."""
     from sc_jax.oracle import oracle_rewards
 
-    levels = jnp.asarray(sigma_levels, jnp.float32)
-    params = jax.vmap(lambda s: with_scenario(base, ratio, s))(levels)
+    params = params_by_sigma(base, ratio, sigma_levels)
     draw = jax.jit(jax.vmap(lambda p: jax.vmap(lambda k: reset(jax.random.split(k)[0], p)[1].demand.actual)(keys)))
     paths = np.asarray(draw(params))  # [L, S, T]
     return np.stack([-oracle_rewards(jax.tree.map(lambda x, i=i: x[i], params), paths[i], integer=integer)

@@ -16,13 +16,16 @@ import jax.numpy as jnp
 from sc_jax.policies.base import cap_order
 
 
+def forecast_window(series, time, length: int):
+    """series[time : time + length], the last value repeated past the end ([length])."""
+    padded = jnp.concatenate([series, jnp.repeat(series[-1:], length)])
+    return jax.lax.dynamic_slice(padded, (time,), (length,))
+
+
 def forecast_over_lead_time(state, params):
     """[M] forecast mean summed over periods t .. t + L_m (the window until the order lands)."""
     H = params.history_length
-    window = jax.lax.dynamic_slice(
-        jnp.concatenate([state.demand.forecast_mean,
-                         jnp.repeat(state.demand.forecast_mean[-1:], H + 1)]),
-        (state.time,), (H + 1,))
+    window = forecast_window(state.demand.forecast_mean, state.time, H + 1)
     lags = jnp.arange(H + 1)[:, None]
     return jnp.sum(jnp.where(lags <= params.lead_time[None, :], window[:, None], 0.0), axis=0)
 
