@@ -14,6 +14,9 @@ orders), then times
 Times are medians over `repeats` runs.  The objective gap is the rolling
 variant's cut cost relative to the daily model's, both measured with the
 daily model's cost.  The last printed line is JSON for scripts.
+
+The config is checked before anything runs; a bad value raises
+`sc_jax.errors.ConfigError` naming the key and the allowed values.
 """
 
 from __future__ import annotations
@@ -22,19 +25,21 @@ import json
 import os
 import platform
 import statistics
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import hydra
+import numpy as np
 
-import hydra  # noqa: E402
-import numpy as np  # noqa: E402
+from sc_jax.alloc import allocate, random_problem
+from sc_jax.alloc._checks import check_integer, check_number, check_time_limit, is_integer, show
+from sc_jax.config import to_dict
+from sc_jax.errors import ConfigError
+from sc_jax.runlog import hydra_run_dir, write_json
 
-from sc_jax.alloc import allocate, random_problem  # noqa: E402
-from sc_jax.config import to_dict  # noqa: E402
-from sc_jax.logging import hydra_run_dir, write_json  # noqa: E402
+# Keys of conf/bench_alloc.yaml (all required).
+CONFIG_KEYS = ("sizes", "rolling_max", "full_max", "repeats", "tightness", "seed", "time_limit", "band_size",
+               "max_segments")
 
 
 def timed(problem, method, repeats, **options):
@@ -58,9 +63,37 @@ def machine_name() -> str:
     return f"{cpu}, {cores} cores available"
 
 
+def check_config(cfg) -> SimpleNamespace:
+    """The benchmark settings, validated (ConfigError naming the key and the allowed values)."""
+    if isinstance(cfg, SimpleNamespace):
+        cfg = vars(cfg)
+    if not hasattr(cfg, "items"):
+        raise ConfigError(
+            f"'cfg' must be a mapping (dict or DictConfig) with keys {CONFIG_KEYS}, got {type(cfg).__name__}"
+        )
+    settings = {key: value for key, value in to_dict(cfg).items() if key not in ("defaults", "hydra")}
+    missing = [key for key in CONFIG_KEYS if key not in settings]
+    unknown = [key for key in settings if key not in CONFIG_KEYS]
+    if missing or unknown:
+        raise ConfigError(f"'cfg' keys must be exactly {CONFIG_KEYS}, got missing {missing}, unknown {unknown}")
+    sizes = settings["sizes"]
+    if (not isinstance(sizes, (list, tuple)) or not sizes
+            or not all(is_integer(size) and size >= 1 for size in sizes)):
+        raise ConfigError(f"'sizes' must be a non-empty list of integers >= 1 (products), got {show(sizes)}")
+    check_integer("repeats", settings["repeats"], 1)
+    check_number("tightness", settings["tightness"], "a number in (0, 1]", lambda x: 0 < x <= 1)
+    check_time_limit(settings["time_limit"])
+    check_integer("rolling_max", settings["rolling_max"], 0)
+    check_integer("full_max", settings["full_max"], 0)
+    check_integer("seed", settings["seed"], 0)
+    check_integer("band_size", settings["band_size"], 1, allow_none=True)
+    check_integer("max_segments", settings["max_segments"], 1, allow_none=True)
+    return SimpleNamespace(**settings)
+
+
 def run(cfg, run_dir=None) -> dict:
     """Time every size in cfg.sizes; print the table and the JSON line; write bench_alloc.json."""
-    args = SimpleNamespace(**to_dict(cfg))
+    args = check_config(cfg)
     run_dir = Path(run_dir) if run_dir is not None else hydra_run_dir()
 
     allocate(random_problem(0, 5), "daily")  # warm-up: imports and HiGHS start-up are not timed

@@ -3,13 +3,12 @@
 OR-Gym defaults (v0), Poisson(20) demand, an echelon base-stock policy in the loop, 30-period
 episodes (reset with demand sampling included), compile time excluded (one warm-up call per size),
 best of `repeats` timed calls. Every product has its own params row (a real catalog), so the
-params are vmapped too. Two drivers of the same step: `scan(vmap(step))` (sc_jax.env.rollout,
-the period index shared by the batch; the headline figure) and `vmap(scan(step))` (one episode
-per product under vmap).
+params are vmapped too. Driver: `sc_jax.env.rollout`, the one rollout that evaluation and tuning
+use (scan over periods of the vmapped step, the period index shared by the batch).
 
 Reference: OR-Gym 0.5.0's own env stepped in a Python loop, measured in the same run when
-`orgym_dir` points at an unpacked or-gym wheel (see sc_jax/compat/orgym_reference.py); without
-it the reference line says so and the ratio is omitted.
+`orgym_dir` points at an unpacked or-gym wheel (loaded by tests/fixtures/orgym_reference.py, a
+dev-only shim); without it the reference line says so and the ratio is omitted.
 
     python experiments/bench_env.py [sizes=[1000,10000,100000]] [orgym_dir=DIR]   (Hydra, conf/bench_env.yaml)
 
@@ -17,6 +16,7 @@ The last line printed is JSON: {"product_steps_per_s": {"1000": ..., ...}, ...}.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import platform
 import time
@@ -28,43 +28,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sc_jax.config import to_dict
-from sc_jax.env import replicate, reset, step_env
-from sc_jax.env.presets import get_preset
-from sc_jax.env.rollout import rollout
-from sc_jax.logging import hydra_run_dir, write_json
+from sc_jax.config import check_keys, integer, to_dict
+from sc_jax.env import make, replicate, rollout
+from sc_jax.errors import ConfigError
+from sc_jax.runlog import hydra_run_dir, write_json
 from sc_jax.policies import base_stock
 
 BASE_STOCK_LEVELS = (80.0, 180.0, 420.0)
+KEYS = ("sizes", "repeats", "orgym_dir", "orgym_episodes", "seed")
 
 
-def make_scan_simulator(periods: int):
-    """jit(scan over periods of vmap(step)) -> total reward [products]."""
+def make_simulator(env):
+    """jit(sc_jax.env.rollout under base-stock levels) -> total reward [products]."""
     levels = jnp.asarray(BASE_STOCK_LEVELS, jnp.float32)
-    return jax.jit(lambda keys, params: rollout(base_stock, levels, params, keys)[0])
+    return jax.jit(lambda keys, params: rollout(env, base_stock, levels, params, keys)[0])
 
 
-def make_vmap_simulator(periods: int):
-    """jit(vmap over products of one scanned episode) -> total reward [products]."""
-
-    def episode(key, params):
-        _, state = reset(key, params)
-        levels = jnp.asarray(BASE_STOCK_LEVELS, jnp.float32)
-
-        def period(state, _):
-            action = base_stock(levels, state, params)
-            _, state, reward, _, _ = step_env(None, state, action, params)
-            return state, reward
-
-        _, rewards = jax.lax.scan(period, state, None, length=periods)
-        return rewards.sum()
-
-    return jax.jit(jax.vmap(episode))
-
-
-def time_size(num_products: int, repeats: int, driver: str, seed: int = 0) -> dict:
-    params = replicate(get_preset("orgym_v0"), num_products)
-    simulate = (make_scan_simulator if driver == "scan" else make_vmap_simulator)(params.periods)
+def time_size(num_products: int, repeats: int, seed: int = 0) -> dict:
+    env, one = make("orgym_v0")
+    params = replicate(one, num_products)
+    simulate = make_simulator(env)
     keys = jax.random.split(jax.random.PRNGKey(seed), num_products)
     start = time.perf_counter()
     simulate(keys, params).block_until_ready()
@@ -76,16 +59,23 @@ def time_size(num_products: int, repeats: int, driver: str, seed: int = 0) -> di
         mean_reward = float(simulate(keys, params).mean())
         times.append(time.perf_counter() - start)
     best = min(times)
-    return {"products": num_products, "driver": driver, "compile_s": compile_s, "best_s": best,
+    return {"products": num_products, "compile_s": compile_s, "best_s": best,
             "median_s": float(np.median(times)),
-            "product_steps_per_s": num_products * params.periods / best, "mean_reward": mean_reward}
+            "product_steps_per_s": num_products * env.periods / best, "mean_reward": mean_reward}
+
+
+def _orgym_reference():
+    """The dev-only shim that imports OR-Gym's env from an unpacked wheel (not installed with sc_jax)."""
+    path = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "orgym_reference.py"
+    spec = importlib.util.spec_from_file_location("orgym_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def time_orgym(orgym_dir: str, episodes: int) -> float:
     """Periods per second of OR-Gym's env (Poisson demand) under the same base-stock levels."""
-    from sc_jax.compat.orgym_reference import load_reference_env_class
-
-    env = load_reference_env_class(orgym_dir)()
+    env = _orgym_reference().load_reference_env_class(orgym_dir)()
     levels = np.array(BASE_STOCK_LEVELS)
     steps, start = 0, time.perf_counter()
     for _ in range(episodes):
@@ -102,23 +92,28 @@ def time_orgym(orgym_dir: str, episodes: int) -> float:
 
 
 def run(cfg, run_dir=None) -> dict:
-    """Time every size in cfg.sizes with both drivers; print the table and the JSON line; write
-    bench_env.json into the run directory."""
+    """Time every size in cfg.sizes; print the table and the JSON line; write bench_env.json
+    into the run directory."""
     args = to_dict(cfg)
+    check_keys(args, KEYS, "bench_env")
+    sizes = args["sizes"]
+    if not isinstance(sizes, list) or not sizes:
+        raise ConfigError(f"'sizes' must be a non-empty list of integers >= 1 (numbers of products), got {sizes!r}")
+    sizes = [integer(n, "sizes[]", 1) for n in sizes]
+    repeats = integer(args["repeats"], "repeats", 1)
+    seed = integer(args["seed"], "seed", 0)
+    episodes = integer(args["orgym_episodes"], "orgym_episodes", 1)
     run_dir = Path(run_dir) if run_dir is not None else hydra_run_dir()
     device = jax.devices()[0]
     print(f"jax {jax.__version__} on {device.platform} ({device.device_kind}); "
           f"{platform.processor() or platform.machine()}")
-    reference = time_orgym(args["orgym_dir"], args["orgym_episodes"]) if args["orgym_dir"] else None
-    rows = [time_size(int(n), int(args["repeats"]), driver, int(args["seed"]))
-            for n in args["sizes"] for driver in ("scan", "vmap")]
-    print(f"{'products':>10} {'driver':>6} {'compile s':>10} {'best s':>10} {'product-steps/s':>16} {'x OR-Gym':>10}")
+    reference = time_orgym(args["orgym_dir"], episodes) if args["orgym_dir"] else None
+    rows = [time_size(n, repeats, seed) for n in sizes]
+    print(f"{'products':>10} {'compile s':>10} {'best s':>10} {'product-steps/s':>16} {'x OR-Gym':>10}")
     for row in rows:
         ratio = f"{row['product_steps_per_s'] / reference:10.0f}" if reference else f"{'n/a':>10}"
-        print(f"{row['products']:>10} {row['driver']:>6} {row['compile_s']:>10.2f} {row['best_s']:>10.4f} "
+        print(f"{row['products']:>10} {row['compile_s']:>10.2f} {row['best_s']:>10.4f} "
               f"{row['product_steps_per_s']:>16.3e} {ratio}")
-    vmapped = {str(r["products"]): r["product_steps_per_s"] for r in rows if r["driver"] == "vmap"}
-    rows = [r for r in rows if r["driver"] == "scan"]
     if reference:
         print(f"OR-Gym 0.5.0 reference, measured in this run: {reference:,.0f} periods/s (one product)")
     else:
@@ -126,7 +121,6 @@ def run(cfg, run_dir=None) -> dict:
     summary = {
         "product_steps_per_s": {str(r["products"]): r["product_steps_per_s"] for r in rows},
         "compile_s": {str(r["products"]): r["compile_s"] for r in rows},
-        "product_steps_per_s_vmap_episode": vmapped,
         "orgym_periods_per_s": reference,
         "speedup_vs_orgym": ({str(r["products"]): r["product_steps_per_s"] / reference for r in rows}
                              if reference else None),

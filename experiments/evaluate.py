@@ -14,23 +14,33 @@ from pathlib import Path
 import hydra
 
 from sc_jax.agents.brains import evaluate_brain, load_brain
-from sc_jax.config import to_dict
-from sc_jax.logging import hydra_run_dir, logger_from_cfg, write_json
+from sc_jax.config import check_keys, integer, to_dict
+from sc_jax.errors import ConfigError
+from sc_jax.runlog import hydra_run_dir, logger_from_cfg, write_json
+
+KEYS = ("checkpoint", "num_paths", "seed", "oracle_paths", "bound_paths", "sigma_levels",
+        "static_baseline", "grid_paths", "logger")
 
 
 def run(cfg, run_dir=None) -> dict:
     run_dir = Path(run_dir) if run_dir is not None else hydra_run_dir()
     full = to_dict(cfg)
+    check_keys(full, KEYS, "evaluate")
+    if not full.get("checkpoint") or full["checkpoint"] == "???":
+        raise ConfigError("'checkpoint' must name a checkpoint directory written by experiments/train.py "
+                          "(checkpoint=outputs/train/<run>/checkpoint), got none")
+    eval_cfg = {"num_paths": integer(full["num_paths"], "num_paths", 1), "seed": integer(full["seed"], "seed", 0),
+                "oracle_paths": integer(full.get("oracle_paths", 0), "oracle_paths", 0),
+                "bound_paths": integer(full.get("bound_paths", 0), "bound_paths", 0),
+                "sigma_levels": full["sigma_levels"]}
+    grid_paths = integer(full.get("grid_paths", 32), "grid_paths", 1)
     logger = logger_from_cfg(run_dir, full.get("logger"), full)
     checkpoint = Path(full["checkpoint"])
-    brain, act, policy_params, env_params, saved = load_brain(checkpoint)
-    eval_cfg = {"num_paths": full["num_paths"], "seed": full["seed"],
-                "oracle_paths": full.get("oracle_paths", 0), "bound_paths": full.get("bound_paths", 0),
-                "sigma_levels": full["sigma_levels"]}
+    brain, act, policy_params, env, env_params, saved = load_brain(checkpoint)
     t0 = time.perf_counter()
-    evaluation = evaluate_brain(brain, act, policy_params, env_params, saved.get("safety"), eval_cfg,
+    evaluation = evaluate_brain(brain, act, policy_params, env, env_params, eval_cfg,
                                 static_baseline=bool(full.get("static_baseline", True)),
-                                grid_paths=int(full.get("grid_paths", 32)))
+                                grid_paths=grid_paths)
     results = {"checkpoint": str(checkpoint), "brain": brain, "env": saved["env"].get("preset"),
                "observation": saved["env"].get("observation"), "eval_s": time.perf_counter() - t0,
                "eval": evaluation}

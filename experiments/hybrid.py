@@ -24,48 +24,47 @@ import numpy as np
 
 from sc_jax.agents.brains import build_env, load_brain
 from sc_jax.agents.checkpoint import save_checkpoint
-from sc_jax.agents.evaluation import tune_static
 from sc_jax.agents.ppo import PPOConfig, make_policy, make_train
-from sc_jax.agents.safety_env import static_decide
-from sc_jax.config import to_dict
+from sc_jax.config import check_keys, integer, register_configs, to_dict
+from sc_jax.env import make
 from sc_jax.env.catalog import make_catalog
-from sc_jax.env.presets import get_preset
+from sc_jax.env.wrappers import SafetyStockEnv, fixed_safety_stock
 from sc_jax.errors import ConfigError
-from sc_jax.evaluate import mean_ci
-from sc_jax.hybrid import (SafetyRange, StaticByRatio, make_day_functions, make_hybrid_functions,
-                           random_safety_decide, run_hybrid, static_by_ratio_decide)
-from sc_jax.logging import hydra_run_dir, logger_from_cfg, write_json
+from sc_jax.hybrid import StaticByRatio, make_day_functions, make_hybrid_functions, run_hybrid, static_by_ratio
+from sc_jax.policies import SafetyRange, random_safety
+from sc_jax.runlog import hydra_run_dir, logger_from_cfg, write_json
+from sc_jax.stats import mean_ci, paired_difference
+from sc_jax.tuning import tune_static_safety
 
+register_configs()
 METHODS = ("brain+alloc", "brain_only", "static+alloc", "zero_safety+alloc", "random+alloc")
+KEYS = ("agent", "alloc", "logger", "catalog", "sigma_levels", "episodes", "seed", "brain", "static",
+        "methods", "plot")
 
 
-def _brain(full: dict, run_dir: Path, base, logger):
+def _brain(full: dict, run_dir: Path, base_env, base, logger):
     """(act, policy_params, action_frequency, info) from a checkpoint or a training run here."""
     checkpoint = full["brain"].get("checkpoint")
     if checkpoint:
-        kind, act, policy_params, _, saved = load_brain(Path(checkpoint))
+        kind, act, policy_params, env, _, _ = load_brain(Path(checkpoint))
         if kind != "safety":
-            raise ConfigError(f"brain.checkpoint must hold a safety-stock brain, got a {kind!r} brain")
-        return act, policy_params, int(saved["safety"].get("action_frequency", 10)), {"checkpoint": str(checkpoint)}
+            raise ConfigError(f"'brain.checkpoint' must hold a safety-stock brain, got a {kind!r} brain")
+        return act, policy_params, env.action_frequency, {"checkpoint": str(checkpoint)}
     agent = full["agent"]
     if agent.get("brain") != "safety":
         raise ConfigError(f"agent must be a safety-stock brain (agent=ppo_safety_conditioned), got {agent.get('brain')!r}")
     ppo = PPOConfig.from_dict(agent["ppo"])
-    env = build_env("safety", base, agent["safety"])
+    env = build_env("safety", base_env, base, agent["safety"])
     logger.info(f"[hybrid] training the brain: {ppo.total_timesteps} decisions x {ppo.num_envs} envs")
     t0 = time.perf_counter()
-    policy_params, _ = jax.block_until_ready(jax.jit(make_train(ppo, env))(jax.random.PRNGKey(int(full["brain"]["seed"]))))
+    seed = integer(full["brain"]["seed"], "brain.seed", 0)
+    policy_params, _ = jax.block_until_ready(jax.jit(make_train(ppo, env, base))(jax.random.PRNGKey(seed)))
     seconds = time.perf_counter() - t0
     save_checkpoint(run_dir / "checkpoint", policy_params,
-                    {"brain": "safety", "agent": ppo.to_dict(), "env": {"preset": "hybrid", "periods": base.periods},
-                     "demand": {"kind": "forecast"}, "safety": agent["safety"], "seed": int(full["brain"]["seed"])})
+                    {"brain": "safety", "agent": ppo.to_dict(), "env": {"preset": "hybrid", "periods": base_env.periods},
+                     "demand": {"kind": "forecast"}, "safety": agent["safety"], "seed": seed}, env=env)
     return (make_policy(ppo, env), policy_params, int(agent["safety"].get("action_frequency", 10)),
             {"trained_here": True, "train_incl_compile_s": seconds})
-
-
-def _ci95(x) -> float:
-    """Half-width of the 95% t-interval of the mean over episodes (0 for one episode)."""
-    return float(mean_ci(x)[1]) if len(x) > 1 else 0.0
 
 
 def _alloc_settings(alloc_cfg: dict):
@@ -78,97 +77,96 @@ def _alloc_settings(alloc_cfg: dict):
 def run(cfg, run_dir=None) -> dict:
     run_dir = Path(run_dir) if run_dir is not None else hydra_run_dir()
     full = to_dict(cfg)
+    check_keys(full, KEYS, "hybrid")
+    episodes = integer(full["episodes"], "episodes", 1)
+    demand_seed = integer(full["seed"], "seed", 0)
     logger = logger_from_cfg(run_dir, full.get("logger"), full)
     methods = list(full["methods"])
     unknown = sorted(set(methods) - set(METHODS))
     if unknown or not methods:
         raise ConfigError(f"methods must be a non-empty list from {list(METHODS)}, got {methods}")
     cat = full["catalog"]
-    N, periods = int(cat["num_products"]), int(cat["periods"])
+    N, periods = integer(cat["num_products"], "catalog.num_products", 1), integer(cat["periods"], "catalog.periods", 1)
     ratios = [float(r) for r in cat["ratios"]]
     capacity = np.asarray(cat["capacity_per_product"], np.float64)
-    if capacity.shape != (3,) or np.any(capacity <= 0):
+    if capacity.shape != (3,) or not np.all(np.isfinite(capacity)) or np.any(capacity <= 0):
         raise ConfigError(f"catalog.capacity_per_product must be 3 positive numbers (one per stage), got {cat['capacity_per_product']}")
-    sigma_levels = [int(s) for s in full["sigma_levels"]]
+    sigma_levels = [integer(s, "sigma_levels[]", 1) for s in full["sigma_levels"]]
     safety_cfg = full["agent"]["safety"]
     low, high = int(safety_cfg.get("safety_low", 0)), int(safety_cfg.get("safety_high", 10))
     alloc_method, alloc_options = _alloc_settings(full["alloc"])
-    base = get_preset("hybrid", periods=periods)
+    base_env, base = make("hybrid", periods=periods)
     t_start = time.perf_counter()
 
-    decisions = {}  # method -> (decide, decide_params, allocation)
+    policies = {}  # method -> (policy, policy_params, allocation)
     info = {}
     if any(m.startswith("brain") for m in methods):
-        act, policy_params, frequency, info["brain"] = _brain(full, run_dir, base, logger)
-        decisions["brain+alloc"] = (act, policy_params, alloc_method)
-        decisions["brain_only"] = (act, policy_params, "none")
+        act, policy_params, frequency, info["brain"] = _brain(full, run_dir, base_env, base, logger)
+        policies["brain+alloc"] = (act, policy_params, alloc_method)
+        policies["brain_only"] = (act, policy_params, "none")
     else:
         frequency = int(safety_cfg.get("action_frequency", 10))
     if "static+alloc" in methods:
         stocks = []
+        safety_env = SafetyStockEnv(base_env, action_frequency=frequency, safety_low=low, safety_high=high)
         for r in ratios:
-            found = tune_static(get_preset("hybrid", cost_ratio=r, periods=periods), r, sigma_levels,
-                                safety_low=low, safety_high=high, action_frequency=frequency,
-                                num_paths=int(full["static"]["grid_paths"]))
+            found = tune_static_safety(safety_env, make("hybrid", cost_ratio=r, periods=periods)[1], r, sigma_levels,
+                                       num_paths=integer(full["static"]["grid_paths"], "static.grid_paths", 1))
             stocks.append(found["best"])
             logger.info(f"[hybrid] static safety stock for ratio {r:g}: {found['best']} ({found['search_s']:.1f}s)")
         info["static"] = {f"ratio_{r:g}": s for r, s in zip(ratios, stocks)}
-        decisions["static+alloc"] = (static_by_ratio_decide,
-                                     StaticByRatio(jnp.log10(jnp.asarray(ratios)), jnp.asarray(stocks)), alloc_method)
-    decisions["zero_safety+alloc"] = (static_decide, jnp.zeros(3, jnp.int32), alloc_method)
-    decisions["random+alloc"] = (random_safety_decide,
-                                 SafetyRange(jnp.full(3, low), jnp.full(3, high)), alloc_method)
+        policies["static+alloc"] = (static_by_ratio,
+                                    StaticByRatio(jnp.log10(jnp.asarray(ratios)), jnp.asarray(stocks)), alloc_method)
+    policies["zero_safety+alloc"] = (fixed_safety_stock, jnp.zeros(3, jnp.int32), alloc_method)
+    policies["random+alloc"] = (random_safety, SafetyRange(np.full(3, low), np.full(3, high)), alloc_method)
 
     def catalog(sigma):
-        return make_catalog(jax.random.PRNGKey(int(cat["seed"])), N, ratios=ratios, sigma_max=sigma,
-                            shared_capacity=N * capacity, periods=periods)
+        return make_catalog(jax.random.PRNGKey(integer(cat["seed"], "catalog.seed", 0)), N, ratios=ratios,
+                            sigma_max=sigma, shared_capacity=N * capacity, periods=periods)
 
-    day_functions = make_day_functions(catalog(sigma_levels[0]))
+    day_functions = make_day_functions(*catalog(sigma_levels[0]))
     functions = {}
-    keys = jax.random.split(jax.random.PRNGKey(int(full["seed"])), int(full["episodes"]))
+    keys = jax.random.split(jax.random.PRNGKey(demand_seed), episodes)
     table = {m: {} for m in methods}
     product_ratio = None
     for sigma in sigma_levels:
-        params = catalog(sigma)
+        env, params = catalog(sigma)
         product_ratio = np.asarray(params.cost_ratio)
         for method in methods:
-            decide, decide_params, allocation = decisions[method]
-            fns = functions.setdefault(decide, make_hybrid_functions(params, decide, day_functions))
-            episodes = [run_hybrid(params, decide, decide_params, k, allocation=allocation,
-                                   action_frequency=frequency, alloc_options=alloc_options, functions=fns)
-                        for k in keys]
-            totals = np.array([e.total_cost for e in episodes])
+            policy, policy_params, allocation = policies[method]
+            fns = functions.setdefault(policy, make_hybrid_functions(env, params, policy, day_functions))
+            episodes_run = [run_hybrid(env, params, policy, policy_params, k, allocation=allocation,
+                                       action_frequency=frequency, alloc_options=alloc_options, functions=fns)
+                            for k in keys]
+            totals = np.array([e.total_cost for e in episodes_run])
             statuses: dict = {}
-            for e in episodes:
+            for e in episodes_run:
                 for s, n in e.statuses.items():
                     statuses[s] = statuses.get(s, 0) + n
             table[method][sigma] = {
-                "total_cost_mean": float(totals.mean()), "total_cost_ci95": _ci95(totals),
+                "total_cost_mean": float(totals.mean()), "total_cost_ci95": float(mean_ci(totals)[1]),
                 "total_cost_per_episode": totals.tolist(),
-                "cost_per_ratio": {f"ratio_{r:g}": float(np.mean([e.cost[product_ratio == r].sum() for e in episodes]))
+                "cost_per_ratio": {f"ratio_{r:g}": float(np.mean([e.cost[product_ratio == r].sum() for e in episodes_run]))
                                    for r in ratios},
-                "holding": float(np.mean([e.holding_cost.sum() for e in episodes])),
-                "missed_sales": float(np.mean([e.shortage_cost.sum() for e in episodes])),
-                "refused_cost": float(np.mean([e.overflow_cost.sum() for e in episodes])),
-                "refused_units": float(np.mean([e.refused_units.sum() for e in episodes])),
-                "peak_utilisation": np.max([e.peak_utilisation for e in episodes], axis=0).tolist(),
-                "alloc_s_per_day": float(np.mean([e.alloc_s for e in episodes]) / periods),
-                "fallback_days": int(sum(e.fallback_days for e in episodes)), "statuses": statuses,
-                "episode_wall_s": float(np.mean([e.wall_s for e in episodes])),
+                "holding": float(np.mean([e.holding_cost.sum() for e in episodes_run])),
+                "missed_sales": float(np.mean([e.shortage_cost.sum() for e in episodes_run])),
+                "refused_cost": float(np.mean([e.overflow_cost.sum() for e in episodes_run])),
+                "refused_units": float(np.mean([e.refused_units.sum() for e in episodes_run])),
+                "peak_utilisation": np.max([e.peak_utilisation for e in episodes_run], axis=0).tolist(),
+                "alloc_s_per_day": float(np.mean([e.alloc_s for e in episodes_run]) / periods),
+                "fallback_days": int(sum(e.fallback_days for e in episodes_run)), "statuses": statuses,
+                "episode_wall_s": float(np.mean([e.wall_s for e in episodes_run])),
             }
             logger.log({f"hybrid/{method}/sigma_{sigma}/total_cost": float(totals.mean())})
             logger.info(f"[hybrid] sigma {sigma:2d} {method:18s} cost {totals.mean():10.2f} "
                         f"(refused {table[method][sigma]['refused_units']:.0f} units, "
                         f"alloc {table[method][sigma]['alloc_s_per_day'] * 1e3:.1f} ms/day)")
     reference = methods[0]
-    def paired_difference(method, sigma):
-        diff = np.subtract(table[method][sigma]["total_cost_per_episode"],
-                           table[reference][sigma]["total_cost_per_episode"])
-        return {"mean": float(diff.mean()), "ci95": _ci95(diff)}
-
-    paired = {m: {s: paired_difference(m, s) for s in sigma_levels} for m in methods[1:]}
+    paired = {m: {s: paired_difference(table[m][s]["total_cost_per_episode"],
+                                       table[reference][s]["total_cost_per_episode"])
+                  for s in sigma_levels} for m in methods[1:]}
     results = {"methods": methods, "sigma_levels": sigma_levels, "num_products": N, "periods": periods,
-               "episodes": int(full["episodes"]), "capacity": (N * capacity).tolist(),
+               "episodes": episodes, "capacity": (N * capacity).tolist(),
                "products_per_ratio": {f"ratio_{r:g}": int(np.sum(product_ratio == r)) for r in ratios},
                "alloc": {"method": alloc_method, **alloc_options}, "action_frequency": frequency,
                "table": table, f"paired_minus_{reference}": paired, **info,

@@ -27,10 +27,11 @@ import jax
 import numpy as np
 
 from sc_jax.agents.orders import train_orders_agent
-from sc_jax.config import env_params_from_cfg, to_dict
+from sc_jax.config import check_keys, env_from_cfg, integer, register_configs, to_dict
 from sc_jax.errors import ConfigError
-from sc_jax.evaluate import demand_paths, evaluate, mean_ci, summarise
-from sc_jax.logging import hydra_run_dir, logger_from_cfg, write_json
+from sc_jax.evaluate import demand_paths, evaluate, summarise
+from sc_jax.runlog import hydra_run_dir, logger_from_cfg, write_json, write_text_atomic
+from sc_jax.stats import mean_ci
 from sc_jax.oracle import oracle_rewards
 from sc_jax.policies import SSParams, base_stock, s_S, validate_levels, validate_s_S
 from sc_jax.tuning import dfo_base_stock, tune_base_stock, tune_s_S
@@ -45,6 +46,9 @@ PUBLISHED_ROW = {"base_stock": "base_stock_mip", "base_stock_grid": "base_stock_
                  "dfo_powell": "dfo",
                  "oracle": "oracle", "ppo": "ppo", "ppo_orgym_obs": "ppo"}
 VARIANT_BACKLOG = {"v0": True, "v1": False}
+register_configs()
+VARIANT_ENV = {"v0": "orgym_v0", "v1": "orgym_v1"}  # the preset of each variant
+KEYS = ("env", "demand", "logger", "seed", "variants", "eval", "search", "dfo", "s_S", "oracle", "ppo", "plot")
 
 
 def _row(rewards, oracle, extra=None) -> dict:
@@ -58,7 +62,7 @@ def _row(rewards, oracle, extra=None) -> dict:
     return row
 
 
-def _ppo_rows(cfg, variant: str, variant_params_fn, test_paths, oracle, log) -> dict:
+def _ppo_rows(cfg, variant: str, variant_env_fn, test_paths, oracle, log) -> dict:
     """PPO rows: evaluate checkpoints named in ppo.checkpoints[variant] (orders brains saved by
     experiments/train.py), else train when ppo.enabled and sc_jax.agents provides
     train_orders_agent (rows ppo: rich observation, ppo_orgym_obs: OR-Gym's observation)."""
@@ -71,26 +75,26 @@ def _ppo_rows(cfg, variant: str, variant_params_fn, test_paths, oracle, log) -> 
             log.info(f"[reproduce_orgym] PPO checkpoints skipped: sc_jax.agents.brains unavailable ({err})")
             return {}
         for path in checkpoints:
-            brain, act, policy_params, params, _ = load_brain(path)
+            brain, act, policy_params, env, params, _ = load_brain(path)
             if brain != "orders":
                 raise ConfigError(f"ppo.checkpoints.{variant}: {path} is a {brain!r} brain; need 'orders'")
             if bool(params.backlog) != VARIANT_BACKLOG[variant]:
                 raise ConfigError(f"ppo.checkpoints.{variant}: {path} was trained with backlog="
                                   f"{bool(params.backlog)}, but {variant} has backlog={VARIANT_BACKLOG[variant]}")
-            name = "ppo" if params.observation_kind == "rich" else "ppo_orgym_obs"
-            result = evaluate(act, policy_params, params, demand=test_paths)
+            name = "ppo" if env.observation_kind == "rich" else "ppo_orgym_obs"
+            result = evaluate(env, act, policy_params, params, demand=test_paths)
             rows[name] = _row(np.asarray(result.reward[0], np.float64), oracle,
-                              {"checkpoint": str(path), "observation": params.observation_kind})
+                              {"checkpoint": str(path), "observation": env.observation_kind})
         return rows
     if not cfg.ppo.enabled:
         return {}
     for name, observation in (("ppo", "rich"), ("ppo_orgym_obs", "orgym")):
-        params = variant_params_fn(observation=observation)
+        env, params = variant_env_fn(observation=observation)
         start = time.perf_counter()
         # the critic sees the period only where the observation lacks it (docs/ppo.md)
         agent_cfg = {"critic_time": observation == "orgym", **to_dict(cfg.ppo.agent)}
-        act, policy_params = train_orders_agent(params, agent_cfg, seed=int(cfg.ppo.seed))
-        result = evaluate(act, policy_params, params, demand=test_paths)
+        act, policy_params = train_orders_agent(env, params, agent_cfg, seed=int(cfg.ppo.seed))
+        result = evaluate(env, act, policy_params, params, demand=test_paths)
         rows[name] = _row(np.asarray(result.reward[0], np.float64), oracle,
                           {"train_seconds": time.perf_counter() - start, "observation": observation})
         log.info(f"[{variant}] {name}: trained in {rows[name]['train_seconds']:.1f}s -> {rows[name]['mean']:.1f}")
@@ -100,18 +104,19 @@ def _ppo_rows(cfg, variant: str, variant_params_fn, test_paths, oracle, log) -> 
 def run_variant(cfg, variant: str, log) -> tuple[dict, dict]:
     if variant not in VARIANT_BACKLOG:
         raise ConfigError(f"variants must be among {sorted(VARIANT_BACKLOG)}, got {variant!r}")
-    make = lambda **kw: env_params_from_cfg(cfg.env, cfg.demand, backlog=VARIANT_BACKLOG[variant], **kw)
-    params = make()
+    env_cfg = {**to_dict(cfg.env), "preset": VARIANT_ENV[variant]}
+    make = lambda **kw: env_from_cfg(env_cfg, cfg.demand, **kw)
+    env, params = make()
     seed = int(cfg.seed)
     if int(cfg.oracle.paths) > int(cfg.eval.paths):
-        raise ConfigError(f"oracle.paths ({cfg.oracle.paths}) must be <= eval.paths ({cfg.eval.paths})")
-    train = demand_paths(jax.random.PRNGKey(seed), params, int(cfg.search.train_paths))[0]
-    test = demand_paths(jax.random.PRNGKey(seed + 1), params, int(cfg.eval.paths))[0]
+        raise ConfigError(f"'oracle.paths' must be <= eval.paths ({cfg.eval.paths}), got {cfg.oracle.paths}")
+    train = demand_paths(env, params, jax.random.PRNGKey(seed), int(cfg.search.train_paths))[0]
+    test = demand_paths(env, params, jax.random.PRNGKey(seed + 1), int(cfg.eval.paths))[0]
     timings, details = {}, {}
 
     t0 = time.perf_counter()
     grid = np.arange(0, float(cfg.search.grid_max) + 1e-9, float(cfg.search.grid_step))
-    search = tune_base_stock(params, train, local_values=[grid] * params.num_stages,
+    search = tune_base_stock(env, params, train, local_values=[grid] * params.num_stages,
                              steps=tuple(cfg.search.local_steps), chunk=int(cfg.search.chunk))
     timings["base_stock_search_s"] = time.perf_counter() - t0
     details["base_stock"] = search
@@ -122,7 +127,7 @@ def run_variant(cfg, variant: str, log) -> tuple[dict, dict]:
     if cfg.dfo.enabled:
         t0 = time.perf_counter()
         x0 = None if cfg.dfo.x0 is None else [float(v) for v in cfg.dfo.x0]
-        dfo = dfo_base_stock(params, train, x0=x0, maxfev=int(cfg.dfo.maxfev),
+        dfo = dfo_base_stock(env, params, train, x0=x0, maxfev=int(cfg.dfo.maxfev),
                              steps=tuple(cfg.dfo.local_steps))
         timings["dfo_s"] = time.perf_counter() - t0
         details["dfo"] = dfo
@@ -134,7 +139,7 @@ def run_variant(cfg, variant: str, log) -> tuple[dict, dict]:
     policies = {name: (base_stock, validate_levels(lv, params)) for name, lv in levels.items()}
     if cfg.s_S.enabled:
         t0 = time.perf_counter()
-        ss = tune_s_S(params, train, search["levels"], gaps=tuple(cfg.s_S.gaps), steps=tuple(cfg.s_S.local_steps))
+        ss = tune_s_S(env, params, train, search["levels"], gaps=tuple(cfg.s_S.gaps), steps=tuple(cfg.s_S.local_steps))
         timings["s_S_search_s"] = time.perf_counter() - t0
         details["s_S"] = ss
         levels["s_S"] = np.concatenate([ss["reorder_point"], ss["order_up_to"]])
@@ -143,7 +148,7 @@ def run_variant(cfg, variant: str, log) -> tuple[dict, dict]:
 
     t0 = time.perf_counter()
     n_oracle = int(cfg.oracle.paths)
-    oracle = oracle_rewards(params, test[:n_oracle], integer=bool(cfg.oracle.integer))
+    oracle = oracle_rewards(env, params, test[:n_oracle], integer=bool(cfg.oracle.integer))
     timings["oracle_s"] = time.perf_counter() - t0
     log.info(f"[{variant}] oracle on {n_oracle} paths: {oracle.mean():.1f} in {timings['oracle_s']:.1f}s")
 
@@ -151,7 +156,7 @@ def run_variant(cfg, variant: str, log) -> tuple[dict, dict]:
     t0 = time.perf_counter()
     for name, (act, policy_params) in policies.items():
         lv = levels[name]
-        result = evaluate(act, policy_params, params, demand=test)
+        result = evaluate(env, act, policy_params, params, demand=test)
         s = summarise(result)["aggregate"]
         rows[name] = _row(np.asarray(result.reward[0], np.float64), oracle,
                           {"levels": np.asarray(lv).tolist(), "fill_rate": float(s["fill_rate"]["mean"]),
@@ -184,6 +189,11 @@ def markdown_table(results: dict) -> str:
 
 def run(cfg, run_dir=None) -> dict:
     run_dir = Path(run_dir) if run_dir is not None else hydra_run_dir()
+    check_keys(to_dict(cfg), KEYS, "reproduce_orgym")
+    integer(cfg.seed, "seed", 0)
+    for name in ("eval.paths", "search.train_paths", "oracle.paths"):
+        group, key = name.split(".")
+        integer(cfg[group][key], name, 0 if group == "oracle" else 1)
     log = logger_from_cfg(run_dir, cfg.logger, to_dict(cfg))
     results, details = {}, {"machine": f"{platform.platform()} / {jax.devices()[0].platform}",
                             "published": PUBLISHED}
@@ -198,7 +208,7 @@ def run(cfg, run_dir=None) -> dict:
         write_json(run_dir / "results.json", results)
         write_json(run_dir / "details.json", details)
         table = markdown_table(results)
-        (run_dir / "results.md").write_text(table)
+        write_text_atomic(run_dir / "results.md", table)
         if cfg.plot:
             from sc_jax.plots import bar_chart_ci
 

@@ -20,27 +20,37 @@ import numpy as np
 from sc_jax.agents.brains import build_env, evaluate_brain
 from sc_jax.agents.checkpoint import save_checkpoint
 from sc_jax.agents.ppo import PPOConfig, make_policy, make_train
-from sc_jax.config import env_params_from_cfg, to_dict
-from sc_jax.errors import ConfigError
-from sc_jax.logging import hydra_run_dir, logger_from_cfg, write_json
+from sc_jax.config import check_keys, env_from_cfg, integer, register_configs, to_dict
+from sc_jax.runlog import hydra_run_dir, logger_from_cfg, write_json
+
+register_configs()
+KEYS = ("env", "demand", "agent", "logger", "seed", "num_seeds", "eval", "plot")
+
+
+def ppo_config(agent: dict, logger_cfg: dict | None) -> PPOConfig:
+    """PPOConfig from the agent group; progress lines follow the logger's throttle unless the
+    agent sets its own."""
+    ppo = dict(agent.get("ppo", {}))
+    if not ppo.get("progress_every_s"):
+        ppo["progress_every_s"] = float((logger_cfg or {}).get("progress_every_s", 0.0))
+    return PPOConfig.from_dict(ppo)
 
 
 def run(cfg, run_dir=None) -> dict:
     run_dir = Path(run_dir) if run_dir is not None else hydra_run_dir()
     full = to_dict(cfg)
+    check_keys(full, KEYS, "train")
+    seed, num_seeds = integer(full.get("seed", 0), "seed", 0), integer(full.get("num_seeds", 1), "num_seeds", 1)
     logger = logger_from_cfg(run_dir, full.get("logger"), full)
     agent = full["agent"]
     brain = agent.get("brain", "orders")
-    ppo = PPOConfig.from_dict(agent.get("ppo", {}))
+    ppo = ppo_config(agent, full.get("logger"))
     safety_cfg = agent.get("safety") if brain == "safety" else None
-    env_params = env_params_from_cfg(cfg.env, cfg.demand)
-    env = build_env(brain, env_params, safety_cfg)
-    num_seeds = int(full.get("num_seeds", 1))
-    if num_seeds < 1:
-        raise ConfigError(f"num_seeds must be >= 1, got {num_seeds}")
+    base_env, env_params = env_from_cfg(full["env"], full["demand"])
+    env = build_env(brain, base_env, env_params, safety_cfg)
 
-    train = make_train(ppo, env)
-    keys = jax.random.split(jax.random.PRNGKey(int(full.get("seed", 0))), num_seeds)
+    train = make_train(ppo, env, env_params)
+    keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
     logger.info(f"[train] brain={brain} env={full['env'].get('preset')} seeds={num_seeds} "
                 f"updates={train.num_updates} x {ppo.num_envs} envs x {env.episode_length} decisions")
     t0 = time.perf_counter()
@@ -58,11 +68,11 @@ def run(cfg, run_dir=None) -> dict:
                    step=int(steps[i]))
 
     config_record = {"brain": brain, "agent": ppo.to_dict(), "env": full["env"], "demand": full["demand"],
-                     "safety": safety_cfg, "seed": int(full.get("seed", 0)), "seed_index": best}
-    save_checkpoint(run_dir / "checkpoint", policy_params, config_record)
+                     "safety": safety_cfg, "seed": seed, "seed_index": best}
+    save_checkpoint(run_dir / "checkpoint", policy_params, config_record, env=env)
     act = make_policy(ppo, env, deterministic=True)
     t3 = time.perf_counter()
-    evaluation = evaluate_brain(brain, act, policy_params, env_params, safety_cfg, full["eval"])
+    evaluation = evaluate_brain(brain, act, policy_params, env, env_params, full["eval"])
     t4 = time.perf_counter()
     results = {
         "brain": brain, "env": full["env"].get("preset"), "observation": full["env"].get("observation"),

@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from sc_jax.env.demand import load_demand_csv
-from sc_jax.env.presets import PRESETS, get_preset
+from sc_jax.env.environment import InventoryEnv
+from sc_jax.env.presets import PRESETS, make
 from sc_jax.env.types import EnvParams
 from sc_jax.errors import ConfigError
 
@@ -21,10 +22,10 @@ def to_dict(cfg) -> dict:
     return dict(cfg)
 
 
-def env_params_from_cfg(env_cfg: Mapping[str, Any], demand_cfg: Mapping[str, Any] | None = None,
-                        **overrides) -> EnvParams:
-    """EnvParams from the `env` group (a preset plus make_params overrides) and the `demand`
-    group ({kind, params, csv}); keyword overrides win."""
+def env_from_cfg(env_cfg: Mapping[str, Any], demand_cfg: Mapping[str, Any] | None = None,
+                 **overrides) -> tuple[InventoryEnv, EnvParams]:
+    """(env, params) from the `env` group (a preset name plus make_env overrides) and the
+    `demand` group ({kind, params, csv}); keyword overrides win."""
     env = to_dict(env_cfg)
     preset = env.pop("preset", None)
     if preset not in PRESETS:
@@ -37,11 +38,70 @@ def env_params_from_cfg(env_cfg: Mapping[str, Any], demand_cfg: Mapping[str, Any
         if demand:
             raise ConfigError(f"unknown demand config key(s) {sorted(demand)}; allowed: kind, params, csv")
         env["demand"] = kind
+        if csv and kind != "user":
+            raise ConfigError(f"'demand.csv' is only read when demand.kind is 'user', got kind {kind!r} with csv {csv!r}")
         if kind == "user":
-            if not csv:
-                raise ConfigError("demand.csv must name a CSV file when demand.kind is 'user'")
+            if not csv or csv == "???":
+                raise ConfigError("demand.csv must name a CSV file when demand.kind is 'user' "
+                                  "(e.g. demand=user demand.csv=paths.csv), got none")
             env["user_demand"] = load_demand_csv(csv)
         else:
             env["demand_params"] = params
     env.update(overrides)
-    return get_preset(preset, **env)
+    try:
+        return make(preset, **env)
+    except TypeError as err:  # an unknown keyword (e.g. +env.foo=1)
+        raise ConfigError(f"unknown env config key in {sorted(env)}: {err}; allowed: the make_env keywords "
+                          "(periods, I0, p, r, k, h, c, L, alpha, observation, forecast_window, ...)") from None
+
+
+def check_keys(cfg: Mapping[str, Any], allowed, where: str = "config") -> None:
+    """ConfigError when `cfg` has keys outside `allowed` (e.g. a misspelt `+foo=1` override,
+    which Hydra would otherwise pass on silently)."""
+    unknown = sorted(set(cfg) - set(allowed))
+    if unknown:
+        raise ConfigError(f"unknown {where} key(s) {unknown}; allowed: {sorted(allowed)}")
+
+
+def integer(value, name: str, minimum: int | None = None) -> int:
+    """`value` as an int (a bool, float or string is a ConfigError naming `name`)."""
+    if isinstance(value, bool) or not isinstance(value, (int,)) and not (
+            hasattr(value, "__index__") and not isinstance(value, str)):
+        raise ConfigError(f"'{name}' must be an integer{'' if minimum is None else f' >= {minimum}'}, got {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"'{name}' must be an integer >= {minimum}, got {value}")
+    return value
+
+
+def _keyword_defaults(fn, names) -> dict:
+    """The default values of `fn`'s keyword arguments `names` (as plain lists/scalars)."""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    return {n: list(params[n].default) if isinstance(params[n].default, tuple) else params[n].default
+            for n in names}
+
+
+def register_configs() -> None:
+    """Register the structured defaults Hydra composes from (idempotent), so each default value
+    lives once, in Python, and conf/ lists only what differs:
+    - `ppo/defaults`: every PPOConfig field (conf/agent/*.yaml inherit it);
+    - `env/orgym_defaults`: OR-Gym's chain (sc_jax.env.params.ORGYM_DEFAULTS) and make_env's
+      observation defaults (conf/env/orgym_v0.yaml inherits it, orgym_v1.yaml inherits v0);
+    - `env/hybrid_defaults`: the hybrid preset's keyword defaults (conf/env/hybrid.yaml).
+    A misspelt override of any of these keys then fails at composition."""
+    from hydra.core.config_store import ConfigStore
+
+    from sc_jax.agents.ppo import PPOConfig
+    from sc_jax.env.params import ORGYM_DEFAULTS, make_env
+    from sc_jax.env.presets import hybrid
+
+    store = ConfigStore.instance()
+    store.store(group="ppo", name="defaults", node=PPOConfig().to_dict())
+    chain = {k: list(v) if isinstance(v, tuple) else v for k, v in ORGYM_DEFAULTS.items() if k != "backlog"}
+    store.store(group="env", name="orgym_defaults",
+                node={**chain, **_keyword_defaults(make_env, ("observation", "forecast_window"))})
+    store.store(group="env", name="hybrid_defaults",
+                node=_keyword_defaults(hybrid, ("cost_ratio", "sku_index", "periods", "forecast_window",
+                                                "observation")))

@@ -1,6 +1,6 @@
 """Evaluate any policy over products x demand paths in one jitted, vmapped call.
 
-    result = evaluate(act, policy_params, env_params, key, num_samples=1000)
+    result = evaluate(env, act, policy_params, params, key, num_samples=1000)
     summary = summarise(result)              # per product and aggregate, with 95% CIs
     diff = compare(result_a, result_b)       # paired differences (common random numbers)
 
@@ -13,7 +13,10 @@ folded from the same per-episode key, so it never perturbs the demand.
 
 Given paths (held-out sets, the oracle's paths): `evaluate(..., demand=paths)` with integer
 `paths` [S, T] (shared by all products) or [P, S, T] replays those paths via
-`reset_with_demand`; forecasts are then the family's stationary mean (`stationary_path`).
+`env.reset_with_demand`; forecasts are then the family's stationary mean (`env.stationary_path`).
+
+Every episode runs through `sc_jax.env.rollout` (the one rollout); `scenario_costs` evaluates a
+policy of any env (e.g. the safety-stock wrapper) under a batch of scenarios on the same keys.
 
 Shapes of `EvalResult` fields: [P, S] (products, samples) for scalars, [P, S, M] per stage and
 [P, S, M+1] per stage including the retail demand. Money is discounted (alpha**n, as the reward)
@@ -28,13 +31,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
-from scipy import stats
 
-from sc_jax.env.demand import sample_demand, stationary_path
-from sc_jax.env.dynamics import reset_with_demand, step_env
 from sc_jax.env.params import batch_shape, replicate
-from sc_jax.env.types import PRODUCT_AXIS, EnvParams
+from sc_jax.env.rollout import rollout, sample_paths
+from sc_jax.env.types import EnvParams
 from sc_jax.errors import ConfigError
+from sc_jax.stats import mean_ci, paired_difference
 
 #: EvalResult fields summarised by `summarise` (the rest are per-stage vectors, also summarised)
 MONEY_FIELDS = ("reward", "revenue", "purchase_cost", "shortage_cost", "holding_cost", "overflow_cost")
@@ -58,6 +60,7 @@ class EvalResult:
     final_backlog: jnp.ndarray  # [P, S, M+1] backlog left at the end (v0)
     capacity_utilisation: jnp.ndarray  # [P, S, M] mean accepted order / supply capacity
     shared_utilisation: jnp.ndarray  # [P, S, M] mean shared-capacity use (0 when uncoupled)
+    invalid_actions: jnp.ndarray  # [P, S] periods whose action held NaN or +-inf
 
     @property
     def cost(self):
@@ -70,142 +73,139 @@ def demand_keys(key, num_products: int, num_samples: int):
         (num_products, num_samples) + jax.random.split(key, 1).shape[1:])
 
 
-def _split_episode_key(key):
-    """(demand key, policy key) of one episode: the policy key never touches the demand."""
-    return key, jax.random.fold_in(key, 0x5EED)
+def demand_paths(env, params: EnvParams, key, num_samples: int) -> np.ndarray:
+    """The integer demand paths [P, S, T] that `evaluate(env, ..., params, key, num_samples)`
+    uses (for the oracle and for held-out sets)."""
+    params = _with_product_axis(params)
+    P = batch_shape(params)[0]
+    return np.asarray(_demand_paths(env, demand_keys(key, P, num_samples), params))
 
 
-def demand_paths(key, env_params: EnvParams, num_samples: int) -> np.ndarray:
-    """The integer demand paths [P, S, T] that `evaluate(..., key, num_samples)` uses
-    (for the oracle and for held-out sets)."""
-    env_params = _with_product_axis(env_params)
-    P = batch_shape(env_params)[0]
-    return np.asarray(_demand_paths(demand_keys(key, P, num_samples), env_params))
+@partial(jax.jit, static_argnames=("env",))
+def _demand_paths(env, keys, params):
+    return jax.vmap(lambda k, p: sample_paths(env, p, k).actual)(keys, params)
 
 
-@jax.jit
-def _demand_paths(keys, env_params):
-    sample = lambda k, p: sample_demand(_split_episode_key(k)[0], p).actual
-    return jax.vmap(jax.vmap(sample, in_axes=(0, None)), in_axes=(0, 0))(keys, env_params)
-
-
-def _with_product_axis(env_params: EnvParams) -> EnvParams:
-    shape = batch_shape(env_params)
+def _with_product_axis(params: EnvParams) -> EnvParams:
+    shape = batch_shape(params)
     if len(shape) == 0:
-        return replicate(env_params, 1)
+        return replicate(params, 1)
     if len(shape) != 1:
-        raise ConfigError(f"env_params must have at most one leading product axis, got batch shape {shape}")
-    return env_params
+        raise ConfigError(f"params must have at most one leading product axis, got batch shape {shape}")
+    return params
 
 
-def episode_metrics(act: Callable, policy_params, env_params: EnvParams, demand, policy_key) -> dict:
-    """Roll one episode of one product for a given DemandPath; metrics without leading axes."""
-    _, state = reset_with_demand(env_params, demand)
-    keys = jax.random.split(policy_key, env_params.periods)
-
-    def one_period(state, key):
-        action = act(policy_params, state, env_params, key)
-        waiting = state.backlog[0]  # served first (FIFO), so new demand is served after it
-        _, state, reward, _, info = step_env(None, state, action, env_params)
-        df = info.discount_factor
-        out = dict(reward=reward, revenue=df * info.revenue, purchase_cost=df * info.purchase_cost,
-                   shortage_cost=df * info.shortage_cost, holding_cost=df * info.holding_cost,
-                   overflow_cost=df * info.overflow_cost,
-                   served_now=jnp.maximum(info.sales[0] - waiting, 0), demand=info.demand,
-                   on_hand=info.on_hand, unfilled=info.unfilled, lost=info.lost,
-                   utilisation=info.accepted / jnp.maximum(env_params.supply_capacity, 1),
-                   shared=info.shared_utilisation)
-        return state, out
-
-    state, out = jax.lax.scan(one_period, state, keys)
-    total_demand = jnp.sum(out["demand"])
-    metrics = {k: jnp.sum(out[k]) for k in MONEY_FIELDS}
-    metrics.update(
-        fill_rate=jnp.where(total_demand > 0, jnp.sum(out["served_now"]) / jnp.maximum(total_demand, 1), 1.0),
-        demand=total_demand.astype(jnp.float32),
-        mean_on_hand=jnp.mean(out["on_hand"].astype(jnp.float32), axis=0),
-        unfilled_units=jnp.sum(out["unfilled"], axis=0).astype(jnp.float32),
-        lost_units=jnp.sum(out["lost"], axis=0).astype(jnp.float32),
-        final_backlog=state.backlog.astype(jnp.float32),
-        capacity_utilisation=jnp.mean(out["utilisation"].astype(jnp.float32), axis=0),
-        shared_utilisation=jnp.mean(out["shared"], axis=0))
-    return metrics
+def _collect(tr):
+    info, df = tr.info, tr.info.discount_factor
+    waiting = tr.state.backlog_units[0]  # served first (FIFO), so new demand is served after it
+    return dict(revenue=df * info.revenue, purchase_cost=df * info.purchase_cost,
+                shortage_cost=df * info.shortage_cost, holding_cost=df * info.holding_cost,
+                overflow_cost=df * info.overflow_cost,
+                served_now=jnp.maximum(info.sales[0] - waiting, 0), demand=info.demand,
+                on_hand=info.on_hand, unfilled=info.unfilled, lost=info.lost, accepted=info.accepted,
+                shared=info.shared_utilisation, invalid=info.invalid_action)
 
 
-@partial(jax.jit, static_argnames=("act", "policy_batched", "given_paths"))
-def _evaluate(act, policy_params, env_params, keys, paths, *, policy_batched: bool, given_paths: bool):
+@partial(jax.jit, static_argnames=("env", "act", "policy_batched", "given_paths"))
+def _evaluate(env, act, policy_params, params, keys, paths, *, policy_batched: bool, given_paths: bool):
     """keys [P, S, 2]; paths [P, S, T] (ignored unless given_paths). Returns dict of [P, S, ...]."""
+    f32 = lambda x: x.astype(jnp.float32)
 
-    def one(pp, ep, key, path):
-        demand_key, policy_key = _split_episode_key(key)
-        demand = stationary_path(path, ep) if given_paths else sample_demand(demand_key, ep)
-        return episode_metrics(act, pp, ep, demand, policy_key)
+    def one_sample(keys, paths):  # products [P] inside (they may share capacity)
+        demand = jax.vmap(env.stationary_path)(paths, params) if given_paths else None
+        reward, out, final = rollout(env, act, policy_params, params, keys, demand=demand,
+                                     collect=_collect, policy_batched=policy_batched)
+        total_demand = out["demand"].sum(0)
+        metrics = {k: out[k].sum(0) for k in MONEY_FIELDS if k != "reward"}
+        capacity = jnp.maximum(params.supply_capacity, 1)
+        metrics.update(
+            reward=reward,
+            # served <= demand; the minimum only removes float32 division round-off (GPU: 1 + 1e-7)
+            fill_rate=jnp.where(total_demand > 0,
+                                jnp.minimum(out["served_now"].sum(0) / jnp.maximum(total_demand, 1), 1.0), 1.0),
+            demand=f32(total_demand),
+            mean_on_hand=f32(out["on_hand"]).mean(0),
+            unfilled_units=f32(out["unfilled"].sum(0)), lost_units=f32(out["lost"].sum(0)),
+            final_backlog=f32(final.backlog_units),
+            capacity_utilisation=(f32(out["accepted"]) / capacity).mean(0),
+            shared_utilisation=out["shared"].mean(0), invalid_actions=out["invalid"].sum(0))
+        return metrics
 
-    # products inside (axis_name: the shared-capacity rule sums over products), samples outside
-    over_products = jax.vmap(one, in_axes=(0 if policy_batched else None, 0, 0, 0),
-                             axis_name=PRODUCT_AXIS)
-    over_samples = jax.vmap(over_products, in_axes=(None, None, 1, 1), out_axes=1)
-    return over_samples(policy_params, env_params, keys, paths)
+    return jax.vmap(one_sample, in_axes=(1, 1), out_axes=1)(keys, paths)
 
 
-def evaluate(act: Callable, policy_params: Any, env_params: EnvParams, key=None, *,
+def evaluate(env, act: Callable, policy_params: Any, params: EnvParams | None = None, key=None, *,
              num_samples: int | None = None, demand=None, policy_batched: bool = False) -> EvalResult:
     """Evaluate `act` on P products x S demand paths; returns EvalResult with [P, S, ...] fields.
 
-    act: policy `act(policy_params, state, env_params, key) -> action [M]`.
+    env: the InventoryEnv (static settings); params: one product (treated as P = 1) or a batch
+      with one leading product axis (default: env.default_params).
+    act: policy `act(policy_params, state, params, key) -> action [M]`.
     policy_params: shared by all products, or with a leading product axis [P, ...] on every leaf
       when `policy_batched`.
-    env_params: one product (treated as P = 1) or a batch with one leading product axis.
     key + num_samples: draw S = num_samples paths per product (common random numbers, see module).
     demand: integer paths [S, T] (every product) or [P, S, T] instead of drawing; `key` then only
       seeds policy randomness (default PRNGKey(0)).
     """
-    env_params = _with_product_axis(env_params)
-    P, T = batch_shape(env_params)[0], env_params.periods
+    params = _with_product_axis(env._params(params) if hasattr(env, "_params") else params)
+    P, T = batch_shape(params)[0], env.periods
     if demand is not None:
         paths = np.asarray(demand)
         if paths.ndim == 2:
             paths = np.broadcast_to(paths, (P,) + paths.shape)
         if paths.ndim != 3 or paths.shape[0] != P or paths.shape[2] != T:
-            raise ConfigError(f"demand must have shape [S, {T}] or [{P}, S, {T}] (products, samples, "
+            raise ConfigError(f"'demand' must have shape [S, {T}] or [{P}, S, {T}] (products, samples, "
                               f"periods), got {np.shape(demand)}")
         if not np.all(np.isfinite(paths)) or np.any(paths < 0) or np.any(paths != np.round(paths)):
-            raise ConfigError("demand paths must be non-negative integers")
+            raise ConfigError("'demand' paths must be non-negative integers")
         S = paths.shape[1]
         if num_samples is not None and num_samples != S:
-            raise ConfigError(f"num_samples={num_samples} disagrees with the {S} given demand paths")
+            raise ConfigError(f"'num_samples' ({num_samples}) disagrees with the {S} given demand paths")
         key = jax.random.PRNGKey(0) if key is None else key
         paths = jnp.asarray(paths, jnp.int32)
     else:
         if key is None or num_samples is None:
             raise ConfigError("evaluate needs `key` and `num_samples` (or given `demand` paths)")
-        if int(num_samples) < 1:
-            raise ConfigError(f"num_samples must be >= 1, got {num_samples}")
+        if not isinstance(num_samples, (int, np.integer)) or int(num_samples) < 1:
+            raise ConfigError(f"'num_samples' must be an integer >= 1, got {num_samples!r}")
         S = int(num_samples)
         paths = jnp.zeros((P, S, T), jnp.int32)
+    key = check_key(key)
     if policy_batched:
         leading = {np.shape(x)[0] if np.ndim(x) else None for x in jax.tree.leaves(policy_params)}
         if leading != {P}:
             raise ConfigError(f"policy_batched=True needs a leading product axis of length {P} on every "
                               f"policy parameter, got leading sizes {sorted(map(str, leading))}")
     keys = demand_keys(key, P, S)
-    out = _evaluate(act, policy_params, env_params, keys, paths, policy_batched=policy_batched,
+    out = _evaluate(env, act, policy_params, params, keys, paths, policy_batched=policy_batched,
                     given_paths=demand is not None)
     return EvalResult(**out)
 
 
+def check_key(key):
+    """A JAX PRNG key (raw uint32 [2] or a typed key), else a ConfigError."""
+    if isinstance(key, (int, np.integer)) or not hasattr(key, "shape") or not hasattr(key, "dtype"):
+        raise ConfigError(f"'key' must be a JAX PRNG key (jax.random.PRNGKey(seed) or jax.random.key(seed)), "
+                          f"got {type(key).__name__} {key!r}")
+    if not (jnp.issubdtype(key.dtype, jax.dtypes.prng_key) or (key.dtype == jnp.uint32 and key.shape == (2,))):
+        raise ConfigError(f"'key' must be one JAX PRNG key (uint32 [2] or a typed key), got dtype {key.dtype} "
+                          f"shape {key.shape}")
+    return key
+
+
+@partial(jax.jit, static_argnames=("env", "policy"))
+def _scenario_costs(env, policy, policy_params, params, keys):
+    return jax.vmap(lambda p: -rollout(env, policy, policy_params, p, keys)[0])(params)
+
+
+def scenario_costs(env, policy: Callable, policy_params, params_by_scenario: EnvParams, keys) -> np.ndarray:
+    """Episode costs (-reward) [L, S] of `policy` in L scenarios (params with a leading axis [L],
+    e.g. sc_jax.env.wrappers.params_by_sigma) on the same episode keys [S] (common random
+    numbers across scenarios and policies). Works for any env, wrappers included."""
+    return np.asarray(_scenario_costs(env, policy, policy_params, params_by_scenario, keys))
+
+
 # ---------------------------------------------------------------------------- statistics (host)
-
-def mean_ci(values, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, half-width of the 95% t-interval) along `axis`."""
-    values = np.asarray(values, np.float64)
-    n = values.shape[axis]
-    mean = values.mean(axis=axis)
-    if n < 2:
-        return mean, np.full_like(mean, np.nan)
-    sem = values.std(axis=axis, ddof=1) / np.sqrt(n)
-    return mean, stats.t.ppf(0.975, n - 1) * sem
-
 
 def summarise(result: EvalResult) -> dict:
     """Per product ([P] / [P, M] lists) and aggregate statistics of an EvalResult.
@@ -227,29 +227,23 @@ def summarise(result: EvalResult) -> dict:
     return out
 
 
-def paired_difference(a, b) -> dict:
-    """Paired difference a - b of per-episode values [P, S] on the same paths."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if a.shape != b.shape:
-        raise ConfigError(f"paired comparison needs the same [products, samples] shape, got {a.shape} "
-                          f"and {b.shape} (evaluate both with the same key and num_samples)")
-    diff = a - b
-    mean, ci = mean_ci(diff, axis=1)
-    agg_mean, agg_ci = mean_ci(diff.mean(axis=0), axis=0)
-    return {"per_product": {"mean": mean, "ci95": ci}, "aggregate": {"mean": float(agg_mean), "ci95": float(agg_ci)},
-            "win_fraction": float(np.mean(diff > 0))}
-
-
 def compare(result_a: EvalResult, result_b: EvalResult) -> dict:
-    """Paired differences a - b (reward, fill rate, each cost) with 95% CIs. Both results must
-    come from the same demand paths (same key and sizes, or the same given paths): the shared
-    demand cancels in the difference (common random numbers)."""
+    """Paired differences a - b (reward, fill rate, each cost) with 95% CIs, per product and for
+    the mean over products. Both results must come from the same demand paths (same key and
+    sizes, or the same given paths): the shared demand cancels in the difference."""
     if not np.array_equal(np.asarray(result_a.demand), np.asarray(result_b.demand)):
         raise ConfigError("compare needs results on the same demand paths (same key, num_samples and "
                           "products, or the same given paths): their total demands differ")
-    return {name: paired_difference(getattr(result_a, name), getattr(result_b, name))
-            for name in MONEY_FIELDS + ("fill_rate",)}
+    out = {}
+    for name in MONEY_FIELDS + ("fill_rate",):
+        a, b = np.asarray(getattr(result_a, name)), np.asarray(getattr(result_b, name))
+        per_product = paired_difference(a, b, axis=1)
+        aggregate = paired_difference(a.mean(axis=0), b.mean(axis=0))
+        out[name] = {"per_product": {"mean": per_product["mean"], "ci95": per_product["ci95"]},
+                     "aggregate": {"mean": aggregate["mean"], "ci95": aggregate["ci95"]},
+                     "win_fraction": float(np.mean(a - b > 0))}
+    return out
 
 
-__all__ = ["EvalResult", "evaluate", "episode_metrics", "demand_keys", "demand_paths", "summarise",
-           "compare", "paired_difference", "mean_ci"]
+__all__ = ["EvalResult", "evaluate", "scenario_costs", "demand_keys", "demand_paths", "summarise",
+           "compare", "check_key"]

@@ -1,7 +1,8 @@
 """The hybrid method's deployment loop over many products sharing capacity.
 
-Every `action_frequency` days each product's safety stock is chosen by a `decide` function (the
-RL brain's act, a static safety stock, a random one); every day the JAX order-up-to controller
+Every `action_frequency` days each product's safety stock is chosen by a policy of the
+safety-stock env (`act(policy_params, state, params, key) -> safety stock [M]`: the RL brain's act,
+`sc_jax.env.wrappers.fixed_safety_stock`, `static_by_ratio`, `sc_jax.policies.random_safety`); every day the JAX order-up-to controller
 turns the safety stocks into wished orders per product and stage; the capacity stage
 (sc_jax.alloc: the daily MILP or greedy marginal allocation, both exact for the daily model) cuts the
 wishes of all products so that each stage's stock + pipeline fits its shared capacity; then one
@@ -28,12 +29,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from sc_jax.alloc import AllocationProblem, allocate
-from sc_jax.env import reset, step_env
-from sc_jax.env.rollout import SHARED_TIME_AXES
-from sc_jax.env.types import PRODUCT_AXIS, EnvParams
+from sc_jax.env.types import EnvParams
 from sc_jax.errors import ConfigError
 from sc_jax.policies.order_up_to import forecast_window, order_up_to
-from sc_jax.policies.random_safety import SafetyRange
 
 ALLOCATIONS = ("daily", "greedy", "none")  # the rolling LP needs arrival schedules: not in this loop
 
@@ -58,7 +56,7 @@ class HybridResult:
         return float(self.cost.sum())
 
 
-# --- decision rules for run_hybrid: decide(decide_params, state, params, key) -> safety stock [M] ---
+# --- safety-stock policies for run_hybrid: act(policy_params, state, params, key) -> safety stock [M] ---
 
 class StaticByRatio(NamedTuple):
     """A static safety stock per cost ratio: log10 ratios [R], stocks [R, M]; a product uses the row
@@ -68,38 +66,35 @@ class StaticByRatio(NamedTuple):
     stocks: jnp.ndarray
 
 
-def static_by_ratio_decide(table: StaticByRatio, state, params, key):
+def static_by_ratio(table: StaticByRatio, state, params, key):
+    """The row of `table` whose ratio is nearest (in log) to the product's cost ratio."""
     del state, key
     row = jnp.argmin(jnp.abs(table.log10_ratios - jnp.log10(params.cost_ratio)))
     return jnp.asarray(table.stocks, jnp.int32)[row]
 
 
-def random_safety_decide(safety_range: SafetyRange, state, params, key):
-    """Safety stock uniform on the integers [low, high] per stage, drawn with the decision's key."""
-    del state, params
-    low = jnp.asarray(safety_range.low, jnp.int32)
-    return jax.random.randint(key, low.shape, low, jnp.asarray(safety_range.high, jnp.int32) + 1)
-
-
-def _check(params: EnvParams, allocation: str, action_frequency: int) -> None:
+def _check(env, params: EnvParams, allocation: str, action_frequency: int) -> None:
     if allocation not in ALLOCATIONS:
-        raise ConfigError(f"allocation must be one of {ALLOCATIONS}, got {allocation!r}")
+        raise ConfigError(f"'allocation' must be one of {ALLOCATIONS}, got {allocation!r}")
     if params.initial_inventory.ndim != 2:
-        raise ConfigError("the hybrid loop needs a product axis: build params with sc_jax.env.catalog.make_catalog")
-    if allocation != "none" and not params.couple_products:
+        raise ConfigError("the hybrid loop needs a product axis: build (env, params) with sc_jax.env.catalog.make_catalog")
+    if allocation != "none" and not env.couple_products:
         raise ConfigError("allocation needs a shared capacity: make_catalog(..., shared_capacity=...)")
-    if params.demand_kind != "forecast":
-        raise ConfigError(f"the hybrid loop needs forecast demand, got {params.demand_kind!r}")
-    if action_frequency < 1:
-        raise ConfigError(f"action_frequency must be >= 1, got {action_frequency}")
+    if env.demand_kind != "forecast":
+        raise ConfigError(f"the hybrid loop needs forecast demand, got {env.demand_kind!r}")
+    if not isinstance(action_frequency, (int, np.integer)) or action_frequency < 1:
+        raise ConfigError(f"'action_frequency' must be an integer >= 1, got {action_frequency!r}")
 
 
-def make_day_functions(params: EnvParams):
+def make_day_functions(env, params: EnvParams):
     """Jitted, decision-independent pieces of one day, vmapped over products, taking the params as
     an argument (so catalogs of the same shapes, e.g. other sigma levels, reuse the compilation):
-    day_inputs(safety, state, params) and env_step(state, orders, params)."""
+    reset_all(keys, params), day_inputs(safety, state, params) and env_step(state, orders, params)."""
     horizon = int(np.max(np.asarray(params.lead_time))) + 1
-    axis_name = PRODUCT_AXIS if params.couple_products else None
+
+    @jax.jit
+    def reset_all(keys, params):
+        return jax.vmap(env.reset)(keys, params)[1]
 
     @jax.jit
     def day_inputs(safety, state, params):
@@ -113,38 +108,36 @@ def make_day_functions(params: EnvParams):
                     forecast_window(state.demand.forecast_mean, state.time, horizon),
                     forecast_window(state.demand.forecast_std, state.time, horizon))
 
-        return jax.vmap(one, in_axes=(0, SHARED_TIME_AXES, 0))(safety, state, params)
+        return jax.vmap(one)(safety, state, params)
 
     @jax.jit
     def env_step(state, orders, params):
         def one(state, p, orders):
-            _, state, _, _, info = step_env(None, state, orders, p)
+            _, state, _, _, info = env.step_env(None, state, orders, p)
             return state, (info.holding_cost, info.shortage_cost, info.overflow_cost, info.overflow,
                            info.shared_utilisation)
 
-        return jax.vmap(one, in_axes=(SHARED_TIME_AXES, 0, 0), out_axes=(SHARED_TIME_AXES, 0),
-                        axis_name=axis_name)(state, params, orders)
+        return env.vmap_products(one)(state, params, orders)
 
-    return day_inputs, env_step
+    return reset_all, day_inputs, env_step
 
 
-def make_hybrid_functions(params: EnvParams, decide: Callable, day_functions=None):
-    """(decide_all, day_inputs, env_step) for `run_hybrid(functions=...)`; `day_functions` from
-    make_day_functions can be shared by several decide functions (one compilation)."""
+def make_hybrid_functions(env, params: EnvParams, policy: Callable, day_functions=None):
+    """(act_all, reset_all, day_inputs, env_step) for `run_hybrid(functions=...)`; `day_functions` from
+    make_day_functions can be shared by several policies (one compilation)."""
 
     @jax.jit
-    def decide_all(decide_params, state, params, keys):
-        return jax.vmap(lambda s, p, k: decide(decide_params, s, p, k),
-                        in_axes=(SHARED_TIME_AXES, 0, 0))(state, params, keys)
+    def act_all(policy_params, state, params, keys):
+        return jax.vmap(lambda s, p, k: policy(policy_params, s, p, k))(state, params, keys)
 
-    return (decide_all,) + tuple(day_functions or make_day_functions(params))
+    return (act_all,) + tuple(day_functions or make_day_functions(env, params))
 
 
 def _host_arrays(params: EnvParams) -> dict:
     M = params.num_stages
     return {
-        "holding_cost": np.asarray(params.holding_cost, np.float64)[:, :M],
-        "shortage_cost": np.asarray(params.shortage_cost, np.float64)[:, :M],
+        "holding_cost": np.asarray(params.unit_holding_cost, np.float64)[:, :M],
+        "shortage_cost": np.asarray(params.unit_shortage_cost, np.float64)[:, :M],
         "supply_capacity": np.asarray(params.supply_capacity, np.float64)[:, :M],
         "lead_times": _same_for_all_products("lead_time", params.lead_time),
         "capacity": _same_for_all_products("shared_capacity", params.shared_capacity),
@@ -162,26 +155,25 @@ def _same_for_all_products(name: str, value) -> np.ndarray:
     return value
 
 
-def run_hybrid(params: EnvParams, decide: Callable, decide_params: Any, key, *,
+def run_hybrid(env, params: EnvParams, policy: Callable, policy_params: Any, key, *,
                allocation: str = "daily", action_frequency: int = 10,
                alloc_options: dict | None = None, functions=None) -> HybridResult:
-    """One episode of all N products of `params` (a catalog with a shared capacity).
+    """One episode of all N products of (env, params) (a catalog with a shared capacity).
 
-    decide(decide_params, state, params, key) -> safety stock [M] for one product (a brain's act
-    function, sc_jax.agents.safety_env.static_decide, static_by_ratio_decide, random_safety_decide).
+    policy(policy_params, state, params, key) -> safety stock [M] for one product (a brain's act
+    function, sc_jax.env.wrappers.fixed_safety_stock, static_by_ratio, sc_jax.policies.random_safety).
     allocation: "daily" (MILP) | "greedy" | "none"; alloc_options go to sc_jax.alloc.allocate
     (time_limit, mip_rel_gap, capacity_basis, ...). A MILP time-out or failure falls back inside
     sc_jax.alloc (greedy, exact for this model) and is counted in `fallback_days` and `statuses`.
-    `functions`: reuse make_hybrid_functions(params, decide) across calls and across catalogs of
-    the same shapes, lead times and coupling (saves compilation)."""
-    _check(params, allocation, action_frequency)
+    `functions`: reuse make_hybrid_functions(env, params, policy) across calls and across catalogs
+    of the same shapes, lead times and coupling (saves compilation)."""
+    _check(env, params, allocation, action_frequency)
     t0 = time.perf_counter()
-    decide_all, day_inputs, env_step = functions or make_hybrid_functions(params, decide)
+    act_all, reset_all, day_inputs, env_step = functions or make_hybrid_functions(env, params, policy)
     static = _host_arrays(params)
-    N, M, T = params.initial_inventory.shape[0], params.num_stages, params.periods
+    N, M, T = params.initial_inventory.shape[0], params.num_stages, env.periods
     k_reset, k_decide = jax.random.split(key)
-    _, state = jax.vmap(reset)(jax.random.split(k_reset, N), params)
-    state = state.replace(time=jnp.zeros((), jnp.int32))
+    state = reset_all(jax.random.split(k_reset, N), params)
     options = dict(alloc_options or {})
     statuses: Counter = Counter()
     alloc_s, fallback_days = 0.0, 0
@@ -191,7 +183,7 @@ def run_hybrid(params: EnvParams, decide: Callable, decide_params: Any, key, *,
     for t in range(T):
         if t % action_frequency == 0:
             keys = jax.random.split(jax.random.fold_in(k_decide, t), N)
-            safety = decide_all(decide_params, state, params, keys)
+            safety = act_all(policy_params, state, params, keys)
         inputs = day_inputs(safety, state, params)
         orders = inputs[0]  # "none": the wishes go to the env as they are, no host round trip
         if allocation != "none":
@@ -220,5 +212,5 @@ def run_hybrid(params: EnvParams, decide: Callable, decide_params: Any, key, *,
                         fallback_days=fallback_days, alloc_s=alloc_s, wall_s=time.perf_counter() - t0)
 
 
-__all__ = ["ALLOCATIONS", "HybridResult", "SafetyRange", "StaticByRatio", "make_day_functions",
-           "make_hybrid_functions", "random_safety_decide", "run_hybrid", "static_by_ratio_decide"]
+__all__ = ["ALLOCATIONS", "HybridResult", "StaticByRatio", "make_day_functions",
+           "make_hybrid_functions", "run_hybrid", "static_by_ratio"]

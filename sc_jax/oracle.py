@@ -23,7 +23,7 @@ U[t, m>=1] is zero: with perfect information the oracle requests exactly what it
 (requested = accepted), so OR-Gym never charges k_m for m >= 1. Selling less than possible is
 never better (a unit sold now earns p and saves holding and backlog cost), so the optimal S0 is
 what the environment's min(on hand, demand) sells, and replaying the orders R through
-`sc_jax.env.step_env` gives back exactly the optimum (tests/test_oracle.py).
+`env.step_env` gives back exactly the optimum (tests/test_oracle.py).
 
 Default: integer orders (MILP, `integer=True`), so the orders are feasible actions and the bound
 is the best any integer policy can do on that path; `integer=False` solves the LP relaxation
@@ -68,23 +68,23 @@ class _Model(NamedTuple):
     backlog: bool
 
 
-def _single_product_numpy(params: EnvParams) -> dict:
+def _single_product_numpy(env, params: EnvParams) -> dict:
     if batch_shape(params) != ():
         raise ConfigError(f"the oracle takes one product's EnvParams (no leading axis), got batch "
                           f"shape {batch_shape(params)}; use oracle_rewards for batches")
-    if params.couple_products:
+    if env.couple_products:
         raise ConfigError("the oracle does not model shared capacity across products (couple_products)")
     f = lambda x: np.asarray(x, np.float64)
-    return dict(T=params.periods, M=params.num_stages, I0=f(params.initial_inventory), p=float(params.retail_price),
-                r=f(params.unit_cost), k=f(params.shortage_cost), h=f(params.holding_cost),
+    return dict(T=env.periods, M=params.num_stages, I0=f(params.initial_inventory), p=float(params.retail_price),
+                r=f(params.unit_cost), k=f(params.unit_shortage_cost), h=f(params.unit_holding_cost),
                 c=f(params.supply_capacity), L=np.asarray(params.lead_time, np.int64),
                 backlog=bool(params.backlog), log_alpha=float(np.float64(params.log_discount)),
                 alpha=float(params.discount))
 
 
-def build_model(params: EnvParams) -> _Model:
+def build_model(env, params: EnvParams) -> _Model:
     """The sparse LP of one product's dynamics (see module docstring), demand left out of the rhs."""
-    d = _single_product_numpy(params)
+    d = _single_product_numpy(env, params)
     T, M = d["T"], d["M"]
     nR = nI = T * M
     iR = lambda t, m: t * M + m
@@ -144,9 +144,8 @@ def build_model(params: EnvParams) -> _Model:
     return _Model(T, M, d["c"], A_eq, b_eq, A_ub, b_ub, -reward, lower, upper, ret, d["backlog"])
 
 
-def solve_path(model_or_params, demand, *, integer: bool = True) -> OracleSolution:
-    """Best orders for one known demand path [T] (integers >= 0)."""
-    model = model_or_params if isinstance(model_or_params, _Model) else build_model(model_or_params)
+def solve_path(model: _Model, demand, *, integer: bool = True) -> OracleSolution:
+    """Best orders for one known demand path [T] (integers >= 0); `model` from build_model."""
     T, M = model.T, model.M
     demand = np.asarray(demand, np.float64)
     if demand.shape != (T,):
@@ -173,14 +172,14 @@ def solve_path(model_or_params, demand, *, integer: bool = True) -> OracleSoluti
                           unfilled=x[2 * T * M + T:])
 
 
-def oracle_rewards(params: EnvParams, paths, *, integer: bool = True) -> np.ndarray:
+def oracle_rewards(env, params: EnvParams, paths, *, integer: bool = True) -> np.ndarray:
     """Bound per path: paths [S, T] -> [S], or for a product batch paths [P, S, T] -> [P, S]."""
     paths = np.asarray(paths)
     shape = batch_shape(params)
     if shape == ():
         if paths.ndim == 3 and paths.shape[0] == 1:
             paths = paths[0]
-        model = build_model(params)
+        model = build_model(env, params)
         return np.array([solve_path(model, path, integer=integer).reward for path in paths])
     if len(shape) != 1 or paths.ndim != 3 or paths.shape[0] != shape[0]:
         raise ConfigError(f"paths must be [S, T] for one product or [P, S, T] for P={shape} products, "
@@ -190,7 +189,7 @@ def oracle_rewards(params: EnvParams, paths, *, integer: bool = True) -> np.ndar
     out = []
     for p in range(shape[0]):
         single = jax.tree.map(lambda x: x[p], params)
-        out.append(oracle_rewards(single, paths[p], integer=integer))
+        out.append(oracle_rewards(env, single, paths[p], integer=integer))
     return np.stack(out)
 
 

@@ -10,12 +10,16 @@
   derivative-free optimisation, scipy.optimize.minimize(method="Powell") on the mean simulated
   reward over the training paths (a jitted vmapped objective), then the same integer
   neighbourhood search.
-Always report tuned policies on held-out paths (different keys): the training mean is biased
-upwards by the selection.
+* `tune_static_safety`: the best fixed safety stock of the safety-stock env
+  (sc_jax.env.wrappers.SafetyStockEnv) per cost ratio: a lattice, then integer neighbourhood
+  moves until none is better, for the sigma mixture and per sigma level.
+Every candidate runs through `sc_jax.env.rollout`. Always report tuned policies on held-out
+paths (different keys): the training mean is biased upwards by the selection.
 """
 from __future__ import annotations
 
 import itertools
+import time
 from functools import partial
 from typing import Callable
 
@@ -23,27 +27,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sc_jax.env.demand import stationary_path
 from sc_jax.env.params import batch_shape
+from sc_jax.env.rollout import rollout
 from sc_jax.env.types import EnvParams
+from sc_jax.env.wrappers import fixed_safety_stock, params_by_sigma
 from sc_jax.errors import ConfigError
-from sc_jax.evaluate import episode_metrics
 from sc_jax.policies.base_stock import base_stock
 from sc_jax.policies.s_S import SSParams, s_S
 
 
-@partial(jax.jit, static_argnames=("act",))
-def _rewards_chunk(act, candidates, env_params, paths, keys):
+@partial(jax.jit, static_argnames=("env", "act"))
+def _rewards_chunk(env, act, candidates, env_params, paths, keys):
     """candidates [C, ...] x paths [S, T] -> discounted episode rewards [C, S]."""
-
-    def one(candidate, path, key):
-        return episode_metrics(act, candidate, env_params, stationary_path(path, env_params), key)["reward"]
-
-    over_paths = jax.vmap(one, in_axes=(None, 0, 0))
-    return jax.vmap(over_paths, in_axes=(0, None, None))(candidates, paths, keys)
+    demand = jax.vmap(env.stationary_path, in_axes=(0, None))(paths, env_params)
+    return jax.vmap(lambda c: rollout(env, act, c, env_params, keys, demand=demand)[0])(candidates)
 
 
-def candidate_rewards(act: Callable, candidates, env_params: EnvParams, paths, *, chunk: int = 512,
+def candidate_rewards(env, act: Callable, candidates, env_params: EnvParams, paths, *, chunk: int = 512,
                       key=None) -> np.ndarray:
     """Rewards [C, S] of C candidate parameter pytrees (leading axis C) on paths [S, T] of one
     product. Candidates are evaluated `chunk` at a time (the last chunk is padded, so one
@@ -51,8 +51,8 @@ def candidate_rewards(act: Callable, candidates, env_params: EnvParams, paths, *
     if batch_shape(env_params) != ():
         raise ConfigError("tuning works on one product's EnvParams (no leading product axis)")
     paths = jnp.asarray(paths, jnp.int32)
-    if paths.ndim != 2 or paths.shape[1] != env_params.periods:
-        raise ConfigError(f"paths must be [S, {env_params.periods}], got {paths.shape}")
+    if paths.ndim != 2 or paths.shape[1] != env.periods:
+        raise ConfigError(f"'paths' must be [S, {env.periods}], got {paths.shape}")
     key = jax.random.PRNGKey(0) if key is None else key
     keys = jax.random.split(key, paths.shape[0])
     leaves = jax.tree.leaves(candidates)
@@ -64,7 +64,7 @@ def candidate_rewards(act: Callable, candidates, env_params: EnvParams, paths, *
         n = int(jax.tree.leaves(part)[0].shape[0])
         if n < chunk:  # pad with the last candidate to keep one compiled shape
             part = jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], chunk - n, axis=0)]), part)
-        out.append(np.asarray(_rewards_chunk(act, part, env_params, paths, keys))[:n])
+        out.append(np.asarray(_rewards_chunk(env, act, part, env_params, paths, keys))[:n])
     return np.concatenate(out, axis=0)
 
 
@@ -75,14 +75,14 @@ def echelon_grid(local_values) -> np.ndarray:
     return np.cumsum(local, axis=1)
 
 
-def grid_search(act: Callable, candidates: np.ndarray, env_params: EnvParams, paths, *, chunk: int = 512):
+def grid_search(env, act: Callable, candidates: np.ndarray, env_params: EnvParams, paths, *, chunk: int = 512):
     """Best of array candidates [C, M] by mean reward on paths: (best [M], best mean, means [C])."""
-    means = candidate_rewards(act, jnp.asarray(candidates, jnp.float32), env_params, paths, chunk=chunk).mean(axis=1)
+    means = candidate_rewards(env, act, jnp.asarray(candidates, jnp.float32), env_params, paths, chunk=chunk).mean(axis=1)
     best = int(np.argmax(means))
     return np.asarray(candidates[best], np.float64), float(means[best]), means
 
 
-def local_search(act: Callable, start, env_params: EnvParams, paths, *, steps=(16, 8, 4, 2, 1),
+def local_search(env, act: Callable, start, env_params: EnvParams, paths, *, steps=(16, 8, 4, 2, 1),
                  max_iters: int = 200, start_value: float | None = None, moves: str = "all"):
     """Integer neighbourhood search over a parameter vector [D] (e.g. echelon base-stock levels).
 
@@ -98,13 +98,13 @@ def local_search(act: Callable, start, env_params: EnvParams, paths, *, steps=(1
         moves = np.concatenate([np.eye(D), -np.eye(D)])
     else:
         raise ConfigError(f"moves must be 'all' or 'axis', got {moves!r}")
-    value = (float(candidate_rewards(act, jnp.asarray(x[None], jnp.float32), env_params, paths).mean())
+    value = (float(candidate_rewards(env, act, jnp.asarray(x[None], jnp.float32), env_params, paths).mean())
              if start_value is None else start_value)
     evaluations = 1
     for step in steps:
         for _ in range(max_iters):
             neighbours = x[None] + step * moves
-            means = candidate_rewards(act, jnp.asarray(neighbours, jnp.float32), env_params, paths,
+            means = candidate_rewards(env, act, jnp.asarray(neighbours, jnp.float32), env_params, paths,
                                       chunk=len(moves)).mean(axis=1)
             evaluations += len(moves)
             best = int(np.argmax(means))
@@ -114,7 +114,7 @@ def local_search(act: Callable, start, env_params: EnvParams, paths, *, steps=(1
     return x, value, evaluations
 
 
-def tune_base_stock(env_params: EnvParams, paths, *, local_values=None, steps=(8, 4, 2, 1),
+def tune_base_stock(env, env_params: EnvParams, paths, *, local_values=None, steps=(8, 4, 2, 1),
                     chunk: int = 512) -> dict:
     """Our base-stock search: coarse echelon grid, then integer neighbourhood search, on the
     training `paths` [S, T]. Default grid: local levels 0..200 in steps of 10 per stage."""
@@ -122,14 +122,14 @@ def tune_base_stock(env_params: EnvParams, paths, *, local_values=None, steps=(8
     if local_values is None:
         local_values = [np.arange(0, 201, 10)] * M
     grid = echelon_grid(local_values)
-    grid_best, grid_value, _ = grid_search(base_stock, grid, env_params, paths, chunk=chunk)
-    levels, value, evals = local_search(base_stock, grid_best, env_params, paths, steps=steps,
+    grid_best, grid_value, _ = grid_search(env, base_stock, grid, env_params, paths, chunk=chunk)
+    levels, value, evals = local_search(env, base_stock, grid_best, env_params, paths, steps=steps,
                                         start_value=grid_value)
     return {"levels": levels, "train_reward": value, "grid_levels": grid_best,
             "grid_train_reward": grid_value, "grid_size": len(grid), "local_evaluations": evals}
 
 
-def dfo_base_stock(env_params: EnvParams, paths, *, x0=None, maxfev: int = 2000,
+def dfo_base_stock(env, env_params: EnvParams, paths, *, x0=None, maxfev: int = 2000,
                    steps=(4, 2, 1)) -> dict:
     """OR-Gym's DFO baseline: Powell on the mean simulated reward of echelon levels over the
     training paths, then an integer neighbourhood search from the rounded Powell point.
@@ -147,13 +147,13 @@ def dfo_base_stock(env_params: EnvParams, paths, *, x0=None, maxfev: int = 2000,
     keys = jax.random.split(jax.random.PRNGKey(0), paths.shape[0])
 
     def objective(x):  # one candidate: the same jitted chunk function with C = 1
-        return -float(np.asarray(_rewards_chunk(base_stock, jnp.asarray(x[None], jnp.float32),
+        return -float(np.asarray(_rewards_chunk(env, base_stock, jnp.asarray(x[None], jnp.float32),
                                                 env_params, paths, keys)).mean())
 
     res = minimize(objective, x0, method="Powell", options={"maxfev": maxfev, "xtol": 0.5, "ftol": 1e-6})
     powell_levels = np.asarray(res.x, np.float64)
     powell_value = -float(res.fun)
-    levels, value, evals = local_search(base_stock, np.ceil(powell_levels), env_params, paths, steps=steps)
+    levels, value, evals = local_search(env, base_stock, np.ceil(powell_levels), env_params, paths, steps=steps)
     if value < powell_value:  # ceil() is what the policy does, so this cannot happen; keep safe
         levels, value = np.ceil(powell_levels), powell_value
     return {"levels": levels, "train_reward": value, "powell_levels": powell_levels,
@@ -169,7 +169,7 @@ def s_S_flat(x, state, params, key=None):
     return s_S(SSParams(jnp.minimum(x[:M], S), S), state, params, key)
 
 
-def tune_s_S(env_params: EnvParams, paths, base_levels, *, gaps=(0, 5, 10, 20, 40),
+def tune_s_S(env, env_params: EnvParams, paths, base_levels, *, gaps=(0, 5, 10, 20, 40),
              steps=(4, 2, 1)) -> dict:
     """(s, S) search around tuned base-stock levels: S = base levels, s = S - 1 - gap_m over a
     grid of per-stage gaps (gap 0 everywhere is the base-stock policy itself, so the result is
@@ -178,13 +178,85 @@ def tune_s_S(env_params: EnvParams, paths, base_levels, *, gaps=(0, 5, 10, 20, 4
     S = np.round(np.asarray(base_levels, np.float64))
     gap_grid = np.array(list(itertools.product(*[np.asarray(gaps, np.float64)] * M)))
     candidates = np.concatenate([S[None] - 1 - gap_grid, np.broadcast_to(S, gap_grid.shape)], axis=1)
-    start, start_value, _ = grid_search(s_S_flat, candidates, env_params, paths, chunk=len(candidates))
-    x, value, evals = local_search(s_S_flat, start, env_params, paths, steps=steps,
+    start, start_value, _ = grid_search(env, s_S_flat, candidates, env_params, paths, chunk=len(candidates))
+    x, value, evals = local_search(env, s_S_flat, start, env_params, paths, steps=steps,
                                    start_value=start_value, moves="axis")
     s_final = np.minimum(x[:M], x[M:])
     return {"reorder_point": s_final, "order_up_to": x[M:], "train_reward": value,
             "grid_train_reward": start_value, "local_evaluations": evals}
 
 
-__all__ = ["candidate_rewards", "s_S_flat", "tune_s_S", "echelon_grid", "grid_search", "local_search", "tune_base_stock",
-           "dfo_base_stock"]
+# --- static safety stock of the safety-stock env --------------------------------------------------
+
+def static_grid(num_stages: int, low: int, high: int, step: int = 1) -> np.ndarray:
+    """Integer safety stocks in [low, high]^M on a lattice of `step` (high always included): [G, M]."""
+    levels = sorted(set(range(low, high + 1, step)) | {high})
+    return np.array(list(itertools.product(levels, repeat=num_stages)), np.int32)
+
+
+def neighbourhood(center, low: int, high: int, radius: int = 2) -> np.ndarray:
+    """Integer safety stocks within `radius` of `center` [M] per stage, clipped to the range: [G, M]."""
+    offsets = np.array(list(itertools.product(range(-radius, radius + 1), repeat=len(center))))
+    return np.unique(np.clip(np.asarray(center)[None] + offsets, low, high), axis=0).astype(np.int32)
+
+
+@partial(jax.jit, static_argnames=("env", "chunk"))
+def static_safety_costs(env, params_by_level: EnvParams, keys, grid, chunk: int = 64):
+    """Mean episode cost [G, L] of each fixed safety stock grid[g] [M] of the safety-stock `env`
+    at each scenario level (params with a leading axis [L]) on the same keys [S]."""
+
+    def candidate(safety):
+        return jax.vmap(lambda p: -rollout(env, fixed_safety_stock, safety, p, keys)[0].mean())(params_by_level)
+
+    return jax.lax.map(candidate, jnp.asarray(grid), batch_size=chunk)
+
+
+def tune_static_safety(env, params: EnvParams, ratio, sigma_levels, *, num_paths: int = 32, seed: int = 0,
+                       coarse_step: int | None = None, radius: int = 2, max_moves: int = 10) -> dict:
+    """Best fixed safety stock [M] of the safety-stock `env` (sc_jax.env.wrappers.SafetyStockEnv,
+    its safety range) at cost `ratio`, on training paths (keys from `seed`, never the held-out
+    seed): for the sigma mixture ("best") and for each sigma level ("best_per_sigma", a stronger
+    baseline that knows sigma). Search: the full integer grid when the range has <= 11 values per
+    stage, else a lattice of `coarse_step` followed by moves to the best integer neighbour
+    (+-radius per stage) until none is better (at most `max_moves`), so the result does not
+    depend on the lattice."""
+    low, high = int(env.safety_low), int(env.safety_high)
+    keys = jax.random.split(jax.random.PRNGKey(seed), num_paths)
+    by_level = params_by_sigma(params, ratio, sigma_levels)
+    M = env.num_stages
+    if coarse_step is None:
+        coarse_step = 1 if high - low <= 10 else max((high - low) // 8, 1)
+    t0 = time.perf_counter()
+    grid = static_grid(M, low, high, coarse_step)
+    costs = np.asarray(static_safety_costs(env, by_level, keys, jnp.asarray(grid)))  # [G, L]
+    evaluated = len(grid)
+
+    def refine(center, level_index=None):
+        nonlocal evaluated
+        center = np.asarray(center)
+        if coarse_step == 1:
+            return center
+        sel = by_level if level_index is None else jax.tree.map(lambda x: x[level_index:level_index + 1], by_level)
+        full = (2 * radius + 1) ** M
+        for _ in range(max_moves):
+            cand = neighbourhood(center, low, high, radius)
+            evaluated += len(cand)
+            # pad to one shape (clipping at the range's edges shrinks the box): one compilation
+            padded = np.concatenate([cand, np.repeat(cand[:1], full - len(cand), axis=0)])
+            c = np.asarray(static_safety_costs(env, sel, keys, jnp.asarray(padded)))[: len(cand)]
+            best = cand[np.argmin(c.mean(axis=1))]
+            if np.array_equal(best, center):
+                break
+            center = best
+        return center
+
+    best = refine(grid[np.argmin(costs.mean(axis=1))])
+    per_sigma = [refine(grid[np.argmin(costs[:, i])], i) for i in range(len(sigma_levels))]
+    return {"best": np.asarray(best).tolist(), "best_per_sigma": [np.asarray(b).tolist() for b in per_sigma],
+            "coarse_step": int(coarse_step), "candidates_evaluated": int(evaluated),
+            "train_paths_per_sigma": num_paths, "train_seed": seed, "search_s": time.perf_counter() - t0}
+
+
+__all__ = ["candidate_rewards", "s_S_flat", "tune_s_S", "echelon_grid", "grid_search", "local_search",
+           "tune_base_stock", "dfo_base_stock", "static_grid", "neighbourhood", "static_safety_costs",
+           "tune_static_safety"]

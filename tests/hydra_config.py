@@ -3,7 +3,10 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
+from sc_jax.config import register_configs
+
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+register_configs()  # the structured defaults (ppo/defaults) every entry point registers too
 
 
 def compose_config(name: str, overrides=()):

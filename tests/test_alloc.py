@@ -19,6 +19,7 @@ from sc_jax import alloc
 from sc_jax.alloc import AllocationProblem, allocate, capacity_room, random_problem
 from sc_jax.alloc.greedy import is_optimal_cut
 from sc_jax.alloc.milp import build_cut_segments
+from sc_jax.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -192,38 +193,89 @@ def test_supply_limits_clip_desired_orders():
     assert result.info["clipped_by_supply"] > 0
 
 
+def assert_is_greedy(result, greedy):
+    np.testing.assert_array_equal(result.orders, greedy.orders)
+    assert result.objective == greedy.objective and result.mip_gap == 0.0
+
+
 def test_milp_time_out_and_failure_fall_back(monkeypatch):
     problem = random_problem(5, 40, tightness=0.5)
     exact = allocate(problem, "greedy")
     real_milp = alloc.milp.milp
 
-    def timed_out_with_incumbent(*args, **kwargs):
+    def timed_out_with_poor_incumbent(*args, **kwargs):
         solution = real_milp(*args, **kwargs)
+        # A feasible but poor incumbent: every segment fully cut.
+        solution.x = kwargs["bounds"].ub.copy()
         solution.status, solution.message = 1, "Time limit reached"
         return solution
 
-    monkeypatch.setattr(alloc.milp, "milp", timed_out_with_incumbent)
+    monkeypatch.setattr(alloc.milp, "milp", timed_out_with_poor_incumbent)
     result = allocate(problem, "daily", time_limit=0.5)
-    assert result.timed_out and not result.fallback and result.status == "time_limit"
+    # The incumbent is discarded: greedy, always, so the result does not depend on timing.
+    assert result.timed_out and result.fallback and result.status == "time_limit_greedy"
+    assert_is_greedy(result, exact)
     assert_capacity_safe(problem, result)
 
     monkeypatch.setattr(alloc.milp, "milp", lambda *a, **k: SimpleNamespace(status=1, x=None, message="Time limit"))
     result = allocate(problem, "daily")
-    assert result.fallback and result.timed_out and result.status == "fallback_greedy"
-    assert result.objective == pytest.approx(exact.objective)
-    assert_capacity_safe(problem, result)
+    assert result.fallback and result.timed_out and result.status == "time_limit_greedy"
+    assert_is_greedy(result, exact)
+
+    # Another HiGHS status with a point (e.g. iteration limit) is not trusted either.
+    def other_status(*args, **kwargs):
+        solution = real_milp(*args, **kwargs)
+        solution.status, solution.message = 4, "Other"
+        return solution
+
+    monkeypatch.setattr(alloc.milp, "milp", other_status)
+    result = allocate(problem, "daily")
+    assert result.fallback and not result.timed_out and result.status == "fallback_greedy"
+    assert_is_greedy(result, exact)
 
     def broken(*args, **kwargs):
         raise RuntimeError("HiGHS crashed")
 
     monkeypatch.setattr(alloc.milp, "milp", broken)
     result = allocate(problem, "daily")
-    assert result.fallback and "HiGHS crashed" in result.info["highs_message"]
+    assert result.fallback and not result.timed_out and result.status == "fallback_greedy"
+    assert "HiGHS crashed" in result.info["highs_message"]
+    assert_is_greedy(result, exact)
 
     monkeypatch.setattr(alloc.rolling, "milp", broken)
     result = allocate(problem, "rolling")
-    assert result.fallback and result.method == "rolling"
+    assert result.fallback and not result.timed_out and result.method == "rolling"
+    assert result.status == "fallback_greedy"
+    assert_is_greedy(result, exact)
     assert_capacity_safe(problem, result)
+
+    def rolling_timed_out(*args, **kwargs):
+        return SimpleNamespace(status=1, x=np.zeros(len(args[0])), fun=0.0, message="Time limit reached")
+
+    monkeypatch.setattr(alloc.rolling, "milp", rolling_timed_out)
+    result = allocate(problem, "rolling")
+    assert result.fallback and result.timed_out and result.status == "time_limit_greedy"
+    assert_is_greedy(result, exact)
+
+
+def test_real_time_limit_gives_greedy_deterministically():
+    """HiGHS really stopped by its time limit: the result is greedy's, identical run to run."""
+    problem = random_problem(9, 3000, tightness=0.7)
+    greedy = allocate(problem, "greedy")
+    first = allocate(problem, "daily", time_limit=1e-6, band_size=None)
+    second = allocate(problem, "daily", time_limit=1e-6, band_size=None)
+    for result in (first, second):
+        assert result.status == "time_limit_greedy" and result.timed_out and result.fallback
+        assert result.info["highs_status"] == 1
+        assert_is_greedy(result, greedy)
+        assert_capacity_safe(problem, result)
+    np.testing.assert_array_equal(first.orders, second.orders)
+
+    small = random_problem(9, 40, tightness=0.6)
+    rolling = allocate(small, "rolling", time_limit=1e-6)
+    assert rolling.status == "time_limit_greedy" and rolling.timed_out and rolling.fallback
+    assert rolling.method == "rolling"
+    assert_is_greedy(rolling, allocate(small, "greedy"))
 
 
 def test_rolling_interface_and_lp_fields():
@@ -270,20 +322,24 @@ def test_validation_errors_name_field_and_allowed_values(field, value, words):
     kwargs = _fields(tiny_problem(0))
     kwargs["pipeline_by_day"] = None
     kwargs[field] = value
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(ConfigError) as error:
         AllocationProblem(**kwargs)
+    assert str(error.value).startswith(f"'{field}' must ") and ", got " in str(error.value)
     for word in words:
         assert word in str(error.value)
 
 
 def test_bad_options_raise():
     problem = tiny_problem(0)
-    with pytest.raises(ValueError, match="method: allowed values"):
+    with pytest.raises(ConfigError, match=r"'method' must be one of \('daily', 'rolling', 'greedy'\), got 'lagrange'"):
         allocate(problem, "lagrange")
-    with pytest.raises(ValueError, match="capacity_basis: allowed values"):
+    bases = r"\('position', 'expected'\)"
+    with pytest.raises(ConfigError, match=rf"'capacity_basis' must be one of {bases}, got 'physical'"):
         allocate(problem, "daily", capacity_basis="physical")
-    with pytest.raises(ValueError, match="time_limit"):
+    with pytest.raises(ConfigError, match=r"'time_limit' must be None or a number > 0 \(seconds\), got 0"):
         allocate(problem, "daily", time_limit=0)
+    with pytest.raises(ValueError):  # ConfigError is a ValueError: old handlers keep working
+        allocate(problem, "daily", time_limit=-1)
 
 
 def test_expected_capacity_basis_gives_more_room():

@@ -4,7 +4,10 @@ import importlib
 import json
 
 import numpy as np
+import pytest
 from tests.hydra_config import compose_config
+
+from sc_jax.errors import ConfigError
 
 
 def _run(name, overrides, tmp_path, capsys):
@@ -19,7 +22,22 @@ def test_bench_env(tmp_path, capsys):
     summary = _run("bench_env", ["sizes=[8,16]", "repeats=1"], tmp_path, capsys)
     assert set(summary["product_steps_per_s"]) == {"8", "16"}
     assert all(v > 0 for v in summary["product_steps_per_s"].values())
-    assert set(summary["product_steps_per_s_vmap_episode"]) == {"8", "16"}
+    assert summary["orgym_periods_per_s"] is None and summary["speedup_vs_orgym"] is None
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["sizes=[0]"], "'sizes\\[\\]' must be an integer >= 1, got 0"),
+    (["sizes=[-5]"], "'sizes\\[\\]' must be an integer >= 1, got -5"),
+    (["sizes=[]"], "'sizes' must be a non-empty list"),
+    (["repeats=0"], "'repeats' must be an integer >= 1, got 0"),
+    (["seed=abc"], "'seed' must be an integer >= 0, got 'abc'"),
+    (["+foo=1"], "unknown bench_env key\\(s\\) \\['foo'\\]"),
+])
+def test_bench_env_rejects_bad_config(overrides, message, tmp_path):
+    cfg = compose_config("bench_env", overrides)
+    with pytest.raises(ConfigError, match=message):
+        importlib.import_module("experiments.bench_env").run(cfg, run_dir=tmp_path)
+    assert not (tmp_path / "bench_env.json").exists()  # nothing half-measured is written
 
 
 def test_bench_alloc(tmp_path, capsys):

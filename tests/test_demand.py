@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sc_jax.env import make_params, replicate, reset
-from sc_jax.env.demand import load_demand_csv, sample_demand
+from sc_jax.env import make_env, replicate
+from sc_jax.env.demand import load_demand_csv
 
 FAMILIES = [
     ("poisson", {"mu": 20}, stats.poisson(20)),
@@ -16,15 +16,16 @@ FAMILIES = [
 ]
 
 
-def draw(params, n_paths, seed=0):
+def draw(env, params, n_paths, seed=0):
     keys = jax.random.split(jax.random.PRNGKey(seed), n_paths)
-    return np.asarray(jax.vmap(sample_demand, in_axes=(0, None))(keys, params).actual)
+    return np.asarray(jax.vmap(env.sample_demand, in_axes=(0, None))(keys, params).actual)
 
 
 @pytest.mark.parametrize("kind,dparams,dist", FAMILIES, ids=[f[0] for f in FAMILIES])
 def test_moments_and_support(kind, dparams, dist):
-    params = make_params(demand=kind, demand_params=dparams)
-    x = draw(params, 4000).ravel()  # 120,000 draws
+    env, params = make_env(demand=kind, demand_params=dparams)
+    assert env.demand_kind == kind
+    x = draw(env, params, 4000).ravel()  # 120,000 draws
     lo, hi = dist.support()
     assert x.min() >= lo and x.max() <= hi
     se = dist.std() / np.sqrt(x.size)
@@ -38,28 +39,31 @@ def test_moments_and_support(kind, dparams, dist):
 
 
 def test_per_product_parameters_and_same_key_same_path():
-    params = make_params(periods=30, demand="poisson", demand_params={"mu": np.array([2.0, 50.0])})
+    env, params = make_env(periods=30, demand="poisson", demand_params={"mu": np.array([2.0, 50.0])})
     keys = jax.random.split(jax.random.PRNGKey(3), 2)
-    a = jax.vmap(sample_demand)(keys, params).actual
-    b = jax.vmap(sample_demand)(keys, params).actual
+    a = jax.vmap(env.sample_demand)(keys, params).actual
+    b = jax.vmap(env.sample_demand)(keys, params).actual
     np.testing.assert_array_equal(a, b)
     assert float(a[0].mean()) < 10 < float(a[1].mean())
 
 
 def test_user_demand_rows_and_reset_with_path(tmp_path):
     paths = np.array([[1, 2, 3, 4], [10, 20, 30, 40]])
-    params = make_params(periods=4, demand="user", user_demand=paths)
-    rows = draw(params, 50)
+    env, params = make_env(periods=4, demand="user", user_demand=paths)
+    rows = draw(env, params, 50)
     assert {tuple(r) for r in rows} == {tuple(p) for p in paths}
     csv = tmp_path / "demand.csv"
     csv.write_text("# one path per row\n1,2,3,4\n10,20,30,40\n")
     np.testing.assert_array_equal(load_demand_csv(str(csv)), paths)
+    # a given path replays through reset_with_demand
+    _, state = env.reset_with_demand(params, env.stationary_path(paths[1], params))
+    np.testing.assert_array_equal(state.demand.actual, paths[1])
 
 
 def test_forecast_generator():
-    params = make_params(periods=200, demand="forecast", forecast_window=15,
-                         demand_params={"sigma_max": 6}, observation="rich")
-    path = sample_demand(jax.random.PRNGKey(0), params)
+    env, params = make_env(periods=200, demand="forecast", forecast_window=15,
+                           demand_params={"sigma_max": 6}, observation="rich")
+    path = env.sample_demand(jax.random.PRNGKey(0), params)
     assert path.actual.shape == (200,) and path.forecast_mean.shape == (215,)
     mean, std, actual = map(np.asarray, (path.forecast_mean, path.forecast_std, path.actual))
     assert np.all(mean == np.floor(mean)) and mean.min() >= 0 and actual.min() >= 0
@@ -70,14 +74,17 @@ def test_forecast_generator():
     # actual = forecast + N(0, sigma): residuals scale with sigma
     resid = actual - mean[:200]
     assert np.all(resid[std[:200] == 0] >= -1) and np.all(resid[std[:200] == 0] <= 0)
-    obs, _ = reset(jax.random.PRNGKey(0), params)
-    assert obs.shape[0] > 0
+    obs, state = env.reset(jax.random.PRNGKey(0), params)
+    assert obs.shape == (env.obs_size,) and env.obs_size > 0
+    # reset draws the same path as sample_demand from the same key
+    np.testing.assert_array_equal(state.demand.actual, path.actual)
 
 
 def test_reset_is_reproducible_and_keys_differ():
-    params = replicate(make_params(), 3)
+    env, params = make_env()
+    params = replicate(params, 3)
     keys = jax.random.split(jax.random.PRNGKey(0), 3)
-    _, s1 = jax.vmap(reset)(keys, params)
-    _, s2 = jax.vmap(reset)(keys, params)
+    _, s1 = jax.vmap(env.reset)(keys, params)
+    _, s2 = jax.vmap(env.reset)(keys, params)
     np.testing.assert_array_equal(s1.demand.actual, s2.demand.actual)
     assert not np.array_equal(s1.demand.actual[0], s1.demand.actual[1])

@@ -1,18 +1,21 @@
 """Invariants of the one step: units are conserved, nothing goes negative, caps hold, vmap over
 products equals one product at a time, the shared capacity is never exceeded."""
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sc_jax.env import PRODUCT_AXIS, make_params, reset, step, step_env
+from sc_jax.env import make_env
 
 T = 20
 
 
-def random_params(seed, num_products, M=3, backlog=None, shared_capacity=None):
+def random_env(seed, num_products, M=3, backlog=None, shared_capacity=None):
+    """(env, params) of `num_products` random chains (lead times 0..5, v0 and v1 mixed)."""
     rng = np.random.default_rng(seed)
-    return make_params(
+    return make_env(
         periods=T, I0=rng.integers(0, 120, (num_products, M)), p=rng.uniform(1, 3, num_products),
         r=rng.uniform(0, 1.5, (num_products, M + 1)), k=rng.uniform(0, 0.3, (num_products, M + 1)),
         h=rng.uniform(0, 0.2, (num_products, M)), c=rng.integers(1, 100, (num_products, M)),
@@ -22,46 +25,54 @@ def random_params(seed, num_products, M=3, backlog=None, shared_capacity=None):
         demand_params={"mu": rng.uniform(5, 40, num_products)}, shared_capacity=shared_capacity)
 
 
-def rollout(params, key, coupled=False):
-    """Random actions (negative, fractional and over capacity included) for T periods.
-    Returns the initial state and the per-period StepInfo / states, stacked on time."""
-    M = params.num_stages
+def _episode(env, key, p):
+    """One product's episode of random actions (negative, fractional and over capacity
+    included): (initial state, (info, next state, reward, done) stacked on time)."""
+    k_reset, k_act = jax.random.split(key)
+    _, state = env.reset(k_reset, p)
+    actions = jax.random.uniform(k_act, (T, p.num_stages), minval=-20.0, maxval=150.0)
 
-    def episode(key, p):
-        k_reset, k_act = jax.random.split(key)
-        _, state = reset(k_reset, p)
-        actions = jax.random.uniform(k_act, (T, M), minval=-20.0, maxval=150.0)
+    def period(state, action):
+        _, nxt, reward, done, info = env.step_env(None, state, action, p)
+        return nxt, (info, nxt, reward, done)
 
-        def period(state, action):
-            _, nxt, reward, done, info = step_env(None, state, action, p)
-            return nxt, (info, nxt, reward, done)
+    return state, jax.lax.scan(period, state, actions)[1]
 
-        return state, jax.lax.scan(period, state, actions)[1]
 
-    keys = jax.random.split(key, params.initial_inventory.shape[0])
-    vm = jax.vmap(episode, axis_name=PRODUCT_AXIS) if coupled else jax.vmap(episode)
-    return jax.jit(vm)(keys, params)
+@partial(jax.jit, static_argnums=0)
+def _episodes(env, keys, params):
+    return env.vmap_products(lambda k, p: _episode(env, k, p))(keys, params)
+
+
+def random_episodes(env, params, key):
+    """Every product's random episode, vmapped (products see each other when the env couples
+    them); keys split from `key`, one per product."""
+    return _episodes(env, jax.random.split(key, params.initial_inventory.shape[0]), params)
 
 
 @pytest.fixture(scope="module")
 def uncoupled():
-    params = random_params(0, 64)
-    return params, rollout(params, jax.random.PRNGKey(1))
+    env, params = random_env(0, 64)
+    return env, params, random_episodes(env, params, jax.random.PRNGKey(1))
 
 
 def test_units_are_conserved(uncoupled):
-    params, (start, (info, states, _, _)) = uncoupled
+    _, params, (start, (info, states, _, _)) = uncoupled
     produced = jnp.cumsum(info.accepted[..., -1], axis=1)  # the plant's shipments
     sold = jnp.cumsum(info.sales[..., 0], axis=1)
     refused = jnp.cumsum(info.overflow.sum(-1), axis=1)
     stock = info.on_hand.sum(-1) + info.in_transit.sum(-1)
     initial = start.on_hand.sum(-1)[:, None]
     np.testing.assert_array_equal(initial + produced, sold + stock + refused)
+    # the state's views agree with the step's info
+    np.testing.assert_array_equal(states.on_hand, info.on_hand)
+    np.testing.assert_array_equal(states.in_transit, info.in_transit)
+    np.testing.assert_array_equal(states.backlog_units, info.backlogged)
 
 
 def test_no_negative_stock_and_caps_hold(uncoupled):
-    params, (start, (info, states, _, _)) = uncoupled
-    assert int(info.on_hand.min()) >= 0 and int(states.backlog.min()) >= 0
+    _, params, (start, (info, states, _, _)) = uncoupled
+    assert int(info.on_hand.min()) >= 0 and int(states.backlog_units.min()) >= 0
     assert bool(jnp.all(info.accepted <= params.supply_capacity[:, None, :]))
     assert bool(jnp.all(info.accepted <= info.requested))
     # a supplier never ships more than it had before this period's arrivals
@@ -71,43 +82,34 @@ def test_no_negative_stock_and_caps_hold(uncoupled):
     v0 = params.backlog[:, None, None]
     assert bool(jnp.all(jnp.where(v0, info.lost, info.backlogged) == 0))
     assert bool(jnp.all(info.sales[..., 0] <= info.demand + jnp.where(v0[..., 0], 10**6, 0)))
+    # finite random actions are valid
+    assert not bool(info.invalid_action.any())
 
 
 def test_vmap_equals_one_product_at_a_time(uncoupled):
-    params, (_, (info, _, rewards, _)) = uncoupled
+    env, params, (_, (info, _, rewards, _)) = uncoupled
     keys = jax.random.split(jax.random.PRNGKey(1), 64)
+    single = jax.jit(partial(_episode, env))  # one product, no vmap
     for i in (0, 17, 63):
-        one = jax.tree.map(lambda x: x[i:i + 1], params)
-        _, (info_i, _, rewards_i, _) = _single(one, keys[i])
+        p = jax.tree.map(lambda x, i=i: x[i], params)
+        _, (info_i, _, rewards_i, _) = single(keys[i], p)
         np.testing.assert_array_equal(np.asarray(info_i.on_hand), np.asarray(info.on_hand[i]))
+        np.testing.assert_array_equal(np.asarray(info_i.sales), np.asarray(info.sales[i]))
         np.testing.assert_allclose(np.asarray(rewards_i), np.asarray(rewards[i]), rtol=1e-6, atol=1e-5)
 
 
-def _single(params_one, key):
-    """The same episode for one product, without vmap."""
-    p = jax.tree.map(lambda x: x[0], params_one)
-    M = p.num_stages
-    k_reset, k_act = jax.random.split(key)
-    _, state = reset(k_reset, p)
-    actions = jax.random.uniform(k_act, (T, M), minval=-20.0, maxval=150.0)
-    infos, rewards = [], []
-    for t in range(T):
-        _, state, reward, _, info = step_env(None, state, actions[t], p)
-        infos.append(info)
-        rewards.append(reward)
-    info = jax.tree.map(lambda *x: jnp.stack(x), *infos)
-    return state, (info, None, jnp.stack(rewards), None)
-
-
 def test_done_and_auto_reset():
-    params = random_params(3, 1)
+    env, params = random_env(3, 1)
     p = jax.tree.map(lambda x: x[0], params)
-    obs, state = reset(jax.random.PRNGKey(0), p)
-    jstep = jax.jit(step)
+    obs, state = env.reset(jax.random.PRNGKey(0), p)
+    jstep = jax.jit(env.step)
     for t in range(T):
+        assert not bool(env.is_terminal(state, p))
         obs, state, reward, done, _ = jstep(jax.random.PRNGKey(t), state, jnp.zeros(3), p)
-    assert bool(done) and int(state.time) == 0
+        assert bool(done) == (t == T - 1)
+    assert int(state.time) == 0
     np.testing.assert_array_equal(state.on_hand, p.initial_inventory)
+    np.testing.assert_array_equal(obs, env.get_obs(state, p))
 
 
 @pytest.mark.parametrize("initial_total", [150, 400])
@@ -115,10 +117,11 @@ def test_shared_capacity_never_exceeded(initial_total):
     """Initial totals below and above the shared capacity (300 per stage): once at or below the
     capacity the total stays there, and while above it no arrival is accepted."""
     n, cap = 8, 300
-    params = random_params(5, n, shared_capacity=[cap] * 3)
+    env, params = random_env(5, n, shared_capacity=[cap] * 3)
+    assert env.couple_products
     I0 = np.full((n, 3), initial_total // n)
     params = params.replace(initial_inventory=jnp.asarray(I0, jnp.int32))
-    start, (info, _, _, _) = rollout(params, jax.random.PRNGKey(2), coupled=True)
+    start, (info, _, _, _) = random_episodes(env, params, jax.random.PRNGKey(2))
     totals = np.asarray(info.on_hand.sum(0))  # [T, M] over products
     arrivals = np.asarray(info.arrivals.sum(0))
     before = np.concatenate([I0.sum(0)[None], totals[:-1]])

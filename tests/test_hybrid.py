@@ -5,11 +5,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sc_jax.agents.safety_env import macro_step, static_decide
-from sc_jax.env import reset
 from sc_jax.env.catalog import make_catalog
+from sc_jax.env.wrappers import SafetyStockEnv, fixed_safety_stock
 from sc_jax.errors import ConfigError
-from sc_jax.hybrid import make_hybrid_functions, run_hybrid
+from sc_jax.hybrid import (StaticByRatio, make_day_functions, make_hybrid_functions, run_hybrid,
+                           static_by_ratio)
 
 N, T = 6, 40
 SAFETY = jnp.array([4, 12, 12])
@@ -21,54 +21,78 @@ def catalog(capacity):
 
 @pytest.fixture(scope="module")
 def loose():
-    params = catalog([1e6, 1e6, 1e6])
-    return params, make_hybrid_functions(params, static_decide)
+    env, params = catalog([1e6, 1e6, 1e6])
+    return env, params, make_hybrid_functions(env, params, fixed_safety_stock)
 
 
 def test_capacity_not_binding_gives_the_single_product_simulation(loose):
-    params, fns = loose
+    env, params, fns = loose
+    assert env.couple_products and params.initial_inventory.shape == (N, 3)
     key = jax.random.PRNGKey(7)
-    daily = run_hybrid(params, static_decide, SAFETY, key, allocation="daily", functions=fns)
-    none = run_hybrid(params, static_decide, SAFETY, key, allocation="none", functions=fns)
+    daily = run_hybrid(env, params, fixed_safety_stock, SAFETY, key, allocation="daily", functions=fns)
+    none = run_hybrid(env, params, fixed_safety_stock, SAFETY, key, allocation="none", functions=fns)
     assert daily.statuses == {"not_binding": T}
     np.testing.assert_array_equal(daily.cost, none.cost)
+    np.testing.assert_array_equal(daily.refused_units, 0)
     # each product alone, from the same reset key, in the brain's training env (10-day macro steps)
     reset_keys = jax.random.split(jax.random.split(key)[0], N)
-    step = jax.jit(macro_step, static_argnums=4)
+    brain_env = SafetyStockEnv(env.replace(couple_products=False), action_frequency=10)
+    assert brain_env.episode_length == T // 10
+    step = jax.jit(brain_env.step_env)
     for i in range(N):
-        p = jax.tree.map(lambda x, i=i: x[i], params).replace(couple_products=False)
-        _, state = reset(reset_keys[i], p)
+        p = jax.tree.map(lambda x, i=i: x[i], params)
+        _, state = brain_env.reset(reset_keys[i], p)
         cost = 0.0
-        for _ in range(T // 10):
-            _, state, reward, _, _ = step(jax.random.PRNGKey(0), state, SAFETY, p, 10)
+        for _ in range(brain_env.episode_length):
+            _, state, reward, done, info = step(jax.random.PRNGKey(0), state, SAFETY, p)
             cost -= float(reward)
+        assert bool(done)
         np.testing.assert_allclose(daily.cost[i], cost, rtol=1e-5)
+        np.testing.assert_allclose(daily.holding_cost[i] + daily.shortage_cost[i], cost, rtol=1e-5)
 
 
 def test_allocation_keeps_stock_within_the_shared_capacity():
-    params = catalog([80.0, 150.0, 200.0])  # below the initial stock and the controller's wishes
-    fns = make_hybrid_functions(params, static_decide)
+    env, params = catalog([80.0, 150.0, 200.0])  # below the initial stock and the controller's wishes
+    fns = make_hybrid_functions(env, params, fixed_safety_stock)
     key = jax.random.PRNGKey(1)
-    none = run_hybrid(params, static_decide, SAFETY, key, allocation="none", functions=fns)
+    none = run_hybrid(env, params, fixed_safety_stock, SAFETY, key, allocation="none", functions=fns)
     assert none.refused_units.sum() > 0  # without the capacity stage the env must refuse arrivals
     assert none.overflow_cost.sum() > 0  # and charges them
+    results = {}
     for method in ("daily", "greedy"):
-        result = run_hybrid(params, static_decide, SAFETY, key, allocation=method, functions=fns)
+        result = results[method] = run_hybrid(env, params, fixed_safety_stock, SAFETY, key,
+                                              allocation=method, functions=fns)
         assert result.refused_units.sum() == 0  # position basis: capacity guaranteed
         assert sum(result.statuses.values()) == T and result.fallback_days == 0
         assert np.all(result.cost > 0) and np.all(np.isfinite(result.cost))
-    greedy = run_hybrid(params, static_decide, SAFETY, key, allocation="greedy", functions=fns)
-    daily = run_hybrid(params, static_decide, SAFETY, key, allocation="daily", functions=fns)
-    np.testing.assert_allclose(daily.total_cost, greedy.total_cost, rtol=1e-6)  # both exact
+    np.testing.assert_allclose(results["daily"].total_cost, results["greedy"].total_cost, rtol=1e-6)  # both exact
+
+
+def test_policies_share_the_day_functions(loose):
+    """static_by_ratio picks each product's row by its cost ratio; with every row equal to
+    SAFETY it is the fixed policy, and one make_day_functions serves both policies."""
+    env, params, fns = loose
+    day = make_day_functions(env, params)
+    table = StaticByRatio(jnp.log10(jnp.array([10.0, 100.0, 1000.0])), jnp.stack([SAFETY] * 3))
+    by_ratio = make_hybrid_functions(env, params, static_by_ratio, day_functions=day)
+    fixed = make_hybrid_functions(env, params, fixed_safety_stock, day_functions=day)
+    assert by_ratio[1:] == fixed[1:]
+    key = jax.random.PRNGKey(5)
+    a = run_hybrid(env, params, static_by_ratio, table, key, allocation="none", functions=by_ratio)
+    b = run_hybrid(env, params, fixed_safety_stock, SAFETY, key, allocation="none", functions=fixed)
+    np.testing.assert_allclose(a.cost, b.cost, rtol=1e-6)
 
 
 def test_same_key_same_result_and_errors(loose):
-    params, fns = loose
-    a = run_hybrid(params, static_decide, SAFETY, jax.random.PRNGKey(3), allocation="none", functions=fns)
-    b = run_hybrid(params, static_decide, SAFETY, jax.random.PRNGKey(3), allocation="none", functions=fns)
+    env, params, fns = loose
+    a = run_hybrid(env, params, fixed_safety_stock, SAFETY, jax.random.PRNGKey(3), allocation="none", functions=fns)
+    b = run_hybrid(env, params, fixed_safety_stock, SAFETY, jax.random.PRNGKey(3), allocation="none", functions=fns)
     np.testing.assert_array_equal(a.cost, b.cost)
-    with pytest.raises(ConfigError, match="allocation must be one of"):
-        run_hybrid(params, static_decide, SAFETY, jax.random.PRNGKey(0), allocation="lp")
-    uncoupled = make_catalog(jax.random.PRNGKey(0), N, periods=T)
+    with pytest.raises(ConfigError, match=r"'allocation' must be one of .*got 'lp'"):
+        run_hybrid(env, params, fixed_safety_stock, SAFETY, jax.random.PRNGKey(0), allocation="lp")
+    uncoupled_env, uncoupled = make_catalog(jax.random.PRNGKey(0), N, periods=T)
     with pytest.raises(ConfigError, match="shared capacity"):
-        run_hybrid(uncoupled, static_decide, SAFETY, jax.random.PRNGKey(0), allocation="daily")
+        run_hybrid(uncoupled_env, uncoupled, fixed_safety_stock, SAFETY, jax.random.PRNGKey(0), allocation="daily")
+    with pytest.raises(ConfigError, match="product axis"):
+        run_hybrid(env, jax.tree.map(lambda x: x[0], params), fixed_safety_stock, SAFETY,
+                   jax.random.PRNGKey(0), allocation="none")

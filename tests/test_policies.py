@@ -4,25 +4,25 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sc_jax.env import initial_state, make_params
-from sc_jax.env.demand import stationary_path
+import sc_jax
 from sc_jax.errors import ConfigError
 from sc_jax.policies import (SafetyRange, SSParams, base_stock, constant_order, order_up_to,
-                             random_safety_stock, s_S, validate_constant, validate_levels,
-                             validate_s_S, validate_safety_range, validate_safety_stock)
+                             inventory_position, random_safety, random_safety_stock, s_S,
+                             validate_constant, validate_levels, validate_s_S,
+                             validate_safety_range, validate_safety_stock)
 
-PARAMS = make_params()  # OR-Gym defaults: c [100, 90, 80], L [3, 5, 10], Poisson(20)
+ENV, PARAMS = sc_jax.make("orgym_v0")  # OR-Gym defaults: c [100, 90, 80], L [3, 5, 10], Poisson(20)
 
 
 def state_with(on_hand, in_transit_stage=None, backlog=None):
     """Period-0 state with given on hand [3]; optional units in transit (arriving next period)."""
-    state = initial_state(PARAMS, stationary_path(jnp.zeros(30, jnp.int32), PARAMS))
+    _, state = ENV.reset_with_demand(PARAMS, ENV.stationary_path(jnp.zeros(30, jnp.int32), PARAMS))
     state = state.replace(on_hand=jnp.asarray(on_hand, jnp.int32))
     if in_transit_stage is not None:
         schedule = state.arrival_schedule.at[1].set(jnp.asarray(in_transit_stage, jnp.int32))
         state = state.replace(arrival_schedule=schedule)
     if backlog is not None:
-        state = state.replace(backlog=jnp.asarray(backlog, jnp.int32))
+        state = state.replace(backlog_units=jnp.asarray(backlog, jnp.int32))
     return state
 
 
@@ -42,6 +42,14 @@ def test_order_up_to_covers_forecast_over_lead_time_plus_safety():
     np.testing.assert_array_equal(order_up_to(jnp.array([5., 5., 5.]), state, PARAMS), [0, 25, 25])
     state = state_with([10, 30, 200])  # stage 0 wants 75, its supplier holds 30
     np.testing.assert_array_equal(order_up_to(jnp.array([5., 5., 5.]), state, PARAMS), [30, 95 - 5, 25])
+
+
+def test_inventory_position_is_the_echelon_position():
+    state = state_with([10, 20, 30], in_transit_stage=[5, 0, 7], backlog=[3, 4, 0, 0])
+    # cumsum of on hand + in transit - owed by the stage: [10+5-3, 20-4, 30+7]
+    np.testing.assert_array_equal(inventory_position(state), [12, 28, 65])
+    np.testing.assert_array_equal(state.in_transit, [5, 0, 7])
+    np.testing.assert_array_equal(state.backlog_units, [3, 4, 0, 0])
 
 
 def test_s_S_orders_only_at_or_below_reorder_point():
@@ -84,6 +92,18 @@ def test_random_safety_stock_draws_within_range_from_the_key():
     np.testing.assert_array_equal(policy(fixed, state, PARAMS, keys[1]), order_up_to(jnp.array([7., 7., 7.]), state, PARAMS))
 
 
+def test_random_safety_decision_rule_and_range_through_jit():
+    """random_safety (the safety-stock env's decision rule) draws integers in [low, high]; a
+    SafetyRange is a pytree, so it crosses jit and vmap."""
+    state = state_with([60, 100, 200])
+    safety = SafetyRange([0, 5, 10], [2, 5, 20])
+    keys = jax.random.split(jax.random.PRNGKey(1), 256)
+    draws = np.asarray(jax.jit(jax.vmap(random_safety, in_axes=(None, None, None, 0)))(safety, state, PARAMS, keys))
+    assert draws.shape == (256, 3) and draws.dtype == np.int32
+    assert np.all(draws >= [0, 5, 10]) and np.all(draws <= [2, 5, 20])
+    assert set(draws[:, 0]) == {0, 1, 2} and set(draws[:, 1]) == {5}  # high inclusive
+
+
 @pytest.mark.parametrize("call, match", [
     (lambda: validate_levels([1.0, 2.0], PARAMS), r"shape \[\.\.\., 3\]"),
     (lambda: validate_levels([1.0, np.nan, 2.0], PARAMS), "finite"),
@@ -93,7 +113,10 @@ def test_random_safety_stock_draws_within_range_from_the_key():
     (lambda: validate_constant([1, -1, 2], PARAMS), ">= 0"),
     (lambda: validate_constant([1.5, 1, 2], PARAMS), "integers"),
     (lambda: validate_safety_stock([1, np.inf, 2], PARAMS), "finite"),
-    (lambda: validate_safety_range([0, 5, 0], [1, 4, 1], PARAMS), "low <= high"),
+    (lambda: validate_safety_range([0, 5, 0], [1, 4, 1], PARAMS), "'low' must be <= 'high'"),
+    (lambda: SafetyRange([0, 5, 0], [1, 4, 1]), r"'low' must be <= 'high'.*low=\[0, 5, 0\]"),
+    (lambda: SafetyRange([0, 0.5, 0], [1, 4, 1]), "must hold integers"),
+    (lambda: SafetyRange([0, 0], [1, 4, 1]), "same shape"),
 ])
 def test_bad_policy_parameters_get_clear_errors(call, match):
     with pytest.raises(ConfigError, match=match):

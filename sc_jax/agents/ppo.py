@@ -1,7 +1,12 @@
-"""PPO inside one jitted function (PureJaxRL style): `make_train(config, env) -> train(key)`.
+"""PPO inside one jitted function (PureJaxRL style): `make_train(config, env, params) -> train(key)`.
 
 `train(key)` runs the whole training (rollouts, GAE, epochs, minibatches) as nested `lax.scan`s, so
 `jax.vmap(train)(keys)` trains several seeds at once and a GPU sweep is just a bigger batch.
+
+`env` is the environment object (sc_jax.env.InventoryEnv, or a wrapper such as
+sc_jax.env.wrappers.SafetyStockEnv); PPO uses its gymnax methods (`reset`, `step_env`, `get_obs`,
+`action_space`) and three more: `sample_params(key, params)` (the episode's scenario),
+`episode_length` and `step_index(state)` (the decision index the critic sees).
 
 Episodes here have a fixed length (30 OR-Gym periods, or 20 safety-stock decisions of the hybrid
 wrapper), so one update = one synchronous episode in each of `num_envs` environments: every env is
@@ -24,8 +29,9 @@ Shapes: T = decisions per episode, N = num_envs, M = stages, D = observation siz
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +41,27 @@ from flax.training.train_state import TrainState
 
 from sc_jax.agents import networks
 from sc_jax.agents.normalize import RunningStats
+from sc_jax.env.params import batch_shape
 from sc_jax.errors import ConfigError
+
+
+def _fail(name: str, allowed: str, value):
+    raise ConfigError(f"'agent.{name}' must be {allowed}, got {value!r}")
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def _check_int(name: str, value, minimum: int) -> None:
+    if not _is_int(value) or value < minimum:
+        _fail(name, f"an integer >= {minimum}", value)
+
+
+def _check_real(name: str, value, allowed: str, ok) -> None:
+    real = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    if not real or not math.isfinite(value) or not ok(value):
+        _fail(name, allowed, value)
 
 
 @dataclass(frozen=True)
@@ -68,16 +94,35 @@ class PPOConfig:
     progress_every_s: float = 0.0  # > 0: throttled progress lines from inside jit
 
     def __post_init__(self):
-        if self.head not in networks.HEADS:
-            raise ConfigError(f"agent.head must be one of {networks.HEADS}, got {self.head!r}")
-        if self.activation not in networks.ACTIVATIONS:
-            raise ConfigError(f"agent.activation must be one of {sorted(networks.ACTIVATIONS)}, got {self.activation!r}")
-        if self.num_envs < 1 or self.num_envs % self.num_minibatches:
-            raise ConfigError(f"agent.num_envs ({self.num_envs}) must be >= 1 and divisible by "
-                              f"agent.num_minibatches ({self.num_minibatches})")
-        if self.head == "categorical" and self.num_bins < 2:
-            raise ConfigError(f"agent.num_bins must be >= 2, got {self.num_bins}")
+        """Every field checked; messages "'agent.<field>' must be <allowed>, got <value>"."""
+        if isinstance(self.hidden, (str, bytes)) or not isinstance(self.hidden, Sequence) or not self.hidden \
+                or not all(_is_int(h) and h >= 1 for h in self.hidden):
+            _fail("hidden", "a non-empty list of integers >= 1", self.hidden)
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        for name in ("num_envs", "update_epochs", "num_minibatches"):
+            _check_int(name, getattr(self, name), 1)
+        _check_int("context_features", self.context_features, 0)
+        _check_int("num_bins", self.num_bins, 2)
+        if not _is_int(self.total_timesteps):
+            _fail("total_timesteps", "an integer", self.total_timesteps)  # the minimum: make_train
+        if self.num_envs % self.num_minibatches:
+            _fail("num_envs", f"divisible by 'agent.num_minibatches' ({self.num_minibatches})", self.num_envs)
+        _check_real("lr", self.lr, "a finite number > 0", lambda x: x > 0)
+        _check_real("gamma", self.gamma, "a number in (0, 1]", lambda x: 0 < x <= 1)
+        _check_real("gae_lambda", self.gae_lambda, "a number in [0, 1]", lambda x: 0 <= x <= 1)
+        _check_real("clip_eps", self.clip_eps, "a finite number > 0", lambda x: x > 0)
+        _check_real("max_grad_norm", self.max_grad_norm, "a finite number > 0", lambda x: x > 0)
+        _check_real("reward_scale", self.reward_scale, "a finite number > 0", lambda x: x > 0)
+        for name in ("ent_coef", "vf_coef", "progress_every_s"):
+            _check_real(name, getattr(self, name), "a finite number >= 0", lambda x: x >= 0)
+        _check_real("init_log_std", self.init_log_std, "a finite number", lambda x: True)
+        for name in ("anneal_lr", "state_dependent_std", "normalize_obs", "normalize_reward", "critic_time"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                _fail(name, "true or false", getattr(self, name))
+        if self.head not in networks.HEADS:
+            _fail("head", f"one of {list(networks.HEADS)}", self.head)
+        if self.activation not in networks.ACTIVATIONS:
+            _fail("activation", f"one of {sorted(networks.ACTIVATIONS)}", self.activation)
 
     @classmethod
     def from_dict(cls, d) -> "PPOConfig":
@@ -91,29 +136,6 @@ class PPOConfig:
         d = dataclasses.asdict(self)
         d["hidden"] = list(self.hidden)
         return d
-
-
-@dataclass(frozen=True)
-class TrainEnv:
-    """What PPO needs from an environment (pure functions; one env, vmap adds N).
-
-    reset(key, params) -> (obs [D], state); step(key, state, action [M] int32, params) ->
-    (obs, state, reward, done, info); observe(state, params) -> obs; sample_params(key) ->
-    EnvParams of one episode; time_index(state) -> decision index in [0, episode_length)."""
-
-    reset: Callable
-    step: Callable
-    observe: Callable
-    sample_params: Callable
-    time_index: Callable
-    episode_length: int
-    obs_size: int
-    action_low: tuple
-    action_high: tuple
-
-    @property
-    def num_actions(self) -> int:
-        return len(self.action_low)
 
 
 class Transition(NamedTuple):
@@ -140,8 +162,8 @@ def critic_input(actor_obs, time_index, config: PPOConfig, episode_length: int):
     return jnp.concatenate([actor_obs, jax.nn.one_hot(time_index, episode_length)], axis=-1)
 
 
-def init_policy_params(key, config: PPOConfig, env: TrainEnv) -> dict:
-    """{"params": network weights, "obs_stats": RunningStats [D]}."""
+def init_policy_params(key, config: PPOConfig, env) -> dict:
+    """{"params": network weights, "obs_stats": RunningStats [D]} for `env`'s shapes."""
     network = make_network(config, env.num_actions)
     actor = jnp.zeros((env.obs_size,), jnp.float32)
     critic = critic_input(actor, jnp.zeros((), jnp.int32), config, env.episode_length)
@@ -149,19 +171,48 @@ def init_policy_params(key, config: PPOConfig, env: TrainEnv) -> dict:
             "obs_stats": RunningStats.create((env.obs_size,))}
 
 
-def make_policy(config: PPOConfig, env: TrainEnv, deterministic: bool = True):
-    """act(policy_params, state, env_params, key) -> integer action [M] (one env)."""
+def make_policy(config: PPOConfig, env, deterministic: bool = True):
+    """act(policy_params, state, params, key) -> integer action [M] in env.action_space(params)
+    (one env; `key` unused when deterministic)."""
     network = make_network(config, env.num_actions)
 
-    def act(policy_params, state, env_params, key):
-        obs = policy_params["obs_stats"].normalize(env.observe(state, env_params), config.normalize_obs)
-        critic = critic_input(obs, env.time_index(state), config, env.episode_length)
+    def act(policy_params, state, params, key):
+        obs = policy_params["obs_stats"].normalize(env.get_obs(state, params), config.normalize_obs)
+        critic = critic_input(obs, env.step_index(state), config, env.episode_length)
         dist, _ = network.apply(policy_params["params"], obs, critic)
         raw = (networks.deterministic_raw(dist, config.head) if deterministic
                else networks.sample_raw(key, dist, config.head))
-        return networks.to_action(raw, env.action_low, env.action_high, config.head, config.num_bins)
+        space = env.action_space(params)
+        return networks.to_action(raw, space.low, space.high, config.head, config.num_bins)
 
     return act
+
+
+def action_bounds(env, params) -> tuple[tuple, tuple]:
+    """(low, high) of env.action_space(params) as Python tuples [M] (params must be concrete)."""
+    space = env.action_space(params)
+    try:
+        low, high = (np.broadcast_to(np.asarray(b), space.shape) for b in (space.low, space.high))
+    except jax.errors.TracerArrayConversionError:
+        raise ConfigError("make_train needs concrete params (call it outside jit; the action bounds "
+                          "become constants of the training function)") from None
+    return tuple(x.item() for x in low), tuple(x.item() for x in high)
+
+
+def check_env(config: PPOConfig, env, params) -> None:
+    """What PPO needs of `env` and `params`: one product, uncoupled, enough decisions for one
+    update, a context no longer than the observation."""
+    if batch_shape(params) != ():
+        raise ConfigError("PPO trains on one product: params must have no leading product axis, got "
+                          f"batch shape {batch_shape(params)} (take one product: jax.tree.map(lambda x: x[i], params))")
+    if getattr(env, "couple_products", False):
+        raise ConfigError("PPO trains on one product: the env must not couple products (couple_products=False)")
+    if config.context_features > env.obs_size:
+        _fail("context_features", f"an integer in [0, observation size {env.obs_size}]", config.context_features)
+    minimum = config.num_envs * env.episode_length
+    if config.total_timesteps < minimum:
+        _fail("total_timesteps", f"an integer >= num_envs x episode length = {config.num_envs} x "
+              f"{env.episode_length} = {minimum} (one update)", config.total_timesteps)
 
 
 def gae(values, rewards, dones, gamma: float, lam: float):
@@ -180,16 +231,25 @@ def gae(values, rewards, dones, gamma: float, lam: float):
     return advantages, advantages + values
 
 
-def make_train(config: PPOConfig, env: TrainEnv):
-    """train(key) -> (policy_params, metrics {name: [num_updates]}); jit- and vmap-able."""
+def make_train(config: PPOConfig, env, params: Any = None):
+    """train(key) -> (policy_params, metrics {name: [num_updates]}); jit- and vmap-able.
+
+    env: an InventoryEnv or a wrapper (one decision = one `env.step_env`); params: the base
+    EnvParams of one product (default env.default_params); each episode runs under
+    `env.sample_params(key, params)`. Checks the config against the env (ConfigError)."""
+    base = env.default_params if params is None else params  # (`params` below: network weights)
+    if base is None:
+        raise ConfigError("make_train needs params: make_train(config, env, params) with "
+                          "env, params = sc_jax.make(...)")
+    check_env(config, env, base)
     T, N, M = env.episode_length, config.num_envs, env.num_actions
     num_updates = max(config.total_timesteps // (T * N), 1)
     minibatch = T * N // config.num_minibatches
     network = make_network(config, M)
-    low, high = np.asarray(env.action_low), np.asarray(env.action_high)
+    low, high = (np.asarray(b) for b in action_bounds(env, base))
     report = None
     if config.progress_every_s > 0:
-        from sc_jax.logging import progress_callback
+        from sc_jax.runlog import progress_callback
 
         report = progress_callback(config.progress_every_s)
 
@@ -203,19 +263,19 @@ def make_train(config: PPOConfig, env: TrainEnv):
     def rollout(params, obs_stats, key):
         """One synchronous episode in N envs: (Transition [T, N], raw observations [T, N, D])."""
         k_params, k_reset, k_steps = jax.random.split(key, 3)
-        env_params = jax.vmap(env.sample_params)(jax.random.split(k_params, N))
+        env_params = jax.vmap(env.sample_params, in_axes=(0, None))(jax.random.split(k_params, N), base)
         obs, state = jax.vmap(env.reset)(jax.random.split(k_reset, N), env_params)
 
         def one_step(carry, key):
             obs, state = carry
             k_act, k_env = jax.random.split(key)
             actor = obs_stats.normalize(obs, config.normalize_obs)
-            critic = critic_input(actor, jax.vmap(env.time_index)(state), config, T)
+            critic = critic_input(actor, jax.vmap(env.step_index)(state), config, T)
             dist, value = network.apply(params, actor, critic)
             raw = networks.sample_raw(k_act, dist, config.head)
             logp = networks.log_prob(dist, raw, config.head)
             action = networks.to_action(raw, low, high, config.head, config.num_bins)
-            obs2, state2, reward, done, _ = jax.vmap(env.step)(jax.random.split(k_env, N), state,
+            obs2, state2, reward, done, _ = jax.vmap(env.step_env)(jax.random.split(k_env, N), state,
                                                                action, env_params)
             tr = Transition(actor, critic, raw, logp, value, reward.astype(jnp.float32),
                             done.astype(jnp.float32))
@@ -296,3 +356,7 @@ def make_train(config: PPOConfig, env: TrainEnv):
 
     train.num_updates = num_updates
     return train
+
+
+__all__ = ["PPOConfig", "Transition", "make_network", "critic_input", "init_policy_params", "make_policy",
+           "action_bounds", "check_env", "gae", "make_train"]

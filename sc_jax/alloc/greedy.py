@@ -7,7 +7,8 @@ given as segments (integer width, slope) with slopes non-decreasing along the
 cut.  For that problem taking the cheapest marginal units first until the need
 is met is optimal (classic result for separable convex costs under one
 "sum >= need" constraint), so this module checks HiGHS independently and
-replaces it when HiGHS returns nothing usable.  It is capacity-safe by
+replaces it, always, when HiGHS times out or returns nothing usable (status
+"time_limit_greedy" / "fallback_greedy", docs/alloc.md).  It is capacity-safe by
 construction: it always cuts exactly ``need_j`` units, never more than a
 product's order.
 

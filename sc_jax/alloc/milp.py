@@ -71,11 +71,21 @@ Short-cuts and fallbacks
 ------------------------
 * Stages with need_j = 0 are not modelled: their orders are U exactly (so
   "capacity not binding => orders = desired orders" holds exactly).
-* HiGHS time-out with a feasible point: it is used, ``timed_out=True``.
-* HiGHS returns no usable point (time-out without incumbent, error, or a
-  rounded point that violates a constraint): `greedy_cuts` on the same
-  segments, ``fallback=True``; greedy is exact for this model, so nothing is
-  lost but HiGHS's certificate.
+* HiGHS's answer is used only when it reports optimal (status 0) and its
+  rounded point meets every row (and, with the band reduction, passes
+  `is_optimal_cut`).  Otherwise `greedy_cuts` on the same segments is
+  returned, always, whatever HiGHS had found:
+
+  - time-out (status 1), with or without an incumbent:
+    ``status="time_limit_greedy"``, ``timed_out=True``, ``fallback=True``;
+  - any other failure (an exception, another status, no point, a rounded
+    point that violates a row, a rejected band solution):
+    ``status="fallback_greedy"``, ``timed_out=False``, ``fallback=True``.
+
+  Greedy is exact for this model, so nothing is lost but HiGHS's
+  certificate, and the orders and objective equal ``method="greedy"``'s: an
+  incumbent kept at the time limit could be far from optimal (median +72 %
+  measured) and would make the result depend on wall-clock time.
 
 The whole build is vectorised (NumPy + scipy.sparse); no Python loop over
 products.
@@ -90,19 +100,24 @@ from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.special import ndtr
 
+from ._checks import ConfigError, check_choice, check_integer, check_number, check_time_limit, show
 from .greedy import CutSegments, greedy_cuts, is_optimal_cut
 from .problem import AllocationProblem, AllocationResult, lead_time_demand
 
-__all__ = ["CAPACITY_BASES", "build_cut_segments", "capacity_room", "newsvendor_cost", "solve_daily", "threshold_band"]
+__all__ = [
+    "CAPACITY_BASES", "DAILY_OPTIONS", "build_cut_segments", "capacity_room", "check_daily_options", "newsvendor_cost",
+    "solve_daily", "threshold_band",
+]
 
 CAPACITY_BASES = ("position", "expected")
+# Keyword options of solve_daily that `allocate` passes through for "daily" and "greedy".
+DAILY_OPTIONS = ("max_segments", "capacity_basis", "min_cut_cost_fraction", "band_size")
 _MIN_STD = 1e-9  # a zero sigma degenerates to the deterministic newsvendor cost
 
 
 def capacity_room(problem: AllocationProblem, capacity_basis: str = "position") -> tuple[np.ndarray, np.ndarray]:
     """Room [M] (int64) left for today's orders and overflow [M] (float) per stage."""
-    if capacity_basis not in CAPACITY_BASES:
-        raise ValueError(f"capacity_basis: allowed values are {CAPACITY_BASES}, got {capacity_basis!r}")
+    check_choice("capacity_basis", capacity_basis, CAPACITY_BASES)
     committed = (problem.on_hand + problem.pipeline).astype(np.float64)
     if capacity_basis == "expected":
         days = np.arange(problem.forecast_mean.shape[1])
@@ -132,6 +147,8 @@ def build_cut_segments(
     min_cut_cost_fraction: float = 1e-3,
 ) -> CutSegments:
     """Convex piecewise-linear cut costs for the product/stage pairs of ``stages``."""
+    check_integer("max_segments", max_segments, 1, allow_none=True)
+    check_number("min_cut_cost_fraction", min_cut_cost_fraction, "a finite number >= 0", lambda x: 0 <= x < np.inf)
     n_products, n_stages = upper.shape
     stages = np.asarray(stages, dtype=np.int64)
     empty = np.zeros(0, dtype=np.int64)
@@ -203,6 +220,7 @@ def threshold_band(segments: CutSegments, need: np.ndarray, band_size: int) -> t
     reduced model has the same optimum; `is_optimal_cut` re-checks it after
     the solve.  Returns (free mask, fixed values) per segment.
     """
+    check_integer("band_size", band_size, 1)
     order = np.lexsort((segments.slope, segments.stage))
     stage = segments.stage[order]
     width = segments.width[order]
@@ -227,7 +245,11 @@ def threshold_band(segments: CutSegments, need: np.ndarray, band_size: int) -> t
 
 
 def _solve_segments_milp(segments, need, free, fixed, time_limit, mip_rel_gap):
-    """HiGHS on the free segments; returns (segment values or None, OptimizeResult or message)."""
+    """HiGHS on the free segments; returns (segment values or None, OptimizeResult or message).
+
+    Values are None unless HiGHS reports optimal (status 0) with a point; no
+    model left after the fixing gives (fixed values, None).
+    """
     free_index = np.flatnonzero(free)
     stages_free = segments.stage[free_index]
     fixed_cut = np.bincount(segments.stage, weights=fixed, minlength=segments.n_stages)
@@ -258,10 +280,23 @@ def _solve_segments_milp(segments, need, free, fixed, time_limit, mip_rel_gap):
         )
     except Exception as error:  # noqa: BLE001 - any HiGHS failure falls back, and is reported
         return None, f"milp raised {type(error).__name__}: {error}"
-    if solution.x is None:
+    if solution.status != 0 or solution.x is None:
         return None, solution
     values[columns] = solution.x
     return values, solution
+
+
+def check_daily_options(
+    time_limit=10.0, mip_rel_gap=1e-6, max_segments=16, capacity_basis="position", min_cut_cost_fraction=1e-3,
+    band_size=500,
+) -> None:
+    """ConfigError for any bad argument of `solve_daily` (run before any work)."""
+    check_time_limit(time_limit)
+    check_number("mip_rel_gap", mip_rel_gap, "a number in [0, 1)", lambda x: 0 <= x < 1)
+    check_integer("max_segments", max_segments, 1, allow_none=True)
+    check_choice("capacity_basis", capacity_basis, CAPACITY_BASES)
+    check_number("min_cut_cost_fraction", min_cut_cost_fraction, "a finite number >= 0", lambda x: 0 <= x < np.inf)
+    check_integer("band_size", band_size, 1, allow_none=True)
 
 
 def solve_daily(
@@ -278,18 +313,19 @@ def solve_daily(
 
     ``band_size``: keep only the segments within this many slope ranks of each
     stage's threshold free for HiGHS (`threshold_band`, an exact reduction);
-    None hands HiGHS the full model.
+    None hands HiGHS the full model.  Unused by greedy (validated all the same).
+
+    When HiGHS times out (status ``"time_limit_greedy"``, ``timed_out=True``)
+    or fails (``"fallback_greedy"``), the greedy allocation is returned with
+    ``fallback=True``: orders and objective are exactly those of
+    ``use_milp=False``, whatever HiGHS had found, so the result never depends
+    on wall-clock time.  Bad arguments raise `sc_jax.errors.ConfigError`.
     """
-    if time_limit is not None and not time_limit > 0:
-        raise ValueError(f"time_limit: allowed values are None or > 0 seconds, got {time_limit}")
-    if not 0 <= mip_rel_gap < 1:
-        raise ValueError(f"mip_rel_gap: allowed values are in [0, 1), got {mip_rel_gap}")
-    if max_segments is not None and int(max_segments) < 1:
-        raise ValueError(f"max_segments: allowed values are None or an integer >= 1, got {max_segments}")
-    if band_size is not None and int(band_size) < 1:
-        raise ValueError(f"band_size: allowed values are None or an integer >= 1, got {band_size}")
-    if min_cut_cost_fraction < 0:
-        raise ValueError(f"min_cut_cost_fraction: allowed values are >= 0, got {min_cut_cost_fraction}")
+    if not isinstance(problem, AllocationProblem):
+        raise ConfigError(f"'problem' must be an AllocationProblem, got {type(problem).__name__} {show(problem)}")
+    check_daily_options(time_limit, mip_rel_gap, max_segments, capacity_basis, min_cut_cost_fraction, band_size)
+    if not isinstance(use_milp, (bool, np.bool_)):
+        raise ConfigError(f"'use_milp' must be True or False, got {show(use_milp)}")
 
     build_start = time.perf_counter()
     upper = problem.order_upper_bound()
@@ -329,7 +365,9 @@ def solve_daily(
 
     solve_start = time.perf_counter()
     values, solution = _solve_segments_milp(segments, need, free, fixed, time_limit, mip_rel_gap)
-    timed_out = solution is not None and not isinstance(solution, str) and solution.status == 1
+    highs_status = None if solution is None or isinstance(solution, str) else getattr(solution, "status", None)
+    timed_out = highs_status == 1
+    info["highs_status"] = highs_status
     info["highs_message"] = solution if isinstance(solution, str) else getattr(solution, "message", "no model")
     cuts = None
     if values is not None:
@@ -340,11 +378,12 @@ def solve_daily(
         # Only reachable if the band reduction were wrong; keep the guarantee.
         cuts, info["band_rejected"] = None, True
     if cuts is None:
+        # Time-out or failure: greedy, always (exact, and independent of timing).
         cuts = greedy_cuts(segments, need)
-        status, fallback, mip_gap = "fallback_greedy", True, 0.0
+        status, fallback, mip_gap = ("time_limit_greedy" if timed_out else "fallback_greedy"), True, 0.0
     else:
-        status, fallback = ("time_limit" if timed_out else "optimal"), False
-        mip_gap = float(getattr(solution, "mip_gap", 0.0) or 0.0) if not isinstance(solution, str) else 0.0
+        status, fallback = "optimal", False
+        mip_gap = float(getattr(solution, "mip_gap", 0.0) or 0.0) if solution is not None else 0.0
     solve_s = time.perf_counter() - solve_start
     return AllocationResult(
         orders=upper - cuts, status=status, objective=segments.cost(cuts), mip_gap=mip_gap,

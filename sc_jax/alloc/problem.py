@@ -36,8 +36,8 @@ interval of L_j + 1 days (lead time plus the one-day review period of the
 order-up-to controller); `lead_time_demand` computes these moments.
 
 Inputs may be NumPy or JAX arrays, or nested lists; they are converted with
-``np.asarray`` and validated once, with a ValueError naming the field and the
-allowed values.
+``np.asarray`` and validated once; bad input raises `sc_jax.errors.ConfigError`
+(a ValueError) as ``'<field>' must be <allowed values>, got <what was given>``.
 """
 
 from __future__ import annotations
@@ -46,36 +46,55 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._checks import ConfigError, check_integer, check_number, show
+
 __all__ = ["AllocationProblem", "AllocationResult", "lead_time_demand", "random_problem"]
 
 _PRODUCT_STAGE_INT_FIELDS = ("desired_orders", "on_hand", "pipeline", "supply_capacity")
 _PRODUCT_STAGE_COST_FIELDS = ("holding_cost", "shortage_cost")
 
 
+def _first_index(mask: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.argwhere(mask)[0])
+
+
 def _as_float_array(name: str, value) -> np.ndarray:
+    """``value`` as a finite float64 array; numeric dtypes only (no strings, no None)."""
     try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name}: expected a numeric array, got {type(value).__name__} ({error})") from None
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name}: all values must be finite (no NaN or inf)")
+        raw = np.asarray(value)
+    except (TypeError, ValueError) as error:  # ragged nested lists
+        raise ConfigError(f"'{name}' must be a numeric array, got {type(value).__name__} ({error})") from None
+    if raw.dtype.kind not in "biuf":
+        raise ConfigError(f"'{name}' must be a numeric array, got {show(value)} (dtype {raw.dtype})")
+    array = raw.astype(np.float64)
+    bad = ~np.isfinite(array)
+    if np.any(bad):
+        index = _first_index(bad)
+        raise ConfigError(
+            f"'{name}' must be finite (no NaN or inf), got {int(bad.sum())} non-finite value(s),"
+            f" first {array[index]} at index {index}"
+        )
     return array
 
 
 def _check_shape(name: str, array: np.ndarray, expected: tuple[int, ...], meaning: str) -> None:
     if array.shape != expected:
-        raise ValueError(f"{name}: expected shape {expected} ({meaning}), got {array.shape}")
+        raise ConfigError(f"'{name}' must have shape {expected} {meaning}, got shape {array.shape}")
 
 
-def _check_nonnegative(name: str, array: np.ndarray) -> None:
-    if array.size and array.min() < 0:
-        raise ValueError(f"{name}: allowed values are >= 0, got minimum {array.min():g}")
+def _check_nonnegative(name: str, array: np.ndarray, allowed: str = "numbers >= 0") -> None:
+    negative = array < 0
+    if np.any(negative):
+        index = _first_index(negative)
+        raise ConfigError(f"'{name}' must be {allowed}, got {array[index]:g} at index {index}")
 
 
 def _check_integer_valued(name: str, array: np.ndarray) -> np.ndarray:
     rounded = np.rint(array)
-    if not np.array_equal(rounded, array):
-        raise ValueError(f"{name}: allowed values are non-negative integers, got non-integer values")
+    fractional = rounded != array
+    if np.any(fractional):
+        index = _first_index(fractional)
+        raise ConfigError(f"'{name}' must be integers >= 0, got non-integer {array[index]:g} at index {index}")
     return rounded.astype(np.int64)
 
 
@@ -103,30 +122,32 @@ class AllocationProblem:
 
         desired = _as_float_array("desired_orders", self.desired_orders)
         if desired.ndim != 2:
-            raise ValueError(
-                f"desired_orders: expected a 2-D array [products, stages], got {desired.ndim}-D shape {desired.shape}"
-            )
+            raise ConfigError(f"'desired_orders' must be a 2-D array [products, stages], got shape {desired.shape}")
         n_products, n_stages = desired.shape
         if n_stages < 1:
-            raise ValueError("desired_orders: expected at least one stage (shape [products, stages>=1])")
+            raise ConfigError(
+                f"'desired_orders' must have at least one stage [products, stages >= 1], got shape {desired.shape}"
+            )
         product_stage = (n_products, n_stages)
+        like_desired = "[products, stages] like desired_orders"
 
         for name in _PRODUCT_STAGE_INT_FIELDS:
             array = _as_float_array(name, getattr(self, name))
-            _check_shape(name, array, product_stage, "[products, stages] like desired_orders")
-            _check_nonnegative(name, array)
+            _check_shape(name, array, product_stage, like_desired)
+            _check_nonnegative(name, array, "integers >= 0")
             store(name, _check_integer_valued(name, array))
 
         for name in _PRODUCT_STAGE_COST_FIELDS:
             array = _as_float_array(name, getattr(self, name))
-            _check_shape(name, array, product_stage, "[products, stages] like desired_orders")
+            _check_shape(name, array, product_stage, like_desired)
             _check_nonnegative(name, array)
             store(name, array)
 
         lead_times = _as_float_array("lead_times", self.lead_times)
         _check_shape("lead_times", lead_times, (n_stages,), "[stages]")
-        if lead_times.size and (lead_times.min() < 1 or not np.array_equal(np.rint(lead_times), lead_times)):
-            raise ValueError(f"lead_times: allowed values are integers >= 1, got {lead_times.tolist()}")
+        if lead_times.min() < 1 or not np.array_equal(np.rint(lead_times), lead_times):
+            shown = [int(x) if x == int(x) else x for x in lead_times.tolist()]
+            raise ConfigError(f"'lead_times' must be integers >= 1, got {shown}")
         lead_times = lead_times.astype(np.int64)
         store("lead_times", lead_times)
 
@@ -137,13 +158,15 @@ class AllocationProblem:
 
         mean = _as_float_array("forecast_mean", self.forecast_mean)
         if mean.ndim != 2 or mean.shape[0] != n_products:
-            raise ValueError(f"forecast_mean: expected shape ({n_products}, horizon) [products, days], got {mean.shape}")
+            raise ConfigError(
+                f"'forecast_mean' must have shape ({n_products}, horizon) [products, days], got shape {mean.shape}"
+            )
         horizon = mean.shape[1]
         needed = int(lead_times.max()) + 1
         if horizon < needed:
-            raise ValueError(
-                f"forecast_mean: horizon must cover the longest protection interval max(lead_times)+1 = {needed} days,"
-                f" got {horizon}"
+            raise ConfigError(
+                f"'forecast_mean' must cover a horizon of at least max(lead_times) + 1 = {needed} days"
+                f" (the longest protection interval), got {horizon}"
             )
         _check_nonnegative("forecast_mean", mean)
         store("forecast_mean", mean)
@@ -155,12 +178,18 @@ class AllocationProblem:
         if self.pipeline_by_day is not None:
             schedule = _as_float_array("pipeline_by_day", self.pipeline_by_day)
             _check_shape(
-                "pipeline_by_day", schedule, (n_products, n_stages, int(lead_times.max())), "[products, stages, max lead]"
+                "pipeline_by_day", schedule, (n_products, n_stages, int(lead_times.max())),
+                "[products, stages, max lead time]",
             )
-            _check_nonnegative("pipeline_by_day", schedule)
+            _check_nonnegative("pipeline_by_day", schedule, "integers >= 0")
             schedule = _check_integer_valued("pipeline_by_day", schedule)
-            if not np.array_equal(schedule.sum(axis=2), self.pipeline):
-                raise ValueError("pipeline_by_day: allowed values must sum over arrival days to `pipeline`")
+            mismatch = schedule.sum(axis=2) != self.pipeline
+            if np.any(mismatch):
+                index = _first_index(mismatch)
+                raise ConfigError(
+                    "'pipeline_by_day' must sum over arrival days to 'pipeline',"
+                    f" got {int(schedule[index].sum())} != {int(self.pipeline[index])} at [product, stage] {index}"
+                )
             store("pipeline_by_day", schedule)
 
     @property
@@ -198,13 +227,21 @@ class AllocationResult:
     """Outcome of one allocation.
 
     orders:    int64 [N, M], integer orders to place today.
-    status:    "optimal", "not_binding" (no stage binds, orders = upper bound),
-               "time_limit" (best feasible solution kept), "fallback_greedy"
-               (HiGHS gave no usable solution; greedy allocation used),
-               "rounded_lp" (rolling variant).
+    status:    "optimal" (HiGHS or greedy solved the daily model),
+               "not_binding" (no stage binds, orders = upper bound),
+               "rounded_lp" (rolling variant, LP solved),
+               "time_limit_greedy" (HiGHS hit its time limit; whatever it had
+               is discarded and the greedy allocation of the daily model is
+               returned: timed_out=True, fallback=True),
+               "fallback_greedy" (HiGHS failed or returned an unusable point;
+               greedy allocation returned: timed_out=False, fallback=True).
+               Both fallbacks return exactly what ``method="greedy"`` returns
+               with the same options, so a result never depends on timing.
     objective: expected cost of the cuts, evaluated with the daily model's cut
                cost for every method so that methods are comparable.
     mip_gap:   HiGHS relative MIP gap (0.0 when solved without HiGHS).
+    timed_out: HiGHS stopped at ``time_limit``.
+    fallback:  the greedy allocation replaced HiGHS's answer.
     overflow:  [M] units by which on hand + pipeline alone already exceed the
                shared capacity (orders at that stage are then 0).
     info:      method-specific extras (sizes, LP objective, ...).
@@ -242,8 +279,19 @@ def random_problem(
     stage bind and values of 1 or more make none bind.  The pipeline is spread
     evenly over each stage's lead time in ``pipeline_by_day``.
     """
+    check_integer("n_products", n_products, 1)
+    check_number("tightness", tightness, "a number >= 0", lambda x: 0 <= x < np.inf)
+    check_integer("horizon", horizon, 1)
+    check_number("max_daily_mean", max_daily_mean, "a number >= 1", lambda x: 1 <= x < np.inf)
+    lead_array = np.asarray(lead_times)
+    if (lead_array.ndim != 1 or lead_array.size == 0 or lead_array.dtype.kind not in "iu"
+            or lead_array.min() < 1):
+        raise ConfigError(f"'lead_times' must be a non-empty list of integers >= 1, got {show(lead_times)}")
+    ratios = np.asarray(cost_ratios)
+    if ratios.ndim != 1 or ratios.size == 0 or ratios.dtype.kind not in "iuf" or not np.all(ratios > 0):
+        raise ConfigError(f"'cost_ratios' must be a non-empty list of numbers > 0, got {show(cost_ratios)}")
     rng = np.random.default_rng(rng)
-    lead_times = np.asarray(lead_times, dtype=np.int64)
+    lead_times = lead_array.astype(np.int64)
     n_stages = lead_times.size
     daily_mean = rng.uniform(1.0, max_daily_mean, size=n_products)
     forecast_mean = np.repeat(daily_mean[:, None], horizon, axis=1)

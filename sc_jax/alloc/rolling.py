@@ -49,8 +49,20 @@ x <= capacity_j): any excess is cut with the daily model's cut costs
 per product at most, up to ceil(LP order), largest fractional part first.
 The reported objective is the daily model's cut cost of the executed orders,
 so both variants are measured with the same yardstick; the LP objective is in
-``info["lp_objective"]``.  If HiGHS returns no LP solution the greedy daily
-allocation is used and flagged (``fallback=True``).
+``info["lp_objective"]``.
+
+Fallbacks
+---------
+The LP point is used only when HiGHS reports it optimal (status 0).  On a
+time-out (status 1) or any failure (an exception, another status, no point)
+the rolling plan is dropped and the *daily* model solved by greedy (exact for
+the daily model, deterministic) is returned instead, with the same
+``max_segments``, ``capacity_basis`` and ``min_cut_cost_fraction``:
+``status="time_limit_greedy"`` with ``timed_out=True`` on a time-out,
+``status="fallback_greedy"`` with ``timed_out=False`` otherwise, and
+``fallback=True`` in both cases; ``method`` stays "rolling".  So the result
+never depends on wall-clock time: it is either the rounded LP optimum or
+exactly ``allocate(problem, "greedy", ...)``'s orders.
 """
 
 from __future__ import annotations
@@ -61,24 +73,45 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from ._checks import ConfigError, check_bool, check_choice, check_integer, check_number, check_time_limit, show
 from .greedy import greedy_cuts
-from .milp import build_cut_segments, capacity_room, solve_daily
+from .milp import CAPACITY_BASES, build_cut_segments, capacity_room, solve_daily
 from .problem import AllocationProblem, AllocationResult, lead_time_demand
 
-__all__ = ["build_rolling_lp", "solve_rolling"]
+__all__ = ["ROLLING_OPTIONS", "build_rolling_lp", "check_rolling_options", "solve_rolling"]
+
+# Keyword options of solve_rolling that `allocate` passes through for "rolling".
+ROLLING_OPTIONS = (
+    "horizon", "safety_penalty_weight", "repair_upward", "max_segments", "capacity_basis", "min_cut_cost_fraction",
+)
+
+
+def _check_horizon(problem: AllocationProblem, horizon) -> None:
+    """None (the forecast horizon) or an integer from max(lead_times) + 1 to the forecast days."""
+    check_integer("horizon", horizon, int(problem.lead_times.max()) + 1, allow_none=True,
+                  maximum=int(problem.forecast_mean.shape[1]))
+
+
+def check_rolling_options(
+    problem: AllocationProblem, time_limit=60.0, horizon=None, safety_penalty_weight=0.5, repair_upward=True,
+    max_segments=16, capacity_basis="position", min_cut_cost_fraction=1e-3,
+) -> None:
+    """ConfigError for any bad argument of `solve_rolling` (run before any work)."""
+    check_time_limit(time_limit)
+    _check_horizon(problem, horizon)
+    check_number("safety_penalty_weight", safety_penalty_weight, "a number in [0, 1]", lambda x: 0 <= x <= 1)
+    check_bool("repair_upward", repair_upward)
+    check_integer("max_segments", max_segments, 1, allow_none=True)
+    check_choice("capacity_basis", capacity_basis, CAPACITY_BASES)
+    check_number("min_cut_cost_fraction", min_cut_cost_fraction, "a finite number >= 0", lambda x: 0 <= x < np.inf)
 
 
 def build_rolling_lp(problem: AllocationProblem, horizon: int | None = None, safety_penalty_weight: float = 0.5):
     """Sparse horizon LP (module docstring); returns (c, A, row_lb, row_ub, lb, ub, first_order_index)."""
+    _check_horizon(problem, horizon)
+    check_number("safety_penalty_weight", safety_penalty_weight, "a number in [0, 1]", lambda x: 0 <= x <= 1)
     n_products, n_stages = problem.n_products, problem.n_stages
     horizon = problem.forecast_mean.shape[1] if horizon is None else int(horizon)
-    if not int(problem.lead_times.max()) < horizon <= problem.forecast_mean.shape[1]:
-        raise ValueError(
-            f"horizon: allowed values are max(lead_times)+1 = {int(problem.lead_times.max()) + 1}"
-            f" .. forecast days {problem.forecast_mean.shape[1]}, got {horizon}"
-        )
-    if not 0.0 <= safety_penalty_weight <= 1.0:
-        raise ValueError(f"safety_penalty_weight: allowed values are in [0, 1], got {safety_penalty_weight}")
     N, H, M = n_products, horizon, n_stages
     block = N * H * M
     order_base, stock_base, shortfall_base = 0, block, 2 * block
@@ -181,9 +214,17 @@ def solve_rolling(
     capacity_basis: str = "position",
     min_cut_cost_fraction: float = 1e-3,
 ) -> AllocationResult:
-    """Rolling-horizon LP variant (module docstring), same result type as the daily model."""
-    if time_limit is not None and not time_limit > 0:
-        raise ValueError(f"time_limit: allowed values are None or > 0 seconds, got {time_limit}")
+    """Rolling-horizon LP variant (module docstring), same result type as the daily model.
+
+    On a HiGHS time-out or failure it returns the daily model's greedy
+    allocation, flagged ``fallback=True`` (and ``timed_out=True``,
+    ``status="time_limit_greedy"`` for a time-out; ``status="fallback_greedy"``
+    otherwise).  Bad arguments raise `sc_jax.errors.ConfigError`.
+    """
+    if not isinstance(problem, AllocationProblem):
+        raise ConfigError(f"'problem' must be an AllocationProblem, got {type(problem).__name__} {show(problem)}")
+    check_rolling_options(problem, time_limit, horizon, safety_penalty_weight, repair_upward, max_segments,
+                          capacity_basis, min_cut_cost_fraction)
     build_start = time.perf_counter()
     cost, matrix, row_lb, row_ub, lower, upper, first_order_index = build_rolling_lp(
         problem, horizon, safety_penalty_weight
@@ -204,15 +245,17 @@ def solve_rolling(
     except Exception as error:  # noqa: BLE001 - reported and replaced by the greedy allocation
         solution = None
         info["highs_message"] = f"milp raised {type(error).__name__}: {error}"
-    timed_out = solution is not None and solution.status == 1
-    if solution is None or solution.x is None:
+    info["highs_status"] = getattr(solution, "status", None)
+    timed_out = info["highs_status"] == 1
+    if solution is None or solution.status != 0 or solution.x is None:
+        # Time-out or failure: the daily model by greedy, always (deterministic).
         fallback = solve_daily(problem, time_limit=time_limit, max_segments=max_segments, capacity_basis=capacity_basis,
                                min_cut_cost_fraction=min_cut_cost_fraction, use_milp=False)
         info.update(fallback.info)
         return AllocationResult(
-            orders=fallback.orders, status="fallback_greedy", objective=fallback.objective, mip_gap=0.0,
-            build_s=build_s, solve_s=time.perf_counter() - solve_start, timed_out=timed_out, fallback=True,
-            overflow=overflow, method="rolling", info=info,
+            orders=fallback.orders, status="time_limit_greedy" if timed_out else "fallback_greedy",
+            objective=fallback.objective, mip_gap=0.0, build_s=build_s, solve_s=time.perf_counter() - solve_start,
+            timed_out=timed_out, fallback=True, overflow=overflow, method="rolling", info=info,
         )
     info["lp_objective"] = float(solution.fun)
     lp_orders = np.clip(solution.x[first_order_index].reshape(problem.n_products, problem.n_stages), 0.0, order_bound)
@@ -231,7 +274,7 @@ def solve_rolling(
     evaluation = build_cut_segments(problem, order_bound, np.arange(problem.n_stages), max_segments, min_cut_cost_fraction)
     objective = evaluation.cost(order_bound - orders)
     return AllocationResult(
-        orders=orders, status="time_limit" if timed_out else "rounded_lp", objective=objective, mip_gap=0.0,
-        build_s=build_s, solve_s=time.perf_counter() - solve_start, timed_out=timed_out, fallback=False,
+        orders=orders, status="rounded_lp", objective=objective, mip_gap=0.0,
+        build_s=build_s, solve_s=time.perf_counter() - solve_start, timed_out=False, fallback=False,
         overflow=overflow, method="rolling", info=info,
     )

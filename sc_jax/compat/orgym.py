@@ -1,21 +1,22 @@
 """OR-Gym compatibility: replay a demand path and actions through sc_jax's one jitted step.
 
-`simulate(config, demand, actions)` takes OR-Gym's keyword names (periods, I0, p, r, k, h, c, L,
+`simulate(config, demand, actions)` (through the one rollout, sc_jax.env.rollout) takes OR-Gym's keyword names (periods, I0, p, r, k, h, c, L,
 backlog, alpha) and returns what OR-Gym 0.5.0's InvManagement env would produce: per-step rewards
 (discount included), observations in OR-Gym's layout (reset observation first) and on-hand
 inventory at the start of each period. Agreement is tested to 1e-4 (tests/test_orgym_parity.py).
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sc_jax.env.dynamics import reset_with_demand, step_env
-from sc_jax.env.demand import stationary_path, validate_user_demand
-from sc_jax.env.params import ORGYM_DEFAULTS, make_params
+from sc_jax.env.demand import validate_user_demand
+from sc_jax.env.params import ORGYM_DEFAULTS, make_env
+from sc_jax.env.rollout import rollout
 from sc_jax.errors import ConfigError
 
 CONFIG_KEYS = ("periods", "I0", "p", "r", "k", "h", "c", "L", "backlog", "alpha")
@@ -26,38 +27,47 @@ CONFIG_KEYS = ("periods", "I0", "p", "r", "k", "h", "c", "L", "backlog", "alpha"
 _PAD_PERIODS, _MIN_HISTORY = 10, 10
 
 
-def params_from_config(config: Mapping, **overrides):
-    """EnvParams from an OR-Gym keyword config (unknown keys are an error)."""
+def env_from_config(config: Mapping, **overrides):
+    """(env, params) from an OR-Gym keyword config (unknown keys are an error)."""
+    if config is None or not isinstance(config, Mapping):
+        raise ConfigError(f"'config' must be a mapping of OR-Gym keywords {CONFIG_KEYS} (may be empty), "
+                          f"got {type(config).__name__}")
     unknown = set(config) - set(CONFIG_KEYS)
     if unknown:
         raise ConfigError(f"unknown OR-Gym config key(s) {sorted(unknown)}; allowed: {CONFIG_KEYS}")
     merged = {**ORGYM_DEFAULTS, **config}
     periods = merged.pop("periods")
-    return make_params(periods=periods, **merged, demand="user",
-                       user_demand=np.zeros(periods if isinstance(periods, int) and periods > 0 else 1,
-                                            np.int32), **overrides)
+    return make_env(periods=periods, **merged, demand="user",
+                    user_demand=np.zeros(periods if isinstance(periods, int) and periods > 0 else 1,
+                                         np.int32), **overrides)
 
 
-@jax.jit
-def _replay(params, demand, actions):
-    obs0, state = reset_with_demand(params, stationary_path(demand, params))
+def _action_at_period(actions, state, params, key):
+    """Replay policy: the recorded action of the current period."""
+    del params, key
+    return actions[state.time]
 
-    def one_period(state, action):
-        obs, state, reward, _, _ = step_env(None, state, action, params)
-        return state, (obs, reward, state.on_hand)
 
-    _, (obs, rewards, on_hand) = jax.lax.scan(one_period, state, actions)
-    observations = jnp.concatenate([obs0[None], obs])
-    inventory = jnp.concatenate([params.initial_inventory[None], on_hand])
-    return rewards, observations, inventory
+@partial(jax.jit, static_argnames=("env",))
+def _replay(env, params, demand, actions):
+    """The recorded actions through the one rollout (a batch of one episode)."""
+    path = env.stationary_path(demand, params)
+    obs0, _ = env.reset_with_demand(params, path)
+    batch = jax.tree.map(lambda x: x[None], path)
+    collect = lambda tr: (env.get_obs(tr.next_state, params), tr.reward, tr.info.on_hand)
+    _, (obs, rewards, on_hand), _ = rollout(env, _action_at_period, actions, params, demand=batch,
+                                            collect=collect)
+    observations = jnp.concatenate([obs0[None], obs[:, 0]])
+    inventory = jnp.concatenate([params.initial_inventory[None], on_hand[:, 0]])
+    return rewards[:, 0], observations, inventory
 
 
 def simulate(config: Mapping, demand, actions) -> dict:
     """Replay `actions` [T, M] against integer `demand` [T] under OR-Gym config `config`.
 
     Returns NumPy arrays: rewards [T], observations [T+1, M*(max L+1)], inventory [T+1, M]."""
-    params = params_from_config(config)
-    T, M, max_lead = params.periods, params.num_stages, params.history_length
+    env, params = env_from_config(config)
+    T, M, max_lead = env.periods, env.num_stages, env.history_length
     demand = np.asarray(demand)
     if demand.shape != (T,):
         raise ConfigError(f"demand must have shape [periods]=({T},), got {demand.shape}")
@@ -68,11 +78,12 @@ def simulate(config: Mapping, demand, actions) -> dict:
     if not np.all(np.isfinite(actions)):
         raise ConfigError("actions must be finite numbers")
     padded_T = -(-T // _PAD_PERIODS) * _PAD_PERIODS
-    padded = params.replace(periods=padded_T, history_length=max(max_lead, _MIN_HISTORY),
-                            user_demand=jnp.zeros((1, padded_T), jnp.int32))
+    padded_env = env.replace(periods=padded_T, history_length=max(max_lead, _MIN_HISTORY),
+                             default_params=None)
+    params = params.replace(user_demand=jnp.zeros((1, padded_T), jnp.int32))
     pad = padded_T - T
     rewards, observations, inventory = _replay(
-        padded, jnp.asarray(np.pad(demand, (0, pad))),
+        padded_env, params, jnp.asarray(np.pad(demand, (0, pad))),
         jnp.asarray(np.pad(actions, ((0, pad), (0, 0))), jnp.float32))
     # OR-Gym's observation: on hand, then the last max(L) requests (drop the extra history)
     observations = np.asarray(observations, np.float64)[: T + 1]

@@ -1,10 +1,16 @@
-"""The pure JAX multi-echelon environment (OR-Gym InvManagement dynamics)."""
-from sc_jax.env.dynamics import (initial_state, inventory_position, reset,
-                                 reset_with_demand, step, step_env)
-from sc_jax.env.observation import observation_size, observe
-from sc_jax.env.params import batch_shape, make_params, replicate
-from sc_jax.env.types import PRODUCT_AXIS, DemandPath, EnvParams, EnvState, StepInfo
+"""The pure JAX multi-echelon environment (OR-Gym InvManagement dynamics), gymnax style:
 
-__all__ = ["EnvParams", "EnvState", "DemandPath", "StepInfo", "PRODUCT_AXIS", "make_params",
-           "replicate", "batch_shape", "reset", "reset_with_demand", "initial_state", "step",
-           "step_env", "observe", "observation_size", "inventory_position"]
+    env, params = sc_jax.make("orgym_v0")      # presets; or make_env(**OR-Gym keywords)
+    obs, state = env.reset(key, params)
+    obs, state, reward, done, info = env.step(key, state, action, params)
+"""
+from sc_jax.env.environment import InventoryEnv
+from sc_jax.env.params import ORGYM_DEFAULTS, batch_shape, make_env, replicate
+from sc_jax.env.presets import PRESETS, make
+from sc_jax.env.rollout import Transition, episode_keys, rollout, sample_paths
+from sc_jax.env.spaces import Box
+from sc_jax.env.types import DemandPath, EnvParams, EnvState, StepInfo
+
+__all__ = ["InventoryEnv", "EnvParams", "EnvState", "DemandPath", "StepInfo", "Box", "make",
+           "make_env", "PRESETS", "ORGYM_DEFAULTS", "replicate", "batch_shape", "rollout",
+           "episode_keys", "sample_paths", "Transition"]

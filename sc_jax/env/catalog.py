@@ -7,9 +7,10 @@ from typing import Sequence
 import jax
 import numpy as np
 
+from sc_jax.env.environment import InventoryEnv
+from sc_jax.env.params import make_env
 from sc_jax.env.presets import (HYBRID_CAPACITY, HYBRID_INITIAL_INVENTORY, HYBRID_LEAD_TIMES,
-                                hybrid_costs)
-from sc_jax.env.params import make_params
+                                hybrid_costs, validate_cost_ratio)
 from sc_jax.env.types import EnvParams
 from sc_jax.errors import ConfigError
 
@@ -18,26 +19,31 @@ def sample_cost_ratios(key, num_products: int, ratios: Sequence[float] | None = 
                        ratio_range: tuple[float, float] | None = None) -> np.ndarray:
     """Ratios drawn from a list, or log-uniform on `ratio_range`."""
     if ratio_range is not None:
-        lo, hi = ratio_range
-        if not 0 < lo <= hi:
+        lo, hi = (float(x) for x in validate_cost_ratio(ratio_range, "ratio_range"))
+        if not lo <= hi:
             raise ConfigError(f"'ratio_range' must satisfy 0 < low <= high, got {ratio_range}")
         u = np.asarray(jax.random.uniform(key, (num_products,)), np.float64)
         return np.exp(np.log(lo) + u * (np.log(hi) - np.log(lo)))
-    ratios = np.asarray(ratios, np.float64)
-    if ratios.ndim != 1 or ratios.size == 0 or np.any(ratios <= 0):
-        raise ConfigError(f"'ratios' must be a non-empty list of positive numbers, got {ratios}")
+    try:
+        ratios = np.asarray(ratios, np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"'ratios' must be a non-empty list of finite numbers > 0, got {ratios!r}") from None
+    if ratios.ndim != 1 or ratios.size == 0 or not np.all(np.isfinite(ratios)) or np.any(ratios <= 0):
+        raise ConfigError(f"'ratios' must be a non-empty list of finite numbers > 0, got {ratios.tolist()}")
     return ratios[np.asarray(jax.random.randint(key, (num_products,), 0, ratios.size))]
 
 
 def make_catalog(key, num_products: int, *, ratios=(10, 100, 1000), ratio_range=None,
                  demand: str = "forecast", offset_range=(10.0, 30.0), sigma_max: int = 5,
                  mu_range=(10.0, 30.0), shared_capacity=None, periods: int = 200,
-                 forecast_window: int = 15, observation: str = "rich", **overrides) -> EnvParams:
+                 forecast_window: int = 15, observation: str = "rich",
+                 **overrides) -> tuple[InventoryEnv, EnvParams]:
     """N products on the hybrid chain (hybrid.md costs by SKU index and cost ratio).
 
     demand="forecast": per-product offset ~ U(offset_range), amplitudes ~ U(0, 0.25 offset) and
     U(0, 0.15 offset), the sample's phases, `sigma_max` shared. demand="poisson": mu ~ U(mu_range).
-    `shared_capacity` (scalar or [3]) couples the products (see sc_jax.env.dynamics)."""
+    `shared_capacity` (scalar or [3], > 0) couples the products (see sc_jax.env.dynamics).
+    Returns (env, params) with a leading product axis [N] on every params field."""
     if not isinstance(num_products, (int, np.integer)) or num_products < 1:
         raise ConfigError(f"'num_products' must be an integer >= 1, got {num_products!r}")
     k_ratio, k_offset, k_amp1, k_amp2 = jax.random.split(key, 4)
@@ -54,12 +60,16 @@ def make_catalog(key, num_products: int, *, ratios=(10, 100, 1000), ratio_range=
     else:
         raise ConfigError(f"catalog 'demand' must be 'forecast' or 'poisson', got {demand!r}")
     if shared_capacity is not None:
-        shared_capacity = np.broadcast_to(np.asarray(shared_capacity, np.float64), (3,))
+        try:
+            shared_capacity = np.broadcast_to(np.asarray(shared_capacity, np.float64), (3,))
+        except (TypeError, ValueError):
+            raise ConfigError(f"'shared_capacity' must be a number or 3 numbers (one per stage), "
+                              f"got {shared_capacity!r}") from None
     kwargs = dict(periods=periods, I0=HYBRID_INITIAL_INVENTORY, p=0.0, r=np.zeros(4), k=shortage,
                   h=holding, c=HYBRID_CAPACITY, L=HYBRID_LEAD_TIMES, backlog=False, alpha=1.0,
                   demand=demand, demand_params=demand_params, cost_ratio=ratio,
                   observation=observation, forecast_window=forecast_window,
-                  shared_capacity=shared_capacity)
+                  shared_capacity=shared_capacity, name="hybrid_catalog")
     kwargs.update(overrides)
-    return make_params(**kwargs)
+    return make_env(**kwargs)
 

@@ -149,7 +149,7 @@ def forecast_vector(params: Mapping) -> np.ndarray:
     return np.stack(np.broadcast_arrays(*values), axis=-1).astype(np.float32)
 
 
-def _forecast_path(key, params: EnvParams, length: int) -> DemandPath:
+def _forecast_path(key, params: EnvParams, periods: int, length: int) -> DemandPath:
     """hybrid.md's generator: day x = 1..n, forecast = offset + amp1 sin(ph1 x) + amp2 sin(ph2 x)
     + u_x (u_x uniform integer in [0, randvar)), sigma_x uniform integer in [0, sigma_max),
     actual = forecast + N(0, sigma_x); both clipped at 0 and truncated to integers."""
@@ -162,15 +162,16 @@ def _forecast_path(key, params: EnvParams, length: int) -> DemandPath:
     actual = mean + sigma * jax.random.normal(k_actual, (length,))
     mean = jnp.floor(jnp.maximum(mean, 0.0))
     actual = jnp.floor(jnp.maximum(actual, 0.0)).astype(jnp.int32)
-    return DemandPath(actual=actual[: params.periods], forecast_mean=mean, forecast_std=sigma)
+    return DemandPath(actual=actual[:periods], forecast_mean=mean, forecast_std=sigma)
 
 
-def sample_demand(key, params: EnvParams) -> DemandPath:
-    """Draw one episode of demand [T] (and forecasts [T+W]) for one product."""
-    T, W = params.periods, params.forecast_window
-    kind = params.demand_kind
+def sample_demand(env, key, params: EnvParams) -> DemandPath:
+    """Draw one episode of demand [T] (and forecasts [T+W]) for one product; `env` gives the
+    static settings (periods, forecast window, demand kind)."""
+    T, W = env.periods, env.forecast_window
+    kind = env.demand_kind
     if kind == "forecast":
-        return _forecast_path(key, params, T + W)
+        return _forecast_path(key, params, T, T + W)
     if kind in ("poisson", "binomial", "geometric"):
         u = jax.random.uniform(key, (T,))
         actual = params.demand_offset + jnp.searchsorted(params.demand_cdf, u, side="right").astype(jnp.int32)
@@ -181,12 +182,12 @@ def sample_demand(key, params: EnvParams) -> DemandPath:
         actual = params.user_demand[row]
     else:  # validated at construction; kept for a clear message if params were built by hand
         raise ConfigError(f"demand kind must be one of {DEMAND_KINDS}, got {kind!r}")
-    return stationary_path(actual.astype(jnp.int32), params)
+    return stationary_path(env, actual.astype(jnp.int32), params)
 
 
-def stationary_path(actual, params: EnvParams) -> DemandPath:
+def stationary_path(env, actual, params: EnvParams) -> DemandPath:
     """Wrap a given path [T] with the family's constant mean/std as its forecast."""
-    n = params.periods + params.forecast_window
+    n = env.periods + env.forecast_window
     return DemandPath(actual=jnp.asarray(actual, jnp.int32),
                       forecast_mean=jnp.full((n,), params.demand_mean, jnp.float32),
                       forecast_std=jnp.full((n,), params.demand_std, jnp.float32))
@@ -197,6 +198,8 @@ def load_demand_csv(path: str) -> np.ndarray:
     lines starting with '#' are comments. Returns int32 [S, T] (validated)."""
     try:
         data = np.loadtxt(path, delimiter=",", comments="#", ndmin=2, dtype=np.float64)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
+        raise ConfigError(f"'demand.csv' must name a readable CSV file, got {path!r} ({type(err).__name__})") from None
     except ValueError as err:
         raise ConfigError(f"user demand CSV {path!r} could not be parsed as numbers: {err}") from None
     return validate_user_demand(data, data.shape[1])

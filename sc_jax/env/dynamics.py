@@ -11,6 +11,10 @@ One period n of one product (shapes without batch axes; `vmap` adds products and
  6. on hand  -= shipped; unfilled = [demand, requested] - sales: backlogged (v0) or lost (v1)
  7. reward    = alpha**n * sum(p S - r RR - k U - h I) (OR-Gym's formula, see EnvParams)
 
+Static settings (episode length, history length, coupling) come from the environment object
+`env` (sc_jax.env.InventoryEnv), traced values from `params`. The public entry points are the
+object's methods (`env.reset`, `env.step`, `env.step_env`); the functions here take `env` first.
+
 The step is written stage by stage over Python tuples (M and the lead-time history are static and
 small): each per-stage quantity is a scalar, so under `vmap` it is one contiguous [products]
 vector. See EnvState for why.
@@ -27,16 +31,19 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+import numpy as np
+
 from sc_jax.env.demand import sample_demand
 from sc_jax.env.observation import observe
 from sc_jax.env.types import PRODUCT_AXIS, DemandPath, EnvParams, EnvState, StepInfo
+from sc_jax.errors import ConfigError
 
 _BIG = 2**30  # "infinite" stock of the plant; also caps absurd float actions
 
 
-def initial_state(params: EnvParams, demand: DemandPath) -> EnvState:
+def initial_state(env, params: EnvParams, demand: DemandPath) -> EnvState:
     """The state at period 0 for a given demand path."""
-    M, H = params.num_stages, params.history_length
+    M, H = params.num_stages, env.history_length
     zero = jnp.zeros((), jnp.int32)
     return EnvState(
         stock=tuple(jnp.asarray(params.initial_inventory[m], jnp.int32) for m in range(M)),
@@ -48,22 +55,22 @@ def initial_state(params: EnvParams, demand: DemandPath) -> EnvState:
     )
 
 
-def reset_with_demand(params: EnvParams, demand: DemandPath):
+def reset_with_demand(env, params: EnvParams, demand: DemandPath):
     """(obs, state) at period 0 for a given path (user demand, replays, the oracle)."""
-    state = initial_state(params, demand)
-    return observe(state, params), state
+    state = initial_state(env, params, demand)
+    return observe(env, state, params), state
 
 
-def reset(key, params: EnvParams):
+def reset(env, key, params: EnvParams):
     """(obs, state) at period 0; the episode's demand path is drawn from `key`."""
-    return reset_with_demand(params, sample_demand(key, params))
+    return reset_with_demand(env, params, sample_demand(env, key, params))
 
 
-def inventory_position(state: EnvState, params: EnvParams):
+def inventory_position(state: EnvState):
     """Echelon inventory position per stage [M] (OR-Gym's base-stock state):
     cumsum over stages of (on hand + in transit - backlog owed by the stage)."""
     total, position = 0, []
-    for m in range(params.num_stages):
+    for m in range(len(state.stock)):
         total = total + state.stock[m] + sum(row[m] for row in state.due) - state.owed[m]
         position.append(total)
     return jnp.stack(position)
@@ -76,7 +83,12 @@ def _refuse_over_shared_capacity(on_hand, arrivals, params: EnvParams):
     above `shared_capacity`, every product keeps floor(arrivals * room / total arrivals) of its
     arrivals and the rest is refused (lost to the chain, charged `overflow_cost` per unit).
     The 1e-6 margin keeps the float32 fraction from ever rounding above the room."""
-    total_on_hand = jax.lax.psum(on_hand, PRODUCT_AXIS)
+    try:
+        total_on_hand = jax.lax.psum(on_hand, PRODUCT_AXIS)
+    except NameError:  # vmapped without the product axis name: say how to batch a coupled env
+        raise ConfigError("products sharing capacity (shared_capacity) must be batched with "
+                          "env.vmap_products(fn) (or sc_jax.env.rollout), not a plain jax.vmap: the "
+                          "shared-capacity rule sums over the product axis") from None
     total_arrivals = jax.lax.psum(arrivals, PRODUCT_AXIS)
     room = jnp.maximum(params.shared_capacity - total_on_hand.astype(jnp.float32), 0.0)
     fits = total_arrivals.astype(jnp.float32) <= room
@@ -85,7 +97,25 @@ def _refuse_over_shared_capacity(on_hand, arrivals, params: EnvParams):
     return kept, arrivals - kept
 
 
-def step_env(key, state: EnvState, action, params: EnvParams):
+def check_action(action, num_stages: int):
+    """`action` as an array [M]; a wrong shape is a ConfigError at trace time, and a concrete
+    (not traced) action holding NaN or +-inf is one too. Inside jit such values cannot raise:
+    NaN orders 0, +-inf is clipped to [0, 2**30], and `info.invalid_action` says so."""
+    action = jnp.asarray(action)
+    if action.shape != (num_stages,):
+        raise ConfigError(f"'action' must have shape ({num_stages},) (one order per stage, M={num_stages}) "
+                          f"for one product, got shape {action.shape}; vmap the step for products/samples")
+    if not (jnp.issubdtype(action.dtype, jnp.integer) or jnp.issubdtype(action.dtype, jnp.floating)
+            or action.dtype == jnp.bool_):
+        raise ConfigError(f"'action' must be numeric (order quantities), got dtype {action.dtype}")
+    if not isinstance(action, jax.core.Tracer) and jnp.issubdtype(action.dtype, jnp.floating):
+        values = np.asarray(action)
+        if not np.all(np.isfinite(values)):
+            raise ConfigError(f"'action' must be finite order quantities, got {values.tolist()}")
+    return action
+
+
+def step_env(env, key, state: EnvState, action, params: EnvParams):
     """One period without automatic reset: (obs, state, reward, done, info).
 
     `action` [M]: order quantities, any real numbers (floored, negatives mean 0, as OR-Gym).
@@ -93,9 +123,11 @@ def step_env(key, state: EnvState, action, params: EnvParams):
     del key
     M = params.num_stages
     n = state.time
-    action = jnp.asarray(action)
+    action = check_action(action, M)
+    invalid = jnp.zeros((), bool)
     if jnp.issubdtype(action.dtype, jnp.floating):
-        action = jnp.floor(jnp.clip(action, 0.0, float(_BIG)))
+        invalid = jnp.any(~jnp.isfinite(action))
+        action = jnp.floor(jnp.clip(jnp.nan_to_num(action, nan=0.0), 0.0, float(_BIG)))
     request = [jnp.maximum(action[m], 0).astype(jnp.int32) for m in range(M)]
 
     requested, accepted = [], []
@@ -110,7 +142,7 @@ def step_env(key, state: EnvState, action, params: EnvParams):
     arrivals = jnp.stack(due[0])
     due = due[1:] + ((jnp.zeros((), jnp.int32),) * M,)
     stock_before = jnp.stack(state.stock)
-    if params.couple_products:
+    if env.couple_products:
         arrivals, overflow = _refuse_over_shared_capacity(stock_before, arrivals, params)
     else:
         overflow = jnp.zeros_like(arrivals)
@@ -132,17 +164,19 @@ def step_env(key, state: EnvState, action, params: EnvParams):
     transfers = sum(params.unit_cost[m] * f32(accepted[m]) for m in range(M))
     revenue = params.retail_price * f32(sales[0]) + transfers
     purchase = transfers + params.unit_cost[M] * f32(accepted[-1])
-    shortage = sum(params.shortage_cost[m] * f32(unfilled[m]) for m in range(M + 1))
-    holding = sum(params.holding_cost[m] * f32(stock[m]) for m in range(M))
-    overflow_charge = jnp.sum(params.overflow_cost * f32(overflow))
+    shortage = sum(params.unit_shortage_cost[m] * f32(unfilled[m]) for m in range(M + 1))
+    holding = sum(params.unit_holding_cost[m] * f32(stock[m]) for m in range(M))
+    overflow_charge = jnp.sum(params.unit_overflow_cost * f32(overflow))
     # exp(n log alpha) with log alpha rounded once from float64: float32 alpha**n drifts ~1e-6
     discount_factor = jnp.exp(f32(n) * params.log_discount)
     reward = discount_factor * (revenue - purchase - shortage - holding - overflow_charge)
 
-    new_state = EnvState(stock=stock, due=due, requests=state.requests[1:] + (tuple(request),),
+    # the last H requests, oldest first (H = env.history_length may be 0: all lead times 0)
+    requests = (state.requests[1:] + (tuple(request),)) if state.requests else ()
+    new_state = EnvState(stock=stock, due=due, requests=requests,
                          owed=owed, time=n + 1, demand=state.demand)
     stacked = lambda xs: jnp.stack(list(xs))
-    if params.couple_products:
+    if env.couple_products:
         utilisation = f32(jax.lax.psum(stacked(stock), PRODUCT_AXIS)) / params.shared_capacity
     else:
         utilisation = jnp.zeros((M,), jnp.float32)
@@ -152,17 +186,18 @@ def step_env(key, state: EnvState, action, params: EnvParams):
                     on_hand=stacked(stock), in_transit=new_state.in_transit,
                     overflow=overflow, shared_utilisation=utilisation, revenue=revenue,
                     purchase_cost=purchase, shortage_cost=shortage, holding_cost=holding,
-                    overflow_cost=overflow_charge, discount_factor=discount_factor)
-    done = new_state.time >= params.periods
-    return observe(new_state, params), new_state, reward, done, info
+                    overflow_cost=overflow_charge, discount_factor=discount_factor,
+                    invalid_action=invalid)
+    done = new_state.time >= env.periods
+    return observe(env, new_state, params), new_state, reward, done, info
 
 
-def step(key, state: EnvState, action, params: EnvParams):
+def step(env, key, state: EnvState, action, params: EnvParams):
     """gymnax-style step with automatic reset: a finished episode restarts from a new path drawn
     from `key`. Fixed-length rollouts (evaluation, one-episode PPO batches) use `step_env`."""
     key_reset, key_step = jax.random.split(key)
-    obs_step, state_step, reward, done, info = step_env(key_step, state, action, params)
-    obs_reset, state_reset = reset(key_reset, params)
+    obs_step, state_step, reward, done, info = env.step_env(key_step, state, action, params)
+    obs_reset, state_reset = env.reset(key_reset, params)
     state = jax.tree.map(lambda r, s: jax.lax.select(done, r, s), state_reset, state_step)
     obs = jax.lax.select(done, obs_reset, obs_step)
     return obs, state, reward, done, info

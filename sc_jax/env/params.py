@@ -1,6 +1,7 @@
-"""Build and validate `EnvParams` (NumPy, outside jit).
+"""Build and validate an environment and its params (NumPy, outside jit).
 
-`make_params` takes OR-Gym's keyword names. Every array argument may carry leading product axes
+`make_env` takes OR-Gym's keyword names and returns `(env, params)`: the static settings on the
+`InventoryEnv`, the arrays on `EnvParams`. Every array argument may carry leading product axes
 (e.g. `I0` of shape [products, M], `demand_params={"mu": mus}` with `mus` of shape [products]):
 all fields are broadcast to one batch shape, which is how catalogs of many products are built
 without a Python loop over products.
@@ -14,9 +15,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from sc_jax.env import demand as demand_lib
+from sc_jax.env.environment import InventoryEnv
 from sc_jax.env.types import DEMAND_KINDS, OBSERVATION_KINDS, TABLE_DEMAND_KINDS, EnvParams
 from sc_jax.errors import ConfigError
 
+#: OR-Gym InvManagement's defaults (its v0; v1 differs only in backlog=False). The one source:
+#: make_env's defaults, the presets and the OR-Gym replay read them from here.
 ORGYM_DEFAULTS = dict(periods=30, I0=(100, 100, 200), p=2.0, r=(1.5, 1.0, 0.75, 0.5),
                       k=(0.10, 0.075, 0.05, 0.025), h=(0.15, 0.10, 0.05), c=(100, 90, 80),
                       L=(3, 5, 10), backlog=True, alpha=0.97)
@@ -42,20 +46,25 @@ def _array(name: str, value, *, integer: bool = False, length: int | None = None
     return arr
 
 
-def make_params(*, periods: int = 30, I0=ORGYM_DEFAULTS["I0"], p=2.0, r=ORGYM_DEFAULTS["r"],
-                k=ORGYM_DEFAULTS["k"], h=ORGYM_DEFAULTS["h"], c=ORGYM_DEFAULTS["c"],
-                L=ORGYM_DEFAULTS["L"], backlog=True, alpha=0.97, demand="poisson",
-                demand_params: Mapping | None = None, user_demand=None,
-                charge_capacity_shortfall=True, cost_ratio=None, observation: str = "orgym",
-                forecast_window: int = 0, history_length: int | None = None,
-                shared_capacity=None, overflow_cost=None) -> EnvParams:
-    """Validated parameters for one product or a batch (leading axes on any array argument).
+_D = ORGYM_DEFAULTS
+
+
+def make_env(*, periods: int = _D["periods"], I0=_D["I0"], p=_D["p"], r=_D["r"], k=_D["k"],
+             h=_D["h"], c=_D["c"], L=_D["L"], backlog=_D["backlog"], alpha=_D["alpha"],
+             demand="poisson", demand_params: Mapping | None = None, user_demand=None,
+             charge_capacity_shortfall=True, cost_ratio=None, observation: str = "orgym",
+             forecast_window: int = 0, history_length: int | None = None,
+             shared_capacity=None, overflow_cost=None,
+             name: str = "inventory") -> tuple[InventoryEnv, EnvParams]:
+    """(env, params), validated, for one product or a batch (leading axes on any array argument).
 
     OR-Gym names: periods T, I0 initial on hand [M], p retail price, r unit cost [M+1],
     k shortage cost [M+1], h holding cost [M], c supply capacity [M], L lead times [M],
     backlog (True: v0, False: v1), alpha discount. Demand: `demand` in DEMAND_KINDS (or an OR-Gym
     code 1..5) with `demand_params` ({mu}, {n, p}, {low, high}, {p}, forecast generator keys) or
-    `user_demand` [T] / [S, T]. `shared_capacity` [M] couples products (see dynamics)."""
+    `user_demand` [T] / [S, T]. `shared_capacity` [M] (> 0) couples products (see dynamics).
+    `cost_ratio` (observed by agents): given, or k[0] / h[0] (0 when k[0] = 0, inf when h[0] = 0;
+    the observation clips it)."""
     if not isinstance(periods, (int, np.integer)) or isinstance(periods, bool) or periods < 1:
         raise ConfigError(f"'periods' must be an integer >= 1, got {periods!r}")
     periods = int(periods)
@@ -117,11 +126,13 @@ def make_params(*, periods: int = 30, I0=ORGYM_DEFAULTS["I0"], p=2.0, r=ORGYM_DE
         # stationary summary for agents that do not read the forecast window
         mean, std = forecast[..., 0], (forecast[..., 6] - 1) / 2
 
-    if cost_ratio is None:
-        cost_ratio = np.where(h[..., 0] > 0, k[..., 0] / np.where(h[..., 0] > 0, h[..., 0], 1), 1.0)
-    cost_ratio = _array("cost_ratio", cost_ratio, minimum=0, strict=True)
+    if cost_ratio is None:  # derived from the chain's own costs: any k, h >= 0 is valid (OR-Gym)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cost_ratio = np.where(k[..., 0] == 0, 0.0, k[..., 0] / h[..., 0])
+    else:
+        cost_ratio = _array("cost_ratio", cost_ratio, minimum=0, strict=True)
     coupled = shared_capacity is not None
-    shared = (_array("shared_capacity", shared_capacity, length=M, minimum=0, what=stages)
+    shared = (_array("shared_capacity", shared_capacity, length=M, minimum=0, strict=True, what=stages)
               if coupled else np.full((M,), np.inf))
     overflow = (_array("overflow_cost", overflow_cost, length=M, minimum=0, what=stages)
                 if overflow_cost is not None else k[..., :M])
@@ -139,10 +150,10 @@ def make_params(*, periods: int = 30, I0=ORGYM_DEFAULTS["I0"], p=2.0, r=ORGYM_DE
             f"{n}{v.shape}" for n, v in {**vectors, **scalars}.items())) from None
     vec = lambda x, dtype: jnp.asarray(np.broadcast_to(x, batch + x.shape[-1:]).astype(dtype))
     sca = lambda x, dtype: jnp.asarray(np.broadcast_to(x, batch).astype(dtype))
-    return EnvParams(
+    params = EnvParams(
         initial_inventory=vec(I0, np.int32), retail_price=sca(p, np.float32),
-        unit_cost=vec(r, np.float32), shortage_cost=vec(k, np.float32),
-        holding_cost=vec(h, np.float32), supply_capacity=vec(c, np.int32),
+        unit_cost=vec(r, np.float32), unit_shortage_cost=vec(k, np.float32),
+        unit_holding_cost=vec(h, np.float32), supply_capacity=vec(c, np.int32),
         lead_time=vec(L, np.int32), backlog=sca(scalars["backlog"], bool),
         discount=sca(alpha, np.float32), log_discount=sca(np.log(alpha), np.float32),
         charge_capacity_shortfall=sca(np.asarray(bool(charge_capacity_shortfall)), bool),
@@ -152,9 +163,12 @@ def make_params(*, periods: int = 30, I0=ORGYM_DEFAULTS["I0"], p=2.0, r=ORGYM_DE
         demand_std=sca(scalars["std"], np.float32),
         user_demand=jnp.asarray(np.broadcast_to(users, batch + users.shape)),
         forecast=vec(forecast, np.float32), shared_capacity=vec(shared, np.float32),
-        overflow_cost=vec(overflow, np.float32),
-        periods=periods, history_length=int(history_length), demand_kind=kind,
-        observation_kind=observation, forecast_window=int(forecast_window), couple_products=coupled)
+        unit_overflow_cost=vec(overflow, np.float32))
+    env = InventoryEnv(num_stages=M, periods=periods, history_length=int(history_length),
+                       demand_kind=kind, observation_kind=observation,
+                       forecast_window=int(forecast_window), couple_products=coupled, name=str(name),
+                       default_params=params)
+    return env, params
 
 
 def batch_shape(params: EnvParams) -> tuple:
@@ -167,4 +181,4 @@ def replicate(params: EnvParams, num_products: int) -> EnvParams:
     return jax.tree.map(lambda x: jnp.broadcast_to(x, (num_products,) + x.shape), params)
 
 
-__all__ = ["make_params", "replicate", "batch_shape", "ORGYM_DEFAULTS", "DEMAND_KINDS"]
+__all__ = ["make_env", "replicate", "batch_shape", "ORGYM_DEFAULTS", "DEMAND_KINDS"]

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sc_jax.env.params import make_params
+from sc_jax.env.environment import InventoryEnv
+from sc_jax.env.params import make_env
 from sc_jax.env.types import EnvParams
 from sc_jax.errors import ConfigError
 
@@ -20,35 +21,76 @@ HYBRID_CAPACITY = (100, 90, 80)
 HYBRID_INITIAL_INVENTORY = (40, 60, 80)
 
 
+def validate_sku_index(sku_index) -> np.ndarray:
+    """SKU indices (scalar or array) as int64, each an integer >= 0."""
+    try:
+        i = np.asarray(sku_index, np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"'sku_index' must be an integer >= 0 (or an array of them), got {sku_index!r}") from None
+    if not np.all(np.isfinite(i)) or np.any(i < 0) or np.any(i != np.round(i)) or isinstance(sku_index, bool):
+        raise ConfigError(f"'sku_index' must be an integer >= 0 (or an array of them), got {sku_index!r}")
+    return i.astype(np.int64)
+
+
+def validate_cost_ratio(cost_ratio, name: str = "cost_ratio") -> np.ndarray:
+    """Cost ratios k / h (scalar or array), each finite and > 0."""
+    try:
+        ratio = np.asarray(cost_ratio, np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"'{name}' must be a number > 0 (missed-sale cost / holding cost), got {cost_ratio!r}") from None
+    if not np.all(np.isfinite(ratio)) or np.any(ratio <= 0):
+        raise ConfigError(f"'{name}' must be a finite number > 0 (missed-sale cost / holding cost), got {cost_ratio!r}")
+    return ratio
+
+
 def hybrid_costs(sku_index, cost_ratio):
-    """(shortage cost [..., 4], holding cost [..., 3]) of hybrid.md for SKU index/ratio arrays."""
-    i = np.asarray(sku_index, np.float64)[..., None]
+    """(unit shortage cost [..., 4], unit holding cost [..., 3]) of hybrid.md for SKU index and
+    cost ratio (scalars or arrays)."""
+    i = validate_sku_index(sku_index).astype(np.float64)[..., None]
+    cost_ratio = validate_cost_ratio(cost_ratio)
     price = (1.0 + 0.2 * i) * (4.0 - np.arange(4)) / 4.0
     shortage = price / 10.0
     holding = shortage[..., :3] / np.asarray(cost_ratio, np.float64)[..., None]
     return shortage, holding
 
 
-def hybrid_params(cost_ratio=100.0, sku_index=0, *, periods: int = 200, forecast_window: int = 15,
-                  demand_params=None, observation: str = "rich", **overrides) -> EnvParams:
+def hybrid(cost_ratio=100.0, sku_index=0, *, periods: int = 200, forecast_window: int = 15,
+           demand_params=None, observation: str = "rich", **overrides):
+    """(env, params) of one SKU of the hybrid sample's chain (module docstring)."""
     shortage, holding = hybrid_costs(sku_index, cost_ratio)
     kwargs = dict(periods=periods, I0=HYBRID_INITIAL_INVENTORY, p=0.0, r=np.zeros(4), k=shortage,
                   h=holding, c=HYBRID_CAPACITY, L=HYBRID_LEAD_TIMES, backlog=False, alpha=1.0,
                   demand="forecast", demand_params=demand_params or {}, cost_ratio=cost_ratio,
-                  observation=observation, forecast_window=forecast_window)
+                  observation=observation, forecast_window=forecast_window, name="hybrid")
+    fixed = sorted(set(overrides) & {"k", "h", "cost_ratio"})
+    if fixed:
+        raise ConfigError(f"{fixed} are set by the hybrid preset from 'cost_ratio' and 'sku_index'; "
+                          "allowed overrides: cost_ratio, sku_index and other make_env keywords")
     kwargs.update(overrides)
-    return make_params(**kwargs)
+    return make_env(**kwargs)
+
+
+def _orgym(name: str, backlog: bool):
+    def preset(**overrides):
+        if "backlog" in overrides:
+            raise ConfigError(f"'backlog' must be {backlog} (fixed by the preset {name!r}; use "
+                              f"{'orgym_v1' if backlog else 'orgym_v0'!r} for backlog={not backlog}), "
+                              f"got {overrides['backlog']!r}")
+        return make_env(**{"backlog": backlog, "name": name, **overrides})
+
+    return preset
 
 
 PRESETS = {
-    "orgym_v0": lambda **kw: make_params(**{"backlog": True, **kw}),
-    "orgym_v1": lambda **kw: make_params(**{"backlog": False, **kw}),
-    "hybrid": hybrid_params,
+    "orgym_v0": _orgym("orgym_v0", True),
+    "orgym_v1": _orgym("orgym_v1", False),
+    "hybrid": hybrid,
 }
 
 
-def get_preset(name: str, **overrides) -> EnvParams:
-    """Parameters of a named scenario; keyword overrides go to `make_params`."""
+def make(name: str, **overrides) -> tuple[InventoryEnv, EnvParams]:
+    """`(env, params)` of a named scenario (gymnax's `make`); keyword overrides go to
+    `sc_jax.env.make_env` (OR-Gym names: periods, I0, p, r, k, h, c, L, alpha, demand, ...)."""
     if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; allowed: {sorted(PRESETS)}")
+        raise ConfigError(f"'name' must be one of the presets {sorted(PRESETS)}, got {name!r}")
     return PRESETS[name](**overrides)

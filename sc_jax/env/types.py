@@ -3,7 +3,8 @@
 Shapes (one product, one demand sample; `vmap` adds the product and sample axes):
   M = number of ordering stages (stage 0 = retailer ... stage M-1; stage M is the plant with
   unlimited supply and no inventory), T = episode length, K = demand-table length,
-  W = forecast window, H = history length = max lead time over the batch.
+  W = forecast window, H = history length = max lead time over the batch (T, W, H are static
+  settings of the environment object; M is read off the arrays' shapes).
 
 Quantities (inventory, orders, demand) are int32: integer units must stay exact (float32 loses
 integers above 2**24 and accumulates rounding in long sums), int32 is the widest integer JAX uses
@@ -21,27 +22,31 @@ TABLE_DEMAND_KINDS = ("poisson", "binomial", "geometric")
 OBSERVATION_KINDS = ("orgym", "rich")
 
 #: Name of the vmapped product axis; the shared-capacity rule reduces over it with `lax.psum`.
+#: Internal: `InventoryEnv.vmap_products` / `sc_jax.env.rollout` name the axis for callers.
 PRODUCT_AXIS = "products"
 
 
 @struct.dataclass
 class EnvParams:
-    """Every constant of one product's chain. A batch of products is the same pytree with a
-    leading axis on every array field (static fields are shared by the batch).
+    """Every traced constant of one product's chain (arrays only: a batch of products is the same
+    pytree with a leading axis on every field, so params vmap and sweep). Static settings
+    (episode length, demand kind, observation kind, forecast window, coupling) live on the
+    environment object, `sc_jax.env.InventoryEnv`.
 
-    Money vectors follow OR-Gym: reward of period n is
-    ``alpha**n * sum_m (sale_price_m S_m - unit_cost_m RR_m - shortage_cost_m U_m - holding_cost_m I_m)``
+    Per-unit rates are named `unit_*`; the money a step charges (`StepInfo.holding_cost`, ...) is
+    not. The reward of period n follows OR-Gym:
+    ``alpha**n * sum_m (sale_price_m S_m - unit_cost_m RR_m - unit_shortage_cost_m U_m - unit_holding_cost_m I_m)``
     with ``sale_price = [p, r_0, ..., r_{M-1}]`` (what each stage charges the stage below).
     """
 
     initial_inventory: jnp.ndarray  # [M] int32, on hand at the start of period 0
     retail_price: jnp.ndarray  # [] float32, p
     unit_cost: jnp.ndarray  # [M+1] float32, r
-    shortage_cost: jnp.ndarray  # [M+1] float32, k (per unit backlogged or lost)
-    holding_cost: jnp.ndarray  # [M] float32, h (stage M holds nothing)
+    unit_shortage_cost: jnp.ndarray  # [M+1] float32, k (per unit backlogged or lost, per period)
+    unit_holding_cost: jnp.ndarray  # [M] float32, h (per unit on hand per period; stage M holds nothing)
     supply_capacity: jnp.ndarray  # [M] int32, c: caps the accepted order of stage m
-    lead_time: jnp.ndarray  # [M] int32, L >= 0, L <= history_length
-    backlog: jnp.ndarray  # [] bool, True = v0 (backlog), False = v1 (lost sales)
+    lead_time: jnp.ndarray  # [M] int32, L >= 0, L <= env.history_length
+    backlog: jnp.ndarray  # [] bool, True = v0 (unfilled demand is backlogged), False = v1 (lost sales)
     discount: jnp.ndarray  # [] float32, alpha in (0, 1]
     log_discount: jnp.ndarray  # [] float32, log(alpha) from float64: alpha**n = exp(n log alpha)
     charge_capacity_shortfall: jnp.ndarray  # [] bool, OR-Gym charges orders above c as unfilled
@@ -55,16 +60,9 @@ class EnvParams:
     demand_std: jnp.ndarray  # [] float32, stationary standard deviation
     user_demand: jnp.ndarray  # [S, T] int32, user paths (reset draws one row); [1, T] zeros otherwise
     forecast: jnp.ndarray  # [7] float32: offset, amp1, ph1, amp2, ph2, randvar, sigma_max
-    # shared capacity across products (used only when couple_products)
+    # shared capacity across products (used only when env.couple_products)
     shared_capacity: jnp.ndarray  # [M] float32, total on hand allowed per stage over all products
-    overflow_cost: jnp.ndarray  # [M] float32, charged per refused arriving unit
-    # static configuration (identical across a batch; changing it recompiles)
-    periods: int = struct.field(pytree_node=False, default=30)
-    history_length: int = struct.field(pytree_node=False, default=10)
-    demand_kind: str = struct.field(pytree_node=False, default="poisson")
-    observation_kind: str = struct.field(pytree_node=False, default="orgym")
-    forecast_window: int = struct.field(pytree_node=False, default=0)
-    couple_products: bool = struct.field(pytree_node=False, default=False)
+    unit_overflow_cost: jnp.ndarray  # [M] float32, charged per refused arriving unit
 
     @property
     def num_stages(self) -> int:
@@ -88,8 +86,11 @@ class EnvState:
     of arrays): under `vmap` each becomes one contiguous [products] vector, which XLA vectorises
     about 2x better on CPU than [products, M] arrays with a tiny minor axis (bench_env on 2 pinned
     cores, 10,000 products: 8.0-10.1 vs 16-19 M product-steps/s; README "Throughput"). The array views below (`on_hand`, `in_transit`,
-    `arrival_schedule`, `request_history`, `backlog`) are what policies and agents read; `replace`
-    accepts `on_hand`, `arrival_schedule`, `request_history` and `backlog` too.
+    `arrival_schedule`, `request_history`, `backlog_units`) are what policies and agents read;
+    `replace` accepts `on_hand`, `arrival_schedule`, `request_history` and `backlog_units` too.
+
+    Static sizes can be read off a state: M = len(stock), H = len(requests) (the history length),
+    T = demand.actual.shape[-1] (periods), W = forecast_mean length - T.
 
     In-transit units are kept by the period they arrive in (not the period they were ordered in):
     the step then adds each order once at its lead time, and in-transit totals are plain sums."""
@@ -126,8 +127,9 @@ class EnvState:
         return jnp.stack([jnp.stack(row, axis=-1) for row in self.requests], axis=-2)
 
     @property
-    def backlog(self) -> jnp.ndarray:
-        """[M+1] int32: retail backlog, then the unfilled orders of stages 0..M-1 (v0)."""
+    def backlog_units(self) -> jnp.ndarray:
+        """[M+1] int32: retail backlog, then the unfilled orders of stages 0..M-1 (v0; the flag
+        that turns backlogging on is `EnvParams.backlog`)."""
         return jnp.stack(self.owed, axis=-1)
 
 
@@ -140,7 +142,7 @@ def _split(array, axis_sizes):
 
 
 _VIEWS = {"on_hand": "stock", "arrival_schedule": "due", "request_history": "requests",
-          "backlog": "owed"}
+          "backlog_units": "owed"}
 _struct_replace = EnvState.replace
 
 
@@ -149,7 +151,7 @@ def _replace(self, **changes):
     for view, field in _VIEWS.items():
         if view in changes:
             value = jnp.asarray(changes.pop(view), jnp.int32)
-            vector = view in ("on_hand", "backlog")  # else [rows, M]
+            vector = view in ("on_hand", "backlog_units")  # else [rows, M]
             changes[field] = _split(value, value.shape[-1:] if vector else value.shape[-2:])
     return _struct_replace(self, **changes)
 
@@ -173,10 +175,11 @@ class StepInfo:
     in_transit: jnp.ndarray  # [M] int32
     overflow: jnp.ndarray  # [M] int32, arriving units refused by the shared capacity
     shared_utilisation: jnp.ndarray  # [M] float32, total on hand / shared capacity (0 if uncoupled)
-    revenue: jnp.ndarray  # [] float32
+    revenue: jnp.ndarray  # [] float32, money this step (undiscounted), as are the costs below
     purchase_cost: jnp.ndarray
     shortage_cost: jnp.ndarray
     holding_cost: jnp.ndarray
     overflow_cost: jnp.ndarray
     discount_factor: jnp.ndarray
+    invalid_action: jnp.ndarray  # [] bool: the action held NaN or +-inf (NaN ordered 0, inf capped)
 

@@ -1,9 +1,11 @@
-"""One policy signature for classical rules and learned agents.
+"""One policy signature for classical rules, decision rules and learned agents.
 
-A policy is a pure function ``act(policy_params, state, env_params, key) -> action [M]`` for one
-product (vmap adds products and samples). It reads whatever it needs from the `EnvState` (a learned
-agent calls `sc_jax.env.observe(state, env_params)`); `policy_params` is any pytree (base-stock
-levels, network weights), so tuning and training vmap over it.
+A policy is a pure function ``act(policy_params, state, params, key) -> action`` for one product
+(vmap adds products and samples): orders [M] for the base env, a safety stock [M] for the
+safety-stock wrapper (sc_jax.env.wrappers.SafetyStockEnv); the same `sc_jax.env.rollout` runs
+both. It reads what it needs from the `EnvState` (static sizes from its shapes; a learned agent
+calls `env.get_obs(state, params)`); `policy_params` is any pytree (base-stock levels, network
+weights), so tuning and training vmap over it.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import jax.numpy as jnp
 
 from sc_jax.env.types import EnvParams, EnvState
 
+#: act(policy_params, state, params, key) -> action
 PolicyFn = Callable[[Any, EnvState, EnvParams, Any], jnp.ndarray]
 
 

@@ -15,6 +15,6 @@ from sc_jax.policies.base import cap_order
 def base_stock(levels, state, params, key=None):
     """Order up to echelon levels `levels` [M]."""
     del key
-    order = jnp.ceil(jnp.asarray(levels, jnp.float32)).astype(jnp.int32) - inventory_position(state, params)
+    order = jnp.ceil(jnp.asarray(levels, jnp.float32)).astype(jnp.int32) - inventory_position(state)
     return cap_order(order, state, params)
 

@@ -24,7 +24,7 @@ def forecast_window(series, time, length: int):
 
 def forecast_over_lead_time(state, params):
     """[M] forecast mean summed over periods t .. t + L_m (the window until the order lands)."""
-    H = params.history_length
+    H = len(state.requests)  # the env's history length (static), read off the state
     window = forecast_window(state.demand.forecast_mean, state.time, H + 1)
     lags = jnp.arange(H + 1)[:, None]
     return jnp.sum(jnp.where(lags <= params.lead_time[None, :], window[:, None], 0.0), axis=0)
@@ -32,7 +32,7 @@ def forecast_over_lead_time(state, params):
 
 def desired_orders(safety_stock, state, params):
     """Uncapped wished orders [M] (int32, >= 0) for safety stock [M]."""
-    position = state.on_hand + state.in_transit - state.backlog[:-1]
+    position = state.on_hand + state.in_transit - state.backlog_units[:-1]
     target = jnp.ceil(forecast_over_lead_time(state, params) + jnp.asarray(safety_stock, jnp.float32))
     return jnp.maximum(target.astype(jnp.int32) - position, 0)
 

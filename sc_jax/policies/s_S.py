@@ -26,7 +26,7 @@ class SSParams(NamedTuple):
 def s_S(policy_params: SSParams, state, params, key=None):
     """Policy: order up to S_m when the echelon position is at or below s_m."""
     del key
-    position = inventory_position(state, params)
+    position = inventory_position(state)
     s = jnp.asarray(policy_params.reorder_point, jnp.float32)
     S = jnp.ceil(jnp.asarray(policy_params.order_up_to, jnp.float32)).astype(jnp.int32)
     order = jnp.where(position.astype(jnp.float32) <= s, S - position, 0)

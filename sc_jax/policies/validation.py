@@ -69,8 +69,8 @@ def validate_safety_range(low, high, params: EnvParams):
     if lo.shape != hi.shape:
         raise ConfigError(f"'low' and 'high' must have the same shape, got {lo.shape} and {hi.shape}")
     if np.any(lo > hi):
-        raise ConfigError(f"safety-stock range needs low <= high at every stage, got low={lo.tolist()} "
-                          f"high={hi.tolist()}")
+        raise ConfigError(f"'low' must be <= 'high' at every stage (safety-stock range), got "
+                          f"low={lo.astype(np.int64).tolist()} high={hi.astype(np.int64).tolist()}")
     return jnp.asarray(lo, jnp.int32), jnp.asarray(hi, jnp.int32)
 
 

@@ -1,4 +1,4 @@
-"""Run logging: console progress (throttled), metrics.jsonl and results files in the run
+"""Run logging (named runlog so it never shadows the standard library's `logging`): console progress (throttled), metrics.jsonl and results files in the run
 directory, and wandb when `logger.wandb.enabled` (imported only then).
 
 Metrics are namespaced by the caller ("train/...", "eval/..."). `progress_callback` gives a
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,9 +31,19 @@ def _jsonable(value):
     return value
 
 
+def write_text_atomic(path, text: str) -> None:
+    """Write `text` to `path` atomically: a reader (or a resumed sweep) sees the old file or the
+    whole new one, never half of it (temporary file in the same folder, then os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def write_json(path, data) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(_jsonable(data), indent=2))
+    """`data` as indented JSON (NumPy/JAX arrays as lists), written atomically."""
+    write_text_atomic(path, json.dumps(_jsonable(data), indent=2))
 
 
 class RunLogger:

@@ -1,0 +1,29 @@
+"""scripts/: the settings they use come from conf/ (one source per default)."""
+import importlib.util
+from pathlib import Path
+
+from tests.hydra_config import compose_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_check_uses_the_orders_brain_settings():
+    agent = compose_config("train", ["agent=ppo_orders"]).agent.ppo
+    gpu_check = _load("gpu_check")
+    assert {k: agent[k] for k in gpu_check.ORDERS_PPO if k != "critic_time"} == \
+        {k: v for k, v in gpu_check.ORDERS_PPO.items() if k != "critic_time"}
+
+
+def test_ppo_targets_reads_the_agent_group():
+    ppo_targets = _load("ppo_targets")
+    assert ppo_targets.agent_config("ppo_safety_conditioned")["safety"] == dict(
+        compose_config("train", ["agent=ppo_safety_conditioned"]).agent.safety)
+    assert ppo_targets.agent_config("ppo_orders")["ppo"]["total_timesteps"] == \
+        compose_config("train", []).agent.ppo.total_timesteps
