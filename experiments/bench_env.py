@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sc_jax.config import check_keys, integer, to_dict
+from sc_jax.config import reject_unknown_keys, integer, to_dict
 from sc_jax.env import make, replicate, rollout
 from sc_jax.errors import ConfigError
 from sc_jax.runlog import hydra_run_dir, write_json
@@ -95,7 +95,7 @@ def run(cfg, run_dir=None) -> dict:
     """Time every size in cfg.sizes; print the table and the JSON line; write bench_env.json
     into the run directory."""
     args = to_dict(cfg)
-    check_keys(args, KEYS, "bench_env")
+    reject_unknown_keys(args, KEYS, "bench_env")
     sizes = args["sizes"]
     if not isinstance(sizes, list) or not sizes:
         raise ConfigError(f"'sizes' must be a non-empty list of integers >= 1 (numbers of products), got {sizes!r}")

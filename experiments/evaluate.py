@@ -14,7 +14,8 @@ from pathlib import Path
 import hydra
 
 from sc_jax.agents.brains import evaluate_brain, load_brain
-from sc_jax.config import check_keys, integer, to_dict
+from sc_jax.config import reject_unknown_keys, integer, to_dict
+from sc_jax.env.wrappers import check_sigma_levels
 from sc_jax.errors import ConfigError
 from sc_jax.runlog import hydra_run_dir, logger_from_cfg, write_json
 
@@ -25,14 +26,14 @@ KEYS = ("checkpoint", "num_paths", "seed", "oracle_paths", "bound_paths", "sigma
 def run(cfg, run_dir=None) -> dict:
     run_dir = Path(run_dir) if run_dir is not None else hydra_run_dir()
     full = to_dict(cfg)
-    check_keys(full, KEYS, "evaluate")
+    reject_unknown_keys(full, KEYS, "evaluate")
     if not full.get("checkpoint") or full["checkpoint"] == "???":
         raise ConfigError("'checkpoint' must name a checkpoint directory written by experiments/train.py "
                           "(checkpoint=outputs/train/<run>/checkpoint), got none")
     eval_cfg = {"num_paths": integer(full["num_paths"], "num_paths", 1), "seed": integer(full["seed"], "seed", 0),
                 "oracle_paths": integer(full.get("oracle_paths", 0), "oracle_paths", 0),
                 "bound_paths": integer(full.get("bound_paths", 0), "bound_paths", 0),
-                "sigma_levels": full["sigma_levels"]}
+                "sigma_levels": check_sigma_levels(full["sigma_levels"])}
     grid_paths = integer(full.get("grid_paths", 32), "grid_paths", 1)
     logger = logger_from_cfg(run_dir, full.get("logger"), full)
     checkpoint = Path(full["checkpoint"])

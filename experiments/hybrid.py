@@ -25,7 +25,7 @@ import numpy as np
 from sc_jax.agents.brains import build_env, load_brain
 from sc_jax.agents.checkpoint import save_checkpoint
 from sc_jax.agents.ppo import PPOConfig, make_policy, make_train
-from sc_jax.config import check_keys, integer, register_configs, to_dict
+from sc_jax.config import reject_unknown_keys, integer, register_configs, to_dict
 from sc_jax.env import make
 from sc_jax.env.catalog import make_catalog
 from sc_jax.env.wrappers import SafetyStockEnv, fixed_safety_stock
@@ -77,7 +77,7 @@ def _alloc_settings(alloc_cfg: dict):
 def run(cfg, run_dir=None) -> dict:
     run_dir = Path(run_dir) if run_dir is not None else hydra_run_dir()
     full = to_dict(cfg)
-    check_keys(full, KEYS, "hybrid")
+    reject_unknown_keys(full, KEYS, "hybrid")
     episodes = integer(full["episodes"], "episodes", 1)
     demand_seed = integer(full["seed"], "seed", 0)
     logger = logger_from_cfg(run_dir, full.get("logger"), full)

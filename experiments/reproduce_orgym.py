@@ -27,7 +27,7 @@ import jax
 import numpy as np
 
 from sc_jax.agents.orders import train_orders_agent
-from sc_jax.config import check_keys, env_from_cfg, integer, register_configs, to_dict
+from sc_jax.config import reject_unknown_keys, env_from_cfg, integer, register_configs, to_dict
 from sc_jax.errors import ConfigError
 from sc_jax.evaluate import demand_paths, evaluate, summarise
 from sc_jax.runlog import hydra_run_dir, logger_from_cfg, write_json, write_text_atomic
@@ -189,7 +189,7 @@ def markdown_table(results: dict) -> str:
 
 def run(cfg, run_dir=None) -> dict:
     run_dir = Path(run_dir) if run_dir is not None else hydra_run_dir()
-    check_keys(to_dict(cfg), KEYS, "reproduce_orgym")
+    reject_unknown_keys(to_dict(cfg), KEYS, "reproduce_orgym")
     integer(cfg.seed, "seed", 0)
     for name in ("eval.paths", "search.train_paths", "oracle.paths"):
         group, key = name.split(".")

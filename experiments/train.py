@@ -20,7 +20,8 @@ import numpy as np
 from sc_jax.agents.brains import build_env, evaluate_brain
 from sc_jax.agents.checkpoint import save_checkpoint
 from sc_jax.agents.ppo import PPOConfig, make_policy, make_train
-from sc_jax.config import check_keys, env_from_cfg, integer, register_configs, to_dict
+from sc_jax.config import reject_unknown_keys, env_from_cfg, integer, register_configs, to_dict
+from sc_jax.env.wrappers import check_sigma_levels
 from sc_jax.runlog import hydra_run_dir, logger_from_cfg, write_json
 
 register_configs()
@@ -36,11 +37,23 @@ def ppo_config(agent: dict, logger_cfg: dict | None) -> PPOConfig:
     return PPOConfig.from_dict(ppo)
 
 
+def check_eval_config(eval_cfg: dict, brain) -> None:
+    """The held-out evaluation's settings, checked before any training is spent."""
+    reject_unknown_keys(eval_cfg, ("num_paths", "seed", "oracle_paths", "bound_paths", "sigma_levels"), "eval")
+    integer(eval_cfg["num_paths"], "eval.num_paths", 1)
+    integer(eval_cfg["seed"], "eval.seed", 0)
+    for name in ("oracle_paths", "bound_paths"):
+        integer(eval_cfg.get(name, 0) or 0, f"eval.{name}", 0)
+    if brain == "safety":
+        check_sigma_levels(eval_cfg["sigma_levels"], "eval.sigma_levels")
+
+
 def run(cfg, run_dir=None) -> dict:
     run_dir = Path(run_dir) if run_dir is not None else hydra_run_dir()
     full = to_dict(cfg)
-    check_keys(full, KEYS, "train")
+    reject_unknown_keys(full, KEYS, "train")
     seed, num_seeds = integer(full.get("seed", 0), "seed", 0), integer(full.get("num_seeds", 1), "num_seeds", 1)
+    check_eval_config(full["eval"], full["agent"].get("brain"))
     logger = logger_from_cfg(run_dir, full.get("logger"), full)
     agent = full["agent"]
     brain = agent.get("brain", "orders")

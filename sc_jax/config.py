@@ -55,7 +55,7 @@ def env_from_cfg(env_cfg: Mapping[str, Any], demand_cfg: Mapping[str, Any] | Non
                           "(periods, I0, p, r, k, h, c, L, alpha, observation, forecast_window, ...)") from None
 
 
-def check_keys(cfg: Mapping[str, Any], allowed, where: str = "config") -> None:
+def reject_unknown_keys(cfg: Mapping[str, Any], allowed, where: str = "config") -> None:
     """ConfigError when `cfg` has keys outside `allowed` (e.g. a misspelt `+foo=1` override,
     which Hydra would otherwise pass on silently)."""
     unknown = sorted(set(cfg) - set(allowed))

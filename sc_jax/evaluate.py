@@ -33,6 +33,7 @@ import numpy as np
 from flax import struct
 
 from sc_jax.env.params import batch_shape, replicate
+from sc_jax.env.keys import check_key
 from sc_jax.env.rollout import rollout, sample_paths
 from sc_jax.env.types import EnvParams
 from sc_jax.errors import ConfigError
@@ -182,17 +183,6 @@ def evaluate(env, act: Callable, policy_params: Any, params: EnvParams | None = 
     return EvalResult(**out)
 
 
-def check_key(key):
-    """A JAX PRNG key (raw uint32 [2] or a typed key), else a ConfigError."""
-    if isinstance(key, (int, np.integer)) or not hasattr(key, "shape") or not hasattr(key, "dtype"):
-        raise ConfigError(f"'key' must be a JAX PRNG key (jax.random.PRNGKey(seed) or jax.random.key(seed)), "
-                          f"got {type(key).__name__} {key!r}")
-    if not (jnp.issubdtype(key.dtype, jax.dtypes.prng_key) or (key.dtype == jnp.uint32 and key.shape == (2,))):
-        raise ConfigError(f"'key' must be one JAX PRNG key (uint32 [2] or a typed key), got dtype {key.dtype} "
-                          f"shape {key.shape}")
-    return key
-
-
 @partial(jax.jit, static_argnames=("env", "policy"))
 def _scenario_costs(env, policy, policy_params, params, keys):
     return jax.vmap(lambda p: -rollout(env, policy, policy_params, p, keys)[0])(params)
@@ -246,4 +236,4 @@ def compare(result_a: EvalResult, result_b: EvalResult) -> dict:
 
 
 __all__ = ["EvalResult", "evaluate", "scenario_costs", "demand_keys", "demand_paths", "summarise",
-           "compare", "check_key"]
+           "compare"]

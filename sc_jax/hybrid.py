@@ -172,7 +172,7 @@ def run_hybrid(env, params: EnvParams, policy: Callable, policy_params: Any, key
     act_all, reset_all, day_inputs, env_step = functions or make_hybrid_functions(env, params, policy)
     static = _host_arrays(params)
     N, M, T = params.initial_inventory.shape[0], params.num_stages, env.periods
-    k_reset, k_decide = jax.random.split(key)
+    k_reset, k_act = jax.random.split(key)
     state = reset_all(jax.random.split(k_reset, N), params)
     options = dict(alloc_options or {})
     statuses: Counter = Counter()
@@ -182,7 +182,7 @@ def run_hybrid(env, params: EnvParams, policy: Callable, policy_params: Any, key
     safety = None
     for t in range(T):
         if t % action_frequency == 0:
-            keys = jax.random.split(jax.random.fold_in(k_decide, t), N)
+            keys = jax.random.split(jax.random.fold_in(k_act, t), N)
             safety = act_all(policy_params, state, params, keys)
         inputs = day_inputs(safety, state, params)
         orders = inputs[0]  # "none": the wishes go to the env as they are, no host round trip

@@ -33,13 +33,13 @@ def main() -> None:
     config = PPOConfig.from_dict(dict(ORDERS_PPO, total_timesteps=args.steps, progress_every_s=1e9))
     train = make_train(config, env, params)
     act = make_policy(config, env, deterministic=True)
-    keys = jax.random.split(jax.random.PRNGKey(HELD_OUT_SEED), 1000)
-    score = jax.jit(lambda p: rollout(env, act, p, params, keys)[0].mean())
+    held_out = jax.random.split(jax.random.PRNGKey(HELD_OUT_SEED), 1000)
+    score = jax.jit(lambda p: rollout(env, act, p, params, held_out)[0].mean())
     out = {"device": str(jax.devices()[0]), "jax": jax.__version__, "steps_per_seed": args.steps}
     for label, seeds in (("one_seed", 1), ("vmapped_seeds", args.seeds)):
-        keys = jax.random.split(jax.random.PRNGKey(0), seeds)
+        seed_keys = jax.random.split(jax.random.PRNGKey(0), seeds)
         start = time.perf_counter()
-        policy_params, _ = jax.block_until_ready(jax.jit(jax.vmap(train))(keys))
+        policy_params, _ = jax.block_until_ready(jax.jit(jax.vmap(train))(seed_keys))
         seconds = time.perf_counter() - start
         scores = np.asarray(jax.vmap(score)(policy_params))
         out[label] = {"seeds": seeds, "train_s_incl_compile": seconds,

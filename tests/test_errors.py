@@ -214,3 +214,22 @@ def test_all_zero_lead_times_safety_stock_tuning():
     env = SafetyStockEnv(base, action_frequency=5, safety_high=2)
     out = tune_static_safety(env, params, 100.0, [1, 3], num_paths=4)
     assert len(out["best"]) == 3 and len(out["best_per_sigma"]) == 2
+
+
+def test_keys_must_be_prng_keys():
+    """An int where a key belongs, or one key where a batch belongs, names the argument."""
+    import jax
+    import jax.numpy as jnp
+
+    import sc_jax
+    from sc_jax.env import rollout
+    from sc_jax.policies import base_stock
+
+    env, params = sc_jax.make("orgym_v0")
+    with pytest.raises(ConfigError, match="'key' must be a JAX PRNG key .* got int 0"):
+        env.reset(0, params)
+    levels = jnp.array([80.0, 180.0, 420.0])
+    with pytest.raises(ConfigError, match="'keys' must be a batch of JAX PRNG keys .* got int 0"):
+        rollout(env, base_stock, levels, params, 0)
+    with pytest.raises(ConfigError, match=r"'keys' must be a batch .* shape \(2,\)"):
+        rollout(env, base_stock, levels, params, jax.random.PRNGKey(0))

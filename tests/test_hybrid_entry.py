@@ -59,3 +59,17 @@ def test_hybrid_config_errors(tmp_path):
         hybrid.run(_compose(TINY + ["methods=[brain+milp]"]), run_dir=tmp_path)
     with pytest.raises(ConfigError, match="capacity_per_product"):
         hybrid.run(_compose(TINY + ["catalog.capacity_per_product=[10,20]"]), run_dir=tmp_path)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["episodes=0"], "'episodes' must be an integer >= 1, got 0"),
+    (["seed=abc"], "'seed' must be an integer >= 0, got 'abc'"),
+    (["+foo=1"], r"unknown hybrid key\(s\) \['foo'\]"),
+    (["sigma_levels=[0]"], r"'sigma_levels\[\]' must be an integer >= 1, got 0"),
+    (["catalog.num_products=0"], "'catalog.num_products' must be an integer >= 1, got 0"),
+])
+def test_hybrid_rejects_bad_config_before_any_work(overrides, message, tmp_path):
+    hybrid = importlib.import_module("experiments.hybrid")
+    with pytest.raises(ConfigError, match=message):
+        hybrid.run(_compose(TINY + overrides), run_dir=tmp_path)
+    assert not (tmp_path / "results.json").exists()

@@ -199,9 +199,9 @@ def test_state_dependent_std_and_context_features():
 
 
 def test_config_errors():
-    with pytest.raises(ConfigError, match="'agent.head' must be one of"):
+    with pytest.raises(ConfigError, match="'agent.ppo.head' must be one of"):
         PPOConfig(head="beta")
-    with pytest.raises(ConfigError, match="'agent.num_envs' must be divisible by 'agent.num_minibatches' \\(4\\)"):
+    with pytest.raises(ConfigError, match="'agent.ppo.num_envs' must be divisible by 'agent.ppo.num_minibatches' \\(4\\)"):
         PPOConfig(num_envs=10, num_minibatches=4)
     with pytest.raises(ConfigError, match="unknown agent key"):
         PPOConfig.from_dict({"learning_rate": 1.0})
@@ -232,18 +232,18 @@ def test_config_errors():
     ("normalize_obs", "yes", "true or false"), ("reward_scale", 0.0, "a finite number > 0"),
 ])
 def test_ppo_config_rejects_bad_values(field, value, allowed):
-    with pytest.raises(ConfigError, match=f"'agent.{field}' must be {allowed}, got "):
+    with pytest.raises(ConfigError, match=f"'agent.ppo.{field}' must be {allowed}, got "):
         PPOConfig(**{field: value})
 
 
 @pytest.mark.parametrize("total", [0, -5, 8 * 30 - 1])
 def test_too_few_timesteps_for_one_update_is_an_error(total):
     env, params = sc_jax.make("orgym_v0")
-    with pytest.raises(ConfigError, match=r"'agent.total_timesteps' must be an integer >= num_envs x episode "
+    with pytest.raises(ConfigError, match=r"'agent.ppo.total_timesteps' must be an integer >= num_envs x episode "
                                           r"length = 8 x 30 = 240 \(one update\), got "):
         make_train(PPOConfig(**{**MICRO, "total_timesteps": total}), env, params)
     make_train(PPOConfig(**{**MICRO, "total_timesteps": 240}), env, params)  # exactly one update: fine
-    with pytest.raises(ConfigError, match="'agent.context_features' must be an integer in"):
+    with pytest.raises(ConfigError, match="'agent.ppo.context_features' must be an integer in"):
         make_train(PPOConfig(**{**MICRO, "context_features": env.obs_size + 1}), env, params)
 
 

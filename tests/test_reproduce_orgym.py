@@ -70,15 +70,16 @@ def test_ppo_rows_from_checkpoints(tmp_path):
     from sc_jax.agents.checkpoint import save_checkpoint
     from sc_jax.agents.orders import train_orders_agent
     from sc_jax.agents.ppo import PPOConfig
-    from sc_jax.config import env_params_from_cfg, to_dict
+    from sc_jax.config import env_from_cfg, to_dict
 
     cfg = compose_cfg(TINY + ["variants=[v1]"])
-    env = {**to_dict(cfg.env), "backlog": False}
+    env_cfg = {**to_dict(cfg.env), "preset": "orgym_v1"}
     agent = PPOConfig(total_timesteps=15360, num_envs=64)
-    _, policy_params = train_orders_agent(env_params_from_cfg(env, cfg.demand), agent)
+    env, params = env_from_cfg(env_cfg, cfg.demand)
+    _, policy_params = train_orders_agent(env, params, agent)
     ckpt = save_checkpoint(tmp_path / "ckpt", policy_params,
-                           {"brain": "orders", "agent": agent.to_dict(), "env": env,
-                            "demand": to_dict(cfg.demand)})
+                           {"brain": "orders", "agent": agent.to_dict(), "env": env_cfg,
+                            "demand": to_dict(cfg.demand)}, env=env)
     module = importlib.import_module("experiments.reproduce_orgym")
     results = module.run(compose_cfg(TINY + ["variants=[v1]", f"ppo.checkpoints.v1=['{ckpt}']"]),
                          run_dir=tmp_path / "run")

@@ -3,6 +3,7 @@ tiny budget (both brains), writing checkpoint, results JSON and learning-curve P
 import importlib
 import json
 
+import numpy as np
 import pytest
 from tests.hydra_config import compose_config
 
@@ -69,3 +70,47 @@ def test_train_and_evaluate_safety(train_mod, evaluate_mod, tmp_path):
     # the perfect-information bound is below the brain's cost on the same two paths per level
     assert ev["bound"]["num_paths"] == 2
     assert ev["bound"]["bound_overall"] <= ev["bound"]["brain_overall_same_paths"] + 1e-6
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["seed=abc"], "'seed' must be an integer >= 0, got 'abc'"),
+    (["num_seeds=0"], "'num_seeds' must be an integer >= 1, got 0"),
+    (["+foo=1"], r"unknown train key\(s\) \['foo'\]"),
+    (["+env.foo=1"], "unknown env config key"),
+    (["env=orgym_v1", "+env.backlog=true"], "'backlog' must be False"),
+    (["demand=user"], "demand.csv must name a CSV file"),
+    (["demand=user", "demand.csv=/nonexistent/paths.csv"], "'demand.csv' must name a readable CSV file"),
+    (["+demand.csv=x.csv"], "'demand.csv' is only read when demand.kind is 'user'"),
+    (["agent.ppo.total_timesteps=0"], "agent.ppo.total_timesteps"),
+    (["agent.ppo.total_timesteps=-5"], "agent.ppo.total_timesteps"),
+    (["agent.ppo.lr=-1"], "agent.ppo.lr"),
+    (["agent.ppo.gamma=1.5"], "agent.ppo.gamma"),
+    (["agent.ppo.hidden=[]"], "agent.ppo.hidden"),
+    (["agent.ppo.hidden=[-8]"], "agent.ppo.hidden"),
+    (["env=hybrid", "demand=forecast", "agent=ppo_safety", "eval.sigma_levels=[0]",
+      "agent.ppo.total_timesteps=64"], "'eval.sigma_levels' must be a non-empty list of integers >= 1"),
+])
+def test_train_rejects_bad_config(train_mod, overrides, message, tmp_path):
+    from sc_jax.errors import ConfigError
+
+    cfg = _compose("train", TINY_PPO + ["agent.ppo.total_timesteps=240"] + overrides)
+    with pytest.raises(ConfigError, match=message):
+        train_mod.run(cfg, run_dir=tmp_path)
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_train_with_all_zero_lead_times(train_mod, tmp_path):
+    """OR-Gym needs max(L) >= 1; sc_jax trains and evaluates with L = [0, 0, 0]."""
+    cfg = _compose("train", TINY_PPO + ["env.L=[0,0,0]", "agent.ppo.total_timesteps=240",
+                                        "eval.num_paths=8"])
+    results = train_mod.run(cfg, run_dir=tmp_path)
+    assert results["num_updates"] == 1 and np.isfinite(results["eval"]["mean_reward"])
+
+
+def test_evaluate_needs_a_checkpoint(evaluate_mod, tmp_path):
+    from sc_jax.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'checkpoint' must name a checkpoint directory"):
+        evaluate_mod.run(_compose("evaluate", []), run_dir=tmp_path)
+    with pytest.raises(ConfigError, match="'num_paths' must be an integer >= 1"):
+        evaluate_mod.run(_compose("evaluate", ["checkpoint=x", "num_paths=0"]), run_dir=tmp_path)

@@ -46,7 +46,7 @@ from sc_jax.errors import ConfigError
 
 
 def _fail(name: str, allowed: str, value):
-    raise ConfigError(f"'agent.{name}' must be {allowed}, got {value!r}")
+    raise ConfigError(f"'agent.ppo.{name}' must be {allowed}, got {value!r}")
 
 
 def _is_int(x) -> bool:
@@ -94,7 +94,7 @@ class PPOConfig:
     progress_every_s: float = 0.0  # > 0: throttled progress lines from inside jit
 
     def __post_init__(self):
-        """Every field checked; messages "'agent.<field>' must be <allowed>, got <value>"."""
+        """Every field checked; messages "'agent.ppo.<field>' must be <allowed>, got <value>"."""
         if isinstance(self.hidden, (str, bytes)) or not isinstance(self.hidden, Sequence) or not self.hidden \
                 or not all(_is_int(h) and h >= 1 for h in self.hidden):
             _fail("hidden", "a non-empty list of integers >= 1", self.hidden)
@@ -106,7 +106,7 @@ class PPOConfig:
         if not _is_int(self.total_timesteps):
             _fail("total_timesteps", "an integer", self.total_timesteps)  # the minimum: make_train
         if self.num_envs % self.num_minibatches:
-            _fail("num_envs", f"divisible by 'agent.num_minibatches' ({self.num_minibatches})", self.num_envs)
+            _fail("num_envs", f"divisible by 'agent.ppo.num_minibatches' ({self.num_minibatches})", self.num_envs)
         _check_real("lr", self.lr, "a finite number > 0", lambda x: x > 0)
         _check_real("gamma", self.gamma, "a number in (0, 1]", lambda x: 0 < x <= 1)
         _check_real("gae_lambda", self.gae_lambda, "a number in [0, 1]", lambda x: 0 <= x <= 1)

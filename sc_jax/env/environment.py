@@ -23,6 +23,7 @@ import jax.numpy as jnp
 
 from sc_jax.env import demand as demand_lib
 from sc_jax.env import dynamics, observation
+from sc_jax.env.keys import check_key
 from sc_jax.env.spaces import Box
 from sc_jax.env.types import PRODUCT_AXIS, DemandPath, EnvParams, EnvState
 
@@ -45,7 +46,7 @@ class InventoryEnv:
 
     def reset(self, key, params: EnvParams | None = None):
         """(obs, state) at period 0; the episode's demand path is drawn from `key`."""
-        return dynamics.reset(self, key, self._params(params))
+        return dynamics.reset(self, check_key(key), self._params(params))
 
     def reset_with_demand(self, params: EnvParams | None, demand: DemandPath):
         """(obs, state) at period 0 for a given DemandPath (replays, user paths, the oracle)."""

@@ -72,7 +72,7 @@ def hybrid(cost_ratio=100.0, sku_index=0, *, periods: int = 200, forecast_window
 
 def _orgym(name: str, backlog: bool):
     def preset(**overrides):
-        if "backlog" in overrides:
+        if "backlog" in overrides and overrides["backlog"] is not backlog:  # the same value is harmless
             raise ConfigError(f"'backlog' must be {backlog} (fixed by the preset {name!r}; use "
                               f"{'orgym_v1' if backlog else 'orgym_v0'!r} for backlog={not backlog}), "
                               f"got {overrides['backlog']!r}")

@@ -19,12 +19,12 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from sc_jax.env.keys import check_key_batch, episode_keys
 from sc_jax.env.params import batch_shape
 from sc_jax.env.types import DemandPath, EnvParams, EnvState
 
 # vmap axes of an EnvState whose period index is shared by the whole batch
 _SHARED_TIME_AXES = EnvState(stock=0, due=0, requests=0, owed=0, time=None, demand=0)
-_POLICY_SALT = 0x5EED
 
 
 class Transition(NamedTuple):
@@ -35,12 +35,6 @@ class Transition(NamedTuple):
     reward: jnp.ndarray
     next_state: EnvState
     info: Any
-
-
-def episode_keys(keys):
-    """(demand keys, policy keys) [N] from episode keys [N]: the demand key is the episode key
-    itself and the policy key is folded from it, so policy randomness never touches demand."""
-    return keys, jax.vmap(lambda k: jax.random.fold_in(k, _POLICY_SALT))(keys)
 
 
 def sample_paths(env, params: EnvParams, keys) -> DemandPath:
@@ -65,6 +59,8 @@ def rollout(env, policy: Callable, policy_params, params: EnvParams, keys=None, 
       `keys` then only seeding the policy (default PRNGKey(0) split).
     collect(Transition) -> pytree: per-step outputs to keep (e.g. info fields)."""
     if demand is None:
+        if keys is not None:
+            check_key_batch(keys)
         if keys is None:
             from sc_jax.errors import ConfigError
 
@@ -73,6 +69,7 @@ def rollout(env, policy: Callable, policy_params, params: EnvParams, keys=None, 
     n = demand.actual.shape[0]
     if keys is None:
         keys = jax.random.split(jax.random.PRNGKey(0), n)
+    check_key_batch(keys)
     policy_keys = episode_keys(keys)[1]
     params_axis = None if batch_shape(params) == () else 0
     _, state = jax.vmap(env.reset_with_demand, in_axes=(params_axis, 0))(params, demand)

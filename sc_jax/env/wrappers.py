@@ -58,13 +58,23 @@ def with_scenario(params: EnvParams, cost_ratio, sigma_max) -> EnvParams:
                           forecast=params.forecast.at[..., SIGMA_INDEX].set(jnp.asarray(sigma_max, jnp.float32)))
 
 
+def check_sigma_levels(sigma_levels, name: str = "sigma_levels") -> list:
+    """Forecast sigma_max levels as a list of ints, each >= 1 (the generator's sigma_max)."""
+    try:
+        levels = np.asarray(sigma_levels, np.float64)
+    except (TypeError, ValueError):
+        levels = np.zeros(0)
+    if (levels.ndim != 1 or levels.size == 0 or not np.all(np.isfinite(levels)) or np.any(levels < 1)
+            or np.any(levels != np.round(levels))):
+        raise ConfigError(f"'{name}' must be a non-empty list of integers >= 1, got {sigma_levels!r}")
+    return [int(x) for x in levels]
+
+
 def params_by_sigma(params: EnvParams, cost_ratio, sigma_levels) -> EnvParams:
     """One product's params at `cost_ratio` with a leading sigma_max axis [L] (levels: integers
-    >= 1, as the forecast generator's sigma_max)."""
-    levels = np.asarray(sigma_levels, np.float64) if not isinstance(sigma_levels, jax.core.Tracer) else None
-    if levels is not None and (levels.ndim != 1 or levels.size == 0 or not np.all(np.isfinite(levels))
-                               or np.any(levels < 1) or np.any(levels != np.round(levels))):
-        raise ConfigError(f"'sigma_levels' must be a non-empty list of integers >= 1, got {np.asarray(sigma_levels).tolist()}")
+    >= 1, as the forecast generator's sigma_max; traced levels are not checked)."""
+    if not isinstance(sigma_levels, jax.core.Tracer):
+        check_sigma_levels(sigma_levels)
     return jax.vmap(lambda s: with_scenario(params, cost_ratio, s))(jnp.asarray(sigma_levels, jnp.float32))
 
 
@@ -289,4 +299,5 @@ class LogWrapper(Wrapper):
 
 
 __all__ = ["Wrapper", "SafetyStockEnv", "ScaleRewardByCostRatio", "FlattenObservationWrapper",
-           "LogWrapper", "LogEnvState", "with_scenario", "params_by_sigma", "fixed_safety_stock"]
+           "LogWrapper", "LogEnvState", "with_scenario", "params_by_sigma", "check_sigma_levels",
+           "fixed_safety_stock"]
