@@ -18,15 +18,19 @@ from sc_jax.config import reject_unknown_keys, integer, to_dict
 from sc_jax.env.wrappers import check_sigma_levels
 from sc_jax.errors import ConfigError
 from sc_jax.runlog import hydra_run_dir, logger_from_cfg, write_json
+from sc_jax.sweep import resume_or_none
 
 KEYS = ("checkpoint", "num_paths", "seed", "oracle_paths", "bound_paths", "sigma_levels",
-        "static_baseline", "grid_paths", "logger")
+        "static_baseline", "grid_paths", "logger", "resume")
 
 
 def run(cfg, run_dir=None) -> dict:
     run_dir = Path(run_dir) if run_dir is not None else hydra_run_dir()
     full = to_dict(cfg)
     reject_unknown_keys(full, KEYS, "evaluate")
+    stored = resume_or_none(full, run_dir, "evaluation.json", "[evaluate]")  # a finished job: untouched
+    if stored is not None:
+        return stored
     if not full.get("checkpoint") or full["checkpoint"] == "???":
         raise ConfigError("'checkpoint' must name a checkpoint directory written by experiments/train.py "
                           "(checkpoint=outputs/train/<run>/checkpoint), got none")
@@ -45,7 +49,6 @@ def run(cfg, run_dir=None) -> dict:
     results = {"checkpoint": str(checkpoint), "brain": brain, "env": saved["env"].get("preset"),
                "observation": saved["env"].get("observation"), "eval_s": time.perf_counter() - t0,
                "eval": evaluation}
-    write_json(run_dir / "evaluation.json", results)
     if brain == "orders":
         logger.log({"eval/mean_reward": evaluation["mean_reward"]})
         logger.info(f"[evaluate] {results['env']}: {evaluation['mean_reward']:.2f} +- {evaluation['ci95']:.2f}"
@@ -56,6 +59,7 @@ def run(cfg, run_dir=None) -> dict:
             logger.info(f"[evaluate] {k}: brain {v['brain_overall']:.3f}"
                         + (f", static {v['static_overall']:.3f}" if "static_overall" in v else "")
                         + (f", bound gap {v['bound']['gap_pct']:.1f}%" if "bound" in v else ""))
+    write_json(run_dir / "evaluation.json", results)  # last: its presence marks the job finished (resume)
     logger.finish()
     return results
 

@@ -33,13 +33,14 @@ from sc_jax.errors import ConfigError
 from sc_jax.hybrid import StaticByRatio, make_day_functions, make_hybrid_functions, run_hybrid, static_by_ratio
 from sc_jax.policies import SafetyRange, random_safety
 from sc_jax.runlog import hydra_run_dir, logger_from_cfg, write_json
+from sc_jax.sweep import resume_or_none
 from sc_jax.stats import mean_ci, paired_difference
 from sc_jax.tuning import tune_static_safety
 
 register_configs()
 METHODS = ("brain+alloc", "brain_only", "static+alloc", "zero_safety+alloc", "random+alloc")
 KEYS = ("agent", "alloc", "logger", "catalog", "sigma_levels", "episodes", "seed", "brain", "static",
-        "methods", "plot")
+        "methods", "plot", "resume")
 
 
 def _brain(full: dict, run_dir: Path, base_env, base, logger):
@@ -78,6 +79,9 @@ def run(cfg, run_dir=None) -> dict:
     run_dir = Path(run_dir) if run_dir is not None else hydra_run_dir()
     full = to_dict(cfg)
     reject_unknown_keys(full, KEYS, "hybrid")
+    stored = resume_or_none(full, run_dir, "results.json", "[hybrid]")  # a finished job: untouched
+    if stored is not None:
+        return stored
     episodes = integer(full["episodes"], "episodes", 1)
     demand_seed = integer(full["seed"], "seed", 0)
     logger = logger_from_cfg(run_dir, full.get("logger"), full)
@@ -171,13 +175,13 @@ def run(cfg, run_dir=None) -> dict:
                "alloc": {"method": alloc_method, **alloc_options}, "action_frequency": frequency,
                "table": table, f"paired_minus_{reference}": paired, **info,
                "wall_s": time.perf_counter() - t_start}
-    write_json(run_dir / "results.json", results)
     if full.get("plot", True):
         from sc_jax.plots import cost_vs_sigma
 
         cost_vs_sigma({m: [table[m][s]["total_cost_mean"] for s in sigma_levels] for m in methods},
                       sigma_levels, run_dir / "hybrid_costs.png",
                       title=f"{N} products, shared capacity {np.round(N * capacity).astype(int).tolist()}")
+    write_json(run_dir / "results.json", results)  # last: its presence marks the job finished (resume)
     logger.finish()
     return results
 

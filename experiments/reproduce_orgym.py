@@ -31,6 +31,7 @@ from sc_jax.config import reject_unknown_keys, env_from_cfg, integer, register_c
 from sc_jax.errors import ConfigError
 from sc_jax.evaluate import demand_paths, evaluate, summarise
 from sc_jax.runlog import hydra_run_dir, logger_from_cfg, write_json, write_text_atomic
+from sc_jax.sweep import resume_or_none
 from sc_jax.stats import mean_ci
 from sc_jax.oracle import oracle_rewards
 from sc_jax.policies import SSParams, base_stock, s_S, validate_levels, validate_s_S
@@ -48,7 +49,7 @@ PUBLISHED_ROW = {"base_stock": "base_stock_mip", "base_stock_grid": "base_stock_
 VARIANT_BACKLOG = {"v0": True, "v1": False}
 register_configs()
 VARIANT_ENV = {"v0": "orgym_v0", "v1": "orgym_v1"}  # the preset of each variant
-KEYS = ("env", "demand", "logger", "seed", "variants", "eval", "search", "dfo", "s_S", "oracle", "ppo", "plot")
+KEYS = ("env", "demand", "logger", "seed", "variants", "eval", "search", "dfo", "s_S", "oracle", "ppo", "plot", "resume")
 
 
 def _row(rewards, oracle, extra=None) -> dict:
@@ -190,6 +191,9 @@ def markdown_table(results: dict) -> str:
 def run(cfg, run_dir=None) -> dict:
     run_dir = Path(run_dir) if run_dir is not None else hydra_run_dir()
     reject_unknown_keys(to_dict(cfg), KEYS, "reproduce_orgym")
+    stored = resume_or_none(to_dict(cfg), run_dir, "results.json", "[reproduce_orgym]")  # finished: untouched
+    if stored is not None:
+        return stored
     integer(cfg.seed, "seed", 0)
     for name in ("eval.paths", "search.train_paths", "oracle.paths"):
         group, key = name.split(".")
@@ -205,7 +209,6 @@ def run(cfg, run_dir=None) -> dict:
             details[str(variant)] = info
             log.log({f"{variant}/{m}/mean": r["mean"] for m, r in rows.items()})
         details["total_seconds"] = time.perf_counter() - start
-        write_json(run_dir / "results.json", results)
         write_json(run_dir / "details.json", details)
         table = markdown_table(results)
         write_text_atomic(run_dir / "results.md", table)
@@ -216,6 +219,7 @@ def run(cfg, run_dir=None) -> dict:
                              and PUBLISHED_ROW[m] in PUBLISHED[v]} for v, rows in results.items()}
             bar_chart_ci(results, run_dir / "results.png", published=published,
                          title="OR-Gym InvManagement: sc_jax vs published (bars: ours, 95% CI)")
+        write_json(run_dir / "results.json", results)  # last: its presence marks the job finished (resume)
         print(table)
         log.info(f"[reproduce_orgym] done in {details['total_seconds']:.1f}s -> {run_dir}")
     finally:

@@ -23,9 +23,10 @@ from sc_jax.agents.ppo import PPOConfig, make_policy, make_train
 from sc_jax.config import reject_unknown_keys, env_from_cfg, integer, register_configs, to_dict
 from sc_jax.env.wrappers import check_sigma_levels
 from sc_jax.runlog import hydra_run_dir, logger_from_cfg, write_json
+from sc_jax.sweep import resume_or_none
 
 register_configs()
-KEYS = ("env", "demand", "agent", "logger", "seed", "num_seeds", "eval", "plot")
+KEYS = ("env", "demand", "agent", "logger", "seed", "num_seeds", "eval", "plot", "resume")
 
 
 def ppo_config(agent: dict, logger_cfg: dict | None) -> PPOConfig:
@@ -52,6 +53,9 @@ def run(cfg, run_dir=None) -> dict:
     run_dir = Path(run_dir) if run_dir is not None else hydra_run_dir()
     full = to_dict(cfg)
     reject_unknown_keys(full, KEYS, "train")
+    stored = resume_or_none(full, run_dir, "results.json", "[train]")  # a finished job: untouched
+    if stored is not None:
+        return stored
     seed, num_seeds = integer(full.get("seed", 0), "seed", 0), integer(full.get("num_seeds", 1), "num_seeds", 1)
     check_eval_config(full["eval"], full["agent"].get("brain"))
     logger = logger_from_cfg(run_dir, full.get("logger"), full)
@@ -98,12 +102,12 @@ def run(cfg, run_dir=None) -> dict:
         "eval": evaluation,
     }
     logger.log({"eval/" + k: v for k, v in _headline(brain, evaluation).items()})
-    write_json(run_dir / "results.json", results)
     if full.get("plot", True):
         from sc_jax.plots import learning_curve
 
         learning_curve(steps, metrics["episode_return"], run_dir / "learning_curve.png",
                        title=f"PPO {brain} on {full['env'].get('preset')}")
+    write_json(run_dir / "results.json", results)  # last: its presence marks the job finished (resume)
     logger.info(f"[train] done: train {t2 - t1:.1f}s + compile {t1 - t0:.1f}s; eval {_headline(brain, evaluation)}")
     logger.finish()
     return results

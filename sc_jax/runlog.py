@@ -1,6 +1,10 @@
 """Run logging (named runlog so it never shadows the standard library's `logging`): console progress (throttled), metrics.jsonl and results files in the run
 directory, and wandb when `logger.wandb.enabled` (imported only then).
 
+Console lines (`RunLogger.info`/`progress`, `progress_callback`) also go to the Hydra job log
+(`<run dir>/<job name>.log`) through the `logging` logger "sc_jax.runlog", which writes only to the
+root logger's file handlers (never a second time to the console): see `log_to_job_file`.
+
 Metrics are namespaced by the caller ("train/...", "eval/..."). `progress_callback` gives a
 function that jitted code can call through `jax.debug.callback` to report progress at most every
 `every_s` seconds without a print per step.
@@ -8,6 +12,7 @@ function that jitted code can call through `jax.debug.callback` to report progre
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import sys
@@ -16,6 +21,31 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+
+
+JOB_LOG = logging.getLogger("sc_jax.runlog")
+JOB_LOG.propagate = False  # the console line is printed by us; the root's console handler must not repeat it
+JOB_LOG.setLevel(logging.INFO)
+
+
+def _sync_job_file_handlers() -> None:
+    """Point JOB_LOG at the root logger's current file handlers (Hydra's job log file). Hydra
+    reconfigures logging for every job of a multirun, so a previous job's (closed) handler is
+    dropped rather than reopened."""
+    wanted = [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+    for handler in list(JOB_LOG.handlers):
+        if handler not in wanted:
+            JOB_LOG.removeHandler(handler)
+    for handler in wanted:
+        if handler not in JOB_LOG.handlers:
+            JOB_LOG.addHandler(handler)
+
+
+def log_to_job_file(message: str) -> None:
+    """`message` into the job log file(s) of the current Hydra run (nothing outside Hydra)."""
+    _sync_job_file_handlers()
+    if JOB_LOG.handlers:
+        JOB_LOG.info(message)
 
 
 def _jsonable(value):
@@ -55,7 +85,9 @@ class RunLogger:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.console = console
         self.progress_every_s = progress_every_s
-        self._metrics = open(self.run_dir / "metrics.jsonl", "a")
+        # "w": a redone job (sc_jax.sweep: a finished one is skipped before its logger opens)
+        # starts a fresh metrics.jsonl instead of appending to a half-written one
+        self._metrics = open(self.run_dir / "metrics.jsonl", "w")
         self._last_progress = -float("inf")
         self._wandb = None
         wandb_cfg = dict(wandb_cfg or {})
@@ -77,8 +109,10 @@ class RunLogger:
             self._wandb.log({k: v for k, v in record.items() if k != "step"}, step=step)
 
     def info(self, message: str) -> None:
+        """`message` on stderr (when `console`) and in the Hydra job log file (always)."""
         if self.console:
             print(message, file=sys.stderr, flush=True)
+        log_to_job_file(message)
 
     def progress(self, message: str, force: bool = False) -> None:
         """Print at most every `progress_every_s` seconds."""
@@ -130,6 +164,8 @@ def progress_callback(every_s: float = 5.0, stream=sys.stderr, prefix: str = "[t
             return
         state["last"] = now
         parts = " ".join(f"{k}={float(np.mean(np.asarray(v))):.4g}" for k, v in scalars.items())
-        print(f"{prefix} {step}/{total} {parts} ({now - state['start']:.1f}s)", file=stream, flush=True)
+        line = f"{prefix} {step}/{total} {parts} ({now - state['start']:.1f}s)"
+        print(line, file=stream, flush=True)
+        log_to_job_file(line)
 
     return report

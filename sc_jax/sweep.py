@@ -1,0 +1,75 @@
+"""Resumable sweeps: skip a job whose run directory already holds its results file.
+
+Every entry point (experiments/train.py, evaluate.py, hybrid.py, reproduce_orgym.py) writes its
+results file last and atomically (sc_jax.runlog.write_json: temporary file + os.replace), so a
+run directory either holds a complete, parseable results file (the job finished) or none (the job
+never finished, or died half-way: it is redone). Each entry's `run()` calls `resume_or_none` first,
+before it opens metrics.jsonl, so a finished job's files are never touched:
+
+    stored = resume_or_none(full, run_dir, "results.json", "[train]")
+    if stored is not None:
+        return stored
+
+The top-level config key `resume` (default true) turns the skip off (`resume=false` redoes the
+job and overwrites its files). Sweep directories are named by the job's overrides
+(`hydra.sweep.subdir: ${hydra.job.override_dirname}`), so rerunning the remaining seeds of an
+interrupted sweep into the same `hydra.sweep.dir` lands each job in its own directory; see
+docs/sweeps.md.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+from sc_jax.errors import ConfigError
+
+RESULTS_FILES = ("results.json", "evaluation.json")  # train/hybrid/reproduce_orgym, evaluate
+
+
+def load_results(run_dir, results_name: str = "results.json"):
+    """The stored results of a finished job (parsed JSON), or None when the file is missing or
+    does not parse (a job that never finished)."""
+    path = Path(run_dir) / results_name
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def finished(run_dir, results_name: str = "results.json") -> bool:
+    """Whether `run_dir` holds a complete results file (it exists and parses as JSON)."""
+    return load_results(run_dir, results_name) is not None
+
+
+def resume_flag(cfg: Mapping[str, Any]) -> bool:
+    """The `resume` key (default true); anything but a boolean is a ConfigError."""
+    value = cfg.get("resume", True)
+    if not isinstance(value, bool):
+        raise ConfigError(f"'resume' must be true or false, got {value!r}")
+    return value
+
+
+def resume_or_none(cfg: Mapping[str, Any], run_dir, results_name: str = "results.json",
+                   prefix: str = "[sc_jax]"):
+    """The stored results when `cfg.resume` is true and `run_dir` already holds a complete
+    `results_name` (the caller returns them without running); else None (the caller runs).
+
+    The skip is announced on stderr and in the Hydra job log (logger "sc_jax.runlog")."""
+    if not resume_flag(cfg):
+        return None
+    stored = load_results(run_dir, results_name)
+    if stored is None:
+        return None
+    message = f"{prefix} skipped: {run_dir} already holds {results_name} (resume=false redoes it)"
+    from sc_jax.runlog import log_to_job_file
+
+    logger_cfg = cfg.get("logger") or {}
+    if logger_cfg.get("console", True):
+        print(message, file=sys.stderr, flush=True)
+    log_to_job_file(message)
+    return stored
+
+
+__all__ = ["RESULTS_FILES", "finished", "load_results", "resume_flag", "resume_or_none"]
