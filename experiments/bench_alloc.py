@@ -32,7 +32,7 @@ import hydra
 import numpy as np
 
 from sc_jax.alloc import allocate, random_problem
-from sc_jax.alloc._checks import check_integer, check_number, check_time_limit, is_integer, show
+from sc_jax.checks import check_integer, check_number, check_time_limit, is_integer, show
 from sc_jax.config import to_dict
 from sc_jax.errors import ConfigError
 from sc_jax.runlog import hydra_run_dir, write_json

@@ -28,7 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sc_jax.config import reject_unknown_keys, integer, to_dict
+from sc_jax.checks import check_integer, reject_unknown_keys
+from sc_jax.config import to_dict
 from sc_jax.env import make, replicate, rollout
 from sc_jax.errors import ConfigError
 from sc_jax.runlog import hydra_run_dir, write_json
@@ -99,10 +100,10 @@ def run(cfg, run_dir=None) -> dict:
     sizes = args["sizes"]
     if not isinstance(sizes, list) or not sizes:
         raise ConfigError(f"'sizes' must be a non-empty list of integers >= 1 (numbers of products), got {sizes!r}")
-    sizes = [integer(n, "sizes[]", 1) for n in sizes]
-    repeats = integer(args["repeats"], "repeats", 1)
-    seed = integer(args["seed"], "seed", 0)
-    episodes = integer(args["orgym_episodes"], "orgym_episodes", 1)
+    sizes = [check_integer("sizes[]", n, 1) for n in sizes]
+    repeats = check_integer("repeats", args["repeats"], 1)
+    seed = check_integer("seed", args["seed"], 0)
+    episodes = check_integer("orgym_episodes", args["orgym_episodes"], 1)
     run_dir = Path(run_dir) if run_dir is not None else hydra_run_dir()
     device = jax.devices()[0]
     print(f"jax {jax.__version__} on {device.platform} ({device.device_kind}); "

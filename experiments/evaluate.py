@@ -14,7 +14,8 @@ from pathlib import Path
 import hydra
 
 from sc_jax.agents.brains import evaluate_brain, load_brain
-from sc_jax.config import reject_unknown_keys, integer, to_dict
+from sc_jax.checks import check_integer, reject_unknown_keys
+from sc_jax.config import to_dict
 from sc_jax.env.wrappers import check_sigma_levels
 from sc_jax.errors import ConfigError
 from sc_jax.runlog import hydra_run_dir, logger_from_cfg, write_json
@@ -34,11 +35,12 @@ def run(cfg, run_dir=None) -> dict:
     if not full.get("checkpoint") or full["checkpoint"] == "???":
         raise ConfigError("'checkpoint' must name a checkpoint directory written by experiments/train.py "
                           "(checkpoint=outputs/train/<run>/checkpoint), got none")
-    eval_cfg = {"num_paths": integer(full["num_paths"], "num_paths", 1), "seed": integer(full["seed"], "seed", 0),
-                "oracle_paths": integer(full.get("oracle_paths", 0), "oracle_paths", 0),
-                "bound_paths": integer(full.get("bound_paths", 0), "bound_paths", 0),
+    eval_cfg = {"num_paths": check_integer("num_paths", full["num_paths"], 1),
+                "seed": check_integer("seed", full["seed"], 0),
+                "oracle_paths": check_integer("oracle_paths", full.get("oracle_paths", 0), 0),
+                "bound_paths": check_integer("bound_paths", full.get("bound_paths", 0), 0),
                 "sigma_levels": check_sigma_levels(full["sigma_levels"])}
-    grid_paths = integer(full.get("grid_paths", 32), "grid_paths", 1)
+    grid_paths = check_integer("grid_paths", full.get("grid_paths", 32), 1)
     logger = logger_from_cfg(run_dir, full.get("logger"), full)
     checkpoint = Path(full["checkpoint"])
     brain, act, policy_params, env, env_params, saved = load_brain(checkpoint)

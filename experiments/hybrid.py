@@ -25,7 +25,8 @@ import numpy as np
 from sc_jax.agents.brains import build_env, load_brain
 from sc_jax.agents.checkpoint import save_checkpoint
 from sc_jax.agents.ppo import PPOConfig, make_policy, make_train
-from sc_jax.config import reject_unknown_keys, integer, register_configs, to_dict
+from sc_jax.checks import check_integer, reject_unknown_keys
+from sc_jax.config import register_configs, to_dict
 from sc_jax.env import make
 from sc_jax.env.catalog import make_catalog
 from sc_jax.env.wrappers import SafetyStockEnv, fixed_safety_stock
@@ -58,7 +59,7 @@ def _brain(full: dict, run_dir: Path, base_env, base, logger):
     env = build_env("safety", base_env, base, agent["safety"])
     logger.info(f"[hybrid] training the brain: {ppo.total_timesteps} decisions x {ppo.num_envs} envs")
     t0 = time.perf_counter()
-    seed = integer(full["brain"]["seed"], "brain.seed", 0)
+    seed = check_integer("brain.seed", full["brain"]["seed"], 0)
     policy_params, _ = jax.block_until_ready(jax.jit(make_train(ppo, env, base))(jax.random.PRNGKey(seed)))
     seconds = time.perf_counter() - t0
     save_checkpoint(run_dir / "checkpoint", policy_params,
@@ -82,20 +83,21 @@ def run(cfg, run_dir=None) -> dict:
     stored = resume_or_none(full, run_dir, "results.json", "[hybrid]")  # a finished job: untouched
     if stored is not None:
         return stored
-    episodes = integer(full["episodes"], "episodes", 1)
-    demand_seed = integer(full["seed"], "seed", 0)
+    episodes = check_integer("episodes", full["episodes"], 1)
+    demand_seed = check_integer("seed", full["seed"], 0)
     logger = logger_from_cfg(run_dir, full.get("logger"), full)
     methods = list(full["methods"])
     unknown = sorted(set(methods) - set(METHODS))
     if unknown or not methods:
         raise ConfigError(f"methods must be a non-empty list from {list(METHODS)}, got {methods}")
     cat = full["catalog"]
-    N, periods = integer(cat["num_products"], "catalog.num_products", 1), integer(cat["periods"], "catalog.periods", 1)
+    N = check_integer("catalog.num_products", cat["num_products"], 1)
+    periods = check_integer("catalog.periods", cat["periods"], 1)
     ratios = [float(r) for r in cat["ratios"]]
     capacity = np.asarray(cat["capacity_per_product"], np.float64)
     if capacity.shape != (3,) or not np.all(np.isfinite(capacity)) or np.any(capacity <= 0):
         raise ConfigError(f"catalog.capacity_per_product must be 3 positive numbers (one per stage), got {cat['capacity_per_product']}")
-    sigma_levels = [integer(s, "sigma_levels[]", 1) for s in full["sigma_levels"]]
+    sigma_levels = [check_integer("sigma_levels[]", s, 1) for s in full["sigma_levels"]]
     safety_cfg = full["agent"]["safety"]
     low, high = int(safety_cfg.get("safety_low", 0)), int(safety_cfg.get("safety_high", 10))
     alloc_method, alloc_options = _alloc_settings(full["alloc"])
@@ -115,7 +117,7 @@ def run(cfg, run_dir=None) -> dict:
         safety_env = SafetyStockEnv(base_env, action_frequency=frequency, safety_low=low, safety_high=high)
         for r in ratios:
             found = tune_static_safety(safety_env, make("hybrid", cost_ratio=r, periods=periods)[1], r, sigma_levels,
-                                       num_paths=integer(full["static"]["grid_paths"], "static.grid_paths", 1))
+                                       num_paths=check_integer("static.grid_paths", full["static"]["grid_paths"], 1))
             stocks.append(found["best"])
             logger.info(f"[hybrid] static safety stock for ratio {r:g}: {found['best']} ({found['search_s']:.1f}s)")
         info["static"] = {f"ratio_{r:g}": s for r, s in zip(ratios, stocks)}
@@ -125,7 +127,7 @@ def run(cfg, run_dir=None) -> dict:
     policies["random+alloc"] = (random_safety, SafetyRange(np.full(3, low), np.full(3, high)), alloc_method)
 
     def catalog(sigma):
-        return make_catalog(jax.random.PRNGKey(integer(cat["seed"], "catalog.seed", 0)), N, ratios=ratios,
+        return make_catalog(jax.random.PRNGKey(check_integer("catalog.seed", cat["seed"], 0)), N, ratios=ratios,
                             sigma_max=sigma, shared_capacity=N * capacity, periods=periods)
 
     day_functions = make_day_functions(*catalog(sigma_levels[0]))

@@ -27,7 +27,8 @@ import jax
 import numpy as np
 
 from sc_jax.agents.orders import train_orders_agent
-from sc_jax.config import reject_unknown_keys, env_from_cfg, integer, register_configs, to_dict
+from sc_jax.checks import check_integer, reject_unknown_keys
+from sc_jax.config import env_from_cfg, register_configs, to_dict
 from sc_jax.errors import ConfigError
 from sc_jax.evaluate import demand_paths, evaluate, summarise
 from sc_jax.runlog import hydra_run_dir, logger_from_cfg, write_json, write_text_atomic
@@ -194,10 +195,10 @@ def run(cfg, run_dir=None) -> dict:
     stored = resume_or_none(to_dict(cfg), run_dir, "results.json", "[reproduce_orgym]")  # finished: untouched
     if stored is not None:
         return stored
-    integer(cfg.seed, "seed", 0)
+    check_integer("seed", cfg.seed, 0)
     for name in ("eval.paths", "search.train_paths", "oracle.paths"):
         group, key = name.split(".")
-        integer(cfg[group][key], name, 0 if group == "oracle" else 1)
+        check_integer(name, cfg[group][key], 0 if group == "oracle" else 1)
     log = logger_from_cfg(run_dir, cfg.logger, to_dict(cfg))
     results, details = {}, {"machine": f"{platform.platform()} / {jax.devices()[0].platform}",
                             "published": PUBLISHED}

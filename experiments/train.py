@@ -20,7 +20,8 @@ import numpy as np
 from sc_jax.agents.brains import build_env, evaluate_brain
 from sc_jax.agents.checkpoint import save_checkpoint
 from sc_jax.agents.ppo import PPOConfig, make_policy, make_train
-from sc_jax.config import reject_unknown_keys, env_from_cfg, integer, register_configs, to_dict
+from sc_jax.checks import check_integer, reject_unknown_keys
+from sc_jax.config import env_from_cfg, register_configs, to_dict
 from sc_jax.env.wrappers import check_sigma_levels
 from sc_jax.runlog import hydra_run_dir, logger_from_cfg, write_json
 from sc_jax.sweep import resume_or_none
@@ -41,10 +42,10 @@ def ppo_config(agent: dict, logger_cfg: dict | None) -> PPOConfig:
 def check_eval_config(eval_cfg: dict, brain) -> None:
     """The held-out evaluation's settings, checked before any training is spent."""
     reject_unknown_keys(eval_cfg, ("num_paths", "seed", "oracle_paths", "bound_paths", "sigma_levels"), "eval")
-    integer(eval_cfg["num_paths"], "eval.num_paths", 1)
-    integer(eval_cfg["seed"], "eval.seed", 0)
+    check_integer("eval.num_paths", eval_cfg["num_paths"], 1)
+    check_integer("eval.seed", eval_cfg["seed"], 0)
     for name in ("oracle_paths", "bound_paths"):
-        integer(eval_cfg.get(name, 0) or 0, f"eval.{name}", 0)
+        check_integer(f"eval.{name}", eval_cfg.get(name, 0) or 0, 0)
     if brain == "safety":
         check_sigma_levels(eval_cfg["sigma_levels"], "eval.sigma_levels")
 
@@ -56,7 +57,8 @@ def run(cfg, run_dir=None) -> dict:
     stored = resume_or_none(full, run_dir, "results.json", "[train]")  # a finished job: untouched
     if stored is not None:
         return stored
-    seed, num_seeds = integer(full.get("seed", 0), "seed", 0), integer(full.get("num_seeds", 1), "num_seeds", 1)
+    seed = check_integer("seed", full.get("seed", 0), 0)
+    num_seeds = check_integer("num_seeds", full.get("num_seeds", 1), 1)
     check_eval_config(full["eval"], full["agent"].get("brain"))
     logger = logger_from_cfg(run_dir, full.get("logger"), full)
     agent = full["agent"]

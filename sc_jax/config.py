@@ -7,6 +7,7 @@ from sc_jax.env.demand import load_demand_csv
 from sc_jax.env.environment import InventoryEnv
 from sc_jax.env.presets import PRESETS, make
 from sc_jax.env.types import EnvParams
+from sc_jax.checks import reject_unknown_keys
 from sc_jax.errors import ConfigError
 
 
@@ -32,11 +33,10 @@ def env_from_cfg(env_cfg: Mapping[str, Any], demand_cfg: Mapping[str, Any] | Non
         raise ConfigError(f"env.preset must be one of {sorted(PRESETS)}, got {preset!r}")
     if demand_cfg is not None:
         demand = to_dict(demand_cfg)
+        reject_unknown_keys(demand, ("kind", "params", "csv"), "demand config")
         kind = demand.pop("kind", None)
         params = demand.pop("params", None) or {}
         csv = demand.pop("csv", None)
-        if demand:
-            raise ConfigError(f"unknown demand config key(s) {sorted(demand)}; allowed: kind, params, csv")
         env["demand"] = kind
         if csv and kind != "user":
             raise ConfigError(f"'demand.csv' is only read when demand.kind is 'user', got kind {kind!r} with csv {csv!r}")
@@ -53,25 +53,6 @@ def env_from_cfg(env_cfg: Mapping[str, Any], demand_cfg: Mapping[str, Any] | Non
     except TypeError as err:  # an unknown keyword (e.g. +env.foo=1)
         raise ConfigError(f"unknown env config key in {sorted(env)}: {err}; allowed: the make_env keywords "
                           "(periods, I0, p, r, k, h, c, L, alpha, observation, forecast_window, ...)") from None
-
-
-def reject_unknown_keys(cfg: Mapping[str, Any], allowed, where: str = "config") -> None:
-    """ConfigError when `cfg` has keys outside `allowed` (e.g. a misspelt `+foo=1` override,
-    which Hydra would otherwise pass on silently)."""
-    unknown = sorted(set(cfg) - set(allowed))
-    if unknown:
-        raise ConfigError(f"unknown {where} key(s) {unknown}; allowed: {sorted(allowed)}")
-
-
-def integer(value, name: str, minimum: int | None = None) -> int:
-    """`value` as an int (a bool, float or string is a ConfigError naming `name`)."""
-    if isinstance(value, bool) or not isinstance(value, (int,)) and not (
-            hasattr(value, "__index__") and not isinstance(value, str)):
-        raise ConfigError(f"'{name}' must be an integer{'' if minimum is None else f' >= {minimum}'}, got {value!r}")
-    value = int(value)
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"'{name}' must be an integer >= {minimum}, got {value}")
-    return value
 
 
 def _keyword_defaults(fn, names) -> dict:

@@ -148,7 +148,7 @@ def evaluate(env, act: Callable, policy_params: Any, params: EnvParams | None = 
     demand: integer paths [S, T] (every product) or [P, S, T] instead of drawing; `key` then only
       seeds policy randomness (default PRNGKey(0)).
     """
-    params = _with_product_axis(env._params(params) if hasattr(env, "_params") else params)
+    params = _with_product_axis(env._params(params))
     P, T = batch_shape(params)[0], env.periods
     if demand is not None:
         paths = np.asarray(demand)

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-from sc_jax.errors import ConfigError
+from sc_jax.checks import check_bool
 
 RESULTS_FILES = ("results.json", "evaluation.json")  # train/hybrid/reproduce_orgym, evaluate
 
@@ -45,10 +45,7 @@ def finished(run_dir, results_name: str = "results.json") -> bool:
 
 def resume_flag(cfg: Mapping[str, Any]) -> bool:
     """The `resume` key (default true); anything but a boolean is a ConfigError."""
-    value = cfg.get("resume", True)
-    if not isinstance(value, bool):
-        raise ConfigError(f"'resume' must be true or false, got {value!r}")
-    return value
+    return check_bool("resume", cfg.get("resume", True), "true or false")
 
 
 def resume_or_none(cfg: Mapping[str, Any], run_dir, results_name: str = "results.json",

@@ -233,3 +233,20 @@ def test_keys_must_be_prng_keys():
         rollout(env, base_stock, levels, params, 0)
     with pytest.raises(ConfigError, match=r"'keys' must be a batch .* shape \(2,\)"):
         rollout(env, base_stock, levels, params, jax.random.PRNGKey(0))
+
+
+def test_env_object_and_wrapper_settings_are_checked():
+    """A hand-built or replaced env, and the training reward wrapper, name a bad setting."""
+    import sc_jax
+    from sc_jax.env import make_env
+    from sc_jax.env.wrappers import SafetyStockEnv, ScaleRewardByCostRatio
+
+    env, _ = sc_jax.make("orgym_v0")
+    with pytest.raises(ConfigError, match="'name' must be a string"):
+        make_env(name=5)
+    with pytest.raises(ConfigError, match="'periods' must be an integer >= 1, got 0"):
+        env.replace(periods=0)
+    with pytest.raises(ConfigError, match=r"'observation_kind' must be one of \('orgym', 'rich'\), got 'pixels'"):
+        env.replace(observation_kind="pixels")
+    with pytest.raises(ConfigError, match="'power' must be a finite number, got 'x'"):
+        ScaleRewardByCostRatio(SafetyStockEnv(sc_jax.make("hybrid")[0]), power="x")

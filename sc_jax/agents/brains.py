@@ -21,6 +21,7 @@ Shapes: L sigma levels, S paths, M stages.
 """
 from __future__ import annotations
 
+import math
 import time
 from functools import partial
 
@@ -34,6 +35,7 @@ from sc_jax.env.params import batch_shape
 from sc_jax.env.rollout import sample_paths
 from sc_jax.env.wrappers import (SafetyStockEnv, ScaleRewardByCostRatio, fixed_safety_stock,
                                  params_by_sigma)
+from sc_jax.checks import check_number, reject_unknown_keys
 from sc_jax.errors import ConfigError
 from sc_jax.evaluate import demand_paths, evaluate, scenario_costs
 from sc_jax.stats import mean_ci
@@ -67,14 +69,10 @@ def build_env(brain: str, env, params=None, safety_cfg: dict | None = None):
     if brain == "orders":
         return env
     cfg = dict(safety_cfg or {})
-    unknown = sorted(set(cfg) - set(SAFETY_KEYS))
-    if unknown:
-        raise ConfigError(f"unknown agent.safety key(s) {unknown}; allowed: {list(SAFETY_KEYS)}")
+    reject_unknown_keys(cfg, SAFETY_KEYS, "agent.safety")
     power = cfg.pop("reward_ratio_power", 0.0)
     power = 0.0 if power is None else power
-    if isinstance(power, bool) or not isinstance(power, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(power):
-        raise ConfigError(f"'agent.safety.reward_ratio_power' must be a finite number, got {power!r}")
+    check_number("agent.safety.reward_ratio_power", power, "a finite number", math.isfinite)
     safety = SafetyStockEnv(env, **cfg)
     return ScaleRewardByCostRatio(safety, float(power)) if power else safety
 

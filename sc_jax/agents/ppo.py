@@ -42,6 +42,7 @@ from flax.training.train_state import TrainState
 from sc_jax.agents import networks
 from sc_jax.agents.normalize import RunningStats
 from sc_jax.env.params import batch_shape
+from sc_jax.checks import check_bool, check_choice, check_integer, check_number, is_integer, reject_unknown_keys
 from sc_jax.errors import ConfigError
 
 
@@ -49,19 +50,13 @@ def _fail(name: str, allowed: str, value):
     raise ConfigError(f"'agent.ppo.{name}' must be {allowed}, got {value!r}")
 
 
-def _is_int(x) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
-
-
 def _check_int(name: str, value, minimum: int) -> None:
-    if not _is_int(value) or value < minimum:
-        _fail(name, f"an integer >= {minimum}", value)
+    check_integer(f"agent.ppo.{name}", value, minimum)
 
 
 def _check_real(name: str, value, allowed: str, ok) -> None:
-    real = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-    if not real or not math.isfinite(value) or not ok(value):
-        _fail(name, allowed, value)
+    """A finite real number (not a bool) for which `ok` holds."""
+    check_number(f"agent.ppo.{name}", value, allowed, lambda x: math.isfinite(x) and ok(x))
 
 
 @dataclass(frozen=True)
@@ -96,14 +91,14 @@ class PPOConfig:
     def __post_init__(self):
         """Every field checked; messages "'agent.ppo.<field>' must be <allowed>, got <value>"."""
         if isinstance(self.hidden, (str, bytes)) or not isinstance(self.hidden, Sequence) or not self.hidden \
-                or not all(_is_int(h) and h >= 1 for h in self.hidden):
+                or not all(is_integer(h) and h >= 1 for h in self.hidden):
             _fail("hidden", "a non-empty list of integers >= 1", self.hidden)
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         for name in ("num_envs", "update_epochs", "num_minibatches"):
             _check_int(name, getattr(self, name), 1)
         _check_int("context_features", self.context_features, 0)
         _check_int("num_bins", self.num_bins, 2)
-        if not _is_int(self.total_timesteps):
+        if not is_integer(self.total_timesteps):
             _fail("total_timesteps", "an integer", self.total_timesteps)  # the minimum: make_train
         if self.num_envs % self.num_minibatches:
             _fail("num_envs", f"divisible by 'agent.ppo.num_minibatches' ({self.num_minibatches})", self.num_envs)
@@ -117,19 +112,14 @@ class PPOConfig:
             _check_real(name, getattr(self, name), "a finite number >= 0", lambda x: x >= 0)
         _check_real("init_log_std", self.init_log_std, "a finite number", lambda x: True)
         for name in ("anneal_lr", "state_dependent_std", "normalize_obs", "normalize_reward", "critic_time"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                _fail(name, "true or false", getattr(self, name))
-        if self.head not in networks.HEADS:
-            _fail("head", f"one of {list(networks.HEADS)}", self.head)
-        if self.activation not in networks.ACTIVATIONS:
-            _fail("activation", f"one of {sorted(networks.ACTIVATIONS)}", self.activation)
+            check_bool(f"agent.ppo.{name}", getattr(self, name), "true or false")
+        check_choice("agent.ppo.head", self.head, tuple(networks.HEADS))
+        check_choice("agent.ppo.activation", self.activation, tuple(sorted(networks.ACTIVATIONS)))
 
     @classmethod
     def from_dict(cls, d) -> "PPOConfig":
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ConfigError(f"unknown agent key(s) {sorted(unknown)}; allowed: {sorted(names)}")
+        reject_unknown_keys(d, names, "agent")
         return cls(**dict(d))
 
     def to_dict(self) -> dict:

@@ -18,7 +18,7 @@ NumPy/SciPy only (no JAX import); JAX inputs are converted with np.asarray.
 
 from __future__ import annotations
 
-from ._checks import ConfigError, check_choice, check_number, check_options, check_time_limit, show
+from sc_jax.checks import ConfigError, check_choice, check_number, check_options, check_time_limit, show
 from .greedy import CutSegments, greedy_cuts
 from .milp import DAILY_OPTIONS, build_cut_segments, capacity_room, solve_daily
 from .problem import AllocationProblem, AllocationResult, lead_time_demand, random_problem

@@ -100,7 +100,7 @@ from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.special import ndtr
 
-from ._checks import ConfigError, check_choice, check_integer, check_number, check_time_limit, show
+from sc_jax.checks import ConfigError, check_choice, check_integer, check_number, check_time_limit, show
 from .greedy import CutSegments, greedy_cuts, is_optimal_cut
 from .problem import AllocationProblem, AllocationResult, lead_time_demand
 

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._checks import ConfigError, check_integer, check_number, show
+from sc_jax.checks import ConfigError, check_integer, check_number, show
 
 __all__ = ["AllocationProblem", "AllocationResult", "lead_time_demand", "random_problem"]
 

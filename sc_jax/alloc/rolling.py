@@ -73,7 +73,7 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from ._checks import ConfigError, check_bool, check_choice, check_integer, check_number, check_time_limit, show
+from sc_jax.checks import ConfigError, check_bool, check_choice, check_integer, check_number, check_time_limit, show
 from .greedy import greedy_cuts
 from .milp import CAPACITY_BASES, build_cut_segments, capacity_room, solve_daily
 from .problem import AllocationProblem, AllocationResult, lead_time_demand

@@ -17,6 +17,7 @@ import numpy as np
 from sc_jax.env.demand import validate_user_demand
 from sc_jax.env.params import ORGYM_DEFAULTS, make_env
 from sc_jax.env.rollout import rollout
+from sc_jax.checks import reject_unknown_keys
 from sc_jax.errors import ConfigError
 
 CONFIG_KEYS = ("periods", "I0", "p", "r", "k", "h", "c", "L", "backlog", "alpha")
@@ -32,9 +33,7 @@ def env_from_config(config: Mapping, **overrides):
     if config is None or not isinstance(config, Mapping):
         raise ConfigError(f"'config' must be a mapping of OR-Gym keywords {CONFIG_KEYS} (may be empty), "
                           f"got {type(config).__name__}")
-    unknown = set(config) - set(CONFIG_KEYS)
-    if unknown:
-        raise ConfigError(f"unknown OR-Gym config key(s) {sorted(unknown)}; allowed: {CONFIG_KEYS}")
+    reject_unknown_keys(config, CONFIG_KEYS, "OR-Gym config")
     merged = {**ORGYM_DEFAULTS, **config}
     periods = merged.pop("periods")
     return make_env(periods=periods, **merged, demand="user",

@@ -25,7 +25,10 @@ from sc_jax.env import demand as demand_lib
 from sc_jax.env import dynamics, observation
 from sc_jax.env.keys import check_key
 from sc_jax.env.spaces import Box
-from sc_jax.env.types import PRODUCT_AXIS, DemandPath, EnvParams, EnvState
+from sc_jax.checks import check_bool, check_choice, check_integer
+from sc_jax.env.types import (DEMAND_KINDS, OBSERVATION_KINDS, PRODUCT_AXIS, DemandPath, EnvParams,
+                              EnvState)
+from sc_jax.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,19 @@ class InventoryEnv:
     couple_products: bool = False  # products share `params.shared_capacity` (vmap_products)
     name: str = "inventory"  # the preset's name, for labels
     default_params: EnvParams | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self):
+        """The static settings are checked once here, so `env.replace(...)` and a hand-built env
+        fail with the field's name rather than silently (e.g. an unknown observation kind)."""
+        check_integer("num_stages", self.num_stages, 1)
+        check_integer("periods", self.periods, 1)
+        check_integer("history_length", self.history_length, 0)
+        check_integer("forecast_window", self.forecast_window, 0)
+        check_choice("demand_kind", self.demand_kind, DEMAND_KINDS)
+        check_choice("observation_kind", self.observation_kind, OBSERVATION_KINDS)
+        check_bool("couple_products", self.couple_products)
+        if not isinstance(self.name, str):
+            raise ConfigError(f"'name' must be a string (a label), got {self.name!r}")
 
     # --- gymnax interface ---------------------------------------------------------------------
 
@@ -126,8 +142,6 @@ class InventoryEnv:
     def _params(self, params):
         if params is None:
             if self.default_params is None:
-                from sc_jax.errors import ConfigError
-
                 raise ConfigError("this env has no default_params: pass params (env, params = sc_jax.make(...))")
             return self.default_params
         return params

@@ -166,7 +166,7 @@ def make_env(*, periods: int = _D["periods"], I0=_D["I0"], p=_D["p"], r=_D["r"],
         unit_overflow_cost=vec(overflow, np.float32))
     env = InventoryEnv(num_stages=M, periods=periods, history_length=int(history_length),
                        demand_kind=kind, observation_kind=observation,
-                       forecast_window=int(forecast_window), couple_products=coupled, name=str(name),
+                       forecast_window=int(forecast_window), couple_products=coupled, name=name,
                        default_params=params)
     return env, params
 

@@ -15,6 +15,7 @@ Shapes as in the wrapped env (one product, one sample; vmap adds the batch axes)
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from sc_jax.checks import check_number
+from sc_jax.env import dynamics
 from sc_jax.env.spaces import Box
 from sc_jax.env.types import EnvParams
 from sc_jax.errors import ConfigError
@@ -157,11 +160,8 @@ class SafetyStockEnv(Wrapper):
         return self.env.get_obs(state, params), state, reward.sum(), self.env.is_terminal(state, params), info
 
     def step(self, key, state, action, params=None):
-        key_reset, key_step = jax.random.split(key)
-        obs_step, state_step, reward, done, info = self.step_env(key_step, state, action, params)
-        obs_reset, state_reset = self.env.reset(key_reset, params)
-        state = jax.tree.map(lambda r, s: jax.lax.select(done, r, s), state_reset, state_step)
-        return jax.lax.select(done, obs_reset, obs_step), state, reward, done, info
+        """A macro step with automatic reset (the base env's auto-reset over this step_env)."""
+        return dynamics.step(self, key, state, action, params)
 
     def sample_params(self, key, params=None) -> EnvParams:
         params = self.env._params(params)
@@ -183,6 +183,9 @@ class ScaleRewardByCostRatio(Wrapper):
     policy, and power ~0.5 evens the scales."""
 
     power: float = 0.5
+
+    def __post_init__(self):
+        check_number("power", self.power, "a finite number", math.isfinite)
 
     def _scale(self, out, params):
         obs, state, reward, done, info = out
@@ -255,15 +258,17 @@ class LogWrapper(Wrapper):
     `LogEnvState` around the wrapped env's state (policies that read the state see it at
     `.env_state`)."""
 
-    def reset(self, key, params=None):
-        obs, env_state = self.env.reset(key, params)
+    @staticmethod
+    def _fresh(out):
+        obs, env_state = out
         zero_f, zero_i = jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32)
         return obs, LogEnvState(env_state, zero_f, zero_i, zero_f, zero_i, zero_i)
 
+    def reset(self, key, params=None):
+        return self._fresh(self.env.reset(key, params))
+
     def reset_with_demand(self, params, demand):
-        obs, env_state = self.env.reset_with_demand(params, demand)
-        zero_f, zero_i = jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32)
-        return obs, LogEnvState(env_state, zero_f, zero_i, zero_f, zero_i, zero_i)
+        return self._fresh(self.env.reset_with_demand(params, demand))
 
     def get_obs(self, state: LogEnvState, params=None):
         return self.env.get_obs(state.env_state, params)

@@ -1,4 +1,5 @@
-"""Argument checks shared by the allocation methods (NumPy only, no JAX).
+"""Scalar argument checks shared by the whole package (NumPy only, no JAX: sc_jax.alloc uses them
+too): entry-point configs, PPOConfig, the allocation methods.
 
 Every rejection raises `sc_jax.errors.ConfigError` (a ValueError) with the
 project's message form ``'<field>' must be <allowed values>, got <given>``.
@@ -15,7 +16,7 @@ from sc_jax.errors import ConfigError
 
 __all__ = [
     "ConfigError", "check_bool", "check_choice", "check_integer", "check_number", "check_options",
-    "check_time_limit", "show",
+    "check_time_limit", "reject_unknown_keys", "show",
 ]
 
 
@@ -69,14 +70,23 @@ def check_integer(name: str, value, minimum: int, allow_none: bool = False, maxi
     return int(value)
 
 
-def check_bool(name: str, value) -> bool:
+def check_bool(name: str, value, allowed: str = "True or False") -> bool:
+    """A bool; `allowed` words the message ("true or false" for YAML keys)."""
     if not isinstance(value, (bool, np.bool_)):
-        raise ConfigError(f"'{name}' must be True or False, got {show(value)}")
+        raise ConfigError(f"'{name}' must be {allowed}, got {show(value)}")
     return bool(value)
 
 
 def check_time_limit(value) -> float | None:
     return check_number("time_limit", value, "None or a number > 0 (seconds)", lambda x: x > 0, allow_none=True)
+
+
+def reject_unknown_keys(cfg, allowed, where: str = "config") -> None:
+    """ConfigError when the mapping `cfg` has keys outside `allowed` (e.g. a misspelt `+foo=1`
+    override, which Hydra would otherwise pass on silently)."""
+    unknown = sorted(set(cfg) - set(allowed))
+    if unknown:
+        raise ConfigError(f"unknown {where} key(s) {unknown}; allowed: {sorted(allowed)}")
 
 
 def check_options(method: str, given, allowed: tuple[str, ...]) -> None:
