@@ -1,6 +1,7 @@
 """Gather a Hydra multirun into one table and one figure:
 
     python experiments/aggregate.py multirun/train/<date>_<time> [--metric eval.mean_reward] [--x seed] [--out DIR]
+                                    [--wandb [offline|online]]
 
 Walks every job directory under the multirun dir (any depth: a job is a folder holding
 `.hydra/overrides.yaml`), reads its overrides and its results file (results.json for train,
@@ -14,7 +15,9 @@ the multirun dir):
 - aggregate.png: the metric against the first swept key (`--x`), one line per combination of the
   other swept keys, with error bars from the matching `*ci95*` column where the jobs carry one.
 Jobs without a results file (unfinished) are listed and left out. Works for every entry point
-(train, evaluate, hybrid, reproduce_orgym). Bad inputs raise sc_jax.errors.ConfigError.
+(train, evaluate, hybrid, reproduce_orgym), and for a train.py job with an in-process `grid`
+(give its run dir): each grid point is a row, its values in `grid.<key>` columns. Bad inputs
+raise sc_jax.errors.ConfigError.
 """
 from __future__ import annotations
 
@@ -85,6 +88,14 @@ def collect(multirun_dir) -> tuple[list[dict], list[str]]:
             continue
         lines = yaml.safe_load(overrides_file.read_text()) or []
         overrides = dict(parse_override(line) for line in lines)
+        if isinstance(stored, dict) and isinstance(stored.get("grid_points"), list):
+            # an in-process grid (train.py `grid`): one row per point, its keys as `grid.<key>`
+            shared = {k: v for k, v in stored.items() if k not in ("grid_points", "grid")}
+            for point in stored["grid_points"]:
+                swept = {f"grid.{k}": point[k] for k in stored.get("grid", {}) if k in point}
+                jobs.append({"dir": rel, "results_file": name, "overrides": {**overrides, **swept},
+                             "results": flatten({**shared, **point})})
+            continue
         jobs.append({"dir": rel, "results_file": name, "overrides": overrides, "results": flatten(stored)})
     if not jobs:
         raise ConfigError(f"no finished jobs under {str(root)!r}: no job dir (with .hydra/overrides.yaml) holds "
@@ -231,6 +242,30 @@ def aggregate(multirun_dir, metric: str | None = None, out=None, x: str | None =
             "metric": metric, "ci": ci, "csv": csv_path, "md": md_path, "png": png}
 
 
+def sweep_group(multirun_dir) -> str:
+    """The wandb group the sweep's jobs logged into (sc_jax.runlog.hydra_job): "<entry>:<sweep dir name>"."""
+    root = Path(multirun_dir)
+    for hydra_file in sorted(root.rglob(".hydra/hydra.yaml")):
+        job = ((yaml.safe_load(hydra_file.read_text()) or {}).get("hydra") or {}).get("job") or {}
+        if job.get("name"):
+            return f"{job['name']}:{root.name}"
+    return root.name
+
+
+def log_to_wandb(summary: dict, multirun_dir, project: str = "sc_jax", mode: str = "offline"):
+    """The aggregate table and figure as one wandb run (job_type "aggregate") in the sweep's group."""
+    import wandb  # only when asked (--wandb)
+
+    with open(summary["csv"], newline="") as f:
+        rows = list(csv.reader(f))
+    run = wandb.init(project=project, mode=mode, group=sweep_group(multirun_dir), job_type="aggregate",
+                     name="aggregate", dir=str(Path(summary["csv"]).parent))
+    run.log({"aggregate": wandb.Table(columns=rows[0], data=rows[1:]),
+             **({"aggregate_plot": wandb.Image(str(summary["png"]))} if summary.get("png") else {})})
+    run.finish()
+    return run
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -239,6 +274,9 @@ def main(argv=None) -> int:
                                          "default: eval.mean_reward or the first *mean* column")
     parser.add_argument("--x", help="override key on the x axis (default: the first swept key)")
     parser.add_argument("--out", help="output folder (default: the multirun dir)")
+    parser.add_argument("--wandb", nargs="?", const="offline", choices=("offline", "online"),
+                        help="also log the table and figure to wandb, in the sweep's group (default mode offline)")
+    parser.add_argument("--wandb-project", default="sc_jax")
     args = parser.parse_args(argv)
     try:
         summary = aggregate(args.multirun_dir, args.metric, args.out, args.x)
@@ -250,6 +288,9 @@ def main(argv=None) -> int:
     if summary["unfinished"]:
         print(f"left out {len(summary['unfinished'])} unfinished job(s): {summary['unfinished']}")
     print(f"wrote {summary['csv']}, {summary['md']}, {summary['png']}")
+    if args.wandb:
+        log_to_wandb(summary, args.multirun_dir, args.wandb_project, args.wandb)
+        print(f"logged to wandb ({args.wandb}), group {sweep_group(args.multirun_dir)!r}")
     return 0
 
 

@@ -35,7 +35,7 @@ from sc_jax.alloc import allocate, random_problem
 from sc_jax.checks import check_integer, check_number, check_time_limit, is_integer, show
 from sc_jax.config import to_dict
 from sc_jax.errors import ConfigError
-from sc_jax.runlog import hydra_run_dir, write_json
+from sc_jax.runlog import hydra_run_dir, write_json, stop_cleanly_on_interrupt
 
 # Keys of conf/bench_alloc.yaml (all required).
 CONFIG_KEYS = ("sizes", "rolling_max", "full_max", "repeats", "tightness", "seed", "time_limit", "band_size",
@@ -146,6 +146,7 @@ def run(cfg, run_dir=None) -> dict:
 
 @hydra.main(config_path="../conf", config_name="bench_alloc", version_base=None)
 def main(cfg) -> None:
+    stop_cleanly_on_interrupt("[bench_alloc]")
     run(cfg)
 
 

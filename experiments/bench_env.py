@@ -32,7 +32,8 @@ from sc_jax.checks import check_integer, reject_unknown_keys
 from sc_jax.config import to_dict
 from sc_jax.env import make, replicate, rollout
 from sc_jax.errors import ConfigError
-from sc_jax.runlog import hydra_run_dir, write_json
+from sc_jax.sharding import describe, shard_batch
+from sc_jax.runlog import hydra_run_dir, write_json, stop_cleanly_on_interrupt
 from sc_jax.policies import base_stock
 
 BASE_STOCK_LEVELS = (80.0, 180.0, 420.0)
@@ -47,15 +48,15 @@ def make_simulator(env):
 
 def time_size(num_products: int, repeats: int, seed: int = 0) -> dict:
     env, one = make("orgym_v0")
-    params = replicate(one, num_products)
+    params = shard_batch(replicate(one, num_products))  # products over all local devices
     simulate = make_simulator(env)
-    keys = jax.random.split(jax.random.PRNGKey(seed), num_products)
+    keys = shard_batch(jax.random.split(jax.random.PRNGKey(seed), num_products))
     start = time.perf_counter()
     simulate(keys, params).block_until_ready()
     compile_s = time.perf_counter() - start
     times = []
     for r in range(repeats):
-        keys = jax.random.split(jax.random.PRNGKey(seed + r + 1), num_products)
+        keys = shard_batch(jax.random.split(jax.random.PRNGKey(seed + r + 1), num_products))
         start = time.perf_counter()
         mean_reward = float(simulate(keys, params).mean())
         times.append(time.perf_counter() - start)
@@ -125,7 +126,7 @@ def run(cfg, run_dir=None) -> dict:
         "orgym_periods_per_s": reference,
         "speedup_vs_orgym": ({str(r["products"]): r["product_steps_per_s"] / reference for r in rows}
                              if reference else None),
-        "device": f"{device.platform}:{device.device_kind}", "jax": jax.__version__,
+        "device": f"{device.platform}:{device.device_kind}", "devices": describe(), "jax": jax.__version__,
     }
     write_json(run_dir / "bench_env.json", summary)
     print(json.dumps(summary))
@@ -134,6 +135,7 @@ def run(cfg, run_dir=None) -> dict:
 
 @hydra.main(config_path="../conf", config_name="bench_env", version_base=None)
 def main(cfg) -> None:
+    stop_cleanly_on_interrupt("[bench_env]")
     run(cfg)
 
 

@@ -18,7 +18,7 @@ from sc_jax.checks import check_integer, reject_unknown_keys
 from sc_jax.config import to_dict
 from sc_jax.env.wrappers import check_sigma_levels
 from sc_jax.errors import ConfigError
-from sc_jax.runlog import hydra_run_dir, logger_from_cfg, write_json
+from sc_jax.runlog import hydra_run_dir, logger_from_cfg, write_json, stop_cleanly_on_interrupt
 from sc_jax.sweep import resume_or_none
 
 KEYS = ("checkpoint", "num_paths", "seed", "oracle_paths", "bound_paths", "sigma_levels",
@@ -68,6 +68,7 @@ def run(cfg, run_dir=None) -> dict:
 
 @hydra.main(config_path="../conf", config_name="evaluate", version_base=None)
 def main(cfg):
+    stop_cleanly_on_interrupt("[evaluate]")
     run(cfg)
 
 

@@ -7,7 +7,9 @@ Methods (conf/hybrid.yaml `methods`), all on the same demand samples (common ran
   zero_safety+alloc  safety stock 0 + the capacity stage (order up to the forecast only)
   random+alloc       safety stock uniform in the brain's range + the capacity stage
 The brain is loaded from `brain.checkpoint` (a safety brain of experiments/train.py) or trained
-here with the `agent` group (default: the ratio-conditioned brain). Writes results.json (cost per
+here with the `agent` group (default: the ratio-conditioned brain). `alloc=jax` runs every
+episode as one jitted scan with the JAX capacity stage (sc_jax.hybrid_jax: the same model, the same
+costs), all episodes of a sigma level and method in one call. Writes results.json (cost per
 method and sigma level: totals, per cost ratio, holding / missed sales / refused, allocation time
 and status counts, paired differences against the first method with 95% CIs over episodes),
 hybrid_costs.png and, when trained here, checkpoint/ into the run dir.
@@ -25,15 +27,17 @@ import numpy as np
 from sc_jax.agents.brains import build_env, load_brain
 from sc_jax.agents.checkpoint import save_checkpoint
 from sc_jax.agents.ppo import PPOConfig, make_policy, make_train
-from sc_jax.checks import check_integer, reject_unknown_keys
+from sc_jax.checks import check_choice, check_integer, reject_unknown_keys
 from sc_jax.config import register_configs, to_dict
 from sc_jax.env import make
-from sc_jax.env.catalog import make_catalog
+from sc_jax.env.catalog import STATIONARY_PROFILES, make_catalog, stationary_profile
+from sc_jax.env.demand import load_demand_csv
 from sc_jax.env.wrappers import SafetyStockEnv, fixed_safety_stock
 from sc_jax.errors import ConfigError
-from sc_jax.hybrid import StaticByRatio, make_day_functions, make_hybrid_functions, run_hybrid, static_by_ratio
+from sc_jax.hybrid import (StaticByRatio, make_day_functions, make_hybrid_functions, run_hybrid, run_hybrid_batch,
+                           static_by_ratio)
 from sc_jax.policies import SafetyRange, random_safety
-from sc_jax.runlog import hydra_run_dir, logger_from_cfg, write_json
+from sc_jax.runlog import hydra_run_dir, logger_from_cfg, write_json, stop_cleanly_on_interrupt
 from sc_jax.sweep import resume_or_none
 from sc_jax.stats import mean_ci, paired_difference
 from sc_jax.tuning import tune_static_safety
@@ -64,9 +68,20 @@ def _brain(full: dict, run_dir: Path, base_env, base, logger):
     seconds = time.perf_counter() - t0
     save_checkpoint(run_dir / "checkpoint", policy_params,
                     {"brain": "safety", "agent": ppo.to_dict(), "env": {"preset": "hybrid", "periods": base_env.periods},
-                     "demand": {"kind": "forecast"}, "safety": agent["safety"], "seed": seed}, env=env)
+                     "demand": _demand_record(full["catalog"]), "safety": agent["safety"], "seed": seed}, env=env)
     return (make_policy(ppo, env), policy_params, int(agent["safety"].get("action_frequency", 10)),
             {"trained_here": True, "train_incl_compile_s": seconds})
+
+
+def _demand_record(cat: dict) -> dict:
+    """The brain checkpoint's `demand` group for the catalog's profile (a representative product)."""
+    kind = cat.get("demand", "forecast")
+    if kind in STATIONARY_PROFILES:
+        params = stationary_profile(kind, float(np.mean(cat.get("mu_range", (10.0, 30.0)))))
+        return {"kind": kind, "params": {k: float(v) for k, v in params.items()}}
+    if kind == "user":
+        return {"kind": "user", "csv": cat.get("demand_csv")}
+    return {"kind": "forecast"}
 
 
 def _alloc_settings(alloc_cfg: dict):
@@ -98,10 +113,22 @@ def run(cfg, run_dir=None) -> dict:
     if capacity.shape != (3,) or not np.all(np.isfinite(capacity)) or np.any(capacity <= 0):
         raise ConfigError(f"catalog.capacity_per_product must be 3 positive numbers (one per stage), got {cat['capacity_per_product']}")
     sigma_levels = [check_integer("sigma_levels[]", s, 1) for s in full["sigma_levels"]]
+    demand_kind = check_choice("catalog.demand", cat.get("demand", "forecast"),
+                               ("forecast", *STATIONARY_PROFILES, "user"))
+    demand_extra = {}
+    if demand_kind == "user":
+        if not cat.get("demand_csv"):
+            raise ConfigError("catalog.demand 'user' needs catalog.demand_csv (a CSV of paths, one per row)")
+        demand_extra["user_demand"] = load_demand_csv(cat["demand_csv"])
+    if demand_kind != "forecast":  # sigma_max is the forecast generator's: one level for other profiles
+        sigma_levels = sigma_levels[:1]
+    mean_demand = float(np.mean(cat.get("mu_range", (10.0, 30.0))))
     safety_cfg = full["agent"]["safety"]
     low, high = int(safety_cfg.get("safety_low", 0)), int(safety_cfg.get("safety_high", 10))
     alloc_method, alloc_options = _alloc_settings(full["alloc"])
-    base_env, base = make("hybrid", periods=periods)
+    profile = ({"demand_params": stationary_profile(demand_kind, mean_demand)}
+               if demand_kind in STATIONARY_PROFILES else demand_extra)  # a representative product
+    base_env, base = make("hybrid", periods=periods, demand=demand_kind, **profile)
     t_start = time.perf_counter()
 
     policies = {}  # method -> (policy, policy_params, allocation)
@@ -116,7 +143,8 @@ def run(cfg, run_dir=None) -> dict:
         stocks = []
         safety_env = SafetyStockEnv(base_env, action_frequency=frequency, safety_low=low, safety_high=high)
         for r in ratios:
-            found = tune_static_safety(safety_env, make("hybrid", cost_ratio=r, periods=periods)[1], r, sigma_levels,
+            one = make("hybrid", cost_ratio=r, periods=periods, demand=demand_kind, **profile)[1]
+            found = tune_static_safety(safety_env, one, r, sigma_levels,
                                        num_paths=check_integer("static.grid_paths", full["static"]["grid_paths"], 1))
             stocks.append(found["best"])
             logger.info(f"[hybrid] static safety stock for ratio {r:g}: {found['best']} ({found['search_s']:.1f}s)")
@@ -128,7 +156,8 @@ def run(cfg, run_dir=None) -> dict:
 
     def catalog(sigma):
         return make_catalog(jax.random.PRNGKey(check_integer("catalog.seed", cat["seed"], 0)), N, ratios=ratios,
-                            sigma_max=sigma, shared_capacity=N * capacity, periods=periods)
+                            sigma_max=sigma, shared_capacity=N * capacity, periods=periods,
+                            demand=demand_kind, mu_range=tuple(cat.get("mu_range", (10.0, 30.0))), **demand_extra)
 
     day_functions = make_day_functions(*catalog(sigma_levels[0]))
     functions = {}
@@ -140,10 +169,15 @@ def run(cfg, run_dir=None) -> dict:
         product_ratio = np.asarray(params.cost_ratio)
         for method in methods:
             policy, policy_params, allocation = policies[method]
-            fns = functions.setdefault(policy, make_hybrid_functions(env, params, policy, day_functions))
-            episodes_run = [run_hybrid(env, params, policy, policy_params, k, allocation=allocation,
-                                       action_frequency=frequency, alloc_options=alloc_options, functions=fns)
-                            for k in keys]
+            if alloc_method == "jax":  # the whole episode jitted: all episodes of this sigma level in one call
+                episodes_run = run_hybrid_batch(env, params, policy, policy_params, keys,
+                                                allocation="none" if allocation == "none" else "jax",
+                                                action_frequency=frequency, alloc_options=alloc_options)
+            else:
+                fns = functions.setdefault(policy, make_hybrid_functions(env, params, policy, day_functions))
+                episodes_run = [run_hybrid(env, params, policy, policy_params, k, allocation=allocation,
+                                           action_frequency=frequency, alloc_options=alloc_options, functions=fns)
+                                for k in keys]
             totals = np.array([e.total_cost for e in episodes_run])
             statuses: dict = {}
             for e in episodes_run:
@@ -171,7 +205,7 @@ def run(cfg, run_dir=None) -> dict:
     paired = {m: {s: paired_difference(table[m][s]["total_cost_per_episode"],
                                        table[reference][s]["total_cost_per_episode"])
                   for s in sigma_levels} for m in methods[1:]}
-    results = {"methods": methods, "sigma_levels": sigma_levels, "num_products": N, "periods": periods,
+    results = {"methods": methods, "demand": demand_kind, "sigma_levels": sigma_levels, "num_products": N, "periods": periods,
                "episodes": episodes, "capacity": (N * capacity).tolist(),
                "products_per_ratio": {f"ratio_{r:g}": int(np.sum(product_ratio == r)) for r in ratios},
                "alloc": {"method": alloc_method, **alloc_options}, "action_frequency": frequency,
@@ -190,6 +224,7 @@ def run(cfg, run_dir=None) -> dict:
 
 @hydra.main(config_path="../conf", config_name="hybrid", version_base=None)
 def main(cfg):
+    stop_cleanly_on_interrupt("[hybrid]")
     run(cfg)
 
 

@@ -10,6 +10,8 @@ tuning) and compared with the perfect-information bound on those paths:
   oracle           the perfect-information LP/MILP bound (sc_jax.oracle)
   ppo, ppo_orgym_obs  sc_jax.agents PPO (rich / OR-Gym observation): trained here when
                    ppo.enabled, or loaded from ppo.checkpoints.{v0,v1} (lists of checkpoint dirs)
+  hdpo, hdpo_orgym_obs  sc_jax.agents.hdpo (pathwise gradients through the relaxed step, rich /
+                   OR-Gym observation): trained here when hdpo.enabled (docs/hdpo.md)
 Writes results.json ({variant: {method: {mean, ci95, gap_to_bound, ...}}}), details.json,
 results.md and results.png into the run directory and prints the Markdown table.
 
@@ -31,7 +33,8 @@ from sc_jax.checks import check_integer, reject_unknown_keys
 from sc_jax.config import env_from_cfg, register_configs, to_dict
 from sc_jax.errors import ConfigError
 from sc_jax.evaluate import demand_paths, evaluate, summarise
-from sc_jax.runlog import hydra_run_dir, logger_from_cfg, write_json, write_text_atomic
+from sc_jax.runlog import (hydra_run_dir, logger_from_cfg, stop_cleanly_on_interrupt, write_json,
+                           write_text_atomic)
 from sc_jax.sweep import resume_or_none
 from sc_jax.stats import mean_ci
 from sc_jax.oracle import oracle_rewards
@@ -50,7 +53,8 @@ PUBLISHED_ROW = {"base_stock": "base_stock_mip", "base_stock_grid": "base_stock_
 VARIANT_BACKLOG = {"v0": True, "v1": False}
 register_configs()
 VARIANT_ENV = {"v0": "orgym_v0", "v1": "orgym_v1"}  # the preset of each variant
-KEYS = ("env", "demand", "logger", "seed", "variants", "eval", "search", "dfo", "s_S", "oracle", "ppo", "plot", "resume")
+KEYS = ("env", "demand", "logger", "seed", "variants", "eval", "search", "dfo", "s_S", "oracle", "ppo", "hdpo", "plot",
+        "resume")
 
 
 def _row(rewards, oracle, extra=None) -> dict:
@@ -100,6 +104,29 @@ def _ppo_rows(cfg, variant: str, variant_env_fn, test_paths, oracle, log) -> dic
         rows[name] = _row(np.asarray(result.reward[0], np.float64), oracle,
                           {"train_seconds": time.perf_counter() - start, "observation": observation})
         log.info(f"[{variant}] {name}: trained in {rows[name]['train_seconds']:.1f}s -> {rows[name]['mean']:.1f}")
+    return rows
+
+
+def _hdpo_rows(cfg, variant: str, variant_env_fn, test_paths, oracle, log) -> dict:
+    """HDPO rows when hdpo.enabled (hdpo: rich observation, hdpo_orgym_obs: OR-Gym's), trained here
+    with HDPOConfig's defaults + hdpo.agent overrides, evaluated with the exact env."""
+    hdpo_cfg = cfg.get("hdpo")
+    if not hdpo_cfg or not hdpo_cfg.enabled:
+        return {}
+    from sc_jax.agents.hdpo import HDPOConfig, make_policy, make_train
+
+    config = HDPOConfig.from_dict(to_dict(hdpo_cfg.get("agent") or {}))
+    rows = {}
+    for name, observation in (("hdpo", "rich"), ("hdpo_orgym_obs", "orgym")):
+        env, params = variant_env_fn(observation=observation)
+        start = time.perf_counter()
+        policy_params, _ = jax.block_until_ready(
+            jax.jit(make_train(config, env, params))(jax.random.PRNGKey(int(hdpo_cfg.seed))))
+        seconds = time.perf_counter() - start
+        result = evaluate(env, make_policy(config, env), policy_params, params, demand=test_paths)
+        rows[name] = _row(np.asarray(result.reward[0], np.float64), oracle,
+                          {"train_seconds": seconds, "observation": observation})
+        log.info(f"[{variant}] {name}: trained in {seconds:.1f}s -> {rows[name]['mean']:.1f}")
     return rows
 
 
@@ -166,6 +193,7 @@ def run_variant(cfg, variant: str, log) -> tuple[dict, dict]:
     timings["evaluate_s"] = time.perf_counter() - t0
     rows["oracle"] = _row(oracle, oracle, {"integer": bool(cfg.oracle.integer)})
     rows.update(_ppo_rows(cfg, variant, make, test, oracle, log))
+    rows.update(_hdpo_rows(cfg, variant, make, test, oracle, log))
     for name, row in rows.items():
         ref = PUBLISHED[variant].get(PUBLISHED_ROW.get(name, ""), None)
         if ref is not None:
@@ -230,6 +258,7 @@ def run(cfg, run_dir=None) -> dict:
 
 @hydra.main(config_path="../conf", config_name="reproduce_orgym", version_base=None)
 def main(cfg) -> None:
+    stop_cleanly_on_interrupt("[reproduce_orgym]")
     run(cfg)
 
 

@@ -48,6 +48,13 @@ def env_from_cfg(env_cfg: Mapping[str, Any], demand_cfg: Mapping[str, Any] | Non
         else:
             env["demand_params"] = params
     env.update(overrides)
+    if preset in ("orgym_v0", "orgym_v1") and env.get("cost_ratio") is not None:
+        # the group always carries OR-Gym's h; with a cost ratio, h comes from k / ratio instead
+        # (a changed h next to a cost ratio is a conflict the preset reports)
+        from sc_jax.env.params import ORGYM_DEFAULTS
+
+        if "h" in env and list(env["h"]) == list(ORGYM_DEFAULTS["h"]):
+            del env["h"]
     try:
         return make(preset, **env)
     except TypeError as err:  # an unknown keyword (e.g. +env.foo=1)
@@ -68,21 +75,25 @@ def register_configs() -> None:
     """Register the structured defaults Hydra composes from (idempotent), so each default value
     lives once, in Python, and conf/ lists only what differs:
     - `ppo/defaults`: every PPOConfig field (conf/agent/*.yaml inherit it);
+    - `hdpo/defaults`: every HDPOConfig field (conf/agent/hdpo_*.yaml inherit it);
     - `env/orgym_defaults`: OR-Gym's chain (sc_jax.env.params.ORGYM_DEFAULTS) and make_env's
       observation defaults (conf/env/orgym_v0.yaml inherits it, orgym_v1.yaml inherits v0);
     - `env/hybrid_defaults`: the hybrid preset's keyword defaults (conf/env/hybrid.yaml).
     A misspelt override of any of these keys then fails at composition."""
     from hydra.core.config_store import ConfigStore
 
+    from sc_jax.agents.hdpo import HDPOConfig
     from sc_jax.agents.ppo import PPOConfig
     from sc_jax.env.params import ORGYM_DEFAULTS, make_env
     from sc_jax.env.presets import hybrid
 
     store = ConfigStore.instance()
     store.store(group="ppo", name="defaults", node=PPOConfig().to_dict())
+    store.store(group="hdpo", name="defaults", node=HDPOConfig().to_dict())
     chain = {k: list(v) if isinstance(v, tuple) else v for k, v in ORGYM_DEFAULTS.items() if k != "backlog"}
     store.store(group="env", name="orgym_defaults",
-                node={**chain, **_keyword_defaults(make_env, ("observation", "forecast_window"))})
+                node={**chain, **_keyword_defaults(make_env, ("observation", "forecast_window")),
+                      "cost_ratio": None})  # None: OR-Gym's h; a number: h = k / cost_ratio
     store.store(group="env", name="hybrid_defaults",
                 node=_keyword_defaults(hybrid, ("cost_ratio", "sku_index", "periods", "forecast_window",
                                                 "observation")))

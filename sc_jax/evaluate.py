@@ -37,6 +37,7 @@ from sc_jax.env.keys import check_key
 from sc_jax.env.rollout import rollout, sample_paths
 from sc_jax.env.types import EnvParams
 from sc_jax.errors import ConfigError
+from sc_jax.sharding import shard_batch
 from sc_jax.stats import mean_ci, paired_difference
 
 #: EvalResult fields summarised by `summarise` (the rest are per-stage vectors, also summarised)
@@ -79,7 +80,7 @@ def demand_paths(env, params: EnvParams, key, num_samples: int) -> np.ndarray:
     uses (for the oracle and for held-out sets)."""
     params = _with_product_axis(params)
     P = batch_shape(params)[0]
-    return np.asarray(_demand_paths(env, demand_keys(key, P, num_samples), params))
+    return np.asarray(_demand_paths(env, shard_batch(demand_keys(key, P, num_samples), axis=1), params))
 
 
 @partial(jax.jit, static_argnames=("env",))
@@ -177,7 +178,7 @@ def evaluate(env, act: Callable, policy_params: Any, params: EnvParams | None = 
         if leading != {P}:
             raise ConfigError(f"policy_batched=True needs a leading product axis of length {P} on every "
                               f"policy parameter, got leading sizes {sorted(map(str, leading))}")
-    keys = demand_keys(key, P, S)
+    keys, paths = shard_batch((demand_keys(key, P, S), paths), axis=1)  # samples over local devices
     out = _evaluate(env, act, policy_params, params, keys, paths, policy_batched=policy_batched,
                     given_paths=demand is not None)
     return EvalResult(**out)
@@ -192,7 +193,7 @@ def scenario_costs(env, policy: Callable, policy_params, params_by_scenario: Env
     """Episode costs (-reward) [L, S] of `policy` in L scenarios (params with a leading axis [L],
     e.g. sc_jax.env.wrappers.params_by_sigma) on the same episode keys [S] (common random
     numbers across scenarios and policies). Works for any env, wrappers included."""
-    return np.asarray(_scenario_costs(env, policy, policy_params, params_by_scenario, keys))
+    return np.asarray(_scenario_costs(env, policy, policy_params, params_by_scenario, shard_batch(keys)))
 
 
 # ---------------------------------------------------------------------------- statistics (host)

@@ -12,6 +12,8 @@ capacity rule refusing any arrivals beyond capacity). `allocation="none"` skips 
 
 The JAX parts (decisions, wishes, the env step) are jitted and vmapped over products; the MILP runs
 on the host between them (SciPy/HiGHS, outside jit), so the loop over days is a Python loop.
+`allocation="jax"` runs the whole episode as one jitted scan instead (`sc_jax.hybrid_jax`: the same
+model solved exactly by the JAX capacity stage, same keys, same costs; many samples per call there).
 Randomness: `key` gives every product its demand path (reset) and decision keys; the same key
 gives the same paths to every method (common random numbers).
 
@@ -33,7 +35,7 @@ from sc_jax.env.types import EnvParams
 from sc_jax.errors import ConfigError
 from sc_jax.policies.order_up_to import forecast_window, order_up_to
 
-ALLOCATIONS = ("daily", "greedy", "none")  # the rolling LP needs arrival schedules: not in this loop
+ALLOCATIONS = ("daily", "greedy", "jax", "none")  # the rolling LP needs arrival schedules: not in this loop
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,6 @@ def _check(env, params: EnvParams, allocation: str, action_frequency: int) -> No
         raise ConfigError("the hybrid loop needs a product axis: build (env, params) with sc_jax.env.catalog.make_catalog")
     if allocation != "none" and not env.couple_products:
         raise ConfigError("allocation needs a shared capacity: make_catalog(..., shared_capacity=...)")
-    if env.demand_kind != "forecast":
-        raise ConfigError(f"the hybrid loop needs forecast demand, got {env.demand_kind!r}")
     if not isinstance(action_frequency, (int, np.integer)) or action_frequency < 1:
         raise ConfigError(f"'action_frequency' must be an integer >= 1, got {action_frequency!r}")
 
@@ -155,6 +155,64 @@ def _same_for_all_products(name: str, value) -> np.ndarray:
     return value
 
 
+def jax_alloc_settings(alloc_options: dict | None) -> dict:
+    """The JAX episode's capacity-stage settings from the `alloc_options` of the host loop:
+    max_segments, capacity_basis, min_cut_cost_fraction (validated as sc_jax.alloc does);
+    time_limit, mip_rel_gap and band_size are validated and unused (no solver, nothing timed)."""
+    from sc_jax.alloc.milp import DAILY_OPTIONS, check_daily_options
+    from sc_jax.checks import check_options
+
+    options = dict(alloc_options or {})
+    check_options("jax", options, DAILY_OPTIONS + ("time_limit", "mip_rel_gap"))
+    check_daily_options(**options)
+    if options.get("max_segments", 16) is None:
+        raise ConfigError("'max_segments' must be an integer >= 1 for allocation 'jax' (fixed shapes), got None")
+    return {"max_segments": int(options.get("max_segments", 16)),
+            "capacity_basis": options.get("capacity_basis", "position"),
+            "min_cut_cost_fraction": float(options.get("min_cut_cost_fraction", 1e-3))}
+
+
+def _run_jax(env, params, policy, policy_params, key, action_frequency, alloc_options) -> HybridResult:
+    return run_hybrid_batch(env, params, policy, policy_params, jnp.asarray(key)[None], allocation="jax",
+                            action_frequency=action_frequency, alloc_options=alloc_options)[0]
+
+
+def run_hybrid_batch(env, params: EnvParams, policy: Callable, policy_params: Any, keys, *,
+                     allocation: str = "jax", action_frequency: int = 10,
+                     alloc_options: dict | None = None) -> list[HybridResult]:
+    """One episode per key [S] in one jitted call (sc_jax.hybrid_jax): `allocation` "jax" (the
+    JAX capacity stage) or "none" (no capacity stage); the same results as `run_hybrid` with each
+    key. alloc_options as for run_hybrid (validated; only max_segments, capacity_basis and
+    min_cut_cost_fraction matter). wall_s is the call's time (compilation included on the first
+    call of a shape) divided by S; alloc_s is 0.0 (the stage runs inside the episode)."""
+    from sc_jax.hybrid_jax import EPISODE_ALLOCATIONS, hybrid_episodes
+
+    if allocation not in EPISODE_ALLOCATIONS:
+        raise ConfigError(f"'allocation' must be one of {EPISODE_ALLOCATIONS} for a batch of episodes, "
+                          f"got {allocation!r}")
+    _check(env, params, allocation, action_frequency)
+    settings = jax_alloc_settings(alloc_options)
+    _host_arrays(params)  # lead times and capacity shared by all products (as the host loop checks)
+    keys = jnp.asarray(keys)
+    t0 = time.perf_counter()
+    batch = hybrid_episodes(env, policy, allocation=allocation, action_frequency=int(action_frequency),
+                            max_segments=settings["max_segments"], capacity_basis=settings["capacity_basis"])
+    stats = jax.device_get(batch(policy_params, params, keys, np.float32(settings["min_cut_cost_fraction"])))
+    wall_s = (time.perf_counter() - t0) / keys.shape[0]
+    results = []
+    for i in range(keys.shape[0]):
+        row = lambda x: np.asarray(x[i], np.float64)
+        holding, shortage, overflow_cost = row(stats.holding_cost), row(stats.shortage_cost), row(stats.overflow_cost)
+        binding = int(stats.binding_days[i])
+        statuses = ({} if allocation == "none" else
+                    {name: days for name, days in (("optimal", binding), ("not_binding", env.periods - binding)) if days})
+        results.append(HybridResult(cost=holding + shortage + overflow_cost, holding_cost=holding,
+                                    shortage_cost=shortage, overflow_cost=overflow_cost,
+                                    refused_units=row(stats.refused_units), peak_utilisation=row(stats.peak_utilisation),
+                                    statuses=statuses, fallback_days=0, alloc_s=0.0, wall_s=wall_s))
+    return results
+
+
 def run_hybrid(env, params: EnvParams, policy: Callable, policy_params: Any, key, *,
                allocation: str = "daily", action_frequency: int = 10,
                alloc_options: dict | None = None, functions=None) -> HybridResult:
@@ -162,12 +220,17 @@ def run_hybrid(env, params: EnvParams, policy: Callable, policy_params: Any, key
 
     policy(policy_params, state, params, key) -> safety stock [M] for one product (a brain's act
     function, sc_jax.env.wrappers.fixed_safety_stock, static_by_ratio, sc_jax.policies.random_safety).
-    allocation: "daily" (MILP) | "greedy" | "none"; alloc_options go to sc_jax.alloc.allocate
-    (time_limit, mip_rel_gap, capacity_basis, ...). A MILP time-out or failure falls back inside
+    allocation: "daily" (MILP) | "greedy" | "jax" | "none"; alloc_options go to sc_jax.alloc.allocate
+    (time_limit, mip_rel_gap, capacity_basis, ...). "jax": the whole episode as one jitted scan
+    (sc_jax.hybrid_jax, the JAX capacity stage: same model, same keys; statuses count binding days
+    as "optimal"; alloc_s is 0.0, the stage's time is inside wall_s, which includes compilation
+    on the first call; `functions` is not used). A MILP time-out or failure falls back inside
     sc_jax.alloc (greedy, exact for this model) and is counted in `fallback_days` and `statuses`.
     `functions`: reuse make_hybrid_functions(env, params, policy) across calls and across catalogs
     of the same shapes, lead times and coupling (saves compilation)."""
     _check(env, params, allocation, action_frequency)
+    if allocation == "jax":
+        return _run_jax(env, params, policy, policy_params, key, action_frequency, alloc_options)
     t0 = time.perf_counter()
     act_all, reset_all, day_inputs, env_step = functions or make_hybrid_functions(env, params, policy)
     static = _host_arrays(params)
@@ -212,5 +275,5 @@ def run_hybrid(env, params: EnvParams, policy: Callable, policy_params: Any, key
                         fallback_days=fallback_days, alloc_s=alloc_s, wall_s=time.perf_counter() - t0)
 
 
-__all__ = ["ALLOCATIONS", "HybridResult", "StaticByRatio", "make_day_functions",
-           "make_hybrid_functions", "run_hybrid", "static_by_ratio"]
+__all__ = ["ALLOCATIONS", "HybridResult", "StaticByRatio", "jax_alloc_settings", "make_day_functions",
+           "make_hybrid_functions", "run_hybrid", "run_hybrid_batch", "static_by_ratio"]

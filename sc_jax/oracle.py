@@ -30,7 +30,15 @@ is the best any integer policy can do on that path; `integer=False` solves the L
 (a bound at least as high; on OR-Gym's defaults the two agree to within solver tolerance).
 The constraint matrix depends only on the parameters, so it is built once (vectorised NumPy +
 scipy.sparse) and each path only changes the right-hand side; the paths are solved in a loop
-outside jit. Shared capacity across products (`couple_products`) is not modelled: a ConfigError.
+outside jit. Shared capacity across products (`couple_products`) is not modelled: a ConfigError;
+nor is the hybrid sample's supply semantics (`supply_semantics="sample"`: a supplier's shortfall
+still arrives), whose bound would need shortfall variables: a ConfigError too.
+
+Initial stock: the model's I0 is `params.initial_inventory`; an episode whose on hand is drawn
+with its demand (`EnvParams.initial_inventory_range`, e.g. the `hybrid_sample` preset's 5..9)
+carries it in `DemandPath.initial_on_hand`: pass the DemandPath (batched, as
+`sc_jax.env.rollout.sample_paths` returns it) as `paths`, or `initial_on_hand` [S, M] / [P, S, M],
+and each path is solved from its own initial stock (only the right-hand side changes).
 """
 from __future__ import annotations
 
@@ -74,6 +82,10 @@ def _single_product_numpy(env, params: EnvParams) -> dict:
                           f"shape {batch_shape(params)}; use oracle_rewards for batches")
     if env.couple_products:
         raise ConfigError("the oracle does not model shared capacity across products (couple_products)")
+    semantics = getattr(env, "supply_semantics", "exact")
+    if semantics != "exact":
+        raise ConfigError(f"the oracle models sc_jax's exact supply semantics; 'supply_semantics' must be 'exact', "
+                          f"got {semantics!r}")
     f = lambda x: np.asarray(x, np.float64)
     return dict(T=env.periods, M=params.num_stages, I0=f(params.initial_inventory), p=float(params.retail_price),
                 r=f(params.unit_cost), k=f(params.unit_shortage_cost), h=f(params.unit_holding_cost),
@@ -144,13 +156,29 @@ def build_model(env, params: EnvParams) -> _Model:
     return _Model(T, M, d["c"], A_eq, b_eq, A_ub, b_ub, -reward, lower, upper, ret, d["backlog"])
 
 
-def solve_path(model: _Model, demand, *, integer: bool = True) -> OracleSolution:
-    """Best orders for one known demand path [T] (integers >= 0); `model` from build_model."""
+def _initial_stock(value, M: int) -> np.ndarray:
+    arr = np.asarray(value, np.float64)
+    if arr.shape != (M,) or not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise ConfigError(f"'initial_on_hand' must be {M} finite numbers >= 0 (one per stage), got {value!r}")
+    return arr
+
+
+def solve_path(model: _Model, demand, *, integer: bool = True, initial_on_hand=None) -> OracleSolution:
+    """Best orders for one known demand path [T] (integers >= 0); `model` from build_model.
+    `initial_on_hand` [M]: this episode's on hand at period 0 (default: the model's, i.e.
+    params.initial_inventory)."""
     T, M = model.T, model.M
     demand = np.asarray(demand, np.float64)
     if demand.shape != (T,):
         raise ConfigError(f"demand path must have shape [periods]=({T},), got {demand.shape}")
     b_eq = model.b_eq_fixed.copy()
+    b_ub = model.b_ub
+    if initial_on_hand is not None:
+        initial = _initial_stock(initial_on_hand, M)
+        b_eq[:M] = initial  # the balance rows of period 0
+        if M > 1:  # the supplier rows of period 0 (the first M - 1 rows): R[0,m-1] <= I0[m]
+            b_ub = b_ub.copy()
+            b_ub[: M - 1] = initial[1:]
     b_eq[model.retail_rows] = demand
     n = model.objective.size
     integrality = np.zeros(n)
@@ -158,7 +186,7 @@ def solve_path(model: _Model, demand, *, integer: bool = True) -> OracleSolution
         integrality[: T * M] = 1  # orders integer => on hand, sales and unfilled integer too
     constraints = [LinearConstraint(model.A_eq, b_eq, b_eq)]
     if model.A_ub.shape[0]:
-        constraints.append(LinearConstraint(model.A_ub, -np.inf, model.b_ub))
+        constraints.append(LinearConstraint(model.A_ub, -np.inf, b_ub))
     res = milp(model.objective, integrality=integrality, bounds=Bounds(model.lower, model.upper),
                constraints=constraints, options={"mip_rel_gap": 1e-9})
     if res.x is None:
@@ -172,15 +200,35 @@ def solve_path(model: _Model, demand, *, integer: bool = True) -> OracleSolution
                           unfilled=x[2 * T * M + T:])
 
 
-def oracle_rewards(env, params: EnvParams, paths, *, integer: bool = True) -> np.ndarray:
-    """Bound per path: paths [S, T] -> [S], or for a product batch paths [P, S, T] -> [P, S]."""
+def _paths_and_stock(paths, initial_on_hand):
+    """(integer paths, initial stock or None) from paths or a batched DemandPath."""
+    if hasattr(paths, "actual"):  # a DemandPath (batched): its drawn initial stock unless given
+        if initial_on_hand is None:
+            initial_on_hand = paths.initial_on_hand
+        paths = paths.actual
     paths = np.asarray(paths)
+    if initial_on_hand is not None:
+        initial_on_hand = np.asarray(initial_on_hand)
+        if initial_on_hand.shape[:-1] != paths.shape[:-1]:
+            raise ConfigError(f"'initial_on_hand' must be [..., M] with the paths' leading axes {paths.shape[:-1]}, "
+                              f"got shape {initial_on_hand.shape}")
+    return paths, initial_on_hand
+
+
+def oracle_rewards(env, params: EnvParams, paths, *, integer: bool = True, initial_on_hand=None) -> np.ndarray:
+    """Bound per path: paths [S, T] -> [S], or for a product batch paths [P, S, T] -> [P, S].
+    `paths` may be a batched DemandPath (its `initial_on_hand`, when drawn, is each episode's
+    initial stock); `initial_on_hand` [S, M] / [P, S, M] sets it explicitly (module docstring)."""
+    paths, initial = _paths_and_stock(paths, initial_on_hand)
     shape = batch_shape(params)
     if shape == ():
         if paths.ndim == 3 and paths.shape[0] == 1:
             paths = paths[0]
+            initial = None if initial is None else initial[0]
         model = build_model(env, params)
-        return np.array([solve_path(model, path, integer=integer).reward for path in paths])
+        return np.array([solve_path(model, path, integer=integer,
+                                    initial_on_hand=None if initial is None else initial[s]).reward
+                         for s, path in enumerate(paths)])
     if len(shape) != 1 or paths.ndim != 3 or paths.shape[0] != shape[0]:
         raise ConfigError(f"paths must be [S, T] for one product or [P, S, T] for P={shape} products, "
                           f"got {paths.shape}")
@@ -189,7 +237,8 @@ def oracle_rewards(env, params: EnvParams, paths, *, integer: bool = True) -> np
     out = []
     for p in range(shape[0]):
         single = jax.tree.map(lambda x: x[p], params)
-        out.append(oracle_rewards(env, single, paths[p], integer=integer))
+        out.append(oracle_rewards(env, single, paths[p], integer=integer,
+                                  initial_on_hand=None if initial is None else initial[p]))
     return np.stack(out)
 
 

@@ -55,7 +55,7 @@ def bar_chart_ci(table: Mapping[str, Mapping[str, Mapping]], path, *, published:
     return _save(fig, path, dpi=120)
 
 
-__all__ = ["bar_chart_ci", "cost_vs_sigma", "learning_curve"]
+__all__ = ["bar_chart_ci", "cost_vs_sigma", "cost_vs_sigma_panels", "learning_curve"]
 
 
 def learning_curve(timesteps, returns, path, *, title: str = "PPO learning curve",
@@ -87,4 +87,32 @@ def cost_vs_sigma(costs: Mapping[str, Sequence[float]], sigma_levels, path, *,
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    return _save(fig, path, dpi=100)
+
+
+def cost_vs_sigma_panels(panels: Mapping[str, Mapping[str, Mapping]], path, *, title: str = "",
+                         ylabel: str = "cost per episode", published: Mapping | None = None):
+    """The hybrid sample's figure layout (experiments/reproduce_hybrid.py): one panel per entry of
+    `panels` (e.g. per cost ratio), cost against forecast sigma_max, one line per method (the mean)
+    with a +-1 std band. panels[panel][method] = {"sigma": [...], "mean": [...], "std": [...]};
+    published[panel][name] = {"sigma": [...], "mean": [...]} adds dashed reference lines."""
+    names = list(panels)
+    fig, axes = plt.subplots(1, max(len(names), 1), figsize=(5.2 * max(len(names), 1), 4.2), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for method, row in panels[name].items():
+            sigma = np.asarray(row["sigma"], np.float64)
+            mean = np.asarray(row["mean"], np.float64)
+            std = np.nan_to_num(np.asarray(row.get("std", np.zeros_like(mean)), np.float64))
+            (line,) = ax.plot(sigma, mean, marker="o", ms=3, lw=1.3, label=method)
+            ax.fill_between(sigma, mean - std, mean + std, color=line.get_color(), alpha=0.15, lw=0)
+        for label, row in ((published or {}).get(name) or {}).items():
+            ax.plot(row["sigma"], row["mean"], ls="--", lw=1.0, color="gray" if "mip-mixed" in label.lower() else "black",
+                    label=label)
+        ax.set_title(str(name), fontsize=9)
+        ax.set_xlabel("sigma_max (forecast uncertainty)")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return _save(fig, path, dpi=100)

@@ -18,12 +18,19 @@ docs/sweeps.md.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from pathlib import Path
 from typing import Any, Mapping
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+
 from sc_jax.checks import check_bool
+from sc_jax.env.wrappers import SIGMA_INDEX, with_scenario
+from sc_jax.errors import ConfigError
 
 RESULTS_FILES = ("results.json", "evaluation.json")  # train/hybrid/reproduce_orgym, evaluate
 
@@ -70,3 +77,45 @@ def resume_or_none(cfg: Mapping[str, Any], run_dir, results_name: str = "results
 
 
 __all__ = ["RESULTS_FILES", "finished", "load_results", "resume_flag", "resume_or_none"]
+
+
+# --- in-process grids: scalar sweeps as one vmapped, jitted call ----------------------------------
+
+#: scalar keys an in-process grid may sweep (`grid:` in conf/train.yaml)
+GRID_KEYS = ("cost_ratio", "sigma_max")
+
+
+def grid_points(grid: Mapping[str, Any] | None) -> list[dict]:
+    """Every combination of the grid's values, first key slowest: {key: value} per point;
+    [{}] for an empty grid (keys set to None are not swept). Keys from GRID_KEYS; values non-empty lists of numbers > 0
+    (sigma_max: integers >= 1)."""
+    grid = {k: v for k, v in dict(grid or {}).items() if v is not None}  # null: not swept
+    unknown = sorted(set(grid) - set(GRID_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown grid key(s) {unknown}; allowed: {list(GRID_KEYS)}")
+    values = {}
+    for key, vals in grid.items():
+        try:
+            arr = np.asarray(vals, np.float64)
+        except (TypeError, ValueError):
+            arr = np.zeros((0, 0))
+        ok = arr.ndim == 1 and arr.size > 0 and np.all(np.isfinite(arr)) and np.all(arr > 0)
+        if key == "sigma_max":
+            ok = ok and np.all(arr >= 1) and np.all(arr == np.round(arr))
+        if not ok:
+            allowed = "integers >= 1" if key == "sigma_max" else "finite numbers > 0"
+            raise ConfigError(f"'grid.{key}' must be a non-empty list of {allowed}, got {vals!r}")
+        values[key] = [int(v) if key == "sigma_max" else float(v) for v in arr]
+    return [dict(zip(values, combo)) for combo in itertools.product(*values.values())]
+
+
+def grid_params(params, points: list[dict]):
+    """One product's params with a leading grid axis [G]: point i at its cost ratio (h = k / ratio,
+    as every preset defines it) and forecast sigma_max; keys a point omits keep `params`' value."""
+    ratio = jnp.asarray([p.get("cost_ratio", float(params.cost_ratio)) for p in points], jnp.float32)
+    sigma = jnp.asarray([p.get("sigma_max", float(params.forecast[SIGMA_INDEX])) for p in points], jnp.float32)
+    by_point = jax.vmap(lambda r, s: with_scenario(params, r, s))(ratio, sigma)
+    if not any("cost_ratio" in p for p in points):  # keep the env's own h (OR-Gym's is not k / ratio)
+        by_point = by_point.replace(unit_holding_cost=jnp.broadcast_to(
+            params.unit_holding_cost, by_point.unit_holding_cost.shape))
+    return by_point

@@ -257,6 +257,93 @@ def tune_static_safety(env, params: EnvParams, ratio, sigma_levels, *, num_paths
             "train_paths_per_sigma": num_paths, "train_seed": seed, "search_s": time.perf_counter() - t0}
 
 
+# --- the forecast-sigma rule (sc_jax.policies.sigma_rule) ----------------------------------------
+
+SIGMA_RULE_OBJECTIVES = ("env_cost", "notebook_cost")
+
+
+@partial(jax.jit, static_argnames=("env", "act", "objective", "first_day", "chunk"))
+def sigma_rule_costs(env, act, params_by_level: EnvParams, keys, candidates, objective: str = "env_cost",
+                     first_day: int = 20, chunk: int = 64):
+    """Mean cost [C, L] of each candidate z [C, M] at each scenario level (params with a leading
+    axis [L]) on the same training keys [S] (common random numbers). objective "env_cost": the
+    env's own cost (-reward); "notebook_cost": the sample's notebook metric
+    (sc_jax.sample_metrics: k' = [0.15, 0.10, 0.05], h' = k' / cost_ratio, days >= first_day)."""
+    k_note = jnp.asarray((0.15, 0.10, 0.05), jnp.float32)
+
+    def collect(tr):
+        if objective == "env_cost":
+            return None
+        M = tr.info.on_hand.shape[-1]
+        return tr.info.lost[:M] @ k_note[:M], tr.info.on_hand.astype(jnp.float32) @ k_note[:M]
+
+    def one(z, p):
+        reward, kept, _ = rollout(env, act, z, p, keys, collect=collect if objective != "env_cost" else None)
+        if objective == "env_cost":
+            return -reward.mean()
+        lost, held = kept  # [T, S]
+        return (lost[first_day:] + held[first_day:] / p.cost_ratio).sum(0).mean()
+
+    def candidate(z):
+        return jax.vmap(lambda p: one(z, p))(params_by_level)
+
+    return jax.lax.map(candidate, jnp.asarray(candidates, jnp.float32), batch_size=chunk)
+
+
+def tune_sigma_rule(env, params: EnvParams, sigma_levels, *, num_paths: int = 32, seed: int = 0,
+                    form: str = "installation", cap_supplier: bool = True, timing: str = "after_arrivals",
+                    objective: str = "env_cost",
+                    z_values=(-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0), steps=(0.25, 0.125),
+                    max_moves: int = 20, first_day: int = 20) -> dict:
+    """z [M] of sc_jax.policies.sigma_rule tuned on training keys (PRNGKey(seed) split `num_paths`,
+    never the evaluation keys) at the params' own cost ratio, for each forecast sigma_max level and
+    for their mixture: the full grid of `z_values` per stage, then moves of +-step per stage (for
+    each step in `steps`) to the best neighbour while it improves. `objective`: "env_cost" or
+    "notebook_cost" (SIGMA_RULE_OBJECTIVES). Returns {"best", "best_per_sigma", "train_cost",
+    "train_cost_per_sigma", ...}."""
+    from sc_jax.checks import check_choice
+    from sc_jax.env.wrappers import SIGMA_INDEX, check_sigma_levels
+    from sc_jax.policies.sigma_rule import sigma_rule_policy
+
+    check_choice("objective", objective, SIGMA_RULE_OBJECTIVES)
+    levels = check_sigma_levels(sigma_levels)
+    if batch_shape(params) != ():
+        raise ConfigError("tune_sigma_rule works on one product's EnvParams (no leading product axis)")
+    if env.demand_kind != "forecast":
+        raise ConfigError(f"tune_sigma_rule needs forecast demand (sigma_max levels), got {env.demand_kind!r}")
+    act = sigma_rule_policy(form, cap_supplier, timing)
+    M = params.num_stages
+    keys = jax.random.split(jax.random.PRNGKey(seed), num_paths)
+    by_level = jax.vmap(lambda s: params.replace(forecast=params.forecast.at[SIGMA_INDEX].set(s)))(
+        jnp.asarray(levels, jnp.float32))
+    t0 = time.perf_counter()
+    grid = np.array(list(itertools.product(np.asarray(z_values, np.float64), repeat=M)))
+    costs = np.asarray(sigma_rule_costs(env, act, by_level, keys, grid, objective, first_day))  # [G, L]
+    evaluated = len(grid)
+    moves = np.concatenate([np.eye(M), -np.eye(M)])
+
+    def refine(center, value, level_index=None):
+        nonlocal evaluated
+        sel = by_level if level_index is None else jax.tree.map(lambda x: x[level_index:level_index + 1], by_level)
+        for step in steps:
+            for _ in range(max_moves):
+                cand = center[None] + step * moves
+                c = np.asarray(sigma_rule_costs(env, act, sel, keys, cand, objective, first_day)).mean(axis=1)
+                evaluated += len(cand)
+                if c.min() >= value - 1e-9:
+                    break
+                center, value = cand[int(np.argmin(c))], float(c.min())
+        return center, value
+
+    mixture = costs.mean(axis=1)
+    best, best_cost = refine(grid[np.argmin(mixture)], float(mixture.min()))
+    per_sigma = [refine(grid[np.argmin(costs[:, i])], float(costs[:, i].min()), i) for i in range(len(levels))]
+    return {"best": best.tolist(), "train_cost": best_cost, "best_per_sigma": [z.tolist() for z, _ in per_sigma],
+            "train_cost_per_sigma": [c for _, c in per_sigma], "sigma_levels": levels, "objective": objective,
+            "form": form, "cap_supplier": bool(cap_supplier), "timing": timing, "train_paths": num_paths, "train_seed": seed,
+            "candidates_evaluated": int(evaluated), "search_s": time.perf_counter() - t0}
+
+
 __all__ = ["candidate_rewards", "s_S_flat", "tune_s_S", "echelon_grid", "grid_search", "local_search",
            "tune_base_stock", "dfo_base_stock", "static_grid", "neighbourhood", "static_safety_costs",
-           "tune_static_safety"]
+           "tune_static_safety", "SIGMA_RULE_OBJECTIVES", "sigma_rule_costs", "tune_sigma_rule"]

@@ -331,7 +331,7 @@ def test_validation_errors_name_field_and_allowed_values(field, value, words):
 
 def test_bad_options_raise():
     problem = tiny_problem(0)
-    with pytest.raises(ConfigError, match=r"'method' must be one of \('daily', 'rolling', 'greedy'\), got 'lagrange'"):
+    with pytest.raises(ConfigError, match=r"'method' must be one of \('daily', 'rolling', 'greedy', 'jax'\), got 'lagrange'"):
         allocate(problem, "lagrange")
     bases = r"\('position', 'expected'\)"
     with pytest.raises(ConfigError, match=rf"'capacity_basis' must be one of {bases}, got 'physical'"):

@@ -40,8 +40,8 @@ ARGUMENT_CASES = [
     (dict(time_limit=0), "'time_limit' must be None or a number > 0 (seconds), got 0"),
     (dict(time_limit=float("nan")), "'time_limit' must be None or a number > 0 (seconds), got nan"),
     (dict(time_limit=True), "'time_limit' must be None or a number > 0 (seconds), got True"),
-    (dict(method="foo"), "'method' must be one of ('daily', 'rolling', 'greedy'), got 'foo'"),
-    (dict(method=None), "'method' must be one of ('daily', 'rolling', 'greedy'), got None"),
+    (dict(method="foo"), "'method' must be one of ('daily', 'rolling', 'greedy', 'jax'), got 'foo'"),
+    (dict(method=None), "'method' must be one of ('daily', 'rolling', 'greedy', 'jax'), got None"),
     (dict(mip_rel_gap=1.0), "'mip_rel_gap' must be a number in [0, 1), got 1.0"),
     (dict(mip_rel_gap=-0.1), "'mip_rel_gap' must be a number in [0, 1), got -0.1"),
     (dict(mip_rel_gap="0.1"), "'mip_rel_gap' must be a number in [0, 1), got '0.1'"),
@@ -169,7 +169,7 @@ def test_allocate_from_config_rejects_unknown_keys(problem):
     rolling = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "alloc" / "rolling.yaml"))
     with pytest.raises(ConfigError, match="got unknown 'band_size'"):
         allocate_from_config(problem, {**rolling, "band_size": 10})
-    _raises("'method' must be one of ('daily', 'rolling', 'greedy'), got 'lp'", allocate_from_config, problem,
+    _raises("'method' must be one of ('daily', 'rolling', 'greedy', 'jax'), got 'lp'", allocate_from_config, problem,
             {"method": "lp"})
     _raises("'time_limit' must be None or a number > 0 (seconds), got '5'", allocate_from_config, problem,
             {"method": "greedy", "time_limit_s": "5"})

@@ -300,3 +300,17 @@ def test_spaces_agree_with_gymnax(v1):
     obs_space = env.observation_space(params)
     theirs = spaces.Box(obs_space.low, obs_space.high, obs_space.shape, obs_space.dtype)
     assert bool(theirs.contains(env.reset(KEY, params)[0]))
+
+
+def test_rich_observation_shows_the_next_arrivals():
+    """The rich observation's in-transit-by-period block [H, M] starts with what arrives at the
+    next step (it used to drop that row and show the always-empty row H instead)."""
+    env, params = sc_jax.make("orgym_v1", L=[1, 2, 3], I0=[100, 100, 100], observation="rich")
+    M, H = 3, env.history_length
+    _, state = env.reset(jax.random.PRNGKey(0), params)
+    obs, state, _, _, _ = env.step_env(None, state, jnp.array([5, 6, 7]), params)
+    start = M * (H + 1) + M + (M + 1)
+    schedule = np.asarray(obs[start:start + H * M]).reshape(H, M)
+    np.testing.assert_array_equal(schedule, [[5, 0, 0], [0, 6, 0], [0, 0, 7]])
+    _, _, _, _, info = env.step_env(None, state, jnp.zeros(3), params)
+    np.testing.assert_array_equal(info.arrivals, schedule[0])

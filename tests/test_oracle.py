@@ -117,3 +117,32 @@ def test_oracle_errors():
     env, two = make_env(demand_params={"mu": np.array([5.0, 6.0])})
     with pytest.raises(ConfigError, match=r"\[S, T\]"):
         oracle_rewards(env, two, np.zeros((3, 30)))
+
+
+def test_bound_starts_from_each_episodes_drawn_initial_stock():
+    """hybrid_sample draws each episode's on hand (5..9 per stage) with its demand: the bound
+    solves from DemandPath.initial_on_hand, and replaying its orders from env.reset(key) (the
+    same drawn stock) gives exactly the bound; params.initial_inventory (5) alone would not."""
+    from sc_jax.env.rollout import sample_paths
+
+    env, params = sc_jax.make("hybrid_sample", cost_ratio=100.0, sigma_max=4, semantics="exact", periods=30)
+    keys = jax.random.split(jax.random.PRNGKey(3), 3)
+    paths = jax.device_get(sample_paths(env, params, keys))
+    stock = np.asarray(paths.initial_on_hand)
+    assert np.any(stock != np.asarray(params.initial_inventory))  # drawn, not the params' 5s
+    bound = oracle_rewards(env, params, paths)  # a DemandPath: its drawn initial stock
+    explicit = oracle_rewards(env, params, paths.actual, initial_on_hand=stock)
+    np.testing.assert_allclose(bound, explicit, atol=1e-9)
+    ignoring = oracle_rewards(env, params, paths.actual)  # the params' initial stock
+    assert np.any(np.abs(bound - ignoring) > 1e-6)
+    model = build_model(env, params)
+    for i in range(len(keys)):
+        sol = solve_path(model, paths.actual[i], initial_on_hand=stock[i])
+        assert sol.reward == pytest.approx(bound[i], abs=1e-9)
+        reward, _, _ = rollout(env, replay_order, jnp.asarray(sol.orders, jnp.int32), params, keys[i:i + 1])
+        assert float(reward[0]) == pytest.approx(sol.reward, rel=1e-5, abs=1e-4)
+    with pytest.raises(ConfigError, match="initial_on_hand"):
+        solve_path(model, paths.actual[0], initial_on_hand=[1.0, 2.0])
+    sample_env, sample_params = sc_jax.make("hybrid_sample", semantics="sample", periods=30)
+    with pytest.raises(ConfigError, match="supply_semantics"):
+        oracle_rewards(sample_env, sample_params, paths.actual)

@@ -206,7 +206,7 @@ def test_config_errors():
     with pytest.raises(ConfigError, match="unknown agent key"):
         PPOConfig.from_dict({"learning_rate": 1.0})
     hybrid_env, hybrid_params = sc_jax.make("hybrid")
-    with pytest.raises(ConfigError, match="hybrid chain"):
+    with pytest.raises(ConfigError, match="needs observation .rich."):
         build_env("safety", *sc_jax.make("orgym_v0"), {})
     with pytest.raises(ConfigError, match="action_frequency"):
         build_env("safety", hybrid_env, hybrid_params, {"action_frequency": 7})

@@ -16,7 +16,7 @@ from tests.hydra_config import compose_config
 def test_orgym_presets():
     (e0, v0), (e1, v1) = sc_jax.make("orgym_v0"), sc_jax.make("orgym_v1")
     assert bool(v0.backlog) and not bool(v1.backlog)
-    assert e0.name == "orgym_v0" and e1.name == "orgym_v1" and set(PRESETS) == {"orgym_v0", "orgym_v1", "hybrid"}
+    assert e0.name == "orgym_v0" and e1.name == "orgym_v1" and set(PRESETS) == {"orgym_v0", "orgym_v1", "hybrid", "hybrid_sample"}
     assert e0.periods == ORGYM_DEFAULTS["periods"] and e0.history_length == max(ORGYM_DEFAULTS["L"])
     obs, _ = e0.reset(jax.random.PRNGKey(0), v0)
     assert obs.shape == (33,) == (e0.obs_size,)

@@ -228,3 +228,122 @@ def test_real_train_multirun_twice(tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.stderr.count("[train] skipped:") == 2 and "[train] done:" not in second.stderr
     assert [(d / "results.json").stat().st_mtime_ns for d in dirs] == stamps
+
+
+def test_cluster_launchers_compose():
+    """hydra/launcher=submitit_slurm and our slurm_gpu preset (extra "sweep"); ray when installed."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        slurm = compose(config_name="train", overrides=["hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu"],
+                        return_hydra_config=True)
+        gpu = compose(config_name="train", overrides=["hydra/launcher=slurm_gpu", "hydra.launcher.timeout_min=30"],
+                      return_hydra_config=True)
+    assert "submitit" in slurm.hydra.launcher._target_.lower() and slurm.hydra.launcher.partition == "gpu"
+    assert "slurm" in gpu.hydra.launcher._target_.lower()
+    assert gpu.hydra.launcher.gpus_per_node == 1 and gpu.hydra.launcher.timeout_min == 30
+    try:
+        import hydra_plugins.hydra_ray_launcher  # noqa: F401  (extra "ray": heavy, not in dev)
+    except ImportError:
+        return
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        ray = compose(config_name="train", overrides=["hydra/launcher=ray"], return_hydra_config=True)
+    assert "ray" in ray.hydra.launcher._target_.lower()
+
+
+def test_ctrl_c_during_compilation_stops_cleanly(tmp_path):
+    """SIGINT while JAX traces/compiles: exit 130 with a message (was a segfault, exit 139), no
+    results file, the message in the job log; the job is then simply redone by a rerun."""
+    import signal
+    import time
+
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, str(ROOT / "experiments" / "train.py"), f"hydra.run.dir={run_dir}",
+           "agent.ppo.total_timesteps=30000", "eval.num_paths=8", "plot=false"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines = []
+    for line in proc.stdout:  # the job announces itself just before it compiles
+        lines.append(line)
+        if "[train] brain=" in line:
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=60)
+    output = "".join(lines) + rest
+    assert proc.returncode == 130, output[-3000:]
+    assert "[train] interrupted (Ctrl-C): stopped" in output and "Segmentation" not in output
+    assert not (run_dir / "results.json").exists()
+    assert "[train] interrupted" in (run_dir / "train.log").read_text()
+
+
+FAKE_WANDB = textwrap.dedent("""
+    import json, os
+    _LOG = os.environ["FAKE_WANDB_LOG"]
+
+    class _Run:
+        def __init__(self, kwargs):
+            self.kwargs = kwargs
+        def log(self, data, step=None):
+            with open(_LOG, "a") as f:
+                f.write(json.dumps({"log": sorted(data)}) + "\\n")
+        def finish(self):
+            pass
+
+    def init(**kwargs):
+        with open(_LOG, "a") as f:
+            f.write(json.dumps({"init": {k: kwargs.get(k) for k in ("group", "name", "job_type", "mode")}}) + "\\n")
+        return _Run(kwargs)
+
+    class Table:
+        def __init__(self, columns, data):
+            self.columns, self.data = columns, data
+
+    class Image:
+        def __init__(self, path):
+            self.path = path
+""")
+
+
+def test_wandb_one_group_per_sweep_one_run_per_job(tmp_path, monkeypatch):
+    """With logger.wandb.enabled, each job of a multirun is one run named by its overrides in one
+    group per sweep (offline by default), and aggregate.py --wandb logs the table into that group.
+    A stand-in `wandb` module records the calls (tests never import the real one)."""
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "wandb.py").write_text(FAKE_WANDB)
+    record = tmp_path / "wandb.jsonl"
+    monkeypatch.setenv("FAKE_WANDB_LOG", str(record))
+    monkeypatch.setenv("PYTHONPATH", f"{fake}{os.pathsep}{ROOT}")
+    sweep = tmp_path / "sweep"
+    task = tmp_path / "task.py"
+    task.write_text(TASK)
+    proc = subprocess.run([sys.executable, str(task), "-m", "seed=0,1", "logger.wandb.enabled=true",
+                           f"hydra.sweep.dir={sweep}"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    inits = [json.loads(line)["init"] for line in record.read_text().splitlines() if "init" in line]
+    assert [i["name"] for i in inits] == ["seed=0", "seed=1"]
+    assert {i["group"] for i in inits} == {"task:sweep"} and {i["mode"] for i in inits} == {"offline"}
+    monkeypatch.syspath_prepend(str(fake))
+    monkeypatch.delitem(sys.modules, "wandb", raising=False)
+    aggregate = importlib.import_module("experiments.aggregate")
+    assert aggregate.main([str(sweep), "--wandb"]) == 0
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert lines[-2]["init"] == {"group": "task:sweep", "name": "aggregate", "job_type": "aggregate", "mode": "offline"}
+    assert lines[-1]["log"] == ["aggregate", "aggregate_plot"]
+
+
+def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path):
+    """A real multirun with hydra/launcher=joblib: each job in its own worker process and its own
+    override dir; a rerun skips both (resume works under the parallel launcher too)."""
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    sweep = tmp_path / "sweep"
+    _multirun(tmp_path, sweep, "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+    dirs = _job_dirs(sweep)
+    results = [json.loads((d / "results.json").read_text()) for d in dirs]
+    assert [d.name for d in dirs] == ["seed=0", "seed=1"] and [r["seed"] for r in results] == [0, 1]
+    assert len({r["pid"] for r in results} | {os.getpid()}) == 3  # two workers, neither this process
+    again = _multirun(tmp_path, sweep, "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+    assert again.stderr.count("[fake] skipped:") == 2

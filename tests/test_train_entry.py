@@ -89,6 +89,10 @@ def test_train_and_evaluate_safety(train_mod, evaluate_mod, tmp_path):
     (["agent.ppo.hidden=[-8]"], "agent.ppo.hidden"),
     (["env=hybrid", "demand=forecast", "agent=ppo_safety", "eval.sigma_levels=[0]",
       "agent.ppo.total_timesteps=64"], "'eval.sigma_levels' must be a non-empty list of integers >= 1"),
+    (["grid.sigma_max=[2,6]"], "'grid.sigma_max' sweeps the forecast generator's sigma"),
+    (["env=hybrid", "demand=forecast", "agent=ppo_safety_conditioned", "grid.cost_ratio=[10,100]"],
+     "'grid.cost_ratio' cannot sweep a ratio-conditioned brain"),
+    (["grid.cost_ratio=[0]"], "'grid.cost_ratio' must be a non-empty list of finite numbers > 0"),
 ])
 def test_train_rejects_bad_config(train_mod, overrides, message, tmp_path):
     from sc_jax.errors import ConfigError
@@ -114,3 +118,21 @@ def test_evaluate_needs_a_checkpoint(evaluate_mod, tmp_path):
         evaluate_mod.run(_compose("evaluate", []), run_dir=tmp_path)
     with pytest.raises(ConfigError, match="'num_paths' must be an integer >= 1"):
         evaluate_mod.run(_compose("evaluate", ["checkpoint=x", "num_paths=0"]), run_dir=tmp_path)
+
+
+def test_in_process_grid_trains_every_point_in_one_call(train_mod, tmp_path):
+    """grid.cost_ratio: every point x seed in one jitted call; each point keeps its best seed,
+    its checkpoint reloads at its own ratio, and its evaluation matches the point's params."""
+    from sc_jax.agents.brains import load_brain
+
+    cfg = _compose("train", TINY_PPO + ["grid.cost_ratio=[10,1000]", "num_seeds=2", "agent.ppo.total_timesteps=240",
+                                        "eval.num_paths=8", "plot=false"])
+    results = train_mod.run(cfg, run_dir=tmp_path)
+    points = results["grid_points"]
+    assert [p["cost_ratio"] for p in points] == [10.0, 1000.0] and results["grid"] == {"cost_ratio": [10, 1000]}
+    assert all(len(p["final_train_return_per_seed"]) == 2 for p in points)
+    # lower holding cost (ratio 1000) -> a higher reward under the same policy class
+    assert points[1]["eval"]["mean_reward"] > points[0]["eval"]["mean_reward"]
+    brain, _, _, _, params, saved = load_brain(tmp_path / "checkpoint" / "point_1")
+    assert brain == "orders" and float(params.cost_ratio) == 1000.0 and saved["grid_point"] == {"cost_ratio": 1000.0}
+    assert json.loads((tmp_path / "results.json").read_text())["grid_points"][0]["cost_ratio"] == 10.0

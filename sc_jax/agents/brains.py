@@ -34,7 +34,7 @@ from sc_jax.agents.ppo import PPOConfig, make_policy
 from sc_jax.env.params import batch_shape
 from sc_jax.env.rollout import sample_paths
 from sc_jax.env.wrappers import (SafetyStockEnv, ScaleRewardByCostRatio, fixed_safety_stock,
-                                 params_by_sigma)
+                                 params_by_sigma, sigma_levels_for)
 from sc_jax.checks import check_number, reject_unknown_keys
 from sc_jax.errors import ConfigError
 from sc_jax.evaluate import demand_paths, evaluate, scenario_costs
@@ -212,7 +212,7 @@ def evaluate_brain(brain: str, act, policy_params, env, params, eval_cfg: dict, 
     env = _safety_env(env)
     if ratios is None:
         ratios = list(CONDITIONED_RATIOS) if env.randomises_ratio else [float(params.cost_ratio)]
-    sigma_levels = list(eval_cfg["sigma_levels"])
+    sigma_levels = sigma_levels_for(env, eval_cfg["sigma_levels"])  # [1] unless forecast demand
     out = {}
     for ratio in ratios:
         static = None

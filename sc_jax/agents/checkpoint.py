@@ -2,7 +2,8 @@
 
 A checkpoint directory holds
   policy.msgpack  network weights and observation statistics (`flax.serialization.to_bytes`)
-  config.json     {"agent": PPOConfig fields, "env": env config, "brain": "orders" | "safety",
+  config.json     {"agent": PPOConfig (or HDPOConfig) fields, "algorithm": "ppo" | "hdpo",
+                   "env": env config, "brain": "orders" | "safety",
                    "safety": wrapper settings, "shapes": {"obs_size", "episode_length",
                    "num_actions"} of the training env, ...} - enough to rebuild the network and
                    the env, and to check that an env fits the network.
@@ -61,7 +62,7 @@ def load_config(directory) -> dict:
     return json.loads(path.read_text())
 
 
-def _saved_shapes(directory, raw: dict, agent_config: PPOConfig) -> dict:
+def _saved_shapes(directory, raw: dict, agent_config) -> dict:
     """Recorded shapes, else what the saved arrays tell (observation statistics [D]; the critic's
     first layer [D + T] when it sees the decision index)."""
     path = Path(directory) / CONFIG_FILE
@@ -71,7 +72,7 @@ def _saved_shapes(directory, raw: dict, agent_config: PPOConfig) -> dict:
     shapes = {}
     try:
         shapes["obs_size"] = int(np.shape(raw["obs_stats"]["mean"])[0])
-        if agent_config.critic_time:
+        if getattr(agent_config, "critic_time", False):
             rows = np.shape(raw["params"]["params"]["critic"]["Dense_0"]["kernel"])[0]
             shapes["episode_length"] = int(rows) - shapes["obs_size"]
     except (KeyError, IndexError, TypeError):
@@ -79,9 +80,21 @@ def _saved_shapes(directory, raw: dict, agent_config: PPOConfig) -> dict:
     return shapes
 
 
-def load_policy_params(directory, agent_config: PPOConfig, env):
-    """Restore policy params into a template built from the config and `env`'s shapes; a
-    ConfigError when the checkpoint was trained on an env of other sizes or another network."""
+def _init_policy_params(agent_config):
+    """The template builder of the config's algorithm (PPOConfig: PPO's; HDPOConfig: HDPO's)."""
+    if isinstance(agent_config, PPOConfig):
+        return init_policy_params
+    from sc_jax.agents.hdpo import HDPOConfig, init_policy_params as hdpo_init
+
+    if isinstance(agent_config, HDPOConfig):
+        return hdpo_init
+    raise ConfigError(f"'agent_config' must be a PPOConfig or an HDPOConfig, got {type(agent_config).__name__}")
+
+
+def load_policy_params(directory, agent_config, env):
+    """Restore policy params into a template built from the config (PPOConfig or HDPOConfig)
+    and `env`'s shapes; a ConfigError when the checkpoint was trained on an env of other sizes or
+    another network."""
     path = Path(directory) / POLICY_FILE
     if not path.exists():
         raise ConfigError(f"no checkpoint policy at {path} (expected {CONFIG_FILE} and {POLICY_FILE})")
@@ -94,7 +107,7 @@ def load_policy_params(directory, agent_config: PPOConfig, env):
         raise ConfigError(f"checkpoint {directory} does not fit this env: it was trained with "
                           f"{', '.join(differ)}; rebuild the env it was trained on (same preset, periods, "
                           "observation, forecast_window, safety settings)")
-    template = init_policy_params(jax.random.PRNGKey(0), agent_config, env)
+    template = _init_policy_params(agent_config)(jax.random.PRNGKey(0), agent_config, env)
     want = traverse_util.flatten_dict(serialization.to_state_dict(template), sep="/")
     have = traverse_util.flatten_dict(raw, sep="/")
     for name in sorted(set(want) | set(have)):

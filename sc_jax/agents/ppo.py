@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from functools import partial
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Sequence
 
@@ -250,7 +251,7 @@ def make_train(config: PPOConfig, env, params: Any = None):
     tx = optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
                      optax.adam(lr_schedule if config.anneal_lr else config.lr, eps=1e-5))
 
-    def rollout(params, obs_stats, key):
+    def rollout(params, obs_stats, key, base):
         """One synchronous episode in N envs: (Transition [T, N], raw observations [T, N, D])."""
         k_params, k_reset, k_steps = jax.random.split(key, 3)
         env_params = jax.vmap(env.sample_params, in_axes=(0, None))(jax.random.split(k_params, N), base)
@@ -288,10 +289,10 @@ def make_train(config: PPOConfig, env, params: Any = None):
         approx_kl = jnp.mean((ratio - 1) - jnp.log(ratio))
         return total, (actor_loss, value_loss, ent, approx_kl)
 
-    def update(carry, update_index):
+    def update(carry, update_index, base):
         train_state, obs_stats, ret_stats, key = carry
         key, k_roll, k_perm = jax.random.split(key, 3)
-        traj, raw_obs = rollout(train_state.params, obs_stats, k_roll)
+        traj, raw_obs = rollout(train_state.params, obs_stats, k_roll, base)
 
         # returns-to-go (gamma) of the raw rewards: their running std scales the rewards
         def rtg_step(next_return, x):
@@ -331,16 +332,21 @@ def make_train(config: PPOConfig, env, params: Any = None):
                                episode_return=metrics["episode_return"])
         return (train_state, obs_stats, ret_stats, key), metrics
 
-    def train(key):
+    def train(key, env_params=None):
+        """`env_params`: the base params of this run (default: make_train's), traced, so a batch of
+        scenarios (cost ratio, sigma) vmaps through one compilation; shapes and action bounds
+        must match make_train's params."""
+        env_base = base if env_params is None else env_params
         k_init, k_warm, k_train = jax.random.split(key, 3)
         init = init_policy_params(k_init, config, env)
         train_state = TrainState.create(apply_fn=network.apply, params=init["params"], tx=tx)
         obs_stats = init["obs_stats"]
         if config.normalize_obs:  # warm-up episode of the initial policy: starting statistics
-            _, raw_obs = rollout(train_state.params, obs_stats, k_warm)
+            _, raw_obs = rollout(train_state.params, obs_stats, k_warm, env_base)
             obs_stats = RunningStats.create((env.obs_size,)).update(raw_obs)
         carry = (train_state, obs_stats, RunningStats.create(()), k_train)
-        (train_state, obs_stats, _, _), metrics = jax.lax.scan(update, carry, jnp.arange(num_updates))
+        (train_state, obs_stats, _, _), metrics = jax.lax.scan(partial(update, base=env_base), carry,
+                                                               jnp.arange(num_updates))
         metrics["timesteps"] = (jnp.arange(num_updates) + 1) * (T * N)
         return {"params": train_state.params, "obs_stats": obs_stats}, metrics
 

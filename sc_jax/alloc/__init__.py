@@ -1,19 +1,24 @@
 """Shared-capacity order allocation (the MILP stage of the hybrid method).
 
-Entry point: `allocate(problem, method="daily" | "rolling" | "greedy", ...)`.
+Entry point: `allocate(problem, method="daily" | "rolling" | "greedy" | "jax", ...)`.
 
 * ``"daily"``   exact MILP over today's integer orders (`sc_jax.alloc.milp`).
 * ``"rolling"`` Bonsai-style horizon LP, first day rounded capacity-safe
                 (`sc_jax.alloc.rolling`), for the fidelity comparison.
 * ``"greedy"``  greedy marginal allocation of the daily model
                 (`sc_jax.alloc.greedy`), exact for it; also the fallback.
+* ``"jax"``     the same daily model solved exactly in JAX (`sc_jax.alloc.jax_stage`:
+                jit-able, vmap-able; `daily_allocation` is the pure array function the
+                jitted hybrid episode calls); float32 cut costs, objective reported with
+                the reference's float64 cut cost.
 
 Time-outs and failures of HiGHS never leak timing into a result: every method
 then returns the greedy allocation of the daily model, flagged
 ``fallback=True`` with status "time_limit_greedy" (``timed_out=True``) or
 "fallback_greedy".  Bad input raises `sc_jax.errors.ConfigError`.
 
-NumPy/SciPy only (no JAX import); JAX inputs are converted with np.asarray.
+NumPy/SciPy only (importing `sc_jax.alloc` imports no JAX; `sc_jax.alloc.jax_stage` is
+imported on first use of method "jax"); JAX inputs are converted with np.asarray.
 """
 
 from __future__ import annotations
@@ -25,15 +30,18 @@ from .problem import AllocationProblem, AllocationResult, lead_time_demand, rand
 from .rolling import ROLLING_OPTIONS, solve_rolling
 
 __all__ = [
-    "CONFIG_KEYS", "METHODS", "METHOD_OPTIONS", "allocate", "allocate_from_config",
+    "CONFIG_KEYS", "JAX_OPTIONS", "METHODS", "METHOD_OPTIONS", "allocate", "allocate_from_config",
     "AllocationProblem", "AllocationResult", "CutSegments",
     "build_cut_segments", "capacity_room", "greedy_cuts", "lead_time_demand", "random_problem", "solve_daily",
     "solve_rolling",
 ]
 
-METHODS = ("daily", "rolling", "greedy")
+METHODS = ("daily", "rolling", "greedy", "jax")
+# Keyword options of method "jax" (time_limit and mip_rel_gap are validated and unused: no solver
+# runs, nothing depends on time).
+JAX_OPTIONS = ("max_segments", "capacity_basis", "min_cut_cost_fraction")
 # Keyword options `allocate` accepts per method (besides time_limit and mip_rel_gap).
-METHOD_OPTIONS = {"daily": DAILY_OPTIONS, "greedy": DAILY_OPTIONS, "rolling": ROLLING_OPTIONS}
+METHOD_OPTIONS = {"daily": DAILY_OPTIONS, "greedy": DAILY_OPTIONS, "rolling": ROLLING_OPTIONS, "jax": JAX_OPTIONS}
 # Keys of the Hydra group `alloc` besides the method options.
 CONFIG_KEYS = ("method", "time_limit_s", "mip_rel_gap")
 
@@ -49,7 +57,8 @@ def allocate(
 
     ``options`` go to the method (`METHOD_OPTIONS`): for "daily"/"greedy"
     ``max_segments``, ``capacity_basis``, ``min_cut_cost_fraction``,
-    ``band_size`` (unused by greedy); for "rolling" ``horizon``,
+    ``band_size`` (unused by greedy); for "jax" ``max_segments``, ``capacity_basis``,
+    ``min_cut_cost_fraction``; for "rolling" ``horizon``,
     ``safety_penalty_weight``, ``repair_upward``, ``max_segments``,
     ``capacity_basis``, ``min_cut_cost_fraction``.  ``mip_rel_gap`` is
     validated for every method but only the daily MILP uses it.
@@ -72,6 +81,10 @@ def allocate(
         return solve_daily(problem, time_limit=time_limit, mip_rel_gap=mip_rel_gap, **options)
     if method == "greedy":
         return solve_daily(problem, time_limit=time_limit, mip_rel_gap=mip_rel_gap, use_milp=False, **options)
+    if method == "jax":
+        from .jax_stage import solve_jax  # imports JAX: only when asked for
+
+        return solve_jax(problem, **options)
     return solve_rolling(problem, time_limit=time_limit, **options)
 
 

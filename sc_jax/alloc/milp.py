@@ -60,7 +60,8 @@ second-guess it unless capacity forces a cut.  Both terms grow as h falls for a
 fixed k, so a ratio-1000 product (h = k/1000) is more expensive to cut than a
 ratio-10 one in the same state.
 
-Segments: breakpoints b_k = round(k U / K), k = 0..K (K = max_segments); the
+Segments: breakpoints b_k = round(k U / K) (half to even, exact integer
+arithmetic), k = 0..K (K = max_segments); the
 model's cost is the piecewise-linear interpolation of cost_ij through them,
 exact on every integer when U_ij <= K (and when max_segments=None).  The
 constraint matrix is one 0/1 row per stage over disjoint columns (an interval
@@ -183,8 +184,7 @@ def build_cut_segments(
     cumulative_cost = np.concatenate((np.zeros((bound.size, 1)), np.cumsum(marginal, axis=1)), axis=1)
 
     n_breaks = max_bound if max_segments is None else min(int(max_segments), max_bound)
-    fractions = np.arange(n_breaks + 1, dtype=np.float64) / n_breaks
-    breakpoints = np.rint(bound[:, None] * fractions[None, :]).astype(np.int64)  # [P, K+1], 0..bound
+    breakpoints = round_half_even_ratio(bound[:, None] * np.arange(n_breaks + 1)[None, :], n_breaks)  # [P, K+1]
     widths = np.diff(breakpoints, axis=1)
     costs_at_breaks = np.take_along_axis(cumulative_cost, breakpoints, axis=1)
     keep = widths > 0
@@ -200,6 +200,16 @@ def build_cut_segments(
         n_products=n_products,
         n_stages=n_stages,
     )
+
+
+def round_half_even_ratio(numerator: np.ndarray, denominator: int) -> np.ndarray:
+    """round(numerator / denominator), half to even, in exact integer arithmetic (the segment
+    breakpoints; float64 ``rint(U * (k / K))`` misrounds some exact halves when K is not a power
+    of two, e.g. U = 45, k = 7, K = 10)."""
+    numerator = np.asarray(numerator, dtype=np.int64)
+    quotient, remainder = np.divmod(numerator, denominator)
+    up = (2 * remainder > denominator) | ((2 * remainder == denominator) & (quotient % 2 == 1))
+    return quotient + up
 
 
 def _cuts_from_segment_values(segments: CutSegments, values: np.ndarray) -> np.ndarray:

@@ -33,6 +33,28 @@ def sample_cost_ratios(key, num_products: int, ratios: Sequence[float] | None = 
     return ratios[np.asarray(jax.random.randint(key, (num_products,), 0, ratios.size))]
 
 
+#: OR-Gym's stationary demand profiles, each set per product from its mean demand
+STATIONARY_PROFILES = ("poisson", "binomial", "uniform", "geometric")
+
+
+def stationary_profile(kind: str, mean) -> dict:
+    """Demand parameters of profile `kind` with mean `mean` (array [N] or scalar):
+    poisson mu = mean; binomial n = round(2 mean), p = mean / n (variance about mean / 2);
+    uniform integers on [round(mean / 2), round(3 mean / 2)] (high exclusive, +1);
+    geometric (support 1, 2, ...) p = 1 / mean (variance about mean^2)."""
+    mean = np.maximum(np.asarray(mean, np.float64), 1.0)
+    if kind == "poisson":
+        return {"mu": mean}
+    if kind == "binomial":
+        n = np.round(2 * mean)
+        return {"n": n, "p": mean / n}
+    if kind == "uniform":
+        return {"low": np.round(mean / 2), "high": np.round(1.5 * mean) + 1}
+    if kind == "geometric":
+        return {"p": 1.0 / mean}
+    raise ConfigError(f"stationary profile must be one of {STATIONARY_PROFILES}, got {kind!r}")
+
+
 def make_catalog(key, num_products: int, *, ratios=(10, 100, 1000), ratio_range=None,
                  demand: str = "forecast", offset_range=(10.0, 30.0), sigma_max: int = 5,
                  mu_range=(10.0, 30.0), shared_capacity=None, periods: int = 200,
@@ -41,7 +63,10 @@ def make_catalog(key, num_products: int, *, ratios=(10, 100, 1000), ratio_range=
     """N products on the hybrid chain (hybrid.md costs by SKU index and cost ratio).
 
     demand="forecast": per-product offset ~ U(offset_range), amplitudes ~ U(0, 0.25 offset) and
-    U(0, 0.15 offset), the sample's phases, `sigma_max` shared. demand="poisson": mu ~ U(mu_range).
+    U(0, 0.15 offset), the sample's phases, `sigma_max` shared. demand="poisson" | "binomial" |
+    "uniform" | "geometric": mean ~ U(mu_range) per product (`stationary_profile`); the forecast
+    the controller sees is the profile's mean and std. demand="user": `user_demand=` paths [S, T]
+    for every product; the forecast is their overall mean and std.
     `shared_capacity` (scalar or [3], > 0) couples the products (see sc_jax.env.dynamics).
     Returns (env, params) with a leading product axis [N] on every params field."""
     if not isinstance(num_products, (int, np.integer)) or num_products < 1:
@@ -55,10 +80,16 @@ def make_catalog(key, num_products: int, *, ratios=(10, 100, 1000), ratio_range=
         demand_params = {"offset": offset, "amp1": 0.25 * offset * u(k_amp1),
                          "ph1": 0.02, "amp2": 0.15 * offset * u(k_amp2),
                          "ph2": 0.05, "randvar": 1, "sigma_max": sigma_max}
-    elif demand == "poisson":
-        demand_params = {"mu": mu_range[0] + u(k_offset) * (mu_range[1] - mu_range[0])}
+    elif demand in STATIONARY_PROFILES:
+        demand_params = stationary_profile(demand, mu_range[0] + u(k_offset) * (mu_range[1] - mu_range[0]))
+    elif demand == "user":
+        if "user_demand" not in overrides:
+            raise ConfigError("catalog demand 'user' needs 'user_demand' (integer paths [samples, periods], "
+                              "shared by every product; e.g. sc_jax.env.demand.load_demand_csv)")
+        demand_params = None
     else:
-        raise ConfigError(f"catalog 'demand' must be 'forecast' or 'poisson', got {demand!r}")
+        raise ConfigError(f"catalog 'demand' must be one of {['forecast', *STATIONARY_PROFILES, 'user']}, "
+                          f"got {demand!r}")
     if shared_capacity is not None:
         try:
             shared_capacity = np.broadcast_to(np.asarray(shared_capacity, np.float64), (3,))

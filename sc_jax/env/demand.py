@@ -28,9 +28,15 @@ from sc_jax.errors import ConfigError
 ORGYM_DIST_CODES = {1: "poisson", 2: "binomial", 3: "uniform", 4: "geometric", 5: "user"}
 _TAIL = 1e-9
 MAX_TABLE = 1 << 16
-FORECAST_KEYS = ("offset", "amp1", "ph1", "amp2", "ph2", "randvar", "sigma_max")
+FORECAST_KEYS = ("offset", "amp1", "ph1", "amp2", "ph2", "randvar", "sigma_max", "start_days")
+#: start_days: the episode starts at a uniform integer day in [0, start_days) of the series (the
+#: hybrid sample: 306 of its 3-year series); 1 (the default) = day 0, every draw as before
 FORECAST_DEFAULTS = {"offset": 20.0, "amp1": 5.0, "ph1": 0.02, "amp2": 3.0, "ph2": 0.05,
-                     "randvar": 1.0, "sigma_max": 5.0}
+                     "randvar": 1.0, "sigma_max": 5.0, "start_days": 1.0}
+# salts folded into the episode key for the draws added after the first three (demand paths drawn
+# before they existed stay bit-identical)
+_START_SALT = 0x57A27
+_INITIAL_SALT = 0x1417
 _REQUIRED = {"poisson": ("mu",), "binomial": ("n", "p"), "uniform": ("low", "high"),
              "geometric": ("p",), "user": (), "forecast": FORECAST_KEYS}
 
@@ -146,16 +152,23 @@ def forecast_vector(params: Mapping) -> np.ndarray:
     _check(values[5] >= 1, f"forecast parameter 'randvar' must be >= 1 (u uniform in [0, randvar)), got {values[5]}")
     _check(values[6] >= 1, f"forecast parameter 'sigma_max' must be >= 1 (sigma uniform in [0, sigma_max)), got {values[6]}")
     _check(values[0] >= 0, f"forecast parameter 'offset' must be >= 0, got {values[0]}")
+    _check((values[7] >= 1) & (values[7] == np.round(values[7])) & (values[7] <= 2**24),
+           f"forecast parameter 'start_days' must be an integer in [1, 2**24] (the episode starts at a "
+           f"uniform day in [0, start_days) of the series; 1 = day 0), got {values[7]}")
     return np.stack(np.broadcast_arrays(*values), axis=-1).astype(np.float32)
 
 
 def _forecast_path(key, params: EnvParams, periods: int, length: int) -> DemandPath:
-    """hybrid.md's generator: day x = 1..n, forecast = offset + amp1 sin(ph1 x) + amp2 sin(ph2 x)
+    """hybrid.md's generator: day x = s+1..s+n, forecast = offset + amp1 sin(ph1 x) + amp2 sin(ph2 x)
     + u_x (u_x uniform integer in [0, randvar)), sigma_x uniform integer in [0, sigma_max),
-    actual = forecast + N(0, sigma_x); both clipped at 0 and truncated to integers."""
-    offset, amp1, ph1, amp2, ph2, randvar, sigma_max = (params.forecast[i] for i in range(7))
+    actual = forecast + N(0, sigma_x); both clipped at 0 and truncated to integers. The start day
+    s is uniform in [0, start_days) (0 by default); u, sigma and the noise are independent per
+    day, so drawing them for the episode's days only is the same law as slicing a longer series."""
+    offset, amp1, ph1, amp2, ph2, randvar, sigma_max, start_days = (params.forecast[i] for i in range(8))
     k_noise, k_sigma, k_actual = jax.random.split(key, 3)
-    x = jnp.arange(1, length + 1, dtype=jnp.float32)
+    start = jax.random.randint(jax.random.fold_in(key, _START_SALT), (), 0,
+                               jnp.maximum(start_days, 1.0).astype(jnp.int32))
+    x = jnp.arange(1, length + 1, dtype=jnp.float32) + start.astype(jnp.float32)
     u = jnp.floor(jax.random.uniform(k_noise, (length,)) * jnp.floor(randvar))
     mean = offset + amp1 * jnp.sin(ph1 * x) + amp2 * jnp.sin(ph2 * x) + u
     sigma = jnp.floor(jax.random.uniform(k_sigma, (length,)) * jnp.floor(sigma_max))
@@ -168,6 +181,18 @@ def _forecast_path(key, params: EnvParams, periods: int, length: int) -> DemandP
 def sample_demand(env, key, params: EnvParams) -> DemandPath:
     """Draw one episode of demand [T] (and forecasts [T+W]) for one product; `env` gives the
     static settings (periods, forecast window, demand kind)."""
+    return _sample_path(env, key, params).replace(initial_on_hand=draw_initial_on_hand(key, params))
+
+
+def draw_initial_on_hand(key, params: EnvParams):
+    """[M] on hand at period 0: initial_inventory + a uniform integer in [0, initial_inventory_range)
+    from the episode key (always initial_inventory with the default range 1)."""
+    low = params.initial_inventory
+    spread = jnp.maximum(params.initial_inventory_range, 1)
+    return low + jax.random.randint(jax.random.fold_in(key, _INITIAL_SALT), low.shape, 0, spread, dtype=jnp.int32)
+
+
+def _sample_path(env, key, params: EnvParams) -> DemandPath:
     T, W = env.periods, env.forecast_window
     kind = env.demand_kind
     if kind == "forecast":
@@ -190,7 +215,8 @@ def stationary_path(env, actual, params: EnvParams) -> DemandPath:
     n = env.periods + env.forecast_window
     return DemandPath(actual=jnp.asarray(actual, jnp.int32),
                       forecast_mean=jnp.full((n,), params.demand_mean, jnp.float32),
-                      forecast_std=jnp.full((n,), params.demand_std, jnp.float32))
+                      forecast_std=jnp.full((n,), params.demand_std, jnp.float32),
+                      initial_on_hand=jnp.asarray(params.initial_inventory, jnp.int32))
 
 
 def load_demand_csv(path: str) -> np.ndarray:

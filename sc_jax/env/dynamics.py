@@ -25,6 +25,25 @@ Deliberate deviations from OR-Gym (its defects, documented in README "OR-Gym par
  - values are never cast to the type of their default (OR-Gym's env_config quirk).
 OR-Gym charges an order above the supplier's capacity as unfilled at the supplier (v1: lost);
 that is kept for parity and switchable with `charge_capacity_shortfall`.
+
+Supply semantics (`env.supply_semantics`, static; a branch of this one step, not a second step):
+ - "exact" (default, OR-Gym): steps 2-6 above.
+ - "sample" (the hybrid sample's simulator, docs/hybrid_reproduction.md): accepted = min(requested,
+   supply_capacity) ships in full and arrives after its lead time whatever the supplier holds;
+   the supplier sells min(its on hand after this period's arrivals, accepted), and the difference
+   is unfilled at the supplier (charged its k; lost, never owed). Units are then created: the
+   conservation law does not hold by design. The sample's other departures are params, not flags:
+   no charge for orders above capacity (charge_capacity_shortfall=False), no plant k or h (the
+   plant's k only ever applies to that charge; it holds nothing), lost sales, no revenue. Its rule
+   "orders arriving at or after the last day are dropped" changes no cost within an episode (such
+   orders never arrive before it ends), so it is not modelled.
+
+Relaxed step (`env.relaxed`, for pathwise gradients: sc_jax.agents.hdpo): the same code with
+float32 quantities instead of int32, and every rounding down (the action's floor, the shared
+capacity's cut) a straight-through floor: the forward value is the floor, the gradient that of
+the identity. min / max / clip give their subgradients. The relaxed step therefore computes exactly
+what the exact step computes, for any action (tests/test_hdpo.py on the OR-Gym fixtures), and
+only its derivatives differ from zero. Evaluation uses the exact (integer) env.
 """
 from __future__ import annotations
 
@@ -41,16 +60,32 @@ from sc_jax.errors import ConfigError
 _BIG = 2**30  # "infinite" stock of the plant; also caps absurd float actions
 
 
+def quantity_dtype(env):
+    """dtype of the state's quantities: int32, or float32 in the relaxed (differentiable) step."""
+    return jnp.float32 if getattr(env, "relaxed", False) else jnp.int32
+
+
+def _round_down(x, dtype):
+    """floor(x) as `dtype`; float (relaxed): a straight-through floor (value floor(x), gradient 1).
+    floor(x) - x is exact in float32, so the forward value is exactly floor(x)."""
+    if jnp.issubdtype(dtype, jnp.floating):
+        return x + jax.lax.stop_gradient(jnp.floor(x) - x)
+    return jnp.floor(x).astype(dtype)
+
+
 def initial_state(env, params: EnvParams, demand: DemandPath) -> EnvState:
     """The state at period 0 for a given demand path."""
     M, H = params.num_stages, env.history_length
-    zero = jnp.zeros((), jnp.int32)
+    qty = quantity_dtype(env)
+    zero = jnp.zeros((), qty)
     return EnvState(
-        stock=tuple(jnp.asarray(params.initial_inventory[m], jnp.int32) for m in range(M)),
+        # the episode's drawn initial on hand (DemandPath.initial_on_hand); a hand-built path: params'
+        stock=tuple(jnp.asarray((params.initial_inventory if demand.initial_on_hand is None
+                                 else demand.initial_on_hand)[m], qty) for m in range(M)),
         due=tuple((zero,) * M for _ in range(H + 1)),
         requests=tuple((zero,) * M for _ in range(H)),
         owed=(zero,) * (M + 1),
-        time=zero,
+        time=jnp.zeros((), jnp.int32),
         demand=demand,
     )
 
@@ -93,7 +128,7 @@ def _refuse_over_shared_capacity(on_hand, arrivals, params: EnvParams):
     room = jnp.maximum(params.shared_capacity - total_on_hand.astype(jnp.float32), 0.0)
     fits = total_arrivals.astype(jnp.float32) <= room
     fraction = room / jnp.maximum(total_arrivals, 1).astype(jnp.float32) * (1.0 - 1e-6)
-    kept = jnp.where(fits, arrivals, jnp.floor(arrivals * fraction).astype(jnp.int32))
+    kept = jnp.where(fits, arrivals, _round_down(arrivals * fraction, arrivals.dtype))
     return kept, arrivals - kept
 
 
@@ -123,24 +158,27 @@ def step_env(env, key, state: EnvState, action, params: EnvParams):
     del key
     M = params.num_stages
     n = state.time
+    qty = quantity_dtype(env)  # int32; float32 when env.relaxed
+    sample = getattr(env, "supply_semantics", "exact") == "sample"  # static: the sample's simulator
     action = check_action(action, M)
     invalid = jnp.zeros((), bool)
     if jnp.issubdtype(action.dtype, jnp.floating):
         invalid = jnp.any(~jnp.isfinite(action))
-        action = jnp.floor(jnp.clip(jnp.nan_to_num(action, nan=0.0), 0.0, float(_BIG)))
-    request = [jnp.maximum(action[m], 0).astype(jnp.int32) for m in range(M)]
+        action = _round_down(jnp.clip(jnp.nan_to_num(action, nan=0.0), 0.0, float(_BIG)), qty)
+    request = [jnp.maximum(action[m], 0).astype(qty) for m in range(M)]
 
     requested, accepted = [], []
     for m in range(M):
         requested.append(request[m] + jnp.where(params.backlog, state.owed[m + 1], 0))
-        supplier_stock = state.stock[m + 1] if m + 1 < M else _BIG
+        # "sample": the order ships in full whatever the supplier holds (its shortfall is charged below)
+        supplier_stock = state.stock[m + 1] if m + 1 < M and not sample else _BIG
         accepted.append(jnp.minimum(jnp.minimum(requested[m], params.supply_capacity[m]), supplier_stock))
 
     # book each accepted order at its arrival lag, then what is due now (lag 0) arrives
     due = tuple(tuple(jnp.where(params.lead_time[m] == lag, row[m] + accepted[m], row[m]) for m in range(M))
                 for lag, row in enumerate(state.due))
     arrivals = jnp.stack(due[0])
-    due = due[1:] + ((jnp.zeros((), jnp.int32),) * M,)
+    due = due[1:] + ((jnp.zeros((), qty),) * M,)
     stock_before = jnp.stack(state.stock)
     if env.couple_products:
         arrivals, overflow = _refuse_over_shared_capacity(stock_before, arrivals, params)
@@ -151,12 +189,17 @@ def step_env(env, key, state: EnvState, action, params: EnvParams):
     new_demand = state.demand.actual[n]
     demand = new_demand + jnp.where(params.backlog, state.owed[0], 0)
     sales = [jnp.minimum(stock[0], demand)] + accepted  # what each stage sells (M+1)
+    if sample:  # a supplier sells what it holds after its own arrivals; the order shipped in full
+        sales = sales[:1] + [jnp.minimum(stock[m + 1], accepted[m]) for m in range(M - 1)] + accepted[-1:]
     stock = tuple(stock[m] - sales[m] for m in range(M))
 
     shortfall_base = [jnp.where(params.charge_capacity_shortfall, requested[m],
                                 jnp.minimum(requested[m], params.supply_capacity[m])) for m in range(M)]
-    unfilled = tuple([demand - sales[0]] + [shortfall_base[m] - accepted[m] for m in range(M)])
+    # what stage m+1 failed to sell of stage m's order (exact: sales[m+1] = accepted[m])
+    unfilled = tuple([demand - sales[0]] + [shortfall_base[m] - sales[m + 1] for m in range(M)])
     owed = tuple(jnp.where(params.backlog, u, 0) for u in unfilled)
+    if sample:  # units delivered anyway are charged to the supplier but never owed
+        owed = owed[:1] + tuple(jnp.where(params.backlog, shortfall_base[m] - accepted[m], 0) for m in range(M))
 
     f32 = lambda x: jnp.asarray(x, jnp.float32)
     # stage m+1 sells stage m's accepted order at r_m (OR-Gym's transfer price), which stage m pays;
@@ -182,7 +225,7 @@ def step_env(env, key, state: EnvState, action, params: EnvParams):
         utilisation = jnp.zeros((M,), jnp.float32)
     info = StepInfo(demand=new_demand, sales=stacked(sales), requested=stacked(requested),
                     accepted=stacked(accepted), arrivals=arrivals, unfilled=stacked(unfilled),
-                    backlogged=stacked(owed), lost=stacked(jnp.where(params.backlog, 0, u) for u in unfilled),
+                    backlogged=stacked(owed), lost=stacked(u - o for u, o in zip(unfilled, owed)),
                     on_hand=stacked(stock), in_transit=new_state.in_transit,
                     overflow=overflow, shared_utilisation=utilisation, revenue=revenue,
                     purchase_cost=purchase, shortage_cost=shortage, holding_cost=holding,

@@ -26,8 +26,8 @@ from sc_jax.env import dynamics, observation
 from sc_jax.env.keys import check_key
 from sc_jax.env.spaces import Box
 from sc_jax.checks import check_bool, check_choice, check_integer
-from sc_jax.env.types import (DEMAND_KINDS, OBSERVATION_KINDS, PRODUCT_AXIS, DemandPath, EnvParams,
-                              EnvState)
+from sc_jax.env.types import (DEMAND_KINDS, OBSERVATION_KINDS, PRODUCT_AXIS, SUPPLY_SEMANTICS,
+                              DemandPath, EnvParams, EnvState)
 from sc_jax.errors import ConfigError
 
 
@@ -42,6 +42,10 @@ class InventoryEnv:
     observation_kind: str = "orgym"  # "orgym" | "rich" (sc_jax.env.observation)
     forecast_window: int = 0  # W: forecast periods in the rich observation / after the episode
     couple_products: bool = False  # products share `params.shared_capacity` (vmap_products)
+    relaxed: bool = False  # float quantities, straight-through floor: differentiable (agents.hdpo)
+    # "exact" (OR-Gym) | "sample" (the hybrid sample's simulator: orders arrive in full, a
+    # supplier's shortfall is only charged to it); sc_jax.env.types.SUPPLY_SEMANTICS, dynamics
+    supply_semantics: str = "exact"
     name: str = "inventory"  # the preset's name, for labels
     default_params: EnvParams | None = field(default=None, compare=False, repr=False)
 
@@ -55,6 +59,8 @@ class InventoryEnv:
         check_choice("demand_kind", self.demand_kind, DEMAND_KINDS)
         check_choice("observation_kind", self.observation_kind, OBSERVATION_KINDS)
         check_bool("couple_products", self.couple_products)
+        check_bool("relaxed", self.relaxed)
+        check_choice("supply_semantics", self.supply_semantics, SUPPLY_SEMANTICS)
         if not isinstance(self.name, str):
             raise ConfigError(f"'name' must be a string (a label), got {self.name!r}")
 

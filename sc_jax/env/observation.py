@@ -31,7 +31,7 @@ def rich_observation(env, state: EnvState, params: EnvParams) -> jnp.ndarray:
         orgym_observation(state),
         f32(state.in_transit),
         f32(state.backlog_units),
-        f32(state.arrival_schedule[1:]),
+        f32(state.arrival_schedule[:-1]),  # rows 0..H-1 arrive 1..H periods ahead (row H is empty)
         f32((T - state.time) / T),
     ]
     if T <= ONE_HOT_MAX_PERIODS:

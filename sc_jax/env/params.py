@@ -16,7 +16,8 @@ import numpy as np
 
 from sc_jax.env import demand as demand_lib
 from sc_jax.env.environment import InventoryEnv
-from sc_jax.env.types import DEMAND_KINDS, OBSERVATION_KINDS, TABLE_DEMAND_KINDS, EnvParams
+from sc_jax.env.types import (DEMAND_KINDS, OBSERVATION_KINDS, SUPPLY_SEMANTICS, TABLE_DEMAND_KINDS,
+                              EnvParams)
 from sc_jax.errors import ConfigError
 
 #: OR-Gym InvManagement's defaults (its v0; v1 differs only in backlog=False). The one source:
@@ -54,7 +55,8 @@ def make_env(*, periods: int = _D["periods"], I0=_D["I0"], p=_D["p"], r=_D["r"],
              demand="poisson", demand_params: Mapping | None = None, user_demand=None,
              charge_capacity_shortfall=True, cost_ratio=None, observation: str = "orgym",
              forecast_window: int = 0, history_length: int | None = None,
-             shared_capacity=None, overflow_cost=None,
+             shared_capacity=None, overflow_cost=None, I0_high=None,
+             supply_semantics: str = "exact",
              name: str = "inventory") -> tuple[InventoryEnv, EnvParams]:
     """(env, params), validated, for one product or a batch (leading axes on any array argument).
 
@@ -64,7 +66,10 @@ def make_env(*, periods: int = _D["periods"], I0=_D["I0"], p=_D["p"], r=_D["r"],
     code 1..5) with `demand_params` ({mu}, {n, p}, {low, high}, {p}, forecast generator keys) or
     `user_demand` [T] / [S, T]. `shared_capacity` [M] (> 0) couples products (see dynamics).
     `cost_ratio` (observed by agents): given, or k[0] / h[0] (0 when k[0] = 0, inf when h[0] = 0;
-    the observation clips it)."""
+    the observation clips it). `I0_high` [M] (exclusive, > I0): each episode's initial on hand is
+    uniform on [I0, I0_high), drawn from the episode key (default None: always I0).
+    `supply_semantics`: "exact" (OR-Gym) or "sample" (the hybrid sample's simulator: orders arrive
+    in full, a supplier's shortfall is only charged to it; sc_jax.env.dynamics)."""
     if not isinstance(periods, (int, np.integer)) or isinstance(periods, bool) or periods < 1:
         raise ConfigError(f"'periods' must be an integer >= 1, got {periods!r}")
     periods = int(periods)
@@ -86,6 +91,15 @@ def make_env(*, periods: int = _D["periods"], I0=_D["I0"], p=_D["p"], r=_D["r"],
         raise ConfigError(f"'alpha' must be in (0, 1], got {alpha}")
     if not np.all(np.isin(np.asarray(backlog), (0, 1))):
         raise ConfigError(f"'backlog' must be a boolean (True = v0 backlog, False = v1 lost sales), got {backlog!r}")
+    if I0_high is None:
+        I0_high = I0 + 1
+    else:
+        I0_high = _array("I0_high", I0_high, integer=True, length=M, what=stages + " (exclusive upper bound of I0)")
+        if np.any(I0_high <= np.broadcast_to(I0, np.broadcast_shapes(I0.shape, I0_high.shape))):
+            raise ConfigError(f"'I0_high' must be > I0 per stage (on hand is uniform on [I0, I0_high)), "
+                              f"got I0={I0.tolist()}, I0_high={I0_high.tolist()}")
+    if supply_semantics not in SUPPLY_SEMANTICS:
+        raise ConfigError(f"'supply_semantics' must be one of {SUPPLY_SEMANTICS}, got {supply_semantics!r}")
     if observation not in OBSERVATION_KINDS:
         raise ConfigError(f"'observation' must be one of {OBSERVATION_KINDS}, got {observation!r}")
     if not isinstance(forecast_window, (int, np.integer)) or forecast_window < 0:
@@ -138,7 +152,7 @@ def make_env(*, periods: int = _D["periods"], I0=_D["I0"], p=_D["p"], r=_D["r"],
                 if overflow_cost is not None else k[..., :M])
 
     # one batch shape for every field
-    vectors = dict(I0=I0, r=r, k=k, h=h, c=c, L=L, shared=shared, overflow=overflow)
+    vectors = dict(I0=I0, I0_range=I0_high - I0, r=r, k=k, h=h, c=c, L=L, shared=shared, overflow=overflow)
     scalars = dict(p=p, alpha=alpha, backlog=np.asarray(backlog), ratio=cost_ratio, low=low,
                    high=high, mean=np.asarray(mean), std=np.asarray(std))
     try:
@@ -151,7 +165,8 @@ def make_env(*, periods: int = _D["periods"], I0=_D["I0"], p=_D["p"], r=_D["r"],
     vec = lambda x, dtype: jnp.asarray(np.broadcast_to(x, batch + x.shape[-1:]).astype(dtype))
     sca = lambda x, dtype: jnp.asarray(np.broadcast_to(x, batch).astype(dtype))
     params = EnvParams(
-        initial_inventory=vec(I0, np.int32), retail_price=sca(p, np.float32),
+        initial_inventory=vec(I0, np.int32), initial_inventory_range=vec(I0_high - I0, np.int32),
+        retail_price=sca(p, np.float32),
         unit_cost=vec(r, np.float32), unit_shortage_cost=vec(k, np.float32),
         unit_holding_cost=vec(h, np.float32), supply_capacity=vec(c, np.int32),
         lead_time=vec(L, np.int32), backlog=sca(scalars["backlog"], bool),
@@ -166,8 +181,8 @@ def make_env(*, periods: int = _D["periods"], I0=_D["I0"], p=_D["p"], r=_D["r"],
         unit_overflow_cost=vec(overflow, np.float32))
     env = InventoryEnv(num_stages=M, periods=periods, history_length=int(history_length),
                        demand_kind=kind, observation_kind=observation,
-                       forecast_window=int(forecast_window), couple_products=coupled, name=name,
-                       default_params=params)
+                       forecast_window=int(forecast_window), couple_products=coupled,
+                       supply_semantics=supply_semantics, name=name, default_params=params)
     return env, params
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from sc_jax.env.environment import InventoryEnv
-from sc_jax.env.params import make_env
+from sc_jax.env.params import ORGYM_DEFAULTS, make_env
 from sc_jax.env.types import EnvParams
 from sc_jax.errors import ConfigError
 
@@ -50,7 +50,7 @@ def hybrid_costs(sku_index, cost_ratio):
     cost_ratio = validate_cost_ratio(cost_ratio)
     price = (1.0 + 0.2 * i) * (4.0 - np.arange(4)) / 4.0
     shortage = price / 10.0
-    holding = shortage[..., :3] / np.asarray(cost_ratio, np.float64)[..., None]
+    holding = holding_from_ratio(shortage, cost_ratio, 3)
     return shortage, holding
 
 
@@ -70,12 +70,31 @@ def hybrid(cost_ratio=100.0, sku_index=0, *, periods: int = 200, forecast_window
     return make_env(**kwargs)
 
 
+def holding_from_ratio(shortage, cost_ratio, num_stages: int) -> np.ndarray:
+    """h_m = k_m / cost_ratio for the M stages that hold stock (the hybrid sample's rule, used by
+    every preset so that `cost_ratio` means the same thing everywhere)."""
+    ratio = validate_cost_ratio(cost_ratio)
+    k = np.asarray(shortage, np.float64)
+    return k[..., :num_stages] / ratio[..., None]
+
+
 def _orgym(name: str, backlog: bool):
-    def preset(**overrides):
+    def preset(cost_ratio=None, **overrides):
+        """OR-Gym's chain; `cost_ratio` (default None: OR-Gym's own h) sets h_m = k_m / cost_ratio
+        for every stocked stage m (k stays OR-Gym's or the given one; a lost retail sale still also
+        forgoes the margin p - r_0)."""
         if "backlog" in overrides and overrides["backlog"] is not backlog:  # the same value is harmless
             raise ConfigError(f"'backlog' must be {backlog} (fixed by the preset {name!r}; use "
                               f"{'orgym_v1' if backlog else 'orgym_v0'!r} for backlog={not backlog}), "
                               f"got {overrides['backlog']!r}")
+        if cost_ratio is not None:
+            if "h" in overrides:
+                raise ConfigError("set either 'h' (holding costs) or 'cost_ratio' (h = k / cost_ratio), "
+                                  f"not both; got h={overrides['h']!r} and cost_ratio={cost_ratio!r}")
+            k = overrides.get("k", ORGYM_DEFAULTS["k"])
+            M = np.shape(np.atleast_1d(overrides.get("I0", ORGYM_DEFAULTS["I0"])))[-1]
+            overrides["h"] = holding_from_ratio(k, cost_ratio, M)
+            overrides["cost_ratio"] = cost_ratio
         return make_env(**{"backlog": backlog, "name": name, **overrides})
 
     return preset
@@ -85,7 +104,16 @@ PRESETS = {
     "orgym_v0": _orgym("orgym_v0", True),
     "orgym_v1": _orgym("orgym_v1", False),
     "hybrid": hybrid,
+    "hybrid_sample": lambda **kw: _hybrid_sample(**kw),
 }
+
+
+def _hybrid_sample(**overrides):
+    """The hybrid sample's own single-SKU instance (sc_jax.env.hybrid_sample; imported lazily,
+    it builds on this module)."""
+    from sc_jax.env.hybrid_sample import hybrid_sample
+
+    return hybrid_sample(**overrides)
 
 
 def make(name: str, **overrides) -> tuple[InventoryEnv, EnvParams]:

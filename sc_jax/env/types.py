@@ -20,6 +20,11 @@ from flax import struct
 DEMAND_KINDS = ("poisson", "binomial", "uniform", "geometric", "user", "forecast")
 TABLE_DEMAND_KINDS = ("poisson", "binomial", "geometric")
 OBSERVATION_KINDS = ("orgym", "rich")
+#: How a supplier fills an order (static, `InventoryEnv.supply_semantics`): "exact" (OR-Gym,
+#: sc_jax's default) ships min(order, capacity, supplier on hand before its arrivals); "sample"
+#: (the hybrid sample's simulator) ships min(order, capacity) in full, the supplier sells
+#: min(its on hand after its arrivals, order) and the difference is charged to it as a missed sale.
+SUPPLY_SEMANTICS = ("exact", "sample")
 
 #: Name of the vmapped product axis; the shared-capacity rule reduces over it with `lax.psum`.
 #: Internal: `InventoryEnv.vmap_products` / `sc_jax.env.rollout` name the axis for callers.
@@ -39,7 +44,12 @@ class EnvParams:
     with ``sale_price = [p, r_0, ..., r_{M-1}]`` (what each stage charges the stage below).
     """
 
-    initial_inventory: jnp.ndarray  # [M] int32, on hand at the start of period 0
+    initial_inventory: jnp.ndarray  # [M] int32, on hand at the start of period 0 (the low end
+    #   of the draw when initial_inventory_range > 1)
+    initial_inventory_range: jnp.ndarray  # [M] int32 >= 1: each episode's on hand at period 0 is
+    #   uniform on initial_inventory + {0, ..., range - 1}, drawn from the episode key
+    #   (DemandPath.initial_on_hand); 1 (the default) = always initial_inventory, also after a
+    #   params.replace(initial_inventory=...)
     retail_price: jnp.ndarray  # [] float32, p
     unit_cost: jnp.ndarray  # [M+1] float32, r
     unit_shortage_cost: jnp.ndarray  # [M+1] float32, k (per unit backlogged or lost, per period)
@@ -59,7 +69,7 @@ class EnvParams:
     demand_mean: jnp.ndarray  # [] float32, stationary mean (forecast shown to agents)
     demand_std: jnp.ndarray  # [] float32, stationary standard deviation
     user_demand: jnp.ndarray  # [S, T] int32, user paths (reset draws one row); [1, T] zeros otherwise
-    forecast: jnp.ndarray  # [7] float32: offset, amp1, ph1, amp2, ph2, randvar, sigma_max
+    forecast: jnp.ndarray  # [8] float32: offset, amp1, ph1, amp2, ph2, randvar, sigma_max, start_days
     # shared capacity across products (used only when env.couple_products)
     shared_capacity: jnp.ndarray  # [M] float32, total on hand allowed per stage over all products
     unit_overflow_cost: jnp.ndarray  # [M] float32, charged per refused arriving unit
@@ -73,11 +83,15 @@ class EnvParams:
 @struct.dataclass
 class DemandPath:
     """One episode of demand, drawn at reset (so every policy sees the same path from the same
-    key: common random numbers by construction). Forecasts extend W periods past the end."""
+    key: common random numbers by construction). Forecasts extend W periods past the end. The
+    episode's initial on hand is drawn with it (it is part of the episode's scenario)."""
 
     actual: jnp.ndarray  # [T] int32
     forecast_mean: jnp.ndarray  # [T+W] float32
     forecast_std: jnp.ndarray  # [T+W] float32
+    # [M] on hand at period 0, drawn with the demand from the same key (EnvParams
+    # initial_inventory_range); None (a path built by hand) = params.initial_inventory
+    initial_on_hand: jnp.ndarray | None = None
 
 
 @struct.dataclass
@@ -109,8 +123,9 @@ class EnvState:
 
     @property
     def arrival_schedule(self) -> jnp.ndarray:
-        """[H+1, M] int32, row l = units in transit that arrive in l periods (row 0 is empty
-        between steps: what is due now arrives within the step)."""
+        """[H+1, M] int32 between steps: row l = units in transit that arrive l + 1 periods
+        ahead (row 0 at the next step's arrival phase); row H is empty between steps (a step
+        books an order of lead time L into row L, delivers row 0, then shifts every row down)."""
         return jnp.stack([jnp.stack(row, axis=-1) for row in self.due], axis=-2)
 
     @property

@@ -73,6 +73,14 @@ def check_sigma_levels(sigma_levels, name: str = "sigma_levels") -> list:
     return [int(x) for x in levels]
 
 
+def sigma_levels_for(env, sigma_levels) -> list:
+    """The sigma_max levels to evaluate `env` at: `sigma_levels` (checked) for forecast demand;
+    [1], one level, for every other demand kind (a stationary profile or user paths: sigma_max
+    is the forecast generator's and does not change their demand)."""
+    levels = check_sigma_levels(sigma_levels)
+    return levels if env.unwrapped.demand_kind == "forecast" else [1]
+
+
 def params_by_sigma(params: EnvParams, cost_ratio, sigma_levels) -> EnvParams:
     """One product's params at `cost_ratio` with a leading sigma_max axis [L] (levels: integers
     >= 1, as the forecast generator's sigma_max; traced levels are not checked)."""
@@ -105,9 +113,9 @@ class SafetyStockEnv(Wrapper):
 
     def __post_init__(self):
         env, f = self.env, self.action_frequency
-        if env.demand_kind != "forecast" or env.observation_kind != "rich":
-            raise ConfigError("the safety-stock env needs the hybrid chain (demand 'forecast', observation "
-                              f"'rich'), got demand {env.demand_kind!r}, observation {env.observation_kind!r}")
+        if env.observation_kind != "rich":  # the brain reads the forecast window; any demand kind
+            raise ConfigError("the safety-stock env needs observation 'rich' (the forecast window the brain "
+                              f"reads), got observation {env.observation_kind!r}")
         if not isinstance(f, (int, np.integer)) or isinstance(f, bool) or f < 1 or env.periods % f:
             raise ConfigError(f"'action_frequency' must be an integer >= 1 dividing periods ({env.periods}), got {f!r}")
         if not (isinstance(self.safety_low, (int, np.integer)) and isinstance(self.safety_high, (int, np.integer))

@@ -1,0 +1,749 @@
+"""Reproduce the hybrid sample's two experiments in one command (issues #10 and #15).
+
+    python experiments/reproduce_hybrid.py +preset=quick      # both experiments small (README quick start)
+    python experiments/reproduce_hybrid.py ratios=[10,100] sigma_levels=[2,6,11] episodes=20 num_skus=50
+
+Single SKU (the sample's SKU 0 against forecast uncertainty) and N SKUs sharing 25 x N units per
+stage, each at every cost ratio and sigma_max level of the config, under the sample's supply
+semantics and sc_jax's exact ones (`semantics`, the first is the headline). Every method meets the
+same evaluation episodes (common random numbers: the same keys give the same demand and initial
+stock); everything tuned is tuned on other keys (training episodes).
+
+Methods (results.json keys; single SKU / multi SKU):
+  brain_alloc          the safety-stock brain every 10 days + the order-up-to controller (single SKU:
+                       no capacity stage, one SKU shares nothing) / + the JAX capacity stage (multi)
+  mip_mixed            the sample's baseline rebuilt: the rolling-horizon mixed-cost MILP every day
+  random_alloc         safety stock uniform in the brain's range (+ the capacity stage for multi)
+  static_alloc         the best constant safety stock per cost ratio over the sigma levels (tuned)
+  fixed_safety(_alloc) the brain's controller with the best constant safety stock per ratio and sigma
+                       (tuned): the ablation that tells whether learning adds anything (issue #15)
+  sigma_rule(_alloc)   order up to forecast + z sqrt(sum sigma^2) over each stage's cover window (z tuned)
+  base_stock           echelon base stock per ratio and sigma (tuned; single SKU)
+  bound                perfect information (sc_jax.oracle; single SKU, exact semantics only)
+Metrics: env_cost (the env's own cost, all days, each SKU's k and h) and notebook_cost (single SKU:
+the sample's notebook metric; multi SKU: the 200-SKU figure's metric, one day's cost of all SKUs at
+the end of each 10-day step after the first, averaged per episode).
+
+Writes into the run dir: results.json (last, atomically: resume skips a finished run), results.md,
+details.json (per-episode values, tuned parameters, timings), single_sku.png and multi_sku.png (the
+headline metric and semantics, laid out like the sample's figures) and figures/ (every metric and
+semantics), checkpoint_<semantics>/ for brains trained here.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+
+import hydra
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sc_jax.agents.brains import build_env, load_brain
+from sc_jax.agents.checkpoint import save_checkpoint
+from sc_jax.agents.ppo import PPOConfig, make_policy, make_train
+from sc_jax.checks import check_bool, check_choice, check_integer, check_number, reject_unknown_keys
+from sc_jax.config import register_configs, to_dict
+from sc_jax.env import make
+from sc_jax.env.hybrid_sample import hybrid_sample_catalog
+from sc_jax.env.params import replicate
+from sc_jax.env.rollout import sample_paths
+from sc_jax.env.types import SUPPLY_SEMANTICS
+from sc_jax.env.wrappers import check_sigma_levels
+from sc_jax.errors import ConfigError
+from sc_jax.hybrid_reproduction import (hybrid_keys, make_daily_runner, method_params, product_grid, single_keys,
+                                        tune_constant)
+from sc_jax.mip_mixed import ALIGNMENTS, run_mip_mixed
+from sc_jax.runlog import hydra_run_dir, logger_from_cfg, stop_cleanly_on_interrupt, write_json, write_text_atomic
+from sc_jax.sample_metrics import (NOTEBOOK_FIRST_DAY, PUBLISHED_MULTI_SKU, PUBLISHED_SINGLE_SKU, mean_standard_error,
+                                   notebook_cost, step_points)
+from sc_jax.stats import mean_ci, paired_difference
+from sc_jax.sweep import resume_or_none
+
+register_configs()
+KEYS = ("agent", "logger", "ratios", "sigma_levels", "episodes", "num_skus", "seed", "periods", "semantics",
+        "single_sku", "multi_sku", "mip_mixed", "tuning", "brain", "plot", "resume")
+SINGLE_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "base_stock", "bound", "sigma_rule",
+                  "fixed_safety")
+MULTI_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "sigma_rule_alloc", "fixed_safety_alloc")
+METRICS = ("env_cost", "notebook_cost")
+TIMING = {"sample": "after_arrivals", "exact": "before_arrivals"}  # when a supplier ships its arrivals
+DESCRIPTIONS = {
+    "brain_alloc": "safety-stock brain every 10 days + order-up-to controller (+ JAX capacity stage for multi SKU)",
+    "mip_mixed": "rolling-horizon mixed-cost MILP every day on the forecast means (sc_jax.mip_mixed)",
+    "random_alloc": "safety stock uniform in the brain's range every 10 days + controller (+ capacity stage)",
+    "static_alloc": "best constant safety stock per cost ratio (over the sigma levels) + controller (+ capacity stage)",
+    "fixed_safety": "the brain's controller with the best constant safety stock per ratio and sigma",
+    "fixed_safety_alloc": "the brain's controller with the best constant safety stock per ratio and sigma + capacity stage",
+    "sigma_rule": "order up to forecast + z sqrt(sum sigma^2) over each stage's cover window, z per ratio and sigma",
+    "sigma_rule_alloc": "the sigma rule's orders through the capacity stage",
+    "base_stock": "echelon base stock per ratio and sigma",
+    "bound": "perfect-information MILP (sc_jax.oracle; exact semantics; its notebook_cost is that of the "
+             "env-cost-optimal plan, not a bound on the notebook metric)",
+}
+
+
+# ------------------------------------------------------------------------------------- config
+
+def _ratios(name, value) -> list[float]:
+    try:
+        arr = np.asarray(value, np.float64)
+    except (TypeError, ValueError):
+        arr = np.zeros((0, 0))
+    if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ConfigError(f"'{name}' must be a non-empty list of numbers > 0 (cost ratios k/h), got {value!r}")
+    return [float(x) for x in arr]
+
+
+def _methods(name, value, allowed) -> list[str]:
+    if not isinstance(value, (list, tuple)) or not value or any(m not in allowed for m in value):
+        raise ConfigError(f"'{name}' must be a non-empty list from {list(allowed)}, got {value!r}")
+    return list(dict.fromkeys(value))
+
+
+def settings(full: dict) -> dict:
+    """Every setting checked (ConfigError naming the field) before any work is spent."""
+    reject_unknown_keys(full, KEYS, "reproduce_hybrid")
+    out = {"seed": check_integer("seed", full["seed"], 0), "periods": check_integer("periods", full["periods"], 1)}
+    if out["periods"] <= NOTEBOOK_FIRST_DAY:
+        raise ConfigError(f"'periods' must be > {NOTEBOOK_FIRST_DAY} (the notebook metric counts days >= "
+                          f"{NOTEBOOK_FIRST_DAY}), got {out['periods']}")
+    semantics = full["semantics"]
+    if (not isinstance(semantics, (list, tuple)) or not semantics
+            or any(s not in SUPPLY_SEMANTICS for s in semantics) or len(set(semantics)) != len(semantics)):
+        raise ConfigError(f"'semantics' must be a non-empty list of distinct values from {list(SUPPLY_SEMANTICS)}, "
+                          f"got {semantics!r}")
+    out["semantics"] = list(semantics)
+    for exp, allowed, extra in (("single_sku", SINGLE_METHODS, ()),
+                                ("multi_sku", MULTI_METHODS, ("num_skus", "capacity_per_sku", "capacity_basis",
+                                                              "max_segments", "min_cut_cost_fraction"))):
+        cfg = dict(full[exp])
+        reject_unknown_keys(cfg, ("enabled", "ratios", "sigma_levels", "episodes", "methods") + extra, exp)
+        e = {"enabled": check_bool(f"{exp}.enabled", cfg["enabled"], "true or false")}
+        e["ratios"] = _ratios("ratios" if full["ratios"] is not None else f"{exp}.ratios",
+                              full["ratios"] if full["ratios"] is not None else cfg["ratios"])
+        sig_name = "sigma_levels" if full["sigma_levels"] is not None else f"{exp}.sigma_levels"
+        e["sigma_levels"] = check_sigma_levels(full["sigma_levels"] if full["sigma_levels"] is not None
+                                               else cfg["sigma_levels"], sig_name)
+        ep_name = "episodes" if full["episodes"] is not None else f"{exp}.episodes"
+        e["episodes"] = check_integer(ep_name, full["episodes"] if full["episodes"] is not None else cfg["episodes"], 1)
+        e["methods"] = _methods(f"{exp}.methods", cfg["methods"], allowed)
+        if exp == "multi_sku":
+            n_name = "num_skus" if full["num_skus"] is not None else "multi_sku.num_skus"
+            e["num_skus"] = check_integer(n_name, full["num_skus"] if full["num_skus"] is not None
+                                          else cfg["num_skus"], 1)
+            e["capacity_per_sku"] = check_number("multi_sku.capacity_per_sku", cfg["capacity_per_sku"],
+                                                 "a number > 0", lambda x: 0 < x < float("inf"))
+            e["capacity_basis"] = check_choice("multi_sku.capacity_basis", cfg["capacity_basis"], ("expected", "position"))
+            e["max_segments"] = check_integer("multi_sku.max_segments", cfg["max_segments"], 1)
+            e["min_cut_cost_fraction"] = check_number("multi_sku.min_cut_cost_fraction", cfg["min_cut_cost_fraction"],
+                                                      "a number in [0, 1]", lambda x: 0 <= x <= 1)
+        out[exp] = e
+    if not (out["single_sku"]["enabled"] or out["multi_sku"]["enabled"]):
+        raise ConfigError("'single_sku.enabled' and 'multi_sku.enabled' are both false: nothing to run")
+    mip = dict(full["mip_mixed"])
+    reject_unknown_keys(mip, ("alignment", "time_limit_s", "mip_rel_gap"), "mip_mixed")
+    out["mip_mixed"] = {
+        "alignment": check_choice("mip_mixed.alignment", mip["alignment"], ALIGNMENTS),
+        "time_limit": check_number("mip_mixed.time_limit_s", mip["time_limit_s"], "null or a number > 0 (seconds)",
+                                   lambda x: x > 0, allow_none=True),
+        "mip_rel_gap": check_number("mip_mixed.mip_rel_gap", mip["mip_rel_gap"], "a number in [0, 1)",
+                                    lambda x: 0 <= x < 1)}
+    tuning = dict(full["tuning"])
+    reject_unknown_keys(tuning, ("train_episodes", "objective", "sigma_rule", "safety", "base_stock"), "tuning")
+    t = {"train_episodes": check_integer("tuning.train_episodes", tuning["train_episodes"], 1)}
+    objective = dict(tuning["objective"] or {})
+    reject_unknown_keys(objective, SUPPLY_SEMANTICS, "tuning.objective")
+    t["objective"] = {s: check_choice(f"tuning.objective.{s}", objective.get(s, "env_cost"), METRICS)
+                      for s in SUPPLY_SEMANTICS}
+    sr = dict(tuning["sigma_rule"])
+    reject_unknown_keys(sr, ("z_values", "steps"), "tuning.sigma_rule")
+    t["z_values"] = _numbers("tuning.sigma_rule.z_values", sr["z_values"], "finite numbers (negative allowed)",
+                             lambda a: np.all(np.isfinite(a)))
+    t["z_steps"] = _numbers("tuning.sigma_rule.steps", sr["steps"], "numbers > 0", lambda a: np.all(a > 0), empty=True)
+    sf = dict(tuning["safety"])
+    reject_unknown_keys(sf, ("grid_step", "values", "steps"), "tuning.safety")
+    t["safety_grid_step"] = check_integer("tuning.safety.grid_step", sf["grid_step"], 1)
+    t["safety_values"] = None if sf.get("values") is None else _numbers(
+        "tuning.safety.values", sf["values"], "integers >= 0 (candidate safety stocks per stage)",
+        lambda a: a.size > 0 and np.all(a >= 0) and np.all(a == np.round(a)))
+    t["safety_steps"] = [int(x) for x in _numbers("tuning.safety.steps", sf["steps"], "integers >= 1",
+                                                  lambda a: np.all(a >= 1) and np.all(a == np.round(a)), empty=True)]
+    bs = dict(tuning["base_stock"])
+    reject_unknown_keys(bs, ("grid_max", "grid_step", "steps"), "tuning.base_stock")
+    t["bs_grid_max"] = check_integer("tuning.base_stock.grid_max", bs["grid_max"], 0)
+    t["bs_grid_step"] = check_integer("tuning.base_stock.grid_step", bs["grid_step"], 1)
+    t["bs_steps"] = [int(x) for x in _numbers("tuning.base_stock.steps", bs["steps"], "integers >= 1",
+                                              lambda a: np.all(a >= 1) and np.all(a == np.round(a)), empty=True)]
+    out["tuning"] = t
+    brain = dict(full["brain"])
+    reject_unknown_keys(brain, ("checkpoint", "train_semantics", "seed"), "brain")
+    checkpoint = brain["checkpoint"]
+    if checkpoint is not None and not isinstance(checkpoint, (str, dict)):
+        raise ConfigError(f"'brain.checkpoint' must be null, a checkpoint dir or {{sample: dir, exact: dir}}, "
+                          f"got {checkpoint!r}")
+    if isinstance(checkpoint, dict):
+        reject_unknown_keys(checkpoint, SUPPLY_SEMANTICS, "brain.checkpoint")
+        missing = [s for s in out["semantics"] if not checkpoint.get(s)]
+        if missing:
+            raise ConfigError(f"'brain.checkpoint' must name a checkpoint for every semantics run, missing {missing}")
+    out["brain"] = {"checkpoint": checkpoint,
+                    "train_semantics": check_choice("brain.train_semantics", brain["train_semantics"],
+                                                    ("each",) + SUPPLY_SEMANTICS),
+                    "seed": check_integer("brain.seed", brain["seed"], 0)}
+    agent = full["agent"]
+    if agent.get("brain") != "safety" or agent.get("algorithm", "ppo") != "ppo":
+        raise ConfigError(f"'agent' must be a PPO safety-stock brain (agent=ppo_safety_conditioned), got brain "
+                          f"{agent.get('brain')!r}, algorithm {agent.get('algorithm', 'ppo')!r}")
+    out["plot"] = check_bool("plot", full.get("plot", True), "true or false")
+    return out
+
+
+def _numbers(name, value, allowed, ok, empty=False) -> list[float]:
+    try:
+        arr = np.asarray(value, np.float64)
+    except (TypeError, ValueError):
+        arr = np.zeros((0, 0))
+    if arr.ndim != 1 or (arr.size == 0 and not empty) or not np.all(np.isfinite(arr)) or not ok(arr):
+        raise ConfigError(f"'{name}' must be a list of {allowed}, got {value!r}")
+    return [float(x) for x in arr]
+
+
+def summary(values) -> dict:
+    values = np.asarray(values, np.float64).ravel()
+    mean, half = mean_ci(values)
+    std = float(values.std(ddof=1)) if values.size > 1 else float("nan")
+    return {"mean": float(mean), "ci95": float(half), "std": std, "n": int(values.size)}
+
+
+# --------------------------------------------------------------------------------------- brain
+
+def _brain(full: dict, s: dict, run_dir: Path, logger, timings: dict) -> dict:
+    """{semantics: (act, policy_params, info)}: loaded from brain.checkpoint or trained here."""
+    safety_cfg = dict(full["agent"]["safety"])
+    checkpoint = s["brain"]["checkpoint"]
+    out = {}
+    if checkpoint is not None:
+        for sem in s["semantics"]:
+            path = checkpoint if isinstance(checkpoint, str) else checkpoint[sem]
+            kind, act, policy_params, env, _, saved = load_brain(Path(path))
+            if kind != "safety":
+                raise ConfigError(f"'brain.checkpoint' must hold a safety-stock brain, got a {kind!r} brain ({path})")
+            if env.unwrapped.periods != s["periods"]:
+                raise ConfigError(f"'brain.checkpoint' {path} was trained with {env.unwrapped.periods}-day episodes, "
+                                  f"but periods is {s['periods']}")
+            out[sem] = (act, policy_params, {"checkpoint": str(path), "trained_semantics":
+                                             getattr(env.unwrapped, "supply_semantics", None)})
+        return out
+    ppo_dict = dict(full["agent"]["ppo"])
+    if not ppo_dict.get("progress_every_s"):
+        ppo_dict["progress_every_s"] = float((full.get("logger") or {}).get("progress_every_s", 0.0))
+    ppo = PPOConfig.from_dict(ppo_dict)
+    train_sems = s["semantics"] if s["brain"]["train_semantics"] == "each" else [s["brain"]["train_semantics"]]
+    trained = {}
+    for sem in train_sems:
+        base_env, base = make("hybrid_sample", cost_ratio=100.0, semantics=sem, periods=s["periods"])
+        env = build_env("safety", base_env, base, safety_cfg)
+        logger.info(f"[reproduce_hybrid] training the {sem}-semantics brain: {ppo.total_timesteps} decisions x "
+                    f"{ppo.num_envs} envs (ratio {safety_cfg.get('ratio_low')}..{safety_cfg.get('ratio_high')}, "
+                    f"sigma {safety_cfg.get('sigma_low')}..{safety_cfg.get('sigma_high')})")
+        t0 = time.perf_counter()
+        compiled = jax.jit(make_train(ppo, env, base)).lower(jax.random.PRNGKey(s["brain"]["seed"])).compile()
+        t1 = time.perf_counter()
+        policy_params, metrics = jax.block_until_ready(compiled(jax.random.PRNGKey(s["brain"]["seed"])))
+        t2 = time.perf_counter()
+        timings[f"brain_{sem}_compile_s"], timings[f"brain_{sem}_train_s"] = t1 - t0, t2 - t1
+        final = float(np.asarray(metrics["episode_return"])[-1])
+        save_checkpoint(run_dir / f"checkpoint_{sem}", policy_params,
+                        {"brain": "safety", "agent": ppo.to_dict(),
+                         "env": {"preset": "hybrid_sample", "semantics": sem, "periods": s["periods"]},
+                         "safety": safety_cfg, "seed": s["brain"]["seed"]}, env=env)
+        logger.info(f"[reproduce_hybrid] {sem} brain: compile {t1 - t0:.1f}s + train {t2 - t1:.1f}s, final "
+                    f"training return {final:.3g} -> {run_dir / f'checkpoint_{sem}'}")
+        trained[sem] = (make_policy(ppo, env, deterministic=True), policy_params,
+                        {"trained_here": True, "trained_semantics": sem, "compile_s": t1 - t0, "train_s": t2 - t1,
+                         "final_train_return": final, "checkpoint": str(run_dir / f"checkpoint_{sem}")})
+    for sem in s["semantics"]:
+        out[sem] = trained[sem if sem in trained else train_sems[0]]
+    return out
+
+
+# -------------------------------------------------------------------------------------- tuning
+
+def _scenario_params(sem: str, points: list, periods: int):
+    """One product's params (SKU 0) at each (ratio, sigma) point, stacked [L]."""
+    plist = [make("hybrid_sample", cost_ratio=r, sigma_max=g, semantics=sem, periods=periods)[1] for r, g in points]
+    return jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *plist)
+
+
+def _tune(sem: str, s: dict, full: dict, needed: dict, logger, timings: dict) -> dict:
+    """Tuned constants per semantics on training keys: {"safety": {point: [M]}, "static": {(exp, ratio): [M]},
+    "sigma_rule": {point: z}, "base_stock": {point: levels}}. Points (ratio, sigma) of every enabled
+    experiment; SKU 0 of the sample (every SKU's costs are SKU 0's scaled, so its tuning carries over)."""
+    points = sorted({(r, g) for exp in ("single_sku", "multi_sku") if s[exp]["enabled"]
+                     for r in s[exp]["ratios"] for g in s[exp]["sigma_levels"]})
+    index = {p: i for i, p in enumerate(points)}
+    env = make("hybrid_sample", semantics=sem, periods=s["periods"])[0]
+    by_scenario = _scenario_params(sem, points, s["periods"])
+    t = s["tuning"]
+    keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(s["seed"]), 1), t["train_episodes"])
+    objective = t["objective"][sem]
+    common = dict(objective=objective, timing=TIMING[sem])
+    low, high = int(full["agent"]["safety"].get("safety_low", 0)), int(full["agent"]["safety"].get("safety_high", 10))
+    out = {"points": [list(p) for p in points], "objective": objective, "train_episodes": t["train_episodes"],
+           "train_keys": f"split(fold_in(PRNGKey({s['seed']}), 1), {t['train_episodes']})"}
+    if needed["safety"]:
+        t0 = time.perf_counter()
+        groups = {(exp, r): [index[(r, g)] for g in s[exp]["sigma_levels"]]
+                  for exp in ("single_sku", "multi_sku") if s[exp]["enabled"] for r in s[exp]["ratios"]}
+        values = (sorted(set(range(low, high + 1, t["safety_grid_step"])) | {high}) if t["safety_values"] is None
+                  else t["safety_values"])
+        found = tune_constant(env, "safety", by_scenario, keys, product_grid([values] * 3), steps=t["safety_steps"],
+                              low=low, high=high, integer=True, groups=groups, **common)
+        out["safety"] = {p: found["per_scenario"][i] for p, i in index.items()}
+        out["static"] = {g: v for g, v in found["per_group"].items()}
+        out["safety_train_cost"] = {p: found["per_scenario_cost"][i] for p, i in index.items()}
+        timings[f"tune_safety_{sem}_s"] = time.perf_counter() - t0
+        logger.info(f"[reproduce_hybrid] {sem}: constant safety stocks tuned ({found['candidates_evaluated']} "
+                    f"candidate-scenarios, {timings[f'tune_safety_{sem}_s']:.1f}s)")
+    if needed["sigma_rule"]:
+        t0 = time.perf_counter()
+        found = tune_constant(env, "sigma_rule", by_scenario, keys, product_grid([t["z_values"]] * 3),
+                              steps=t["z_steps"], **common)
+        out["sigma_rule"] = {p: found["per_scenario"][i] for p, i in index.items()}
+        out["sigma_rule_train_cost"] = {p: found["per_scenario_cost"][i] for p, i in index.items()}
+        timings[f"tune_sigma_rule_{sem}_s"] = time.perf_counter() - t0
+        logger.info(f"[reproduce_hybrid] {sem}: sigma-rule z tuned ({timings[f'tune_sigma_rule_{sem}_s']:.1f}s)")
+    if needed["base_stock"]:
+        t0 = time.perf_counter()
+        local = np.arange(0, t["bs_grid_max"] + 1, t["bs_grid_step"])
+        grid = np.cumsum(product_grid([local] * 3), axis=1)
+        only = [p for p in points if s["single_sku"]["enabled"] and p[0] in s["single_sku"]["ratios"]
+                and p[1] in s["single_sku"]["sigma_levels"]]
+        found = tune_constant(env, "base_stock", by_scenario, keys, grid, steps=t["bs_steps"], low=0.0,
+                              integer=True, **common)
+        out["base_stock"] = {p: found["per_scenario"][index[p]] for p in only}
+        timings[f"tune_base_stock_{sem}_s"] = time.perf_counter() - t0
+        logger.info(f"[reproduce_hybrid] {sem}: base-stock levels tuned ({timings[f'tune_base_stock_{sem}_s']:.1f}s)")
+    return out
+
+
+# ------------------------------------------------------------------------------- experiments
+
+def _mp(method: str, exp: str, point, tuned: dict, brain, safety_cfg: dict):
+    """MethodParams and the recorded parameters of a JAX method at a point."""
+    ratio, _ = point
+    low, high = int(safety_cfg.get("safety_low", 0)), int(safety_cfg.get("safety_high", 10))
+    base = method.replace("_alloc", "") if method not in ("brain_alloc", "random_alloc", "static_alloc") else method
+    # every method carries the same brain params (or the same dummy): one compiled episode for all
+    if base == "brain_alloc":
+        return method_params("brain", 3, brain=brain), {}
+    if base == "random_alloc":
+        return method_params("random", 3, brain=brain, low=low, high=high), {"low": low, "high": high}
+    if base == "static_alloc":
+        stock = tuned["static"][(exp, ratio)]
+        return method_params("safety", 3, brain=brain, safety=stock), {"safety_stock": stock}
+    if base == "fixed_safety":
+        stock = tuned["safety"][point]
+        return method_params("safety", 3, brain=brain, safety=stock), {"safety_stock": stock}
+    if base == "sigma_rule":
+        z = tuned["sigma_rule"][point]
+        return method_params("sigma_rule", 3, brain=brain, z=z), {"z": z}
+    if base == "base_stock":
+        levels = tuned["base_stock"][point]
+        return method_params("base_stock", 3, brain=brain, levels=levels), {"echelon_levels": levels}
+    raise AssertionError(method)
+
+
+_sample_paths = jax.jit(sample_paths, static_argnums=0)
+
+
+def _bound(env, params, keys):
+    """Perfect-information env cost and notebook cost [S] on the episodes of `keys` [S] (each
+    path with its own drawn initial stock)."""
+    from sc_jax.oracle import build_model, solve_path
+
+    paths = jax.device_get(_sample_paths(env, params, keys))
+    model = build_model(env, params)
+    env_cost, note = [], []
+    for i in range(len(keys)):
+        sol = solve_path(model, paths.actual[i], initial_on_hand=paths.initial_on_hand[i])
+        env_cost.append(-sol.reward)
+        M = sol.on_hand.shape[1]
+        lost = np.zeros((sol.on_hand.shape[0], M))
+        lost[:, 0] = sol.unfilled
+        note.append(float(notebook_cost(lost, sol.on_hand, float(params.cost_ratio))))
+    return np.asarray(env_cost), np.asarray(note)
+
+
+def _single(sem, s, full, brain, tuned, logger, raw, timings):
+    exp = s["single_sku"]
+    env = make("hybrid_sample", semantics=sem, periods=s["periods"])[0]
+    keys = jax.random.split(jax.random.PRNGKey(s["seed"]), exp["episodes"])
+    reset_keys, act_keys = single_keys(keys)
+    act, brain_params, _ = brain if brain is not None else (None, None, None)
+    runner = make_daily_runner(env, act, timing=TIMING[sem])
+    t_start = time.perf_counter()
+    n_points = len(exp["ratios"]) * len(exp["sigma_levels"])
+    done = 0
+    for ratio in exp["ratios"]:
+        for sigma in exp["sigma_levels"]:
+            params = make("hybrid_sample", cost_ratio=ratio, sigma_max=sigma, semantics=sem, periods=s["periods"])[1]
+            p1 = replicate(params, 1)
+            for method in exp["methods"]:
+                entry = {}
+                t0 = time.perf_counter()
+                if method == "mip_mixed":
+                    result = run_mip_mixed(env, params, keys[None], alignment=s["mip_mixed"]["alignment"],
+                                           time_limit=s["mip_mixed"]["time_limit"],
+                                           mip_rel_gap=s["mip_mixed"]["mip_rel_gap"])
+                    entry["env_cost"] = result.cost[0]
+                    entry["notebook_cost"] = notebook_cost(result.daily["lost"], result.daily["on_hand"], ratio)[0]
+                    entry["solve_s_per_episode_day"] = float(result.solve_s.sum() / (env.periods * exp["episodes"]))
+                    entry["statuses"] = result.statuses
+                    entry["settings"] = result.settings
+                elif method == "bound":
+                    if sem != "exact":
+                        continue  # the oracle models the exact semantics only
+                    entry["env_cost"], entry["notebook_cost"] = _bound(env, params, keys)
+                else:
+                    if method == "brain_alloc" and act is None:
+                        raise AssertionError("brain missing")
+                    mp, recorded = _mp(method, "single_sku", (ratio, sigma), tuned, brain_params,
+                                       full["agent"]["safety"])
+                    out = jax.device_get(runner(mp, p1, reset_keys, act_keys))
+                    entry["env_cost"] = np.asarray(out.cost[:, 0], np.float64)
+                    entry["notebook_cost"] = np.asarray(out.notebook_day[NOTEBOOK_FIRST_DAY:, :, 0], np.float64).sum(0)
+                    entry["params"] = recorded
+                entry["wall_s"] = time.perf_counter() - t0
+                raw.setdefault(f"{ratio:g}", {}).setdefault(str(sigma), {}).setdefault(method, {})[sem] = entry
+                logger.log({f"single_sku/{sem}/ratio_{ratio:g}/sigma_{sigma}/{method}/{m}": float(np.mean(entry[m]))
+                            for m in METRICS})
+            done += 1
+            point = raw[f"{ratio:g}"][str(sigma)]
+            logger.progress(f"[reproduce_hybrid] single SKU {sem} {done}/{n_points} ratio {ratio:g} sigma {sigma}: "
+                            + ", ".join(f"{m} {np.mean(v[sem]['notebook_cost' if sem == 'sample' else 'env_cost']):.2f}"
+                                        for m, v in point.items() if sem in v)
+                            + f" ({time.perf_counter() - t_start:.0f}s)", force=done == n_points)
+    timings[f"single_sku_{sem}_s"] = time.perf_counter() - t_start
+
+
+def _multi(sem, s, full, brain, tuned, logger, raw, timings):
+    exp = s["multi_sku"]
+    N = exp["num_skus"]
+    keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(s["seed"]), 2), exp["episodes"])
+    reset_keys, act_keys = hybrid_keys(keys, N)  # as sc_jax.hybrid.run_hybrid derives them
+    act, brain_params, _ = brain if brain is not None else (None, None, None)
+    catalog = lambda ratio, sigma: hybrid_sample_catalog(N, ratio, semantics=sem, sigma_max=sigma,
+                                                         capacity_per_sku=exp["capacity_per_sku"], periods=s["periods"])
+    env = catalog(exp["ratios"][0], exp["sigma_levels"][0])[0]
+    runner = make_daily_runner(env, act, timing=TIMING[sem], allocation="jax", capacity_basis=exp["capacity_basis"],
+                               max_segments=exp["max_segments"])
+    frac = np.float32(exp["min_cut_cost_fraction"])
+    t_start = time.perf_counter()
+    compiled = None
+    n_points = len(exp["ratios"]) * len(exp["sigma_levels"])
+    done = 0
+    for ratio in exp["ratios"]:
+        for sigma in exp["sigma_levels"]:
+            env, params = catalog(ratio, sigma)
+            for method in exp["methods"]:
+                entry = {}
+                t0 = time.perf_counter()
+                if method == "mip_mixed":
+                    def progress(t, seconds, ratio=ratio, sigma=sigma):
+                        logger.progress(f"[reproduce_hybrid] multi SKU {sem} ratio {ratio:g} sigma {sigma} mip_mixed: "
+                                        f"day {t + 1}/{env.periods} ({seconds:.0f}s)")
+
+                    result = run_mip_mixed(env, params, jnp.swapaxes(reset_keys, 0, 1),
+                                           alignment=s["mip_mixed"]["alignment"],
+                                           time_limit=s["mip_mixed"]["time_limit"],
+                                           mip_rel_gap=s["mip_mixed"]["mip_rel_gap"], progress=progress)
+                    day_cost = (result.daily["holding_cost"] + result.daily["shortage_cost"]
+                                + result.daily["overflow_cost"]).sum(axis=1)  # [T, S]
+                    entry["env_cost"] = result.cost.sum(axis=0)
+                    refused = result.refused_units
+                    peak = result.peak_utilisation
+                    entry["alloc_s_per_day"] = float(result.solve_s.sum() / (env.periods * exp["episodes"]))
+                    entry["statuses"] = result.statuses
+                    entry["capacity_slack_max"] = float(result.capacity_slack.max()) if result.capacity_slack.size else 0.0
+                    entry["cut_units"] = None
+                else:
+                    mp, recorded = _mp(method, "multi_sku", (ratio, sigma), tuned, brain_params,
+                                       full["agent"]["safety"])
+                    if compiled is None:  # one compilation serves every method and point
+                        c0 = time.perf_counter()
+                        compiled = runner.lower(mp, params, reset_keys, act_keys, frac).compile()
+                        timings[f"multi_sku_{sem}_compile_s"] = time.perf_counter() - c0
+                    r0 = time.perf_counter()
+                    out = jax.device_get(jax.block_until_ready(compiled(mp, params, reset_keys, act_keys, frac)))
+                    entry["alloc_s_per_day"] = (time.perf_counter() - r0) / (env.periods * exp["episodes"])
+                    day_cost = np.asarray(out.day_cost, np.float64).sum(axis=2)  # [T, S]
+                    entry["env_cost"] = np.asarray(out.cost, np.float64).sum(axis=1)
+                    refused = np.asarray(out.refused_units).sum(axis=0)
+                    peak = np.asarray(out.peak_utilisation).max(axis=0)
+                    entry["cut_units"] = np.asarray(out.cut_units).sum(axis=0).tolist()
+                    entry["params"] = recorded
+                points = step_points(day_cost)  # [K, S]: the figure's points of every episode
+                entry["notebook_cost"] = points.mean(axis=0)
+                fig_mean, fig_se = mean_standard_error(points)
+                entry["figure_pooled"] = {"mean": fig_mean, "se": fig_se, "points": int(points.size)}
+                entry["refused_units_per_stage"] = np.asarray(refused).astype(int).tolist()
+                entry["peak_utilisation_per_stage"] = np.asarray(peak, np.float64).tolist()
+                entry["wall_s"] = time.perf_counter() - t0
+                raw.setdefault(f"{ratio:g}", {}).setdefault(str(sigma), {}).setdefault(method, {})[sem] = entry
+                logger.log({f"multi_sku/{sem}/ratio_{ratio:g}/sigma_{sigma}/{method}/{m}": float(np.mean(entry[m]))
+                            for m in METRICS})
+            done += 1
+            point = raw[f"{ratio:g}"][str(sigma)]
+            logger.progress(f"[reproduce_hybrid] {N} SKUs {sem} {done}/{n_points} ratio {ratio:g} sigma {sigma}: "
+                            + ", ".join(f"{m} {np.mean(v[sem]['notebook_cost']):.1f}" for m, v in point.items()
+                                        if sem in v)
+                            + f" ({time.perf_counter() - t_start:.0f}s)", force=done == n_points)
+    timings[f"multi_sku_{sem}_s"] = time.perf_counter() - t_start
+
+
+# ----------------------------------------------------------------------------------- results
+
+def headline(s: dict) -> dict:
+    """The metric and semantics each experiment's top-level mean (and figure) uses."""
+    return {"single_sku": {"metric": "notebook_cost", "semantics": s["semantics"][0]},
+            "multi_sku": {"metric": "notebook_cost", "semantics": s["semantics"][0]}}
+
+
+def build_results(s: dict, raw: dict) -> dict:
+    """results.json's experiment tables from the per-episode values (module docstring)."""
+    out = {}
+    heads = headline(s)
+    for exp in ("single_sku", "multi_sku"):
+        if not s[exp]["enabled"]:
+            continue
+        table = {}
+        for ratio_key, by_sigma in raw[exp].items():
+            for sigma_key, by_method in by_sigma.items():
+                cell = table.setdefault(ratio_key, {}).setdefault(sigma_key, {})
+                brain = by_method.get("brain_alloc", {})
+                for method, by_sem in by_method.items():
+                    sem_head = heads[exp]["semantics"] if heads[exp]["semantics"] in by_sem else next(iter(by_sem))
+                    metric = heads[exp]["metric"] if sem_head == heads[exp]["semantics"] else "env_cost"
+                    row = {**summary(by_sem[sem_head][metric]), "metric": metric, "semantics": sem_head}
+                    for m in METRICS:
+                        row[m] = {sem: summary(v[m]) for sem, v in by_sem.items()}
+                    if brain and method != "brain_alloc":
+                        row["brain_minus_this"] = {
+                            m: {sem: paired_difference(brain[sem][m], v[m]) for sem, v in by_sem.items() if sem in brain}
+                            for m in METRICS}
+                    row["params"] = {sem: v.get("params") for sem, v in by_sem.items() if v.get("params")}
+                    if exp == "multi_sku":
+                        row["peak_utilisation"] = float(max(by_sem[sem_head]["peak_utilisation_per_stage"]))
+                        row["refused_units"] = int(sum(by_sem[sem_head]["refused_units_per_stage"]))
+                        row["alloc_s_per_day"] = float(by_sem[sem_head]["alloc_s_per_day"])
+                        row["capacity"] = {sem: {k: v[k] for k in ("peak_utilisation_per_stage", "refused_units_per_stage",
+                                                                   "alloc_s_per_day", "cut_units", "figure_pooled")}
+                                           for sem, v in by_sem.items()}
+                    else:
+                        extra = {sem: v["solve_s_per_episode_day"] for sem, v in by_sem.items()
+                                 if "solve_s_per_episode_day" in v}
+                        if extra:
+                            row["solve_s_per_episode_day"] = extra
+                    cell[method] = row
+        out[exp] = table
+    return out
+
+
+def _fmt(row) -> str:
+    if row is None:
+        return "-"
+    ci = row["ci95"]
+    return f"{row['mean']:.2f} ± {ci:.2f}" if np.isfinite(ci) else f"{row['mean']:.2f}"
+
+
+def markdown(s: dict, results: dict) -> str:
+    lines = ["# Hybrid sample reproduction", "",
+             "Mean ± 95% CI over episodes (common random numbers: every method on the same episodes). "
+             "`env_cost`: the env's own cost per episode (all days; multi SKU: all SKUs). `notebook_cost`: "
+             "single SKU, the sample's notebook metric (days >= 20, k' = [0.15, 0.10, 0.05]); multi SKU, the "
+             "200-SKU figure's metric (one day's cost of all SKUs at the end of each 10-day step after the first, "
+             "averaged per episode). Published: the sample's notebooks / figure (sample semantics, notebook metric). "
+             f"Headline (figures): {s['semantics'][0]} semantics, notebook_cost.", ""]
+    titles = {"single_sku": "Single SKU", "multi_sku": f"{s['multi_sku']['num_skus']} SKUs sharing "
+                                                       f"{s['multi_sku']['capacity_per_sku']:g} per SKU and stage"}
+    for exp in ("single_sku", "multi_sku"):
+        if exp not in results:
+            continue
+        methods = s[exp]["methods"]
+        for sem in s["semantics"]:
+            for metric in METRICS:
+                published = sem == "sample" and metric == "notebook_cost"
+                head = ["ratio", "sigma"] + methods + (["published brain+MIP", "published MIP-mixed"] if published else [])
+                lines += [f"## {titles[exp]}: {metric}, {sem} semantics", "",
+                          "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                for ratio_key, by_sigma in results[exp].items():
+                    for sigma_key, cell in by_sigma.items():
+                        vals = [_fmt(cell[m][metric].get(sem)) if m in cell else "-" for m in methods]
+                        if published:
+                            vals += _published(exp, float(ratio_key), int(sigma_key))
+                        lines.append(f"| {float(ratio_key):g} | {sigma_key} | " + " | ".join(vals) + " |")
+                lines.append("")
+        if exp == "multi_sku":
+            lines += [f"## {titles[exp]}: capacity ({s['semantics'][0]} semantics)", "",
+                      "| ratio | sigma | method | peak utilisation | refused units | s per episode-day |", "|---|---|---|---|---|---|"]
+            for ratio_key, by_sigma in results[exp].items():
+                for sigma_key, cell in by_sigma.items():
+                    for m in methods:
+                        if m in cell:
+                            r = cell[m]
+                            lines.append(f"| {float(ratio_key):g} | {sigma_key} | {m} | {r['peak_utilisation']:.3f} | "
+                                         f"{r['refused_units']} | {r['alloc_s_per_day']:.2e} |")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _published(exp: str, ratio: float, sigma: int) -> list[str]:
+    table = PUBLISHED_SINGLE_SKU if exp == "single_sku" else PUBLISHED_MULTI_SKU
+    row = table.get(int(ratio)) if float(ratio).is_integer() else None
+    out = []
+    for name in ("brain_mip", "mip_mixed"):
+        values = None if row is None else row[name]
+        values = values[0] if isinstance(values, tuple) else values
+        out.append(f"{values[sigma - 1]:g}" if values is not None and 1 <= sigma <= len(values) else "-")
+    return out
+
+
+def figures(s: dict, results: dict, run_dir: Path) -> list[str]:
+    from sc_jax.plots import cost_vs_sigma_panels
+
+    written = []
+    for exp in results:
+        for sem in s["semantics"]:
+            for metric in METRICS:
+                panels, published = {}, {}
+                for ratio_key, by_sigma in results[exp].items():
+                    name = f"ratio {float(ratio_key):g}"
+                    sigmas = sorted(by_sigma, key=int)
+                    panel = {}
+                    for m in s[exp]["methods"]:
+                        rows = [by_sigma[g][m][metric].get(sem) if m in by_sigma[g] else None for g in sigmas]
+                        if all(r is not None for r in rows):
+                            panel[m] = {"sigma": [int(g) for g in sigmas], "mean": [r["mean"] for r in rows],
+                                        "std": [r["std"] for r in rows]}
+                    panels[name] = panel
+                    if sem == "sample" and metric == "notebook_cost":
+                        ref = {}
+                        for label, key in (("published brain+MIP", "brain_mip"), ("published MIP-mixed", "mip_mixed")):
+                            vals = [_published(exp, float(ratio_key), int(g))[0 if key == "brain_mip" else 1]
+                                    for g in sigmas]
+                            if all(v != "-" for v in vals):
+                                ref[label] = {"sigma": [int(g) for g in sigmas], "mean": [float(v) for v in vals]}
+                        published[name] = ref
+                what = ("notebook metric per episode" if exp == "single_sku" else "figure metric (one day, all SKUs)") \
+                    if metric == "notebook_cost" else "env cost per episode"
+                title = (f"{'single SKU' if exp == 'single_sku' else str(s['multi_sku']['num_skus']) + ' SKUs'}: "
+                         f"{metric}, {sem} semantics (mean, ±1 std band)")
+                path = run_dir / "figures" / f"{exp}_{metric}_{sem}.png"
+                cost_vs_sigma_panels(panels, path, title=title, ylabel=what, published=published)
+                written.append(str(path))
+                if sem == s["semantics"][0] and metric == "notebook_cost":
+                    cost_vs_sigma_panels(panels, run_dir / f"{exp}.png", title=title, ylabel=what, published=published)
+                    written.append(str(run_dir / f"{exp}.png"))
+    return written
+
+
+def _machine() -> dict:
+    try:
+        load = list(os.getloadavg())
+    except OSError:
+        load = None
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "jax": jax.__version__, "device": jax.devices()[0].platform,
+            "load_average": load}
+
+
+# -------------------------------------------------------------------------------------- entry
+
+def run(cfg, run_dir=None) -> dict:
+    run_dir = Path(run_dir) if run_dir is not None else hydra_run_dir()
+    full = to_dict(cfg)
+    reject_unknown_keys(full, KEYS, "reproduce_hybrid")
+    stored = resume_or_none(full, run_dir, "results.json", "[reproduce_hybrid]")  # finished: untouched
+    if stored is not None:
+        return stored
+    s = settings(full)
+    logger = logger_from_cfg(run_dir, full.get("logger"), full)
+    t_start = time.perf_counter()
+    machine = _machine()
+    timings: dict = {}
+    try:
+        methods = set(s["single_sku"]["methods"] if s["single_sku"]["enabled"] else []) | \
+            set(s["multi_sku"]["methods"] if s["multi_sku"]["enabled"] else [])
+        needed = {"safety": bool(methods & {"static_alloc", "fixed_safety", "fixed_safety_alloc"}),
+                  "sigma_rule": bool(methods & {"sigma_rule", "sigma_rule_alloc"}),
+                  "base_stock": "base_stock" in methods and s["single_sku"]["enabled"]}
+        logger.info(f"[reproduce_hybrid] semantics {s['semantics']}; single SKU {s['single_sku']['enabled']} "
+                    f"(ratios {s['single_sku']['ratios']}, sigma {s['single_sku']['sigma_levels']}, "
+                    f"{s['single_sku']['episodes']} episodes); {s['multi_sku']['num_skus']} SKUs "
+                    f"{s['multi_sku']['enabled']} (ratios {s['multi_sku']['ratios']}, sigma "
+                    f"{s['multi_sku']['sigma_levels']}, {s['multi_sku']['episodes']} episodes); load {machine['load_average']}")
+        brains = _brain(full, s, run_dir, logger, timings) if "brain_alloc" in methods else {}
+        raw = {"single_sku": {}, "multi_sku": {}}
+        tuned_all = {}
+        for sem in s["semantics"]:
+            tuned = _tune(sem, s, full, needed, logger, timings)
+            tuned_all[sem] = tuned
+            if s["single_sku"]["enabled"]:
+                _single(sem, s, full, brains.get(sem), tuned, logger, raw["single_sku"], timings)
+            if s["multi_sku"]["enabled"]:
+                _multi(sem, s, full, brains.get(sem), tuned, logger, raw["multi_sku"], timings)
+        results = build_results(s, raw)
+        timings["total_s"] = time.perf_counter() - t_start
+        machine["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+        results.update({
+            "headline": headline(s),
+            "semantics": s["semantics"],
+            "metrics": {"env_cost": "the env's own cost per episode (holding + missed sales + refused arrivals, all "
+                                    "days, each SKU's k and h; multi SKU: summed over SKUs)",
+                        "notebook_cost": "single SKU: the sample's notebook metric (days >= 20, k' = [0.15, 0.10, "
+                                         "0.05], h' = k'/ratio); multi SKU: the 200-SKU figure's metric (one day's "
+                                         "cost of all SKUs at the end of each 10-day step after the first, the "
+                                         "mean of an episode's points)"},
+            "methods": {exp: {m: DESCRIPTIONS[m] for m in s[exp]["methods"]} for exp in ("single_sku", "multi_sku")
+                        if s[exp]["enabled"]},
+            "config": {k: s[k] for k in ("seed", "periods", "semantics", "single_sku", "multi_sku", "mip_mixed")},
+            "brain": {sem: b[2] for sem, b in brains.items()},
+            "tuned": {sem: _jsonable_tuned(t) for sem, t in tuned_all.items()},
+            "timings": timings, "machine": machine,
+        })
+        write_json(run_dir / "details.json", {"per_episode": raw, "tuned": results["tuned"], "timings": timings})
+        table = markdown(s, results)
+        write_text_atomic(run_dir / "results.md", table)
+        if s["plot"]:
+            results["figures"] = figures(s, {k: results[k] for k in ("single_sku", "multi_sku") if k in results},
+                                         run_dir)
+        write_json(run_dir / "results.json", results)  # last: its presence marks the job finished (resume)
+        logger.info(f"[reproduce_hybrid] done in {timings['total_s']:.1f}s -> {run_dir}")
+    finally:
+        logger.finish()
+    return results
+
+
+def _jsonable_tuned(tuned: dict) -> dict:
+    out = {}
+    for key, value in tuned.items():
+        if isinstance(value, dict):
+            out[key] = {(f"ratio_{k[0]:g}_sigma_{k[1]}" if isinstance(k[0], float) else f"{k[0]}_ratio_{k[1]:g}")
+                        if isinstance(k, tuple) else str(k): v for k, v in value.items()}
+        else:
+            out[key] = value
+    return out
+
+
+@hydra.main(config_path="../conf", config_name="reproduce_hybrid", version_base=None)
+def main(cfg) -> None:
+    stop_cleanly_on_interrupt("[reproduce_hybrid]")
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,385 @@
+""""MIP with mixed cost": the hybrid sample's baseline planner, rebuilt as a rolling-horizon MILP.
+
+Every day, for N products (one SKU, a batch of independent SKUs, or SKUs sharing capacity), M
+stages and H planned days (tau = 0 is today), on the forecast means:
+
+Variables
+---------
+o[i,tau,j]  order placed by stage j on day tau, integer in [0, c_ij] (`integrality="all"`; "first":
+            integer on day 0 only, the one executed; "none": the LP relaxation). Orders that
+            would arrive after the horizon (tau + L_j >= H) are fixed to 0 (they would only empty the
+            supplier at no cost). Today's order o[i,0,j] <= `first_day_supply` (what the supplier
+            can really ship today, e.g. its on hand under sc_jax's exact semantics) when given.
+I[i,tau,j]  stock after the day's sales, >= 0.
+m[i,tau]    missed retail sales, 0 <= m <= forecast mean.
+v[g,tau,j]  capacity slack (only with a shared capacity), >= 0, penalised far above any cost.
+
+Rows
+----
+balance   I[tau,j] = I[tau-1,j] + A[tau,j] - d[tau,j], with I[-1] = on hand, A = known arrivals of
+          orders already placed (the pipeline, by arrival day) + o[tau-L_j,j] (tau >= L_j), and
+          d[tau,0] = mean[tau] - m[tau] (retail), d[tau,j] = o[tau,j-1] (stage j ships the order of
+          stage j-1 in full: the plan never schedules a supplier shortfall, which would only cost
+          the supplier's k for nothing: ordering less is always as good).
+supply    timing="before_arrivals" (sc_jax's exact env): a supplier ships from its on hand
+          before the day's arrivals, o[tau,j] <= I[tau-1,j+1] (tau = 0: a bound);
+          timing="after_arrivals" (the sample's model and simulator): also the units arriving that
+          day (the balance's I >= 0 is then the whole limit). With H = 10 and lead times [2, 3, 4]
+          the chain's units reach the customer 2 + 3 + 4 = 9 days after the top order with
+          "after_arrivals" but 11 days with "before_arrivals": a 10-day plan with the latter never
+          sees a top-stage order pay off (it never orders there); use H >= 12 with it.
+capacity  per group g of products sharing capacity C (a multi-SKU episode), stage j, day tau:
+          capacity_row="env":    sum_i (I[i,tau-1,j] + A[i,tau,j]) - v <= C_j for every tau: the
+                                 env's rule (arrivals are refused iff on hand before them plus
+                                 the arrivals exceed C), so a plan that holds never has a unit
+                                 refused if demand meets the forecast;
+          capacity_row="sample": sum_i (I[i,tau,j] + A[i,tau,j]) - v <= C_j for tau > L_j (the
+                                 sample's row: stock after sales plus arrivals, after the lead time).
+
+Objective
+---------
+min sum h_ij I[i,tau,j] + k_i m[i,tau] + big * v  (k the retail missed-sale cost, h per stage).
+
+Solution, execution and fallback (never dependent on wall-clock time)
+---------------------------------------------------------------------
+The LP relaxation is solved first (HiGHS dual simplex): when its optimum has integral orders it
+is an optimal integer plan (the single-SKU model is a network flow, so it always is; with a
+shared capacity it usually is); otherwise the MILP (HiGHS branch and bound, `mip_rel_gap`).
+Only day 0's orders are returned. With status 0 (optimal) they are the optimal plan's. On a
+time-out or any failure whatever HiGHS had is discarded and the fallback is the LP
+relaxation solved without a time limit (deterministic): its day-0 orders when they are integral
+("lp_integral"), else rounded down and the LP re-solved with them fixed ("lp_floor"), whose plan
+gives `capacity_slack`: rounding down never adds an arriving unit (a stage receives at most what
+the LP plan had it receive) and the re-solved plan reports whether the rounding forced any
+capacity slack beyond the LP's own (`info["slack_added"]`, expected 0). If even the LP fails,
+no order is placed ("fallback_zero"; no arrival can then exceed anything planned).
+`capacity_slack` > 0 in an optimal plan means the instance itself (stock and pipeline already
+committed) cannot fit: the env will refuse arrivals whatever is ordered.
+
+NumPy/SciPy only (no JAX); the matrix is built with vectorised index arithmetic (no Python loop
+over products, days or stages).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+
+from sc_jax.checks import ConfigError, check_choice, check_number, check_time_limit, show
+
+__all__ = ["CAPACITY_ROWS", "INTEGRALITY", "TIMINGS", "MixedCostProblem", "MixedCostResult",
+           "build_mixed_milp", "solve_mixed"]
+
+TIMINGS = ("after_arrivals", "before_arrivals")
+INTEGRALITY = ("all", "first", "none")
+CAPACITY_ROWS = ("env", "sample")
+
+
+def _array(name, value, shape, *, integer=False, minimum=0.0, what=""):
+    try:
+        raw = np.asarray(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"'{name}' must be a numeric array{what}, got {show(value)}") from None
+    if raw.dtype.kind not in "biuf":
+        raise ConfigError(f"'{name}' must be a numeric array{what}, got {show(value)}")
+    arr = raw.astype(np.float64)
+    if shape is not None and arr.shape != shape:
+        raise ConfigError(f"'{name}' must have shape {shape}{what}, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ConfigError(f"'{name}' must be finite, got non-finite values")
+    if minimum is not None and np.any(arr < minimum):
+        raise ConfigError(f"'{name}' must be >= {minimum:g}, got {arr.min():g}")
+    if integer and np.any(arr != np.round(arr)):
+        raise ConfigError(f"'{name}' must hold integers, got non-integer values")
+    return arr
+
+
+@dataclass(frozen=True)
+class MixedCostProblem:
+    """One day's planning instance (module docstring). Shapes: N products, H days, M stages.
+
+    on_hand [N, M] and arrivals [N, H, M] (units already ordered, by arrival day, tau = 0 is
+    today) integers >= 0; forecast_mean [N, H] >= 0 (the days the plan covers, tau = 0 first);
+    holding_cost [N, M], shortage_cost [N] (retail k) >= 0; supply_capacity [N, M] integers >= 0;
+    lead_times [M] integers >= 1; capacity [M] > 0 or None (no shared capacity); groups [N]
+    integers >= 0 or None (all products in one group): products of one group share `capacity`;
+    timing "after_arrivals" | "before_arrivals" (when a supplier's arrivals can be shipped on,
+    module docstring); first_day_supply [N, M] integers >= 0 or None: most units each stage's
+    supplier can ship today (the top stage's entry is ignored: the plant is unlimited).
+    """
+
+    on_hand: np.ndarray
+    arrivals: np.ndarray
+    forecast_mean: np.ndarray
+    holding_cost: np.ndarray
+    shortage_cost: np.ndarray
+    supply_capacity: np.ndarray
+    lead_times: np.ndarray
+    capacity: np.ndarray | None = None
+    groups: np.ndarray | None = None
+    timing: str = "after_arrivals"
+    first_day_supply: np.ndarray | None = None
+
+    def __post_init__(self):
+        store = lambda name, value: object.__setattr__(self, name, value)
+        on_hand = _array("on_hand", self.on_hand, None, integer=True)
+        if on_hand.ndim != 2 or on_hand.shape[1] < 1:
+            raise ConfigError(f"'on_hand' must have shape [products, stages], got shape {on_hand.shape}")
+        N, M = on_hand.shape
+        mean = _array("forecast_mean", self.forecast_mean, None)
+        if mean.ndim != 2 or mean.shape[0] != N or mean.shape[1] < 1:
+            raise ConfigError(f"'forecast_mean' must have shape ({N}, horizon >= 1), got shape {mean.shape}")
+        H = mean.shape[1]
+        store("on_hand", on_hand)
+        store("forecast_mean", mean)
+        store("arrivals", _array("arrivals", self.arrivals, (N, H, M), integer=True,
+                                 what=" [products, horizon days, stages]"))
+        store("holding_cost", _array("holding_cost", self.holding_cost, (N, M)))
+        store("shortage_cost", _array("shortage_cost", self.shortage_cost, (N,)))
+        store("supply_capacity", _array("supply_capacity", self.supply_capacity, (N, M), integer=True))
+        lead = _array("lead_times", self.lead_times, (M,), integer=True, minimum=1)
+        store("lead_times", lead.astype(np.int64))
+        if self.capacity is not None:
+            store("capacity", _array("capacity", self.capacity, (M,), minimum=0.0))
+        if self.groups is not None:
+            groups = _array("groups", self.groups, (N,), integer=True)
+            store("groups", groups.astype(np.int64))
+        check_choice("timing", self.timing, TIMINGS)
+        if self.first_day_supply is not None:
+            store("first_day_supply", _array("first_day_supply", self.first_day_supply, (N, M), integer=True))
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(N products, H days, M stages)."""
+        return self.on_hand.shape[0], self.forecast_mean.shape[1], self.on_hand.shape[1]
+
+
+@dataclass
+class MixedCostResult:
+    """Day 0's orders and how they were obtained.
+
+    orders [N, M] int64; status "optimal" | "lp_integral" | "lp_floor" | "fallback_zero";
+    objective (the plan's, without the slack penalty); capacity_slack (sum of v in the plan used);
+    timed_out (HiGHS stopped at time_limit); fallback (status != "optimal"); build_s / solve_s
+    wall time (build, and every solve including fallbacks); info: sizes, HiGHS messages, gap."""
+
+    orders: np.ndarray
+    status: str
+    objective: float
+    capacity_slack: float
+    timed_out: bool
+    fallback: bool
+    build_s: float
+    solve_s: float
+    info: dict = field(default_factory=dict)
+
+
+def build_mixed_milp(problem: MixedCostProblem, integrality: str = "all", capacity_row: str = "env"):
+    """Sparse model (module docstring): dict with c, A, row_lb, row_ub, lb, ub, integrality,
+    the day-0 order columns [N*M] (product-major) and the slack columns."""
+    check_choice("integrality", integrality, INTEGRALITY)
+    check_choice("capacity_row", capacity_row, CAPACITY_ROWS)
+    N, H, M = problem.shape
+    block = N * H * M
+    o_base, i_base, m_base = 0, block, 2 * block
+    v_base = m_base + N * H
+    coupled = problem.capacity is not None
+    groups = np.zeros(N, np.int64) if problem.groups is None else problem.groups
+    group_ids, group_of = np.unique(groups, return_inverse=True)
+    G = group_ids.size if coupled else 0
+    n_var = v_base + G * H * M
+
+    product, day, stage = (a.ravel() for a in np.meshgrid(np.arange(N), np.arange(H), np.arange(M), indexing="ij"))
+    cell = (product * H + day) * M + stage
+    lead = problem.lead_times[stage]
+    retail = stage == 0
+    mean = problem.forecast_mean[product, day]
+
+    # balance rows (one per cell): I[t] - I[t-1] - o[t-L] + o[t, j-1] - m[t] (retail) = rhs
+    rows, cols, vals = [cell], [i_base + cell], [np.ones(block)]
+    prev = day >= 1
+    rows.append(cell[prev]); cols.append(i_base + cell[prev] - M); vals.append(-np.ones(prev.sum()))
+    arrives = day >= lead
+    rows.append(cell[arrives]); cols.append(o_base + cell[arrives] - lead[arrives] * M)
+    vals.append(-np.ones(arrives.sum()))
+    ships = stage >= 1
+    rows.append(cell[ships]); cols.append(o_base + cell[ships] - 1); vals.append(np.ones(ships.sum()))
+    rows.append(cell[retail]); cols.append(m_base + product[retail] * H + day[retail])
+    vals.append(-np.ones(retail.sum()))
+    rhs = (np.where(day == 0, problem.on_hand[product, stage], 0.0) + problem.arrivals[product, day, stage]
+           - np.where(retail, mean, 0.0))
+    blocks = [(rows, cols, vals, block, rhs, rhs)]
+
+    # before_arrivals: o[t, j] <= I[t-1, j+1] for t >= 1 (t = 0 is a bound below)
+    if problem.timing == "before_arrivals" and M > 1:
+        sel = (stage < M - 1) & (day >= 1)
+        r = np.arange(sel.sum())
+        c_sel = cell[sel]
+        blocks.append(([r, r], [o_base + c_sel, i_base + c_sel - M + 1],
+                       [np.ones(r.size), -np.ones(r.size)], r.size, np.full(r.size, -np.inf), np.zeros(r.size)))
+
+    if coupled:
+        # the row of (group g, day t, stage j); which cells enter it depends on capacity_row
+        row_of = (group_of[product] * H + day) * M + stage
+        known = problem.arrivals[product, day, stage].astype(np.float64)
+        rows, cols, vals = [], [], []
+        if capacity_row == "env":  # on hand before the day's arrivals + the arrivals
+            active = np.ones(block, bool)
+            known = known + np.where(day == 0, problem.on_hand[product, stage], 0.0)
+            rows.append(row_of[prev]); cols.append(i_base + cell[prev] - M); vals.append(np.ones(prev.sum()))
+        else:  # the sample's: stock after sales + arrivals, only after the lead time
+            active = day > lead
+            rows.append(row_of[active]); cols.append(i_base + cell[active]); vals.append(np.ones(active.sum()))
+        sel = arrives & active
+        rows.append(row_of[sel]); cols.append(o_base + cell[sel] - lead[sel] * M); vals.append(np.ones(sel.sum()))
+        n_rows = G * H * M
+        rows.append(np.arange(n_rows)); cols.append(v_base + np.arange(n_rows)); vals.append(-np.ones(n_rows))
+        known_sum = np.bincount(row_of[active], weights=known[active], minlength=n_rows)
+        row_stage = np.arange(n_rows) % M
+        row_active = np.zeros(n_rows, bool)
+        row_active[row_of[active]] = True
+        ub = np.where(row_active, problem.capacity[row_stage] - known_sum, np.inf)
+        blocks.append((rows, cols, vals, n_rows, np.full(n_rows, -np.inf), ub))
+
+    mats, lbs, ubs = [], [], []
+    for rows, cols, vals, n_rows, lo, hi in blocks:
+        mats.append(sparse.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                                     shape=(n_rows, n_var)))
+        lbs.append(lo)
+        ubs.append(hi)
+    matrix = sparse.vstack(mats, format="csr")
+
+    cost = np.zeros(n_var)
+    cost[i_base + cell] = problem.holding_cost[product, stage]
+    cost[m_base:v_base] = np.repeat(problem.shortage_cost, H)
+    big = 1e3 * (float(max(problem.shortage_cost.max(initial=0.0), problem.holding_cost.max(initial=0.0))) + 1.0)
+    cost[v_base:] = big
+
+    lower = np.zeros(n_var)
+    upper = np.full(n_var, np.inf)
+    cap = problem.supply_capacity[product, stage].astype(np.float64)
+    above = np.minimum(stage + 1, M - 1)
+    if problem.timing == "before_arrivals":  # today's order ships from the supplier's on hand now
+        supplier = np.where(stage < M - 1, problem.on_hand[product, above], np.inf)
+        cap = np.where(day == 0, np.minimum(cap, supplier), cap)
+    if problem.first_day_supply is not None:
+        supplier = np.where(stage < M - 1, problem.first_day_supply[product, above], np.inf)
+        cap = np.where(day == 0, np.minimum(cap, supplier), cap)
+    cap[day + lead >= H] = 0.0
+    upper[o_base + cell] = cap
+    upper[m_base:v_base] = problem.forecast_mean.ravel()
+    integer = np.zeros(n_var)
+    if integrality == "all":
+        integer[o_base:o_base + block] = 1
+    elif integrality == "first":
+        integer[o_base + cell[day == 0]] = 1
+    return {"c": cost, "A": matrix, "row_lb": np.concatenate(lbs), "row_ub": np.concatenate(ubs),
+            "lb": lower, "ub": upper, "integrality": integer, "first_orders": o_base + cell[day == 0],
+            "slack": np.arange(v_base, n_var), "penalty": big}
+
+
+def _lp(model, lower, upper, time_limit):
+    """The LP relaxation: HiGHS dual simplex without presolve (about 2x faster than milp's LP path
+    on these block-structured models, same optimum)."""
+    eq = model["row_lb"] == model["row_ub"]
+    ub_rows = ~eq & np.isfinite(model["row_ub"])
+    lb_rows = ~eq & np.isfinite(model["row_lb"])
+    A = model["A"]
+    A_ub = sparse.vstack([A[ub_rows], -A[lb_rows]], format="csr")
+    b_ub = np.concatenate([model["row_ub"][ub_rows], -model["row_lb"][lb_rows]])
+    options = {"presolve": False}
+    if time_limit is not None:
+        options["time_limit"] = float(time_limit)
+    try:
+        return linprog(model["c"], A_ub=A_ub, b_ub=b_ub, A_eq=A[eq], b_eq=model["row_ub"][eq],
+                       bounds=np.stack([lower, upper], axis=1), method="highs-ds", options=options)
+    except Exception as error:  # noqa: BLE001 - reported, then the deterministic fallback
+        return error
+
+
+def _mip(model, time_limit, mip_rel_gap):
+    options = {"presolve": True, "mip_rel_gap": mip_rel_gap}
+    if time_limit is not None:
+        options["time_limit"] = float(time_limit)
+    try:
+        return milp(model["c"], integrality=model["integrality"], bounds=Bounds(model["lb"], model["ub"]),
+                    constraints=LinearConstraint(model["A"], model["row_lb"], model["row_ub"]), options=options)
+    except Exception as error:  # noqa: BLE001 - reported, then the deterministic fallback
+        return error
+
+
+def _solved(sol) -> bool:
+    return not isinstance(sol, Exception) and sol.status == 0 and sol.x is not None
+
+
+def _plan_cost(model, x):
+    slack = float(x[model["slack"]].sum()) if model["slack"].size else 0.0
+    return float(model["c"] @ x) - model["penalty"] * slack, slack
+
+
+def solve_mixed(problem: MixedCostProblem, *, time_limit: float | None = 10.0, mip_rel_gap: float = 1e-6,
+                integrality: str = "all", capacity_row: str = "env") -> MixedCostResult:
+    """Day 0's integer orders [N, M] of the rolling mixed-cost model (module docstring)."""
+    if not isinstance(problem, MixedCostProblem):
+        raise ConfigError(f"'problem' must be a MixedCostProblem, got {type(problem).__name__}")
+    check_time_limit(time_limit)
+    check_number("mip_rel_gap", mip_rel_gap, "a number in [0, 1)", lambda x: 0 <= x < 1)
+    t0 = time.perf_counter()
+    model = build_mixed_milp(problem, integrality, capacity_row)
+    build_s = time.perf_counter() - t0
+    N, H, M = problem.shape
+    first = model["first_orders"]
+    info = {"n_variables": int(model["c"].size), "n_rows": int(model["A"].shape[0]),
+            "n_integer": int(model["integrality"].sum())}
+    t1 = time.perf_counter()
+    integer = model["integrality"] > 0
+    # the LP first: an integral LP optimum is an optimal integer plan (the single-SKU model is a
+    # network flow: always integral); otherwise the MILP (HiGHS branch and bound)
+    lp = _lp(model, model["lb"], model["ub"], time_limit)
+    x = None
+    if _solved(lp) and np.all(np.abs(lp.x[integer] - np.rint(lp.x[integer])) <= 1e-6):
+        x, status, info["solved_by"] = lp.x, "optimal", "lp_integral"
+    elif integer.any():
+        sol = _mip(model, time_limit, mip_rel_gap)
+        info["highs_status"] = None if isinstance(sol, Exception) else int(sol.status)
+        info["highs_message"] = (f"milp raised {type(sol).__name__}: {sol}" if isinstance(sol, Exception)
+                                 else getattr(sol, "message", ""))
+        if _solved(sol):
+            x, status, info["solved_by"] = sol.x, "optimal", "milp"
+            info["mip_gap"] = float(getattr(sol, "mip_gap", 0.0) or 0.0)
+    elif _solved(lp):  # integrality "none": the LP is the model
+        x, status, info["solved_by"] = lp.x, "optimal", "lp"
+    timed_out = info.get("highs_status") == 1 or (not isinstance(lp, Exception) and lp.status == 1)
+    if x is not None:
+        orders = np.rint(x[first]).astype(np.int64).reshape(N, M)
+    else:
+        # deterministic fallback: the LP relaxation without a time limit
+        if not _solved(lp):
+            lp = _lp(model, model["lb"], model["ub"], None)
+        if not _solved(lp):
+            orders, status = np.zeros((N, M), np.int64), "fallback_zero"
+        else:
+            x = lp.x
+            lp_orders = x[first]
+            info["lp_objective"], info["lp_slack"] = _plan_cost(model, x)
+            if np.all(np.abs(lp_orders - np.rint(lp_orders)) <= 1e-6):
+                orders, status = np.rint(lp_orders).astype(np.int64).reshape(N, M), "lp_integral"
+            else:
+                floored = np.floor(lp_orders + 1e-6)
+                lower, upper = model["lb"].copy(), model["ub"].copy()
+                lower[first] = upper[first] = floored
+                fixed = _lp(model, lower, upper, None)
+                orders, status = floored.astype(np.int64).reshape(N, M), "lp_floor"
+                x = fixed.x if _solved(fixed) else None
+    objective, slack = _plan_cost(model, x) if x is not None else (float("nan"), float("nan"))
+    if status == "lp_floor":
+        info["slack_added"] = (slack - info["lp_slack"]) if x is not None else float("nan")
+    if x is not None:
+        info["integral_plan"] = bool(np.all(np.abs(x[integer] - np.rint(x[integer])) <= 1e-6))
+    return MixedCostResult(orders=orders, status=status, objective=objective, capacity_slack=slack,
+                           timed_out=bool(timed_out), fallback=status != "optimal", build_s=build_s,
+                           solve_s=time.perf_counter() - t1, info=info)

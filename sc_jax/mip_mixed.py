@@ -1,0 +1,252 @@
+"""Episodes under "MIP with mixed cost" (the hybrid sample's baseline): a host-side runner.
+
+Every day the rolling-horizon mixed-cost MILP (`sc_jax.alloc.mip_mixed`) plans H days on the
+forecast means from each episode's state; day 0's integer orders go to the env's own step (jitted,
+vmapped over products, `env.vmap_products` when they share capacity, and over samples).
+
+    keys = sc_jax.evaluate.demand_keys(key, P, S)   # [P, S]: the paths evaluate(...) uses
+    result = run_mip_mixed(env, params, keys, alignment="sample")
+    result.cost          # [P, S] env cost per episode (holding + missed sales + refused arrivals)
+    result.daily         # per-day info [T, P, S, ...] (lost, on_hand, ...): notebook metrics
+
+Common random numbers: episode (p, s) draws its demand (and initial on hand) from `keys[p, s]`
+exactly as `sc_jax.env.rollout` / `sc_jax.evaluate.evaluate` do (`episode_keys`), so MIP-mixed
+meets the same paths as every JAX policy given the same keys.
+
+Forecast alignment (`alignment`): "sample" hands the model forecast_mean[t+1 : t+1+H] while day
+t is simulated (the sample's `iteration_demand_forecast`: its plan is one day out of step with the
+demand it meets); "aligned" hands it forecast_mean[t : t+H]. Past the stored forecast the last
+value is repeated (the presets store T + 15 days).
+
+Models per day: with shared capacity, one model per sample over its P products (their capacity
+row); without, one block-diagonal model over all P x S episodes (HiGHS solves the blocks together:
+one call per day instead of P x S). Shapes: P products, S samples, M stages, T days.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sc_jax.alloc.mip_mixed import CAPACITY_ROWS, INTEGRALITY, TIMINGS, MixedCostProblem, solve_mixed
+from sc_jax.checks import check_choice, check_integer, check_number, check_time_limit
+from sc_jax.env.keys import check_key_batch
+from sc_jax.env.params import batch_shape, replicate
+from sc_jax.env.types import EnvParams
+from sc_jax.errors import ConfigError
+
+ALIGNMENTS = ("sample", "aligned")
+#: per-day StepInfo fields kept in MipMixedResult.daily, [T, P, S, ...]
+DAILY_FIELDS = ("demand", "lost", "on_hand", "accepted", "arrivals", "overflow", "holding_cost",
+                "shortage_cost", "overflow_cost")
+
+
+@dataclass
+class MipMixedResult:
+    """P products x S samples under MIP-mixed (module docstring).
+
+    cost [P, S]: env cost per episode (-reward: holding + shortage + overflow, the SKU's own k, h);
+    daily: dict of per-day arrays [T, P, S, ...] (DAILY_FIELDS) plus "shared_utilisation" [T, S, M];
+    statuses: solver status -> number of models; solve_s [T]: wall time of the day's solves (model
+    build included); solve_s_per_model [T]: the same divided by the models of the day;
+    capacity_slack [T, models]: each plan's capacity slack (0 when its capacity rows hold);
+    refused_units [M] and peak_utilisation [M]: over all samples and days (shared capacity)."""
+
+    cost: np.ndarray
+    daily: dict
+    statuses: dict
+    solve_s: np.ndarray
+    solve_s_per_model: np.ndarray
+    capacity_slack: np.ndarray
+    fallback_models: int
+    timed_out_models: int
+    refused_units: np.ndarray
+    peak_utilisation: np.ndarray
+    wall_s: float
+    settings: dict = field(default_factory=dict)
+
+
+def forecast_slice(forecast_mean: np.ndarray, t: int, horizon: int, alignment: str) -> np.ndarray:
+    """[..., horizon] forecast means handed to the model on day t: forecast_mean[..., t+1 : t+1+H]
+    ("sample") or [..., t : t+H] ("aligned"); the last stored value repeated past the end."""
+    start = t + (1 if alignment == "sample" else 0)
+    idx = np.minimum(np.arange(start, start + horizon), forecast_mean.shape[-1] - 1)
+    return forecast_mean[..., idx]
+
+
+def _compiled(env):
+    """(reset_all(keys [S, P], params) -> state [S, P], step_all(state, orders [S, P, M], params))."""
+
+    @jax.jit
+    def reset_all(keys, params):
+        return jax.vmap(lambda k: jax.vmap(env.reset)(k, params)[1])(keys)
+
+    @jax.jit
+    def step_all(state, orders, params):
+        def per_sample(state, orders):
+            def one(state, p, o):
+                _, state, reward, _, info = env.step_env(None, state, o, p)
+                kept = {name: getattr(info, name) for name in DAILY_FIELDS}
+                kept["shared_utilisation"] = info.shared_utilisation
+                return state, reward, kept
+
+            return env.vmap_products(one)(state, params, orders)
+
+        state, reward, kept = jax.vmap(per_sample)(state, orders)
+        return state, reward, kept, state.on_hand, state.arrival_schedule
+
+    return reset_all, step_all
+
+
+_CACHE: dict = {}
+
+
+def minimal_horizon(lead_times, timing: str) -> int:
+    """The shortest plan in which a top-stage order can reach the customer: sum(L) + 1 with
+    "after_arrivals" (10 on the hybrid chain, the sample's H), sum(L) + M - 1 + 1 with
+    "before_arrivals" (12): a supplier then ships a unit the day after it arrives."""
+    lead = np.asarray(lead_times, np.int64)
+    return int(lead.sum()) + (lead.size - 1 if timing == "before_arrivals" else 0) + 1
+
+
+def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, alignment: str = "sample",
+                  time_limit: float | None = 10.0, mip_rel_gap: float = 1e-6, integrality: str = "all",
+                  capacity_row: str = "env", timing: str | None = None,
+                  progress: Callable[[int, float], None] | None = None) -> MipMixedResult:
+    """One episode per (product, sample) under MIP-mixed.
+
+    env, params: an InventoryEnv (not a wrapper) and its params, one product or [P] (a catalog,
+      sharing capacity when env.couple_products); lead times must be the same for every product.
+    keys: episode keys [P, S] (or [S] for one product), e.g. sc_jax.evaluate.demand_keys(key, P, S).
+    horizon H (>= max lead time + 1; default `minimal_horizon`: 10 = the sample's H on its
+      chain with the sample's timing, 12 with sc_jax's exact timing), alignment "sample" | "aligned", time_limit / mip_rel_gap /
+      integrality ("all" | "first" | "none") / capacity_row ("env" | "sample") / timing
+      (default: the env's, "after_arrivals" under the sample's semantics, "before_arrivals" under
+      sc_jax's exact ones): the model's (sc_jax.alloc.mip_mixed). Under the env's exact semantics today's orders
+      are also bounded by each supplier's on hand (what the env will ship), so no executed order
+      is ever short at its supplier; under the sample's semantics they ship in full anyway.
+    progress(t, seconds so far): called after each day."""
+    check_choice("alignment", alignment, ALIGNMENTS)
+    check_choice("integrality", integrality, INTEGRALITY)
+    check_choice("capacity_row", capacity_row, CAPACITY_ROWS)
+    check_time_limit(time_limit)
+    check_number("mip_rel_gap", mip_rel_gap, "a number in [0, 1)", lambda x: 0 <= x < 1)
+    exact_env = env.supply_semantics == "exact"
+    if timing is None:
+        timing = "before_arrivals" if exact_env else "after_arrivals"
+    check_choice("timing", timing, TIMINGS)
+    if getattr(env, "unwrapped", env) is not env:
+        raise ConfigError("run_mip_mixed needs the InventoryEnv itself (it plans the orders), not a wrapper")
+    if len(batch_shape(params)) > 1:
+        raise ConfigError(f"params must have at most one product axis, got batch shape {batch_shape(params)}")
+    keys = jnp.asarray(keys)
+    typed = jnp.issubdtype(keys.dtype, jax.dtypes.prng_key)
+    if batch_shape(params) == ():
+        params = replicate(params, 1)
+        if keys.ndim == (1 if typed else 2):  # [S]: add the product axis
+            keys = keys[None]
+    if keys.ndim != (2 if typed else 3):
+        raise ConfigError(f"'keys' must be episode keys [P, S] (or [S] for one product), got shape {keys.shape}")
+    P = batch_shape(params)[0]
+    flat = keys.reshape((-1,) + keys.shape[2:])
+    check_key_batch(flat)
+    if keys.shape[0] != P:
+        raise ConfigError(f"'keys' must have a leading product axis of {P} (the params' products), got {keys.shape}")
+    S = keys.shape[1]
+    lead = np.asarray(params.lead_time)
+    if not np.all(lead == lead[:1]):
+        raise ConfigError("lead times must be the same for every product (one model per sample)")
+    lead = lead[0].astype(np.int64)
+    M, T = params.num_stages, env.periods
+    if horizon is None:
+        horizon = minimal_horizon(lead, timing)
+    check_integer("horizon", horizon, int(lead.max()) + 1)
+    coupled = bool(env.couple_products)
+
+    t0 = time.perf_counter()
+    fns = _CACHE.get(env)
+    if fns is None:
+        fns = _CACHE[env] = _compiled(env)
+    reset_all, step_all = fns
+    state = reset_all(jnp.swapaxes(keys, 0, 1), params)  # [S, P]
+    forecast = np.asarray(state.demand.forecast_mean, np.float64)  # [S, P, T + W]
+    on_hand = np.asarray(state.on_hand)
+    schedule = np.asarray(state.arrival_schedule)  # [S, P, Hh + 1, M]
+    holding = np.asarray(params.unit_holding_cost, np.float64)[:, :M]
+    shortage = np.asarray(params.unit_shortage_cost, np.float64)[:, 0]
+    supply = np.asarray(params.supply_capacity, np.float64)
+    capacity = np.asarray(params.shared_capacity, np.float64)[0] if coupled else None
+
+    daily = {}
+    reward_sum = np.zeros((S, P))
+    statuses: Counter = Counter()
+    solve_s, per_model, slack = np.zeros(T), np.zeros(T), []
+    fallback = timed_out = 0
+    n_models = S if coupled else 1
+    for t in range(T):
+        mean = forecast_slice(forecast, t, horizon, alignment)  # [S, P, H]
+        arrivals = np.zeros((S, P, horizon, M))
+        rows = min(horizon, schedule.shape[2])
+        arrivals[:, :, :rows] = schedule[:, :, :rows]
+        a0 = time.perf_counter()
+        if coupled:
+            orders, day_slack = np.zeros((S, P, M), np.int64), []
+            for s in range(S):
+                result = solve_mixed(MixedCostProblem(
+                    on_hand=on_hand[s], arrivals=arrivals[s], forecast_mean=mean[s], holding_cost=holding,
+                    shortage_cost=shortage, supply_capacity=supply, lead_times=lead, capacity=capacity,
+                    timing=timing, first_day_supply=on_hand[s] if exact_env else None), time_limit=time_limit, mip_rel_gap=mip_rel_gap,
+                    integrality=integrality, capacity_row=capacity_row)
+                orders[s] = result.orders
+                day_slack.append(result.capacity_slack)
+                statuses[result.status] += 1
+                fallback += int(result.fallback)
+                timed_out += int(result.timed_out)
+        else:
+            result = solve_mixed(MixedCostProblem(
+                on_hand=on_hand.reshape(S * P, M), arrivals=arrivals.reshape(S * P, horizon, M),
+                forecast_mean=mean.reshape(S * P, horizon), holding_cost=np.tile(holding, (S, 1)),
+                shortage_cost=np.tile(shortage, S), supply_capacity=np.tile(supply, (S, 1)), lead_times=lead,
+                timing=timing, first_day_supply=on_hand.reshape(S * P, M) if exact_env else None), time_limit=time_limit, mip_rel_gap=mip_rel_gap,
+                integrality=integrality, capacity_row=capacity_row)
+            orders = result.orders.reshape(S, P, M)
+            day_slack = [result.capacity_slack]
+            statuses[result.status] += 1
+            fallback += int(result.fallback)
+            timed_out += int(result.timed_out)
+        solve_s[t] = time.perf_counter() - a0
+        per_model[t] = solve_s[t] / n_models
+        slack.append(day_slack)
+        state, reward, kept, on_hand_j, schedule_j = step_all(state, jnp.asarray(orders, jnp.int32), params)
+        on_hand, schedule = np.asarray(on_hand_j), np.asarray(schedule_j)
+        reward_sum += np.asarray(reward, np.float64)
+        for name, value in kept.items():
+            daily.setdefault(name, []).append(np.asarray(value))
+        if progress is not None:
+            progress(t, time.perf_counter() - t0)
+
+    out = {}
+    for name, values in daily.items():
+        stacked = np.stack(values)  # [T, S, P, ...]
+        if name == "shared_utilisation":
+            out[name] = stacked[:, :, 0]  # the same for every product of a sample: [T, S, M]
+        else:
+            out[name] = np.swapaxes(stacked, 1, 2)  # [T, P, S, ...]
+    refused = out["overflow"].sum(axis=(0, 1, 2)).astype(np.int64)
+    peak = out["shared_utilisation"].max(axis=(0, 1)) if coupled else np.zeros(M)
+    return MipMixedResult(
+        cost=-reward_sum.T, daily=out, statuses=dict(statuses), solve_s=solve_s, solve_s_per_model=per_model,
+        capacity_slack=np.asarray(slack, np.float64), fallback_models=fallback, timed_out_models=timed_out,
+        refused_units=refused, peak_utilisation=peak, wall_s=time.perf_counter() - t0,
+        settings={"horizon": horizon, "alignment": alignment, "time_limit": time_limit, "mip_rel_gap": mip_rel_gap,
+                  "integrality": integrality, "capacity_row": capacity_row, "timing": timing,
+                  "supply_semantics": env.supply_semantics,
+                  "products": P, "samples": S, "coupled": coupled})
+
+
+__all__ = ["ALIGNMENTS", "DAILY_FIELDS", "MipMixedResult", "forecast_slice", "minimal_horizon", "run_mip_mixed"]

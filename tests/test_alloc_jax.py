@@ -1,0 +1,232 @@
+"""The JAX capacity stage (sc_jax.alloc.jax_stage) against the SciPy MILP reference.
+
+Instances from `random_problem`, stacked by shape and solved in one jitted batch call per
+(shape, capacity basis), so a few compilations serve hundreds of instances: binding, loose (zero
+need), zero capacity, overflow (committed stock above capacity), exact ties (duplicated products)
+and free cuts (products with no costs). The objective of the JAX orders, priced with the
+reference's float64 cut cost, equals the MILP's; the orders equal the MILP's wherever the optimum
+is unique. Elsewhere they usually equal the greedy reference's too (same tie-breaking), except
+where float32 rounding merges two cut costs that float64 keeps apart by ~1e-7 (seen between
+duplicated products): then a unit moves between equally priced products, the objective agrees.
+"""
+import dataclasses
+import functools
+
+import jax
+import numpy as np
+import pytest
+
+from sc_jax.alloc import AllocationProblem, allocate, random_problem
+from sc_jax.alloc import jax_stage
+from sc_jax.alloc.milp import build_cut_segments, capacity_room
+from sc_jax.errors import ConfigError
+
+N = 12  # products per instance (one compiled shape)
+KINDS = ("binding", "binding", "binding", "loose", "zero_capacity", "overflow", "ties", "free")
+
+
+def make_instance(seed: int, kind: str) -> AllocationProblem:
+    rng = np.random.default_rng(seed)
+    tightness = rng.uniform(1.0, 1.5) if kind == "loose" else rng.uniform(0.05, 0.95)
+    problem = random_problem(seed, N, tightness=tightness, max_daily_mean=float(rng.choice([3.0, 20.0, 60.0])))
+    committed = (problem.on_hand + problem.pipeline).sum(axis=0)
+    if kind == "zero_capacity":
+        problem = dataclasses.replace(problem, capacity=np.zeros(3))
+    elif kind == "overflow":  # committed stock above capacity at one or two stages
+        squeeze = np.where(rng.random(3) < 0.5, rng.uniform(0.05, 0.5), 0.0)
+        squeeze[rng.integers(3)] = 0.3
+        problem = dataclasses.replace(problem, capacity=np.where(squeeze > 0, np.floor(committed * (1 - squeeze)),
+                                                                 problem.capacity))
+    elif kind == "ties":  # products 6..11 are copies of 0..5: exactly equal cut costs
+        copy = lambda x: np.concatenate([x[: N // 2], x[: N // 2]])
+        fields = {f: copy(getattr(problem, f)) for f in ("desired_orders", "on_hand", "pipeline", "holding_cost",
+                                                       "shortage_cost", "supply_capacity", "forecast_mean",
+                                                       "forecast_std")}
+        fields["capacity"] = np.floor((fields["on_hand"] + fields["pipeline"]).sum(0)
+                                      + tightness * fields["desired_orders"].sum(0))
+        problem = dataclasses.replace(problem, pipeline_by_day=None, **fields)
+    elif kind == "free":  # some products cost nothing to cut (k = h = 0)
+        free = rng.random(N) < 0.3
+        problem = dataclasses.replace(problem, shortage_cost=np.where(free[:, None], 0.0, problem.shortage_cost),
+                                      holding_cost=np.where(free[:, None], 0.0, problem.holding_cost))
+    return problem
+
+
+@functools.lru_cache(maxsize=None)
+def _batch(capacity_basis: str, max_segments: int):
+    return jax.jit(functools.partial(jax_stage.daily_allocation_batch, capacity_basis=capacity_basis,
+                                     max_segments=max_segments))
+
+
+def solve_batch(problems, capacity_basis="position", max_segments=16):
+    """The JAX stage on stacked instances (float64 inputs split into float32 hi + lo)."""
+    stack = lambda name, dtype: np.stack([getattr(p, name).astype(dtype) for p in problems])
+    mean = stack("forecast_mean", np.float64)
+    capacity = stack("capacity", np.float64)
+    out = _batch(capacity_basis, max_segments)(
+        stack("desired_orders", np.int32), stack("on_hand", np.int32), stack("pipeline", np.int32),
+        stack("holding_cost", np.float32), stack("shortage_cost", np.float32), stack("supply_capacity", np.int32),
+        mean.astype(np.float32), stack("forecast_std", np.float32), stack("lead_times", np.int32),
+        capacity.astype(np.float32), min_cut_cost_fraction=np.float32(1e-3),
+        forecast_mean_lo=(mean - mean.astype(np.float32)).astype(np.float32),
+        capacity_lo=(capacity - capacity.astype(np.float32)).astype(np.float32))
+    return jax.device_get(out)
+
+
+def reference_cost(problem, cuts, capacity_basis, max_segments=16):
+    """float64 cut cost of `cuts` in the reference model (the yardstick every method reports)."""
+    upper = problem.order_upper_bound()
+    room, _ = capacity_room(problem, capacity_basis)
+    binding = np.flatnonzero(np.maximum(upper.sum(0) - room, 0) > 0)
+    if binding.size == 0:
+        return 0.0, None
+    segments = build_cut_segments(problem, upper, binding, max_segments)
+    return segments.cost(cuts), segments
+
+
+def optimum_is_unique(segments, cuts, tolerance=1e-6) -> bool:
+    """Per stage, every cut unit strictly cheaper than every uncut unit of another product, and
+    no free uncut unit (else another optimum moves orders)."""
+    filled = np.clip(cuts[segments.product, segments.stage] - segments.start, 0, segments.width)
+    for stage in np.unique(segments.stage):
+        here = segments.stage == stage
+        cut, uncut = here & (filled > 0), here & (filled < segments.width)
+        if not uncut.any() or not cut.any():
+            continue
+        if segments.slope[uncut].min() <= tolerance:
+            return False
+        top_cut = np.full(segments.n_products, -np.inf)
+        np.maximum.at(top_cut, segments.product[cut], segments.slope[cut])
+        low_uncut = np.full(segments.n_products, np.inf)
+        np.minimum.at(low_uncut, segments.product[uncut], segments.slope[uncut])
+        pairs = top_cut[:, None] >= low_uncut[None, :] * (1 - tolerance)
+        np.fill_diagonal(pairs, False)  # a product's own units: the order does not move
+        if pairs.any():
+            return False
+    return True
+
+
+def check_instances(count: int, first_seed: int = 0) -> dict:
+    """`count` instances per capacity basis, all kinds; asserts and returns the tallies."""
+    seeds = range(first_seed, first_seed + count)
+    problems = [make_instance(seed, KINDS[seed % len(KINDS)]) for seed in seeds]
+    tally = {"instances": 0, "binding": 0, "unique": 0, "orders_equal_greedy": 0}
+    for basis in ("position", "expected"):
+        out = solve_batch(problems, basis)
+        for i, problem in enumerate(problems):
+            milp = allocate(problem, "daily", capacity_basis=basis)
+            greedy = allocate(problem, "greedy", capacity_basis=basis)
+            cuts = np.asarray(out.cuts[i], np.int64)
+            upper = problem.order_upper_bound()
+            room, overflow = capacity_room(problem, basis)
+            np.testing.assert_array_equal(out.upper[i], upper)
+            np.testing.assert_array_equal(out.room[i], room)
+            np.testing.assert_allclose(out.overflow[i], overflow, rtol=1e-6, atol=1e-4)
+            np.testing.assert_array_equal(out.need[i], milp.info["need"])
+            orders = upper - cuts
+            assert np.all(orders >= 0) and np.all(cuts >= 0)
+            np.testing.assert_array_equal(cuts.sum(0), out.need[i])  # greedy cuts exactly the need
+            if basis == "position":  # the guarantee: stock + pipeline + orders within capacity
+                committed = (problem.on_hand + problem.pipeline).sum(0)
+                fits = committed + orders.sum(0) <= problem.capacity + 1e-9
+                assert np.all(fits | (committed > problem.capacity))
+                assert np.all(orders[:, committed > problem.capacity] == 0)
+            cost, segments = reference_cost(problem, cuts, basis)
+            assert cost == pytest.approx(milp.objective, rel=1e-6, abs=1e-9), (i, basis, KINDS[i % len(KINDS)])
+            tally["instances"] += 1
+            tally["orders_equal_greedy"] += int(np.array_equal(orders, greedy.orders))
+            if segments is not None:
+                tally["binding"] += 1
+                if optimum_is_unique(segments, cuts):
+                    tally["unique"] += 1
+                    np.testing.assert_array_equal(orders, milp.orders)
+                    np.testing.assert_array_equal(orders, greedy.orders)
+    return tally
+
+
+def test_jax_stage_equals_the_milp_on_random_instances():
+    tally = check_instances(160)
+    assert tally["instances"] == 320 and tally["binding"] >= 150 and tally["unique"] >= 100, tally
+    assert tally["orders_equal_greedy"] >= 310, tally
+
+
+@pytest.mark.slow
+def test_jax_stage_equals_the_milp_on_1200_instances():
+    tally = check_instances(1200, first_seed=10_000)
+    assert tally["instances"] == 2400, tally
+
+
+def test_non_power_of_two_segments_and_breakpoints():
+    """max_segments=5: breakpoints round(U k / 5) half to even in integers, as the reference."""
+    problems = [make_instance(seed, "binding") for seed in range(8)]
+    out = solve_batch(problems, "position", max_segments=5)
+    for i, problem in enumerate(problems):
+        milp = allocate(problem, "daily", max_segments=5)
+        cost, _ = reference_cost(problem, np.asarray(out.cuts[i], np.int64), "position", max_segments=5)
+        assert cost == pytest.approx(milp.objective, rel=1e-6, abs=1e-9)
+    upper = np.arange(0, 200, dtype=np.int32)
+    breaks = np.asarray(jax_stage._breakpoints(upper, 10))
+    from sc_jax.alloc.milp import round_half_even_ratio
+
+    expected = np.where(upper[:, None] > 10, round_half_even_ratio(upper[:, None] * np.arange(11), 10),
+                        np.minimum(np.arange(11), upper[:, None]))
+    np.testing.assert_array_equal(breaks, expected)
+    assert round_half_even_ratio(np.array([45 * 7, 5, 15, 25]), 10).tolist() == [32, 0, 2, 2]
+
+
+def test_allocate_method_jax_returns_an_allocation_result():
+    problem = random_problem(3, 9, tightness=0.6)
+    jax_result = allocate(problem, "jax", max_segments=None, time_limit=1.0)
+    daily = allocate(problem, "daily", max_segments=None)
+    assert jax_result.method == "jax" and jax_result.status == "optimal" and not jax_result.fallback
+    assert jax_result.orders.dtype == np.int64 and jax_result.orders.shape == (9, 3)
+    assert jax_result.objective == pytest.approx(daily.objective, rel=1e-6)
+    assert jax_result.info["jax_objective"] == pytest.approx(daily.objective, rel=1e-4)
+    np.testing.assert_array_equal(jax_result.overflow, daily.overflow)
+    loose = allocate(dataclasses.replace(problem, capacity=problem.capacity + 1e4), "jax", max_segments=None)
+    assert loose.status == "not_binding" and loose.objective == 0.0
+    np.testing.assert_array_equal(loose.orders, problem.order_upper_bound())
+
+
+def test_vmap_of_the_single_instance_function_equals_the_batch():
+    problems = [make_instance(seed, KINDS[seed % len(KINDS)]) for seed in range(8)]
+    stack = lambda name, dtype: np.stack([getattr(p, name).astype(dtype) for p in problems])
+    args = (stack("desired_orders", np.int32), stack("on_hand", np.int32), stack("pipeline", np.int32),
+            stack("holding_cost", np.float32), stack("shortage_cost", np.float32),
+            stack("supply_capacity", np.int32), stack("forecast_mean", np.float32), stack("forecast_std", np.float32),
+            stack("lead_times", np.int32), stack("capacity", np.float32))
+    mapped = jax.jit(jax.vmap(jax_stage.daily_allocation))(*args)
+    batched = _batch("position", 16)(*args)
+    np.testing.assert_array_equal(mapped.orders, batched.orders)
+    np.testing.assert_array_equal(mapped.need, batched.need)
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(capacity_basis="physical"), "'capacity_basis' must be one of ('position', 'expected'), got 'physical'"),
+    (dict(max_segments=0), "'max_segments' must be None or an integer >= 1, got 0"),
+    (dict(min_cut_cost_fraction=-1.0), "'min_cut_cost_fraction' must be a finite number >= 0, got -1.0"),
+    (dict(band_size=10), "'options' of method 'jax' must be among ('max_segments', 'capacity_basis', "
+                         "'min_cut_cost_fraction'), got unknown 'band_size'"),
+    (dict(time_limit=0), "'time_limit' must be None or a number > 0 (seconds), got 0"),
+])
+def test_bad_options_raise_config_error(options, message):
+    with pytest.raises(ConfigError) as error:
+        allocate(random_problem(0, 4), "jax", **options)
+    assert str(error.value) == message
+
+
+def test_pure_function_rejects_bad_static_options():
+    problem = random_problem(0, 4)
+    args = (problem.desired_orders, problem.on_hand, problem.pipeline, problem.holding_cost, problem.shortage_cost,
+            problem.supply_capacity, problem.forecast_mean, problem.forecast_std, problem.lead_times, problem.capacity)
+    with pytest.raises(ConfigError, match=r"^'max_segments' must be an integer >= 1, got None$"):
+        jax_stage.daily_allocation(*args, max_segments=None)
+    with pytest.raises(ConfigError, match=r"^'capacity_basis' must be one of \('position', 'expected'\), got 'x'$"):
+        jax_stage.daily_allocation(*args, capacity_basis="x")
+    with pytest.raises(ConfigError, match=r"^'min_cut_cost_fraction' must be a finite number >= 0, got nan$"):
+        jax_stage.daily_allocation(*args, min_cut_cost_fraction=float("nan"))
+    with pytest.raises(ConfigError, match=r"^'desired_orders' must be a 2-D array"):
+        jax_stage.daily_allocation(problem.desired_orders[0], *args[1:])
+    big = dataclasses.replace(problem, on_hand=problem.on_hand + 2**24)
+    with pytest.raises(ConfigError, match=r"^'on_hand' must be integers < 2\*\*24 for method 'jax'"):
+        allocate(big, "jax")

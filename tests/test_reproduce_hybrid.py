@@ -1,0 +1,128 @@
+"""experiments/reproduce_hybrid.py: composes (defaults and +preset=quick), runs both experiments on a
+tiny budget with every method, writes every key of issue #10's schema (plus #15's rows, both
+metrics), resumes a finished run untouched, rejects bad keys naming the field; the JAX episode
+runner it uses matches the safety-stock env and the one rollout."""
+import importlib
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from tests.hydra_config import compose_config
+
+import sc_jax
+from sc_jax.errors import ConfigError
+
+# quick, shrunk: 30 days, 2 SKUs, 2 episodes, one point per experiment, one semantics (each semantics
+# compiles its own episodes), a tiny PPO brain, one-candidate tuning grids (no simulation to tune)
+TINY = ["+preset=quick", "periods=30", "episodes=2", "num_skus=2", "ratios=[100]", "sigma_levels=[3]",
+        "semantics=[exact]", "tuning.train_episodes=2", "tuning.sigma_rule.z_values=[1.0]",
+        "tuning.sigma_rule.steps=[]", "tuning.safety.steps=[]",
+        "tuning.base_stock.grid_max=0", "tuning.base_stock.steps=[]", "agent.safety.safety_high=8",
+        "tuning.safety.values=[4]",
+        "agent.ppo.num_envs=8", "agent.ppo.num_minibatches=2", "agent.ppo.update_epochs=1", "agent.ppo.hidden=[8]",
+        "agent.ppo.total_timesteps=32", "agent.ppo.progress_every_s=0", "logger.console=false", "plot=true"]
+
+
+def _compose(overrides=()):
+    return compose_config("reproduce_hybrid", overrides)
+
+
+def _module():
+    return importlib.import_module("experiments.reproduce_hybrid")
+
+
+def test_defaults_and_quick_compose():
+    cfg = _compose()
+    assert list(cfg.semantics) == ["sample", "exact"] and cfg.single_sku.episodes >= 100
+    assert list(cfg.multi_sku.ratios) == [10, 100] and cfg.multi_sku.num_skus == 200
+    assert cfg.agent.brain == "safety" and cfg.agent.safety.ratio_low == 1.0
+    quick = _compose(["+preset=quick"])
+    assert quick.multi_sku.num_skus < 200 and quick.single_sku.episodes < cfg.single_sku.episodes
+    assert {"sigma_rule", "fixed_safety"} <= set(quick.single_sku.methods)
+    assert {"sigma_rule_alloc", "fixed_safety_alloc"} <= set(quick.multi_sku.methods)
+    # the top-level keys override every experiment, the preset included
+    s = _module().settings(_module().to_dict(_compose(["+preset=quick", "episodes=3", "ratios=[7]", "num_skus=5"])))
+    assert s["single_sku"]["episodes"] == s["multi_sku"]["episodes"] == 3
+    assert s["single_sku"]["ratios"] == s["multi_sku"]["ratios"] == [7.0] and s["multi_sku"]["num_skus"] == 5
+
+
+def test_tiny_run_writes_the_schema_and_resumes(tmp_path):
+    module = _module()
+    results = module.run(_compose(TINY), run_dir=tmp_path)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    single, multi = saved["single_sku"]["100"]["3"], saved["multi_sku"]["100"]["3"]
+    assert set(single) == set(module.SINGLE_METHODS) and set(multi) == set(module.MULTI_METHODS)
+    for table in (single, multi):
+        for method, row in table.items():
+            assert {"mean", "ci95", "std", "metric", "semantics"} <= set(row), method
+            for metric in ("env_cost", "notebook_cost"):
+                assert set(row[metric]) == {"exact"} and {"mean", "ci95", "std"} <= set(row[metric]["exact"])
+            assert np.isfinite(row["mean"]) and row["env_cost"]["exact"]["mean"] > 0
+    for row in multi.values():
+        assert {"peak_utilisation", "refused_units", "alloc_s_per_day"} <= set(row)
+        assert 0 <= row["peak_utilisation"] and row["refused_units"] >= 0 and row["alloc_s_per_day"] > 0
+    # the perfect-information bound is below every policy on the env's own cost (same episodes)
+    bound = single["bound"]["env_cost"]["exact"]["mean"]
+    assert all(row["env_cost"]["exact"]["mean"] >= bound - 1e-6 for row in single.values())
+    assert single["brain_alloc"]["metric"] == "notebook_cost" and single["bound"]["semantics"] == "exact"
+    assert "brain_minus_this" in single["fixed_safety"] and saved["headline"]["single_sku"]["semantics"] == "exact"
+    assert saved["tuned"]["exact"]["safety"] and saved["timings"]["total_s"] > 0 and saved["machine"]["cpu_count"]
+    md = (tmp_path / "results.md").read_text()
+    assert "## Single SKU: notebook_cost, exact semantics" in md and "| fixed_safety |" in md
+    for name in ("single_sku.png", "multi_sku.png", "details.json", "checkpoint_exact/config.json"):
+        assert (tmp_path / name).exists(), name
+    assert results["single_sku"]["100"]["3"]["mip_mixed"]["mean"] == pytest.approx(single["mip_mixed"]["mean"])
+    # resume: a finished run is returned as stored, its files untouched
+    stamp = (tmp_path / "results.json").stat().st_mtime_ns
+    again = module.run(_compose(TINY), run_dir=tmp_path)
+    assert again == saved and (tmp_path / "results.json").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("override, field", [
+    ("ratios=[0]", "ratios"), ("sigma_levels=[0]", "sigma_levels"), ("episodes=0", "episodes"),
+    ("num_skus=0", "num_skus"), ("seed=-1", "seed"), ("semantics=[fast]", "semantics"),
+    ("single_sku.methods=[brain]", "single_sku.methods"), ("multi_sku.methods=[bound]", "multi_sku.methods"),
+    ("+typo=1", "typo"), ("+single_sku.typo=1", "typo"), ("brain.train_semantics=both", "brain.train_semantics"),
+    ("tuning.objective.sample=cost", "tuning.objective.sample"), ("mip_mixed.alignment=late", "mip_mixed.alignment"),
+    ("multi_sku.capacity_basis=stock", "multi_sku.capacity_basis"), ("periods=20", "periods"),
+    ("multi_sku.capacity_per_sku=0", "multi_sku.capacity_per_sku"), ("tuning.safety.steps=[0]", "tuning.safety.steps"),
+    ("brain.checkpoint={sample: x}", "brain.checkpoint"), ("tuning.safety.values=[-1]", "tuning.safety.values"),
+])
+def test_bad_keys_name_the_field(tmp_path, override, field):
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.").replace("[", r"\[")):
+        _module().run(_compose(TINY + [override]), run_dir=tmp_path)
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_daily_runner_matches_the_safety_env_and_the_rollout():
+    """One compiled episode for every method: the brain's controller with a constant safety stock
+    gives the safety-stock env's costs, the sigma rule and base stock the one rollout's, on the
+    same keys (common random numbers with sc_jax.evaluate and MIP-mixed)."""
+    from sc_jax.env import rollout
+    from sc_jax.env.params import replicate
+    from sc_jax.env.wrappers import SafetyStockEnv, fixed_safety_stock
+    from sc_jax.evaluate import scenario_costs
+    from sc_jax.hybrid_reproduction import make_daily_runner, method_params, single_keys
+    from sc_jax.policies.base_stock import base_stock
+    from sc_jax.policies.sigma_rule import sigma_rule_policy
+    from sc_jax.sample_metrics import notebook_cost
+
+    env, params = sc_jax.make("hybrid_sample", cost_ratio=100.0, sigma_max=5, semantics="sample", periods=40)
+    keys = jax.random.split(jax.random.PRNGKey(1), 4)
+    run = make_daily_runner(env, None, timing="after_arrivals")
+    reset_keys, act_keys = single_keys(keys)
+    p1 = replicate(params, 1)
+    out = run(method_params("safety", 3, safety=[6, 3, 2]), p1, reset_keys, act_keys)
+    ref = scenario_costs(SafetyStockEnv(env, safety_high=20), fixed_safety_stock, jnp.array([6, 3, 2]),
+                         jax.tree.map(lambda x: x[None], params), keys)[0]
+    np.testing.assert_allclose(np.asarray(out.cost[:, 0]), ref, rtol=1e-5)
+    for mode, act, x in (("sigma_rule", sigma_rule_policy("installation", True, "after_arrivals"), [2.0, 1.0, 0.5]),
+                         ("base_stock", base_stock, [70.0, 150.0, 250.0])):
+        out = run(method_params(mode, 3, **{"z" if mode == "sigma_rule" else "levels": x}), p1, reset_keys, act_keys)
+        reward, (lost, on_hand), _ = rollout(env, act, jnp.asarray(x), params, keys,
+                                             collect=lambda tr: (tr.info.lost, tr.info.on_hand))
+        np.testing.assert_allclose(np.asarray(out.cost[:, 0]), -np.asarray(reward), rtol=1e-5)
+        np.testing.assert_allclose(np.asarray(out.notebook_day[20:, :, 0]).sum(0),
+                                   notebook_cost(np.asarray(lost), np.asarray(on_hand), 100.0), rtol=1e-5)

@@ -1,0 +1,70 @@
+"""Multi-device: evaluation, scenario costs and seed-vmapped training split their batch over the
+local devices (sc_jax.sharding) and give the numbers of one device. Eight fake CPU devices
+(XLA_FLAGS=--xla_force_host_platform_device_count=8) in a subprocess, against one."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    import jax, jax.numpy as jnp, numpy as np
+    import sc_jax
+    from sc_jax.agents.ppo import PPOConfig, make_train
+    from sc_jax.evaluate import evaluate, scenario_costs
+    from sc_jax.policies import base_stock
+    from sc_jax.sharding import shard_batch
+
+    env, params = sc_jax.make("orgym_v1")
+    levels = jnp.asarray([60, 70, 80])
+    result = evaluate(env, base_stock, levels, params, jax.random.PRNGKey(3), num_samples=16)
+    keys = jax.random.split(jax.random.PRNGKey(4), 24)
+    by_h = jax.vmap(lambda h: params.replace(unit_holding_cost=params.unit_holding_cost * h))(jnp.asarray([1.0, 2.0]))
+    costs = scenario_costs(env, base_stock, levels, by_h, keys)
+    if "train" not in sys.argv[1:]:
+        json.dump({"devices": jax.local_device_count(), "reward": np.asarray(result.reward).tolist(),
+                   "fill": np.asarray(result.fill_rate).tolist(), "costs": costs.tolist()}, sys.stdout)
+        raise SystemExit(0)
+    config = PPOConfig(num_envs=8, num_minibatches=2, update_epochs=1, hidden=(8,), total_timesteps=480,
+                       progress_every_s=0.0)
+    train = make_train(config, env, params)
+    seeds = shard_batch(jax.random.split(jax.random.PRNGKey(0), 8))
+    _, metrics = jax.jit(jax.vmap(train))(seeds)
+    out = {"devices": jax.local_device_count(),
+           "seed_sharded": len(getattr(seeds, "sharding", None).device_set) if hasattr(seeds, "sharding") else 1,
+           "reward": np.asarray(result.reward).tolist(), "fill": np.asarray(result.fill_rate).tolist(),
+           "costs": costs.tolist(), "returns": np.asarray(metrics["episode_return"]).tolist()}
+    json.dump(out, sys.stdout)
+""")
+
+
+def _run(devices: int, *args) -> dict:
+    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+           "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", SCRIPT, *args], env=env, capture_output=True, text=True,
+                          timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_eight_devices_evaluate_like_one():
+    one, eight = _run(1), _run(8)
+    assert one["devices"] == 1 and eight["devices"] == 8
+    for name in ("reward", "fill", "costs"):
+        np.testing.assert_allclose(eight[name], one[name], rtol=1e-6, err_msg=name)
+
+
+@pytest.mark.slow
+def test_eight_devices_train_seeds_like_one():
+    one, eight = _run(1, "train"), _run(8, "train")
+    assert eight["seed_sharded"] == 8  # the seed axis really is spread over the 8 devices
+    for name in ("reward", "fill", "costs"):
+        np.testing.assert_allclose(eight[name], one[name], rtol=1e-6, err_msg=name)
+    np.testing.assert_allclose(eight["returns"], one["returns"], rtol=1e-5)
