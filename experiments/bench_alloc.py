@@ -22,8 +22,6 @@ The config is checked before anything runs; a bad value raises
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,7 +33,7 @@ from sc_jax.alloc import allocate, random_problem
 from sc_jax.checks import check_integer, check_number, check_time_limit, is_integer, show
 from sc_jax.config import to_dict
 from sc_jax.errors import ConfigError
-from sc_jax.runlog import hydra_run_dir, write_json, stop_cleanly_on_interrupt
+from sc_jax.runlog import hydra_run_dir, machine_name, stop_cleanly_on_interrupt, write_json
 
 # Keys of conf/bench_alloc.yaml (all required).
 CONFIG_KEYS = ("sizes", "rolling_max", "full_max", "repeats", "tightness", "seed", "time_limit", "band_size",
@@ -48,19 +46,6 @@ def timed(problem, method, repeats, **options):
     build = statistics.median(r.build_s for r in results)
     solve = statistics.median(r.solve_s for r in results)
     return build, solve, results[-1]
-
-
-def machine_name() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cpu}, {cores} cores available"
 
 
 def check_config(cfg) -> SimpleNamespace:

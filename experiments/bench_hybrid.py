@@ -27,8 +27,6 @@ The config is checked before anything runs; a bad value raises `sc_jax.errors.Co
 from __future__ import annotations
 
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -44,24 +42,17 @@ from sc_jax.env.catalog import make_catalog
 from sc_jax.errors import ConfigError
 from sc_jax.hybrid import StaticByRatio, make_hybrid_functions, run_hybrid, static_by_ratio
 from sc_jax.hybrid_jax import hybrid_episodes
-from sc_jax.runlog import hydra_run_dir, write_json
+from sc_jax.runlog import hydra_run_dir, stop_cleanly_on_interrupt, write_json
+from sc_jax.runlog import machine_name as cpu_and_cores
+from sc_jax.sharding import describe
 
 CONFIG_KEYS = ("sizes", "samples", "host_samples", "periods", "sigma", "ratios", "capacity_per_product",
                "capacity_basis", "stocks", "max_segments", "time_limit", "repeats", "seed")
 
 
 def machine_name() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    devices = jax.local_devices()
-    return f"{cpu}, {cores} cores available; JAX {jax.__version__} on {len(devices)} x {devices[0].device_kind}"
+    """The CPU and cores (sc_jax.runlog.machine_name), then JAX and its local devices."""
+    return f"{cpu_and_cores()}; JAX {jax.__version__} on {describe()}"
 
 
 def _positive_numbers(name, value, count=None):
@@ -192,6 +183,7 @@ def run(cfg, run_dir=None) -> dict:
 
 @hydra.main(config_path="../conf", config_name="bench_hybrid", version_base=None)
 def main(cfg) -> None:
+    stop_cleanly_on_interrupt("[bench_hybrid]")
     run(cfg)
 
 

@@ -142,6 +142,22 @@ def logger_from_cfg(run_dir, logger_cfg: Mapping[str, Any] | None, full_cfg=None
                      progress_every_s=float(cfg.get("progress_every_s", 5.0)))
 
 
+def machine_name() -> str:
+    """The CPU model and the cores this process may use (benchmarks record where they ran)."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cpu}, {cores} cores available"
+
+
 def hydra_job() -> dict:
     """wandb's grouping of the current Hydra job: in a multirun, `group` = the sweep dir (one group
     per sweep) and `name` = the job's overrides (one run per job); `job_type` = the entry point.
