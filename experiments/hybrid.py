@@ -122,7 +122,11 @@ def run(cfg, run_dir=None) -> dict:
         demand_extra["user_demand"] = load_demand_csv(cat["demand_csv"])
     if demand_kind != "forecast":  # sigma_max is the forecast generator's: one level for other profiles
         sigma_levels = sigma_levels[:1]
-    mean_demand = float(np.mean(cat.get("mu_range", (10.0, 30.0))))
+    mu_range = np.asarray(cat.get("mu_range", (10.0, 30.0)), np.float64)
+    if mu_range.shape != (2,) or not np.all(np.isfinite(mu_range)) or not 0 < mu_range[0] <= mu_range[1]:
+        raise ConfigError(f"catalog.mu_range must be two numbers 0 < low <= high (mean demand per product), "
+                          f"got {cat.get('mu_range')}")
+    mean_demand = float(np.mean(mu_range))
     safety_cfg = full["agent"]["safety"]
     low, high = int(safety_cfg.get("safety_low", 0)), int(safety_cfg.get("safety_high", 10))
     alloc_method, alloc_options = _alloc_settings(full["alloc"])

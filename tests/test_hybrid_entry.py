@@ -57,6 +57,12 @@ def test_hybrid_config_errors(tmp_path):
     hybrid = importlib.import_module("experiments.hybrid")
     with pytest.raises(ConfigError, match="methods must be"):
         hybrid.run(_compose(TINY + ["methods=[brain+milp]"]), run_dir=tmp_path)
+    with pytest.raises(ConfigError, match="'catalog.demand' must be one of"):
+        hybrid.run(_compose(TINY + ["catalog.demand=normal"]), run_dir=tmp_path)
+    with pytest.raises(ConfigError, match="catalog.mu_range must be two numbers"):
+        hybrid.run(_compose(TINY + ["catalog.mu_range=[-5,10]"]), run_dir=tmp_path)
+    with pytest.raises(ConfigError, match="catalog.demand 'user' needs catalog.demand_csv"):
+        hybrid.run(_compose(TINY + ["catalog.demand=user"]), run_dir=tmp_path)
     with pytest.raises(ConfigError, match="capacity_per_product"):
         hybrid.run(_compose(TINY + ["catalog.capacity_per_product=[10,20]"]), run_dir=tmp_path)
 
