@@ -16,6 +16,7 @@ import pytest
 import sc_jax
 from sc_jax.env import Box, EnvParams, EnvState, InventoryEnv, StepInfo, make_env, replicate, rollout
 from sc_jax.env.rollout import sample_paths
+from sc_jax.errors import ConfigError
 from sc_jax.env.wrappers import (FlattenObservationWrapper, LogWrapper, SafetyStockEnv,
                                  ScaleRewardByCostRatio, fixed_safety_stock, params_by_sigma)
 from sc_jax.evaluate import scenario_costs
@@ -200,6 +201,45 @@ def test_safety_stock_env(hybrid_small):
     assert costs.shape == (2, 8) and float(params.forecast[6]) == 5.0
     np.testing.assert_allclose(costs[1], -np.asarray(reward).sum(axis=1), rtol=1e-5)
     assert costs[0].mean() < costs[1].mean()  # a better forecast costs less at the same safety stock
+
+
+@pytest.mark.parametrize("semantics, timing", [("exact", "before_arrivals"), ("sample", "after_arrivals")])
+def test_safety_stock_env_sigma_rule_controller(semantics, timing):
+    """controller="sigma_rule": action a per stage is the sigma rule's z = a x z_step (negative
+    allowed), with the rule's supplier timing taken from the env's supply semantics; a constant
+    action gives exactly the sigma rule's episodes through the one rollout (same keys)."""
+    from sc_jax.env.rollout import rollout as one_rollout
+    from sc_jax.policies.sigma_rule import sigma_rule_policy
+
+    base, params = sc_jax.make("hybrid_sample", cost_ratio=100.0, semantics=semantics, periods=20)
+    env = SafetyStockEnv(base, action_frequency=5, safety_low=-8, safety_high=16, controller="sigma_rule",
+                         z_step=0.25)
+    assert env.sigma_rule_timing == timing
+    space = env.action_space(params)
+    np.testing.assert_array_equal(space.low, [-8, -8, -8])
+    action = jnp.array([8, -4, 2])  # z = [2, -1, 0.5]
+    keys = jax.random.split(jax.random.PRNGKey(5), 6)
+    by_level = params_by_sigma(params, 100.0, [2, 6])
+    costs = scenario_costs(env, fixed_safety_stock, action, by_level, keys)
+    rule = sigma_rule_policy("installation", True, timing)
+    for i in range(2):
+        level = jax.tree.map(lambda x, i=i: x[i], by_level)
+        reward = one_rollout(base, rule, jnp.array([2.0, -1.0, 0.5]), level, keys)[0]
+        np.testing.assert_allclose(costs[i], -np.asarray(reward), rtol=1e-5)
+    # a different z changes the costs (the action is read)
+    other = scenario_costs(env, fixed_safety_stock, jnp.array([0, 0, 0]), by_level, keys)
+    assert not np.allclose(costs, other)
+
+
+def test_safety_stock_env_controller_errors():
+    base, _ = sc_jax.make("hybrid", periods=20, forecast_window=5)
+    with pytest.raises(ConfigError, match=r"'controller' must be one of .*'order_up_to', 'sigma_rule'.*got 'pid'"):
+        SafetyStockEnv(base, action_frequency=5, controller="pid")
+    with pytest.raises(ConfigError, match="'z_step' must be a finite number > 0, got 0"):
+        SafetyStockEnv(base, action_frequency=5, controller="sigma_rule", z_step=0)
+    with pytest.raises(ConfigError, match=r"0 <= safety_low < safety_high \(controller 'order_up_to'\), got \[-1, 10\]"):
+        SafetyStockEnv(base, action_frequency=5, safety_low=-1)
+    SafetyStockEnv(base, action_frequency=5, safety_low=-1, controller="sigma_rule")  # negative z: allowed
 
 
 def test_scale_reward_by_cost_ratio(hybrid_small):

@@ -24,13 +24,14 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from sc_jax.checks import check_number
+from sc_jax.checks import check_choice, check_number
 from sc_jax.env import dynamics
 from sc_jax.env.spaces import Box
 from sc_jax.env.types import EnvParams
 from sc_jax.errors import ConfigError
 
 SIGMA_INDEX = 6  # position of sigma_max in EnvParams.forecast
+CONTROLLERS = ("order_up_to", "sigma_rule")  # SafetyStockEnv's daily controllers
 
 
 @dataclass(frozen=True)
@@ -97,11 +98,19 @@ def fixed_safety_stock(safety_stock, state, params, key):
 
 @dataclass(frozen=True)
 class SafetyStockEnv(Wrapper):
-    """Safety stock per stage every `action_frequency` days; the order-up-to controller
-    (sc_jax.policies.order_up_to) orders daily in between. Actions: integers in
-    [safety_low, safety_high] per stage. Training scenarios (`sample_params`): the cost ratio
-    (kept, or log-uniform on [ratio_low, ratio_high]) and sigma_max (uniform integer in
-    [sigma_low, sigma_high])."""
+    """A safety decision per stage every `action_frequency` days; a daily controller orders in
+    between. Actions: integers in [safety_low, safety_high] per stage, read by `controller`:
+
+    - "order_up_to" (default): units of safety stock on top of the forecast over the lead time
+      (sc_jax.policies.order_up_to; safety_low >= 0);
+    - "sigma_rule": a safety factor z = action x `z_step` per stage for the forecast-sigma rule
+      (sc_jax.policies.sigma_rule, installation form, capped at what the supplier can ship, its
+      timing the env's: "after_arrivals" under the sample's supply semantics, "before_arrivals"
+      under the exact ones): scale-free (z means the same at every sigma) and negative actions
+      allowed (stock below the forecast, the right move at low cost ratios).
+
+    Training scenarios (`sample_params`): the cost ratio (kept, or log-uniform on
+    [ratio_low, ratio_high]) and sigma_max (uniform integer in [sigma_low, sigma_high])."""
 
     action_frequency: int = 10
     safety_low: int = 0
@@ -110,8 +119,12 @@ class SafetyStockEnv(Wrapper):
     ratio_high: float | None = None
     sigma_low: int = 1
     sigma_high: int = 10
+    controller: str = "order_up_to"
+    z_step: float = 0.1
 
     def __post_init__(self):
+        check_choice("controller", self.controller, CONTROLLERS)
+        check_number("z_step", self.z_step, "a finite number > 0", lambda x: math.isfinite(x) and x > 0)
         env, f = self.env, self.action_frequency
         if env.observation_kind != "rich":  # the brain reads the forecast window; any demand kind
             raise ConfigError("the safety-stock env needs observation 'rich' (the forecast window the brain "
@@ -119,9 +132,10 @@ class SafetyStockEnv(Wrapper):
         if not isinstance(f, (int, np.integer)) or isinstance(f, bool) or f < 1 or env.periods % f:
             raise ConfigError(f"'action_frequency' must be an integer >= 1 dividing periods ({env.periods}), got {f!r}")
         if not (isinstance(self.safety_low, (int, np.integer)) and isinstance(self.safety_high, (int, np.integer))
-                and 0 <= self.safety_low < self.safety_high):
-            raise ConfigError("safety range must be integers with 0 <= safety_low < safety_high, got "
-                              f"[{self.safety_low!r}, {self.safety_high!r}]")
+                and self.safety_low < self.safety_high and (self.safety_low >= 0 or self.controller == "sigma_rule")):
+            floor = "" if self.controller == "sigma_rule" else "0 <= "
+            raise ConfigError(f"safety range must be integers with {floor}safety_low < safety_high (controller "
+                              f"{self.controller!r}), got [{self.safety_low!r}, {self.safety_high!r}]")
         if not (isinstance(self.sigma_low, (int, np.integer)) and isinstance(self.sigma_high, (int, np.integer))
                 and 1 <= self.sigma_low <= self.sigma_high):
             raise ConfigError("sigma range must be integers with 1 <= sigma_low <= sigma_high, got "
@@ -150,15 +164,31 @@ class SafetyStockEnv(Wrapper):
         return Box(jnp.full((M,), self.safety_low, jnp.int32), jnp.full((M,), self.safety_high, jnp.int32),
                    (M,), jnp.int32)
 
-    def step_env(self, key, state, action, params=None):
-        """`action_frequency` days under order-up-to(safety stock [M]): (obs, state, reward,
-        done, info {holding_cost, shortage_cost} summed over the days)."""
+    @property
+    def sigma_rule_timing(self) -> str:
+        """The sigma rule's supplier timing for this env's supply semantics."""
+        return "after_arrivals" if self.env.unwrapped.supply_semantics == "sample" else "before_arrivals"
+
+    def daily_controller(self):
+        """controller(action [M], state, params) -> orders [M] of one day."""
+        if self.controller == "sigma_rule":
+            from sc_jax.policies.sigma_rule import sigma_rule_policy
+
+            rule = sigma_rule_policy("installation", True, self.sigma_rule_timing)
+            z_step = float(self.z_step)
+            return lambda action, state, params: rule(jnp.asarray(action, jnp.float32) * z_step, state, params)
         from sc_jax.policies.order_up_to import order_up_to
 
+        return order_up_to
+
+    def step_env(self, key, state, action, params=None):
+        """`action_frequency` days under the controller with `action` [M]: (obs, state, reward,
+        done, info {holding_cost, shortage_cost} summed over the days)."""
         params = self.env._params(params)
+        controller = self.daily_controller()
 
         def day(state, k):
-            orders = order_up_to(action, state, params)
+            orders = controller(action, state, params)
             _, state, reward, _, info = self.env.step_env(k, state, orders, params)
             return state, (reward, info.holding_cost, info.shortage_cost)
 
