@@ -1,6 +1,7 @@
 """Evaluate a trained brain: `python experiments/evaluate.py checkpoint=<run>/checkpoint`.
 
-Loads policy params + config written by experiments/train.py, rebuilds the env from the saved
+Loads policy params + config written by experiments/train.py (a brain trained by PPO or by HDPO:
+config.json's "algorithm", sc_jax.agents.brains.load_brain), rebuilds the env from the saved
 config and evaluates the deterministic policy on held-out paths (a seed training never used):
 orders brain: mean episode reward with a 95% CI and the perfect-information bound (sc_jax.oracle)
 on `oracle_paths` of the same paths; safety brain: cost per sigma level beside the grid-searched

@@ -3,9 +3,19 @@
 Methods (conf/hybrid.yaml `methods`), all on the same demand samples (common random numbers):
   brain+alloc        the safety-stock brain every action_frequency days + the capacity stage (alloc)
   brain_only         the brain, no capacity stage: the environment refuses arrivals over capacity
-  static+alloc       the best static safety stock per cost ratio (grid search on training paths)
+  static+alloc       the best static safety stock per cost ratio across the sigma levels (grid search
+                     on training paths) + the capacity stage
+  fixed_safety_alloc the brain's controller with the best constant safety stock per cost ratio AND
+                     sigma level (the same search, per level: it knows sigma, static+alloc does not) +
+                     the capacity stage: the ablation that tells whether the brain adds anything (#15)
+  sigma_rule_alloc   the forecast-sigma rule (sc_jax.policies.sigma_rule: order up to the forecast over
+                     each stage's cover window + z sqrt(sum sigma^2) over it), its orders cut by the
+                     capacity stage; z per cost ratio and sigma level, tuned by the CRN search on
+                     training episodes (`tuning.sigma_rule`, never the evaluation seed); it orders daily
+                     (as the controller's safety stock sigma_rule.safety_equivalent, decided every day)
   zero_safety+alloc  safety stock 0 + the capacity stage (order up to the forecast only)
   random+alloc       safety stock uniform in the brain's range + the capacity stage
+Tuned parameters are recorded in results.json (`static`, `fixed_safety`, `sigma_rule`).
 The brain is loaded from `brain.checkpoint` (a safety brain of experiments/train.py) or trained
 here with the `agent` group (default: the ratio-conditioned brain). `alloc=jax` runs every
 episode as one jitted scan with the JAX capacity stage (sc_jax.hybrid_jax: the same model, the same
@@ -17,14 +27,16 @@ hybrid_costs.png and, when trained here, checkpoint/ into the run dir.
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import hydra
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sc_jax.agents.brains import build_env, load_brain
+from sc_jax.agents.brains import build_env, load_brain, require_order_up_to
 from sc_jax.agents.checkpoint import save_checkpoint
 from sc_jax.agents.ppo import PPOConfig, make_policy, make_train
 from sc_jax.checks import check_choice, check_integer, reject_unknown_keys
@@ -34,18 +46,77 @@ from sc_jax.env.catalog import STATIONARY_PROFILES, make_catalog, stationary_pro
 from sc_jax.env.demand import load_demand_csv
 from sc_jax.env.wrappers import SafetyStockEnv, fixed_safety_stock
 from sc_jax.errors import ConfigError
+from sc_jax.evaluate import demand_paths
 from sc_jax.hybrid import (StaticByRatio, make_day_functions, make_hybrid_functions, run_hybrid, run_hybrid_batch,
                            static_by_ratio)
 from sc_jax.policies import SafetyRange, random_safety
+from sc_jax.policies.sigma_rule import FORMS, sigma_rule_safety_policy
 from sc_jax.runlog import hydra_run_dir, logger_from_cfg, write_json, stop_cleanly_on_interrupt
 from sc_jax.sweep import resume_or_none
 from sc_jax.stats import mean_ci, paired_difference
-from sc_jax.tuning import tune_static_safety
+from sc_jax.tuning import tune_sigma_rule, tune_sigma_rule_on_paths, tune_static_safety
 
 register_configs()
-METHODS = ("brain+alloc", "brain_only", "static+alloc", "zero_safety+alloc", "random+alloc")
+METHODS = ("brain+alloc", "brain_only", "static+alloc", "zero_safety+alloc", "random+alloc", "fixed_safety_alloc",
+           "sigma_rule_alloc")
 KEYS = ("agent", "alloc", "logger", "catalog", "sigma_levels", "episodes", "seed", "brain", "static",
-        "methods", "plot", "resume")
+        "tuning", "methods", "plot", "resume")
+SIGMA_RULE_KEYS = ("z_values", "steps", "train_paths", "train_seed", "form")
+
+
+class PerSigma(dict):
+    """A method's policy params per sigma level (sigma -> params), unlike a brain's params pytree."""
+
+
+class ZByRatio(NamedTuple):
+    """The sigma rule's z per cost ratio: log10 ratios [R], z [R, M]; a product uses the row of the
+    ratio nearest (in log) to its own (as sc_jax.hybrid.StaticByRatio)."""
+
+    log10_ratios: jnp.ndarray
+    z: jnp.ndarray
+
+
+@lru_cache(maxsize=None)
+def sigma_rule_by_ratio(form: str, timing: str):
+    """Policy of the hybrid loop (act(ZByRatio, state, params, key) -> safety stock [M]): the
+    controller's safety stock for which it orders what the sigma rule orders today with the z row
+    of the product's cost ratio (sigma_rule.safety_equivalent); run it with action_frequency 1."""
+    rule = sigma_rule_safety_policy(form, timing)
+
+    def act(table: ZByRatio, state, params, key):
+        row = jnp.argmin(jnp.abs(table.log10_ratios - jnp.log10(params.cost_ratio)))
+        return rule(jnp.asarray(table.z, jnp.float32)[row], state, params, key)
+
+    act.__name__ = act.__qualname__ = f"sigma_rule_by_ratio_{form}_{timing}"
+    return act
+
+
+def _number_list(name: str, value, allowed: str, ok, empty: bool = False) -> list[float]:
+    try:
+        arr = np.asarray(value, np.float64)
+    except (TypeError, ValueError):
+        arr = np.zeros((0, 0))
+    if arr.ndim != 1 or (arr.size == 0 and not empty) or not np.all(np.isfinite(arr)) or not ok(arr):
+        raise ConfigError(f"'{name}' must be a {'' if empty else 'non-empty '}list of {allowed}, got {value!r}")
+    return [float(x) for x in arr]
+
+
+def sigma_rule_settings(full: dict) -> dict:
+    """tuning.sigma_rule checked (ConfigError naming the field and the allowed values)."""
+    tuning = dict(full.get("tuning") or {})
+    reject_unknown_keys(tuning, ("sigma_rule",), "tuning")
+    sr = dict(tuning.get("sigma_rule") or {})
+    reject_unknown_keys(sr, SIGMA_RULE_KEYS, "tuning.sigma_rule")
+    missing = [k for k in SIGMA_RULE_KEYS if k not in sr]
+    if missing:
+        raise ConfigError(f"'tuning.sigma_rule' must set {list(SIGMA_RULE_KEYS)}, missing {missing}")
+    return {"z_values": _number_list("tuning.sigma_rule.z_values", sr["z_values"], "finite numbers (negative allowed)",
+                                     lambda a: True),
+            "steps": _number_list("tuning.sigma_rule.steps", sr["steps"], "numbers > 0", lambda a: np.all(a > 0),
+                                  empty=True),
+            "train_paths": check_integer("tuning.sigma_rule.train_paths", sr["train_paths"], 1),
+            "train_seed": check_integer("tuning.sigma_rule.train_seed", sr["train_seed"], 0),
+            "form": check_choice("tuning.sigma_rule.form", sr["form"], FORMS)}
 
 
 def _brain(full: dict, run_dir: Path, base_env, base, logger):
@@ -55,12 +126,13 @@ def _brain(full: dict, run_dir: Path, base_env, base, logger):
         kind, act, policy_params, env, _, _ = load_brain(Path(checkpoint))
         if kind != "safety":
             raise ConfigError(f"'brain.checkpoint' must hold a safety-stock brain, got a {kind!r} brain")
+        require_order_up_to(env, f"'brain.checkpoint' {checkpoint}")
         return act, policy_params, env.action_frequency, {"checkpoint": str(checkpoint)}
     agent = full["agent"]
     if agent.get("brain") != "safety":
         raise ConfigError(f"agent must be a safety-stock brain (agent=ppo_safety_conditioned), got {agent.get('brain')!r}")
     ppo = PPOConfig.from_dict(agent["ppo"])
-    env = build_env("safety", base_env, base, agent["safety"])
+    env = require_order_up_to(build_env("safety", base_env, base, agent["safety"]), "agent.safety")
     logger.info(f"[hybrid] training the brain: {ppo.total_timesteps} decisions x {ppo.num_envs} envs")
     t0 = time.perf_counter()
     seed = check_integer("brain.seed", full["brain"]["seed"], 0)
@@ -82,6 +154,41 @@ def _demand_record(cat: dict) -> dict:
     if kind == "user":
         return {"kind": "user", "csv": cat.get("demand_csv")}
     return {"kind": "forecast"}
+
+
+def _tune_sigma_rule(cfg: dict, timing: str, ratios, sigma_levels, periods, demand_kind, profile, log_ratios,
+                     alloc_method, logger):
+    """(recorded z, the sigma_rule_alloc policy entry): z [M] per cost ratio and sigma level, tuned
+    on the representative product's training episodes (keys split(PRNGKey(train_seed),
+    train_paths): never the evaluation seed) with the CRN search of sc_jax.tuning (forecast demand:
+    tune_sigma_rule at every sigma level; stationary profiles, one level: tune_sigma_rule_on_paths
+    on training paths drawn from the same keys), the env's own cost as objective. z is scale-free
+    (sigma carries the product's demand scale), so the representative product's z serves all."""
+    z = np.zeros((len(sigma_levels), len(ratios), 3))
+    record = {"form": cfg["form"], "timing": timing, "train_paths": cfg["train_paths"],
+              "train_seed": cfg["train_seed"], "z_values": cfg["z_values"], "steps": cfg["steps"], "z": {},
+              "train_cost": {}}
+    for i, r in enumerate(ratios):
+        env_r, one = make("hybrid", cost_ratio=r, periods=periods, demand=demand_kind, **profile)
+        t0 = time.perf_counter()
+        if demand_kind == "forecast":
+            found = tune_sigma_rule(env_r, one, sigma_levels, num_paths=cfg["train_paths"], seed=cfg["train_seed"],
+                                    form=cfg["form"], timing=timing, objective="env_cost",
+                                    z_values=tuple(cfg["z_values"]), steps=tuple(cfg["steps"]))
+            z[:, i] = np.asarray(found["best_per_sigma"])
+            costs = found["train_cost_per_sigma"]
+        else:
+            paths = demand_paths(env_r, one, jax.random.PRNGKey(cfg["train_seed"]), cfg["train_paths"])[0]
+            found = tune_sigma_rule_on_paths(env_r, one, paths, form=cfg["form"], timing=timing,
+                                             z_values=cfg["z_values"], steps=cfg["steps"])
+            z[:, i] = np.asarray(found["z"])
+            costs = [-found["train_reward"]]
+        record["z"][f"ratio_{r:g}"] = {f"sigma_{g}": z[j, i].tolist() for j, g in enumerate(sigma_levels)}
+        record["train_cost"][f"ratio_{r:g}"] = {f"sigma_{g}": float(c) for g, c in zip(sigma_levels, costs)}
+        logger.info(f"[hybrid] sigma rule z for ratio {r:g}: {z[:, i].round(3).tolist()} per sigma "
+                    f"({time.perf_counter() - t0:.1f}s)")
+    tables = PerSigma({g: ZByRatio(log_ratios, jnp.asarray(z[j], jnp.float32)) for j, g in enumerate(sigma_levels)})
+    return record, (sigma_rule_by_ratio(cfg["form"], timing), tables, alloc_method)
 
 
 def _alloc_settings(alloc_cfg: dict):
@@ -127,6 +234,7 @@ def run(cfg, run_dir=None) -> dict:
         raise ConfigError(f"catalog.mu_range must be two numbers 0 < low <= high (mean demand per product), "
                           f"got {cat.get('mu_range')}")
     mean_demand = float(np.mean(mu_range))
+    sigma_cfg = sigma_rule_settings(full)
     safety_cfg = full["agent"]["safety"]
     low, high = int(safety_cfg.get("safety_low", 0)), int(safety_cfg.get("safety_high", 10))
     alloc_method, alloc_options = _alloc_settings(full["alloc"])
@@ -143,20 +251,34 @@ def run(cfg, run_dir=None) -> dict:
         policies["brain_only"] = (act, policy_params, "none")
     else:
         frequency = int(safety_cfg.get("action_frequency", 10))
-    if "static+alloc" in methods:
-        stocks = []
+    log_ratios = jnp.log10(jnp.asarray(ratios))
+    if {"static+alloc", "fixed_safety_alloc"} & set(methods):
+        stocks, per_sigma = [], []  # [R, M]; [R, levels, M]
         safety_env = SafetyStockEnv(base_env, action_frequency=frequency, safety_low=low, safety_high=high)
         for r in ratios:
             one = make("hybrid", cost_ratio=r, periods=periods, demand=demand_kind, **profile)[1]
             found = tune_static_safety(safety_env, one, r, sigma_levels,
                                        num_paths=check_integer("static.grid_paths", full["static"]["grid_paths"], 1))
             stocks.append(found["best"])
-            logger.info(f"[hybrid] static safety stock for ratio {r:g}: {found['best']} ({found['search_s']:.1f}s)")
-        info["static"] = {f"ratio_{r:g}": s for r, s in zip(ratios, stocks)}
-        policies["static+alloc"] = (static_by_ratio,
-                                    StaticByRatio(jnp.log10(jnp.asarray(ratios)), jnp.asarray(stocks)), alloc_method)
+            per_sigma.append(found["best_per_sigma"])
+            logger.info(f"[hybrid] static safety stock for ratio {r:g}: {found['best']}, per sigma "
+                        f"{found['best_per_sigma']} ({found['search_s']:.1f}s)")
+        if "static+alloc" in methods:
+            info["static"] = {f"ratio_{r:g}": s for r, s in zip(ratios, stocks)}
+            policies["static+alloc"] = (static_by_ratio, StaticByRatio(log_ratios, jnp.asarray(stocks)), alloc_method)
+        if "fixed_safety_alloc" in methods:  # the same search: its per-sigma optimum (training paths, seed 0)
+            info["fixed_safety"] = {f"ratio_{r:g}": {f"sigma_{g}": per_sigma[i][j] for j, g in enumerate(sigma_levels)}
+                                    for i, r in enumerate(ratios)}
+            policies["fixed_safety_alloc"] = (static_by_ratio, PerSigma({
+                g: StaticByRatio(log_ratios, jnp.asarray([per_sigma[i][j] for i in range(len(ratios))]))
+                for j, g in enumerate(sigma_levels)}), alloc_method)
+    if "sigma_rule_alloc" in methods:
+        timing = "after_arrivals" if getattr(base_env, "supply_semantics", "exact") == "sample" else "before_arrivals"
+        info["sigma_rule"], policies["sigma_rule_alloc"] = _tune_sigma_rule(
+            sigma_cfg, timing, ratios, sigma_levels, periods, demand_kind, profile, log_ratios, alloc_method, logger)
     policies["zero_safety+alloc"] = (fixed_safety_stock, jnp.zeros(3, jnp.int32), alloc_method)
     policies["random+alloc"] = (random_safety, SafetyRange(np.full(3, low), np.full(3, high)), alloc_method)
+    every_day = {"sigma_rule_alloc"}  # decided daily (the rule's safety changes every day)
 
     def catalog(sigma):
         return make_catalog(jax.random.PRNGKey(check_integer("catalog.seed", cat["seed"], 0)), N, ratios=ratios,
@@ -173,14 +295,19 @@ def run(cfg, run_dir=None) -> dict:
         product_ratio = np.asarray(params.cost_ratio)
         for method in methods:
             policy, policy_params, allocation = policies[method]
+            if isinstance(policy_params, PerSigma):  # tuned per sigma level
+                policy_params = policy_params[sigma]
+            every = 1 if method in every_day else frequency
             if alloc_method == "jax":  # the whole episode jitted: all episodes of this sigma level in one call
                 episodes_run = run_hybrid_batch(env, params, policy, policy_params, keys,
                                                 allocation="none" if allocation == "none" else "jax",
-                                                action_frequency=frequency, alloc_options=alloc_options)
+                                                action_frequency=every, alloc_options=alloc_options)
             else:
-                fns = functions.setdefault(policy, make_hybrid_functions(env, params, policy, day_functions))
+                if policy not in functions:
+                    functions[policy] = make_hybrid_functions(env, params, policy, day_functions)
                 episodes_run = [run_hybrid(env, params, policy, policy_params, k, allocation=allocation,
-                                           action_frequency=frequency, alloc_options=alloc_options, functions=fns)
+                                           action_frequency=every, alloc_options=alloc_options,
+                                           functions=functions[policy])
                                 for k in keys]
             totals = np.array([e.total_cost for e in episodes_run])
             statuses: dict = {}
@@ -213,6 +340,7 @@ def run(cfg, run_dir=None) -> dict:
                "episodes": episodes, "capacity": (N * capacity).tolist(),
                "products_per_ratio": {f"ratio_{r:g}": int(np.sum(product_ratio == r)) for r in ratios},
                "alloc": {"method": alloc_method, **alloc_options}, "action_frequency": frequency,
+               "daily_decisions": [m for m in methods if m in every_day],
                "table": table, f"paired_minus_{reference}": paired, **info,
                "wall_s": time.perf_counter() - t_start}
     if full.get("plot", True):

@@ -12,6 +12,8 @@ stock); everything tuned is tuned on other keys (training episodes).
 Methods (results.json keys; single SKU / multi SKU):
   brain_alloc          the safety-stock brain every 10 days + the order-up-to controller (single SKU:
                        no capacity stage, one SKU shares nothing) / + the JAX capacity stage (multi)
+  brain_hdpo           single SKU: the same brain and controller trained by HDPO instead of PPO
+                       (pathwise gradients through the relaxed step and the controller, docs/hdpo.md)
   mip_mixed            the sample's baseline rebuilt: the rolling-horizon mixed-cost MILP every day
   random_alloc         safety stock uniform in the brain's range (+ the capacity stage for multi)
   static_alloc         the best constant safety stock per cost ratio over the sigma levels (tuned)
@@ -27,7 +29,7 @@ the end of each 10-day step after the first, averaged per episode).
 Writes into the run dir: results.json (last, atomically: resume skips a finished run), results.md,
 details.json (per-episode values, tuned parameters, timings), single_sku.png and multi_sku.png (the
 headline metric and semantics, laid out like the sample's figures) and figures/ (every metric and
-semantics), checkpoint_<semantics>/ for brains trained here.
+semantics), checkpoint_<semantics>/ (PPO) and checkpoint_hdpo_<semantics>/ for brains trained here.
 """
 from __future__ import annotations
 
@@ -41,7 +43,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sc_jax.agents.brains import build_env, load_brain
+from sc_jax.agents import hdpo
+from sc_jax.agents.brains import build_env, load_brain, require_order_up_to
 from sc_jax.agents.checkpoint import save_checkpoint
 from sc_jax.agents.ppo import PPOConfig, make_policy, make_train
 from sc_jax.checks import check_bool, check_choice, check_integer, check_number, reject_unknown_keys
@@ -64,14 +67,16 @@ from sc_jax.sweep import resume_or_none
 
 register_configs()
 KEYS = ("agent", "logger", "ratios", "sigma_levels", "episodes", "num_skus", "seed", "periods", "semantics",
-        "single_sku", "multi_sku", "mip_mixed", "tuning", "brain", "plot", "resume")
+        "single_sku", "multi_sku", "mip_mixed", "tuning", "brain", "brain_hdpo", "plot", "resume")
 SINGLE_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "base_stock", "bound", "sigma_rule",
-                  "fixed_safety")
+                  "fixed_safety", "brain_hdpo")
 MULTI_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "sigma_rule_alloc", "fixed_safety_alloc")
 METRICS = ("env_cost", "notebook_cost")
 TIMING = {"sample": "after_arrivals", "exact": "before_arrivals"}  # when a supplier ships its arrivals
 DESCRIPTIONS = {
     "brain_alloc": "safety-stock brain every 10 days + order-up-to controller (+ JAX capacity stage for multi SKU)",
+    "brain_hdpo": "the safety-stock brain trained by HDPO (pathwise gradients through the relaxed step and the same "
+                  "controller, sc_jax.agents.hdpo) every 10 days + order-up-to controller",
     "mip_mixed": "rolling-horizon mixed-cost MILP every day on the forecast means (sc_jax.mip_mixed)",
     "random_alloc": "safety stock uniform in the brain's range every 10 days + controller (+ capacity stage)",
     "static_alloc": "best constant safety stock per cost ratio (over the sigma levels) + controller (+ capacity stage)",
@@ -180,25 +185,45 @@ def settings(full: dict) -> dict:
     out["tuning"] = t
     brain = dict(full["brain"])
     reject_unknown_keys(brain, ("checkpoint", "train_semantics", "seed"), "brain")
-    checkpoint = brain["checkpoint"]
-    if checkpoint is not None and not isinstance(checkpoint, (str, dict)):
-        raise ConfigError(f"'brain.checkpoint' must be null, a checkpoint dir or {{sample: dir, exact: dir}}, "
-                          f"got {checkpoint!r}")
-    if isinstance(checkpoint, dict):
-        reject_unknown_keys(checkpoint, SUPPLY_SEMANTICS, "brain.checkpoint")
-        missing = [s for s in out["semantics"] if not checkpoint.get(s)]
-        if missing:
-            raise ConfigError(f"'brain.checkpoint' must name a checkpoint for every semantics run, missing {missing}")
+    checkpoint = _checkpoint_setting("brain.checkpoint", brain["checkpoint"], out["semantics"])
     out["brain"] = {"checkpoint": checkpoint,
                     "train_semantics": check_choice("brain.train_semantics", brain["train_semantics"],
                                                     ("each",) + SUPPLY_SEMANTICS),
                     "seed": check_integer("brain.seed", brain["seed"], 0)}
+    out["brain_hdpo"] = _brain_hdpo_settings(full["brain_hdpo"], out["semantics"])
     agent = full["agent"]
     if agent.get("brain") != "safety" or agent.get("algorithm", "ppo") != "ppo":
         raise ConfigError(f"'agent' must be a PPO safety-stock brain (agent=ppo_safety_conditioned), got brain "
                           f"{agent.get('brain')!r}, algorithm {agent.get('algorithm', 'ppo')!r}")
+    if (agent.get("safety") or {}).get("controller", "order_up_to") != "order_up_to":
+        raise ConfigError("'agent.safety.controller' must be 'order_up_to' (the controller every brain row deploys), "
+                          f"got {agent['safety']['controller']!r}")
     out["plot"] = check_bool("plot", full.get("plot", True), "true or false")
     return out
+
+
+def _checkpoint_setting(name: str, checkpoint, semantics: list):
+    """null, one checkpoint dir, or {sample: dir, exact: dir} naming every semantics run."""
+    if checkpoint is not None and not isinstance(checkpoint, (str, dict)):
+        raise ConfigError(f"'{name}' must be null, a checkpoint dir or {{sample: dir, exact: dir}}, got {checkpoint!r}")
+    if isinstance(checkpoint, dict):
+        reject_unknown_keys(checkpoint, SUPPLY_SEMANTICS, name)
+        missing = [s for s in semantics if not checkpoint.get(s)]
+        if missing:
+            raise ConfigError(f"'{name}' must name a checkpoint for every semantics run, missing {missing}")
+    return checkpoint
+
+
+def _brain_hdpo_settings(cfg, semantics: list) -> dict:
+    """brain_hdpo: {checkpoint, hdpo (HDPOConfig keys, the rest its defaults)}, checked."""
+    cfg = dict(cfg or {})
+    reject_unknown_keys(cfg, ("checkpoint", "hdpo"), "brain_hdpo")
+    checkpoint = _checkpoint_setting("brain_hdpo.checkpoint", cfg.get("checkpoint"), semantics)
+    try:
+        config = hdpo.HDPOConfig.from_dict(dict(cfg.get("hdpo") or {}))
+    except ConfigError as err:  # name the field where this entry point reads it
+        raise ConfigError(str(err).replace("agent.hdpo", "brain_hdpo.hdpo")) from None
+    return {"checkpoint": checkpoint, "config": config}
 
 
 def _numbers(name, value, allowed, ok, empty=False) -> list[float]:
@@ -221,50 +246,86 @@ def summary(values) -> dict:
 # --------------------------------------------------------------------------------------- brain
 
 def _brain(full: dict, s: dict, run_dir: Path, logger, timings: dict) -> dict:
-    """{semantics: (act, policy_params, info)}: loaded from brain.checkpoint or trained here."""
-    safety_cfg = dict(full["agent"]["safety"])
-    checkpoint = s["brain"]["checkpoint"]
-    out = {}
-    if checkpoint is not None:
-        for sem in s["semantics"]:
-            path = checkpoint if isinstance(checkpoint, str) else checkpoint[sem]
-            kind, act, policy_params, env, _, saved = load_brain(Path(path))
-            if kind != "safety":
-                raise ConfigError(f"'brain.checkpoint' must hold a safety-stock brain, got a {kind!r} brain ({path})")
-            if env.unwrapped.periods != s["periods"]:
-                raise ConfigError(f"'brain.checkpoint' {path} was trained with {env.unwrapped.periods}-day episodes, "
-                                  f"but periods is {s['periods']}")
-            out[sem] = (act, policy_params, {"checkpoint": str(path), "trained_semantics":
-                                             getattr(env.unwrapped, "supply_semantics", None)})
-        return out
+    """{semantics: (act, policy_params, info)} of method brain_alloc's brain: loaded from
+    brain.checkpoint (a safety brain trained by PPO or HDPO) or trained here by PPO (`agent`)."""
+    if s["brain"]["checkpoint"] is not None:
+        return _load_brains("brain.checkpoint", s["brain"]["checkpoint"], s)
     ppo_dict = dict(full["agent"]["ppo"])
     if not ppo_dict.get("progress_every_s"):
         ppo_dict["progress_every_s"] = float((full.get("logger") or {}).get("progress_every_s", 0.0))
-    ppo = PPOConfig.from_dict(ppo_dict)
+    return _train_brains("ppo", PPOConfig.from_dict(ppo_dict), full, s, run_dir, logger, timings)
+
+
+def _brain_hdpo(full: dict, s: dict, run_dir: Path, logger, timings: dict) -> dict:
+    """{semantics: (act, policy_params, info)} of method brain_hdpo's brain: loaded from
+    brain_hdpo.checkpoint (an HDPO safety brain) or trained here by HDPO (brain_hdpo.hdpo) on the
+    same scenarios as the PPO brain (agent.safety) and the same controller."""
+    if s["brain_hdpo"]["checkpoint"] is not None:
+        return _load_brains("brain_hdpo.checkpoint", s["brain_hdpo"]["checkpoint"], s, algorithm="hdpo")
+    config = s["brain_hdpo"]["config"]
+    if not config.progress_every_s:
+        config = hdpo.HDPOConfig.from_dict({**config.to_dict(), "progress_every_s": float(
+            (full.get("logger") or {}).get("progress_every_s", 0.0))})
+    return _train_brains("hdpo", config, full, s, run_dir, logger, timings)
+
+
+def _load_brains(name: str, checkpoint, s: dict, algorithm: str | None = None) -> dict:
+    out = {}
+    for sem in s["semantics"]:
+        path = checkpoint if isinstance(checkpoint, str) else checkpoint[sem]
+        kind, act, policy_params, env, _, saved = load_brain(Path(path))
+        if kind != "safety":
+            raise ConfigError(f"'{name}' must hold a safety-stock brain, got a {kind!r} brain ({path})")
+        require_order_up_to(env, f"'{name}' {path}")
+        trained_by = saved.get("algorithm", "ppo")
+        if algorithm is not None and trained_by != algorithm:
+            raise ConfigError(f"'{name}' must hold a brain trained by {algorithm}, got one trained by {trained_by!r} "
+                              f"({path})")
+        if env.unwrapped.periods != s["periods"]:
+            raise ConfigError(f"'{name}' {path} was trained with {env.unwrapped.periods}-day episodes, "
+                              f"but periods is {s['periods']}")
+        out[sem] = (act, policy_params, {"checkpoint": str(path), "algorithm": trained_by, "trained_semantics":
+                                         getattr(env.unwrapped, "supply_semantics", None)})
+    return out
+
+
+def _train_brains(algorithm: str, config, full: dict, s: dict, run_dir: Path, logger, timings: dict) -> dict:
+    """Train the safety brain by `algorithm` ("ppo": PPOConfig, "hdpo": HDPOConfig) under
+    brain.train_semantics (seed brain.seed, scenarios agent.safety), save checkpoint_<semantics>
+    (PPO) or checkpoint_hdpo_<semantics> (HDPO) and return {semantics: (act, params, info)}."""
+    safety_cfg = dict(full["agent"]["safety"])
+    make_train_fn, make_policy_fn = (hdpo.make_train, hdpo.make_policy) if algorithm == "hdpo" else (make_train,
+                                                                                                     make_policy)
+    label = "brain" if algorithm == "ppo" else "brain_hdpo"
+    budget = (f"{config.num_updates} updates x {config.batch_size} paths" if algorithm == "hdpo"
+              else f"{config.total_timesteps} decisions x {config.num_envs} envs")
     train_sems = s["semantics"] if s["brain"]["train_semantics"] == "each" else [s["brain"]["train_semantics"]]
-    trained = {}
+    seed = s["brain"]["seed"]
+    trained, out = {}, {}
     for sem in train_sems:
         base_env, base = make("hybrid_sample", cost_ratio=100.0, semantics=sem, periods=s["periods"])
-        env = build_env("safety", base_env, base, safety_cfg)
-        logger.info(f"[reproduce_hybrid] training the {sem}-semantics brain: {ppo.total_timesteps} decisions x "
-                    f"{ppo.num_envs} envs (ratio {safety_cfg.get('ratio_low')}..{safety_cfg.get('ratio_high')}, "
+        env = require_order_up_to(build_env("safety", base_env, base, safety_cfg), "agent.safety")
+        logger.info(f"[reproduce_hybrid] training the {sem}-semantics {algorithm.upper()} brain: {budget} "
+                    f"(ratio {safety_cfg.get('ratio_low')}..{safety_cfg.get('ratio_high')}, "
                     f"sigma {safety_cfg.get('sigma_low')}..{safety_cfg.get('sigma_high')})")
         t0 = time.perf_counter()
-        compiled = jax.jit(make_train(ppo, env, base)).lower(jax.random.PRNGKey(s["brain"]["seed"])).compile()
+        compiled = jax.jit(make_train_fn(config, env, base)).lower(jax.random.PRNGKey(seed)).compile()
         t1 = time.perf_counter()
-        policy_params, metrics = jax.block_until_ready(compiled(jax.random.PRNGKey(s["brain"]["seed"])))
+        policy_params, metrics = jax.block_until_ready(compiled(jax.random.PRNGKey(seed)))
         t2 = time.perf_counter()
-        timings[f"brain_{sem}_compile_s"], timings[f"brain_{sem}_train_s"] = t1 - t0, t2 - t1
+        timings[f"{label}_{sem}_compile_s"], timings[f"{label}_{sem}_train_s"] = t1 - t0, t2 - t1
         final = float(np.asarray(metrics["episode_return"])[-1])
-        save_checkpoint(run_dir / f"checkpoint_{sem}", policy_params,
-                        {"brain": "safety", "agent": ppo.to_dict(),
+        directory = run_dir / (f"checkpoint_{sem}" if algorithm == "ppo" else f"checkpoint_hdpo_{sem}")
+        save_checkpoint(directory, policy_params,
+                        {"brain": "safety", "algorithm": algorithm, "agent": config.to_dict(),
                          "env": {"preset": "hybrid_sample", "semantics": sem, "periods": s["periods"]},
-                         "safety": safety_cfg, "seed": s["brain"]["seed"]}, env=env)
-        logger.info(f"[reproduce_hybrid] {sem} brain: compile {t1 - t0:.1f}s + train {t2 - t1:.1f}s, final "
-                    f"training return {final:.3g} -> {run_dir / f'checkpoint_{sem}'}")
-        trained[sem] = (make_policy(ppo, env, deterministic=True), policy_params,
-                        {"trained_here": True, "trained_semantics": sem, "compile_s": t1 - t0, "train_s": t2 - t1,
-                         "final_train_return": final, "checkpoint": str(run_dir / f"checkpoint_{sem}")})
+                         "safety": safety_cfg, "seed": seed}, env=env)
+        logger.info(f"[reproduce_hybrid] {sem} {algorithm.upper()} brain: compile {t1 - t0:.1f}s + train "
+                    f"{t2 - t1:.1f}s, final training return {final:.3g} -> {directory}")
+        trained[sem] = (make_policy_fn(config, env, deterministic=True), policy_params,
+                        {"trained_here": True, "algorithm": algorithm, "trained_semantics": sem,
+                         "compile_s": t1 - t0, "train_s": t2 - t1, "final_train_return": final,
+                         "checkpoint": str(directory)})
     for sem in s["semantics"]:
         out[sem] = trained[sem if sem in trained else train_sems[0]]
     return out
@@ -332,28 +393,31 @@ def _tune(sem: str, s: dict, full: dict, needed: dict, logger, timings: dict) ->
 
 # ------------------------------------------------------------------------------- experiments
 
-def _mp(method: str, exp: str, point, tuned: dict, brain, safety_cfg: dict):
+def _mp(method: str, exp: str, point, tuned: dict, brain, safety_cfg: dict, brain_hdpo=None):
     """MethodParams and the recorded parameters of a JAX method at a point."""
     ratio, _ = point
     low, high = int(safety_cfg.get("safety_low", 0)), int(safety_cfg.get("safety_high", 10))
     base = method.replace("_alloc", "") if method not in ("brain_alloc", "random_alloc", "static_alloc") else method
-    # every method carries the same brain params (or the same dummy): one compiled episode for all
+    # every method carries the same brain params (or the same dummies): one compiled episode for all
+    brains = {"brain": brain, "brain_hdpo": brain_hdpo}
     if base == "brain_alloc":
-        return method_params("brain", 3, brain=brain), {}
+        return method_params("brain", 3, **brains), {}
+    if base == "brain_hdpo":
+        return method_params("brain_hdpo", 3, **brains), {}
     if base == "random_alloc":
-        return method_params("random", 3, brain=brain, low=low, high=high), {"low": low, "high": high}
+        return method_params("random", 3, low=low, high=high, **brains), {"low": low, "high": high}
     if base == "static_alloc":
         stock = tuned["static"][(exp, ratio)]
-        return method_params("safety", 3, brain=brain, safety=stock), {"safety_stock": stock}
+        return method_params("safety", 3, safety=stock, **brains), {"safety_stock": stock}
     if base == "fixed_safety":
         stock = tuned["safety"][point]
-        return method_params("safety", 3, brain=brain, safety=stock), {"safety_stock": stock}
+        return method_params("safety", 3, safety=stock, **brains), {"safety_stock": stock}
     if base == "sigma_rule":
         z = tuned["sigma_rule"][point]
-        return method_params("sigma_rule", 3, brain=brain, z=z), {"z": z}
+        return method_params("sigma_rule", 3, z=z, **brains), {"z": z}
     if base == "base_stock":
         levels = tuned["base_stock"][point]
-        return method_params("base_stock", 3, brain=brain, levels=levels), {"echelon_levels": levels}
+        return method_params("base_stock", 3, levels=levels, **brains), {"echelon_levels": levels}
     raise AssertionError(method)
 
 
@@ -378,13 +442,14 @@ def _bound(env, params, keys):
     return np.asarray(env_cost), np.asarray(note)
 
 
-def _single(sem, s, full, brain, tuned, logger, raw, timings):
+def _single(sem, s, full, brain, tuned, logger, raw, timings, brain_hdpo=None):
     exp = s["single_sku"]
     env = make("hybrid_sample", semantics=sem, periods=s["periods"])[0]
     keys = jax.random.split(jax.random.PRNGKey(s["seed"]), exp["episodes"])
     reset_keys, act_keys = single_keys(keys)
     act, brain_params, _ = brain if brain is not None else (None, None, None)
-    runner = make_daily_runner(env, act, timing=TIMING[sem])
+    hdpo_act, hdpo_params, _ = brain_hdpo if brain_hdpo is not None else (None, None, None)
+    runner = make_daily_runner(env, act, timing=TIMING[sem], hdpo_act=hdpo_act)  # both brains: one compile
     t_start = time.perf_counter()
     n_points = len(exp["ratios"]) * len(exp["sigma_levels"])
     done = 0
@@ -409,10 +474,10 @@ def _single(sem, s, full, brain, tuned, logger, raw, timings):
                         continue  # the oracle models the exact semantics only
                     entry["env_cost"], entry["notebook_cost"] = _bound(env, params, keys)
                 else:
-                    if method == "brain_alloc" and act is None:
+                    if (method == "brain_alloc" and act is None) or (method == "brain_hdpo" and hdpo_act is None):
                         raise AssertionError("brain missing")
                     mp, recorded = _mp(method, "single_sku", (ratio, sigma), tuned, brain_params,
-                                       full["agent"]["safety"])
+                                       full["agent"]["safety"], hdpo_params)
                     out = jax.device_get(runner(mp, p1, reset_keys, act_keys))
                     entry["env_cost"] = np.asarray(out.cost[:, 0], np.float64)
                     entry["notebook_cost"] = np.asarray(out.notebook_day[NOTEBOOK_FIRST_DAY:, :, 0], np.float64).sum(0)
@@ -687,13 +752,16 @@ def run(cfg, run_dir=None) -> dict:
                     f"{s['multi_sku']['enabled']} (ratios {s['multi_sku']['ratios']}, sigma "
                     f"{s['multi_sku']['sigma_levels']}, {s['multi_sku']['episodes']} episodes); load {machine['load_average']}")
         brains = _brain(full, s, run_dir, logger, timings) if "brain_alloc" in methods else {}
+        hdpo_brains = (_brain_hdpo(full, s, run_dir, logger, timings)
+                       if s["single_sku"]["enabled"] and "brain_hdpo" in s["single_sku"]["methods"] else {})
         raw = {"single_sku": {}, "multi_sku": {}}
         tuned_all = {}
         for sem in s["semantics"]:
             tuned = _tune(sem, s, full, needed, logger, timings)
             tuned_all[sem] = tuned
             if s["single_sku"]["enabled"]:
-                _single(sem, s, full, brains.get(sem), tuned, logger, raw["single_sku"], timings)
+                _single(sem, s, full, brains.get(sem), tuned, logger, raw["single_sku"], timings,
+                        hdpo_brains.get(sem))
             if s["multi_sku"]["enabled"]:
                 _multi(sem, s, full, brains.get(sem), tuned, logger, raw["multi_sku"], timings)
         results = build_results(s, raw)
@@ -712,6 +780,7 @@ def run(cfg, run_dir=None) -> dict:
                         if s[exp]["enabled"]},
             "config": {k: s[k] for k in ("seed", "periods", "semantics", "single_sku", "multi_sku", "mip_mixed")},
             "brain": {sem: b[2] for sem, b in brains.items()},
+            "brain_hdpo": {sem: b[2] for sem, b in hdpo_brains.items()},
             "tuned": {sem: _jsonable_tuned(t) for sem, t in tuned_all.items()},
             "timings": timings, "machine": machine,
         })

@@ -7,11 +7,15 @@ tuning) and compared with the perfect-information bound on those paths:
   dfo              OR-Gym's DFO: Powell on the mean training reward + integer neighbourhood
   dfo_powell       the Powell point alone (before the neighbourhood search)
   s_S              (s, S) per stage searched around the base-stock levels (levels = [s..., S...])
+  sigma_rule       the forecast-sigma rule (sc_jax.policies.sigma_rule): each stage orders up to the
+                   mean demand over its cover window + z_j sqrt(sum sigma^2) over it, sigma = the
+                   demand family's (Poisson(20): sqrt(20) per day); z [M] tuned on the training paths
+                   (grid per stage + moves, sc_jax.tuning.tune_sigma_rule_on_paths; `sigma_rule`)
   oracle           the perfect-information LP/MILP bound (sc_jax.oracle)
   ppo, ppo_orgym_obs  sc_jax.agents PPO (rich / OR-Gym observation): trained here when
                    ppo.enabled, or loaded from ppo.checkpoints.{v0,v1} (lists of checkpoint dirs)
   hdpo, hdpo_orgym_obs  sc_jax.agents.hdpo (pathwise gradients through the relaxed step, rich /
-                   OR-Gym observation): trained here when hdpo.enabled (docs/hdpo.md)
+                   OR-Gym observation): trained here when hdpo.enabled (the default; docs/hdpo.md)
 Writes results.json ({variant: {method: {mean, ci95, gap_to_bound, ...}}}), details.json,
 results.md and results.png into the run directory and prints the Markdown table.
 
@@ -29,7 +33,7 @@ import jax
 import numpy as np
 
 from sc_jax.agents.orders import train_orders_agent
-from sc_jax.checks import check_integer, reject_unknown_keys
+from sc_jax.checks import check_bool, check_choice, check_integer, reject_unknown_keys
 from sc_jax.config import env_from_cfg, register_configs, to_dict
 from sc_jax.errors import ConfigError
 from sc_jax.evaluate import demand_paths, evaluate, summarise
@@ -39,7 +43,8 @@ from sc_jax.sweep import resume_or_none
 from sc_jax.stats import mean_ci
 from sc_jax.oracle import oracle_rewards
 from sc_jax.policies import SSParams, base_stock, s_S, validate_levels, validate_s_S
-from sc_jax.tuning import dfo_base_stock, tune_base_stock, tune_s_S
+from sc_jax.policies.sigma_rule import FORMS, sigma_rule_policy, validate_sigma_rule
+from sc_jax.tuning import dfo_base_stock, tune_base_stock, tune_s_S, tune_sigma_rule_on_paths
 
 #: OR-Gym's published table (mean episode reward, std); the oracle over 10 paths only.
 PUBLISHED = {
@@ -53,8 +58,33 @@ PUBLISHED_ROW = {"base_stock": "base_stock_mip", "base_stock_grid": "base_stock_
 VARIANT_BACKLOG = {"v0": True, "v1": False}
 register_configs()
 VARIANT_ENV = {"v0": "orgym_v0", "v1": "orgym_v1"}  # the preset of each variant
-KEYS = ("env", "demand", "logger", "seed", "variants", "eval", "search", "dfo", "s_S", "oracle", "ppo", "hdpo", "plot",
-        "resume")
+KEYS = ("env", "demand", "logger", "seed", "variants", "eval", "search", "dfo", "s_S", "sigma_rule", "oracle", "ppo",
+        "hdpo", "plot", "resume")
+SIGMA_RULE_KEYS = ("enabled", "form", "z_values", "steps")
+
+
+def _number_list(name: str, value, allowed: str, ok, empty: bool = False) -> list[float]:
+    try:
+        arr = np.asarray(value, np.float64)
+    except (TypeError, ValueError):
+        arr = np.zeros((0, 0))
+    if arr.ndim != 1 or (arr.size == 0 and not empty) or not np.all(np.isfinite(arr)) or not ok(arr):
+        raise ConfigError(f"'{name}' must be a {'' if empty else 'non-empty '}list of {allowed}, got {value!r}")
+    return [float(x) for x in arr]
+
+
+def sigma_rule_settings(cfg) -> dict:
+    """The `sigma_rule` group checked (ConfigError naming the field and the allowed values)."""
+    sr = dict(to_dict(cfg.get("sigma_rule")) or {})
+    reject_unknown_keys(sr, SIGMA_RULE_KEYS, "sigma_rule")
+    missing = [k for k in SIGMA_RULE_KEYS if k not in sr]
+    if missing:
+        raise ConfigError(f"'sigma_rule' must set {list(SIGMA_RULE_KEYS)}, missing {missing}")
+    return {"enabled": check_bool("sigma_rule.enabled", sr["enabled"], "true or false"),
+            "form": check_choice("sigma_rule.form", sr["form"], FORMS),
+            "z_values": _number_list("sigma_rule.z_values", sr["z_values"], "finite numbers (negative allowed)",
+                                     lambda a: True),
+            "steps": _number_list("sigma_rule.steps", sr["steps"], "numbers > 0", lambda a: np.all(a > 0), empty=True)}
 
 
 def _row(rewards, oracle, extra=None) -> dict:
@@ -166,14 +196,32 @@ def run_variant(cfg, variant: str, log) -> tuple[dict, dict]:
                  f"{dfo['powell_evaluations']} evals) -> {dfo['levels']} ({dfo['train_reward']:.1f})")
 
     policies = {name: (base_stock, validate_levels(lv, params)) for name, lv in levels.items()}
+    extras = {name: {"levels": np.asarray(lv).tolist()} for name, lv in levels.items()}
     if cfg.s_S.enabled:
         t0 = time.perf_counter()
         ss = tune_s_S(env, params, train, search["levels"], gaps=tuple(cfg.s_S.gaps), steps=tuple(cfg.s_S.local_steps))
         timings["s_S_search_s"] = time.perf_counter() - t0
         details["s_S"] = ss
-        levels["s_S"] = np.concatenate([ss["reorder_point"], ss["order_up_to"]])
+        extras["s_S"] = {"levels": np.concatenate([ss["reorder_point"], ss["order_up_to"]]).tolist()}
         policies["s_S"] = (s_S, SSParams(*validate_s_S(ss["reorder_point"], ss["order_up_to"], params)))
         log.info(f"[{variant}] (s, S): s {ss['reorder_point']} S {ss['order_up_to']} ({ss['train_reward']:.1f})")
+
+    sr = sigma_rule_settings(cfg)
+    if sr["enabled"]:  # on the training paths only (the held-out `test` paths are never seen here)
+        t0 = time.perf_counter()
+        timing = "after_arrivals" if env.supply_semantics == "sample" else "before_arrivals"
+        found = tune_sigma_rule_on_paths(env, params, train, form=sr["form"], timing=timing, z_values=sr["z_values"],
+                                         steps=sr["steps"])
+        timings["sigma_rule_search_s"] = time.perf_counter() - t0
+        details["sigma_rule"] = found
+        sigma = float(np.asarray(params.demand_std))  # the family's: Poisson sqrt(mean)
+        policies["sigma_rule"] = (sigma_rule_policy(sr["form"], True, timing),
+                                  validate_sigma_rule(found["z"], params.num_stages, [sigma]))
+        extras["sigma_rule"] = {"z": found["z"], "form": sr["form"], "sigma_per_day": sigma,
+                                "mean_per_day": float(np.asarray(params.demand_mean))}
+        log.info(f"[{variant}] sigma rule (sigma {sigma:.3f}/day): grid z {found['grid_z']} "
+                 f"({found['grid_train_reward']:.1f}) -> z {found['z']} ({found['train_reward']:.1f}) "
+                 f"in {timings['sigma_rule_search_s']:.1f}s")
 
     t0 = time.perf_counter()
     n_oracle = int(cfg.oracle.paths)
@@ -184,11 +232,10 @@ def run_variant(cfg, variant: str, log) -> tuple[dict, dict]:
     rows = {}
     t0 = time.perf_counter()
     for name, (act, policy_params) in policies.items():
-        lv = levels[name]
         result = evaluate(env, act, policy_params, params, demand=test)
         s = summarise(result)["aggregate"]
         rows[name] = _row(np.asarray(result.reward[0], np.float64), oracle,
-                          {"levels": np.asarray(lv).tolist(), "fill_rate": float(s["fill_rate"]["mean"]),
+                          {**extras[name], "fill_rate": float(s["fill_rate"]["mean"]),
                            "mean_on_hand": np.asarray(s["mean_on_hand"]["mean"]).tolist()})
     timings["evaluate_s"] = time.perf_counter() - t0
     rows["oracle"] = _row(oracle, oracle, {"integer": bool(cfg.oracle.integer)})
@@ -227,6 +274,7 @@ def run(cfg, run_dir=None) -> dict:
     for name in ("eval.paths", "search.train_paths", "oracle.paths"):
         group, key = name.split(".")
         check_integer(name, cfg[group][key], 0 if group == "oracle" else 1)
+    sigma_rule_settings(cfg)  # before any work
     log = logger_from_cfg(run_dir, cfg.logger, to_dict(cfg))
     results, details = {}, {"machine": f"{platform.platform()} / {jax.devices()[0].platform}",
                             "published": PUBLISHED}

@@ -1,9 +1,10 @@
 """Pieces of the hybrid sample's reproduction (experiments/reproduce_hybrid.py, issues #10 / #15).
 
 * `method_policy`: one policy for every JAX method of the reproduction, selected by a traced
-  method index, so that one compiled episode serves them all (brain, constant safety stock,
-  random safety stock: a safety stock every `action_frequency` days turned into daily orders by the
-  order-up-to controller; the forecast-sigma rule and echelon base stock: daily orders).
+  method index, so that one compiled episode serves them all (the PPO brain, the HDPO brain,
+  constant safety stock, random safety stock: a safety stock every `action_frequency` days turned
+  into daily orders by the order-up-to controller; the forecast-sigma rule and echelon base stock:
+  daily orders).
 * `make_daily_runner`: episodes of N products x S samples as one jitted `lax.scan` over days,
   with the JAX capacity stage (`sc_jax.alloc.jax_stage.daily_allocation_batch`, the daily model
   of `sc_jax.alloc` solved exactly: the same stage `sc_jax.hybrid.run_hybrid(allocation="jax")`
@@ -40,10 +41,13 @@ from sc_jax.policies.random_safety import SafetyRange, random_safety
 from sc_jax.policies.sigma_rule import sigma_rule_policy
 from sc_jax.sample_metrics import NOTEBOOK_FIRST_DAY, NOTEBOOK_K
 
-#: the JAX methods `method_policy` switches between (index = position)
-POLICY_MODES = ("brain", "safety", "random", "sigma_rule", "base_stock")
+#: the JAX methods `method_policy` switches between (index = position); "brain" is the brain of
+#: `brain_act` (PPO in experiments/reproduce_hybrid.py), "brain_hdpo" the one of `hdpo_act`
+POLICY_MODES = ("brain", "safety", "random", "sigma_rule", "base_stock", "brain_hdpo")
 #: modes whose action is a safety stock held for `action_frequency` days (the others order daily)
-SAFETY_MODES = ("brain", "safety", "random")
+SAFETY_MODES = ("brain", "safety", "random", "brain_hdpo")
+# the daily controller of each mode: 0 order-up-to on the safety stock, 1 sigma rule, 2 base stock
+_CONTROLLER = (0, 0, 0, 1, 2, 0)
 OBJECTIVES = ("env_cost", "notebook_cost")
 
 # vmap axes of an EnvState whose day index is shared by the whole batch (as sc_jax.env.rollout)
@@ -54,7 +58,8 @@ class MethodParams(NamedTuple):
     """The parameters of every mode (only the selected one is read). mode: int32 [] index into
     POLICY_MODES; brain: the brain's policy params (any pytree; a dummy when there is no brain);
     safety [M] float32: the constant safety stock; low, high [M] int32: the random safety range;
-    z [M] float32: the sigma rule's safety factors; levels [M] float32: echelon base-stock levels."""
+    z [M] float32: the sigma rule's safety factors; levels [M] float32: echelon base-stock levels;
+    brain_hdpo: the second (HDPO) brain's policy params (a dummy when there is none)."""
 
     mode: jnp.ndarray
     brain: Any
@@ -63,32 +68,37 @@ class MethodParams(NamedTuple):
     high: jnp.ndarray
     z: jnp.ndarray
     levels: jnp.ndarray
+    brain_hdpo: Any = None
 
 
 def method_params(mode: str, num_stages: int, *, brain=None, safety=None, low=None, high=None, z=None,
-                  levels=None) -> MethodParams:
-    """MethodParams of one method (unused fields zero; `brain` a dummy unless given)."""
+                  levels=None, brain_hdpo=None) -> MethodParams:
+    """MethodParams of one method (unused fields zero; `brain`, `brain_hdpo` dummies unless given).
+    Methods that should share one compiled episode must carry the same brain pytrees."""
     check_choice("mode", mode, POLICY_MODES)
     M = int(num_stages)
     vec = lambda x, dtype: jnp.zeros((M,), dtype) if x is None else jnp.broadcast_to(jnp.asarray(x, dtype), (M,))
     return MethodParams(mode=jnp.asarray(POLICY_MODES.index(mode), jnp.int32),
                         brain=jnp.zeros(()) if brain is None else brain,
                         safety=vec(safety, jnp.float32), low=vec(low, jnp.int32), high=vec(high, jnp.int32),
-                        z=vec(z, jnp.float32), levels=vec(levels, jnp.float32))
+                        z=vec(z, jnp.float32), levels=vec(levels, jnp.float32),
+                        brain_hdpo=jnp.zeros(()) if brain_hdpo is None else brain_hdpo)
 
 
 @functools.lru_cache(maxsize=None)
-def method_policy(brain_act: Callable | None = None, timing: str = "after_arrivals"):
+def method_policy(brain_act: Callable | None = None, timing: str = "after_arrivals", hdpo_act: Callable | None = None):
     """(decide, order) for MethodParams:
 
     decide(mp, state, params, key) -> safety stock [M] float32 (on decision days; modes brain,
-      safety, random; 0 for the daily-order modes);
+      safety, random, brain_hdpo; 0 for the daily-order modes);
     order(mp, safety, state, params) -> orders [M] int32 every day: the order-up-to controller
       (sc_jax.policies.order_up_to, capped to supply capacity and the supplier's on hand) on
       `safety` for the safety modes, the sigma rule (installation form, capped to what the
       supplier can ship, `timing` "after_arrivals" under the sample's semantics,
       "before_arrivals" under sc_jax's exact ones) or echelon base stock for the others.
-    `brain_act(policy_params, state, params, key)` is the brain's act (None: mode 0 gives 0)."""
+    `brain_act(policy_params, state, params, key)` is the brain's act on `mp.brain` (None: mode
+    brain gives 0), `hdpo_act` the second brain's on `mp.brain_hdpo` (None: mode brain_hdpo gives 0);
+    both in the safety-stock env (sc_jax.env.wrappers.SafetyStockEnv) of the same base env."""
     sigma = sigma_rule_policy("installation", True, timing)
 
     def decide(mp: MethodParams, state, params, key):
@@ -99,11 +109,12 @@ def method_policy(brain_act: Callable | None = None, timing: str = "after_arriva
             lambda: mp.safety,
             lambda: random_safety(SafetyRange.tree_unflatten(None, (mp.low, mp.high)), state, params,
                                   key).astype(jnp.float32),
-            zero, zero]
+            zero, zero,
+            (lambda: jnp.asarray(hdpo_act(mp.brain_hdpo, state, params, key), jnp.float32)) if hdpo_act else zero]
         return jax.lax.switch(mp.mode, branches)
 
     def order(mp: MethodParams, safety, state, params):
-        return jax.lax.switch(jnp.clip(mp.mode - 2, 0, 2), [
+        return jax.lax.switch(jnp.asarray(_CONTROLLER, jnp.int32)[mp.mode], [
             lambda: order_up_to(safety, state, params),
             lambda: sigma(mp.z, state, params),
             lambda: base_stock(mp.levels, state, params)]).astype(jnp.int32)
@@ -141,7 +152,8 @@ def single_keys(keys):
 @functools.lru_cache(maxsize=32)
 def make_daily_runner(env, brain_act: Callable | None = None, *, timing: str = "after_arrivals",
                       allocation: str = "none", action_frequency: int = 10, max_segments: int = 16,
-                      capacity_basis: str = "expected", first_day: int = NOTEBOOK_FIRST_DAY):
+                      capacity_basis: str = "expected", first_day: int = NOTEBOOK_FIRST_DAY,
+                      hdpo_act: Callable | None = None):
     """Jitted run(mp: MethodParams, params [N], reset_keys [S, N], act_keys [S], min_cut_cost_fraction)
     -> DailyRun: one episode per sample of the N products of `params` (sharing capacity when
     `env.couple_products`) under the method `mp` (method_policy). allocation "jax": the capacity
@@ -149,14 +161,15 @@ def make_daily_runner(env, brain_act: Callable | None = None, *, timing: str = "
     stage fits its shared capacity (capacity_basis "expected" or "position", sc_jax.alloc);
     "none": the wishes go to the env (its shared-capacity rule refuses what does not fit).
     Decisions on days t % action_frequency == 0 with keys split(fold_in(act_key, t), N), as
-    run_hybrid. Cached per settings (one compilation per env and brain)."""
+    run_hybrid. `brain_act` / `hdpo_act`: the acts of modes brain / brain_hdpo (method_policy).
+    Cached per settings (one compilation per env and brains)."""
     check_choice("allocation", allocation, ("none", "jax"))
     check_integer("action_frequency", action_frequency, 1)
     check_integer("max_segments", max_segments, 1)
     check_choice("capacity_basis", capacity_basis, ("position", "expected"))
     if allocation == "jax" and not env.couple_products:
         raise ConfigError("allocation 'jax' needs products sharing capacity (env.couple_products)")
-    decide, order = method_policy(brain_act, timing)
+    decide, order = method_policy(brain_act, timing, hdpo_act)
     horizon = env.history_length + 1
     T = env.periods
     k_note = jnp.asarray(NOTEBOOK_K, jnp.float32)

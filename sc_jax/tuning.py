@@ -13,6 +13,10 @@
 * `tune_static_safety`: the best fixed safety stock of the safety-stock env
   (sc_jax.env.wrappers.SafetyStockEnv) per cost ratio: a lattice, then integer neighbourhood
   moves until none is better, for the sigma mixture and per sigma level.
+* `tune_sigma_rule` (forecast demand, per sigma_max level, on training keys) and
+  `tune_sigma_rule_on_paths` (stationary demand, e.g. Poisson with sigma = sqrt(mean), on given
+  training paths): the safety factors z [M] of the forecast-sigma rule (sc_jax.policies.sigma_rule):
+  a grid per stage, then +-step moves per stage while the training mean improves.
 Every candidate runs through `sc_jax.env.rollout`. Always report tuned policies on held-out
 paths (different keys): the training mean is biased upwards by the selection.
 """
@@ -344,6 +348,66 @@ def tune_sigma_rule(env, params: EnvParams, sigma_levels, *, num_paths: int = 32
             "candidates_evaluated": int(evaluated), "search_s": time.perf_counter() - t0}
 
 
+def _z_list(name: str, values, positive: bool = False, empty: bool = False) -> np.ndarray:
+    try:
+        arr = np.asarray(values, np.float64)
+    except (TypeError, ValueError):
+        arr = np.zeros((0, 0))
+    if arr.ndim != 1 or (arr.size == 0 and not empty) or not np.all(np.isfinite(arr)) or (positive and np.any(arr <= 0)):
+        what = "numbers > 0" if positive else "finite numbers (negative allowed)"
+        raise ConfigError(f"'{name}' must be a {'' if empty else 'non-empty '}list of {what}, got {values!r}")
+    return arr
+
+
+def tune_sigma_rule_on_paths(env, params: EnvParams, paths, *, form: str = "installation", cap_supplier: bool = True,
+                             timing: str = "before_arrivals",
+                             z_values=(-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0), steps=(0.25, 0.125),
+                             max_moves: int = 20, chunk: int | None = None) -> dict:
+    """z [M] of sc_jax.policies.sigma_rule maximising the mean (discounted) reward on the training
+    paths [S, T] of one product with stationary demand (its forecast: the family's mean and sigma
+    per day, e.g. Poisson sigma = sqrt(mean)): every candidate on the same paths (common random
+    numbers; pass training paths, never the held-out ones). Search: the full grid of `z_values`
+    per stage (`grid_search`), then for each step in `steps` moves of +-step per stage to the best
+    neighbour while the training mean improves (at most `max_moves` per step). `chunk`: candidates
+    per jitted call (default 2M, the moves' count: one compiled shape for the grid and the moves).
+    Returns {"z",
+    "train_reward", "grid_z", "grid_train_reward", "grid_size", "candidates_evaluated", ...}."""
+    from sc_jax.checks import check_bool, check_choice, check_integer
+    from sc_jax.policies.sigma_rule import FORMS, TIMINGS, sigma_rule_policy
+
+    check_choice("form", form, FORMS)
+    check_bool("cap_supplier", cap_supplier)
+    check_choice("timing", timing, TIMINGS)
+    values = _z_list("z_values", z_values)
+    step_list = _z_list("steps", steps, positive=True, empty=True)
+    if env.demand_kind == "forecast":
+        raise ConfigError("tune_sigma_rule_on_paths replays stationary paths (their forecast is the family's mean "
+                          "and sigma); forecast demand: use tune_sigma_rule")
+    act = sigma_rule_policy(form, bool(cap_supplier), timing)
+    M = params.num_stages
+    moves = np.concatenate([np.eye(M), -np.eye(M)])
+    chunk = len(moves) if chunk is None else check_integer("chunk", chunk, 1)
+    t0 = time.perf_counter()
+    grid = np.array(list(itertools.product(values, repeat=M)))
+    grid_z, grid_value, _ = grid_search(env, act, grid, params, paths, chunk=chunk)
+    z, value, evaluated = grid_z, grid_value, len(grid)
+    for step in step_list:
+        for _ in range(max_moves):
+            cand = z[None] + step * moves
+            means = candidate_rewards(env, act, jnp.asarray(cand, jnp.float32), params, paths,
+                                      chunk=chunk).mean(axis=1)
+            evaluated += len(cand)
+            best = int(np.argmax(means))
+            if means[best] <= value + 1e-9:
+                break
+            z, value = cand[best], float(means[best])
+    return {"z": z.tolist(), "train_reward": float(value), "grid_z": grid_z.tolist(),
+            "grid_train_reward": float(grid_value), "grid_size": len(grid), "candidates_evaluated": int(evaluated),
+            "form": form, "cap_supplier": bool(cap_supplier), "timing": timing,
+            "train_paths": int(np.shape(paths)[0]), "search_s": time.perf_counter() - t0}
+
+
 __all__ = ["candidate_rewards", "s_S_flat", "tune_s_S", "echelon_grid", "grid_search", "local_search",
            "tune_base_stock", "dfo_base_stock", "static_grid", "neighbourhood", "static_safety_costs",
-           "tune_static_safety", "SIGMA_RULE_OBJECTIVES", "sigma_rule_costs", "tune_sigma_rule"]
+           "tune_static_safety", "SIGMA_RULE_OBJECTIVES", "sigma_rule_costs", "tune_sigma_rule",
+           "tune_sigma_rule_on_paths"]

@@ -250,3 +250,19 @@ def test_env_object_and_wrapper_settings_are_checked():
         env.replace(observation_kind="pixels")
     with pytest.raises(ConfigError, match="'power' must be a finite number, got 'x'"):
         ScaleRewardByCostRatio(SafetyStockEnv(sc_jax.make("hybrid")[0]), power="x")
+
+
+def test_sigma_rule_brain_is_refused_by_the_hybrid_deployment_loops():
+    """agent.safety.controller reaches the safety env; the hybrid loops (which deploy the
+    order-up-to controller) refuse a sigma-rule brain instead of misreading its z index as units."""
+    import sc_jax
+    from sc_jax.agents.brains import build_env, require_order_up_to
+
+    env, params = sc_jax.make("hybrid", periods=20, forecast_window=5)
+    safety = build_env("safety", env, params, {"action_frequency": 5, "controller": "sigma_rule", "safety_low": -4,
+                                               "z_step": 0.5, "reward_ratio_power": 0.5})
+    assert safety.env.controller == "sigma_rule" and safety.env.z_step == 0.5
+    with pytest.raises(ConfigError, match="'agent.safety.controller' must be 'order_up_to', got 'sigma_rule'"):
+        require_order_up_to(safety, "agent.safety")
+    plain = build_env("safety", env, params, {"action_frequency": 5})
+    assert require_order_up_to(plain, "agent.safety") is plain

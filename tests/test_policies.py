@@ -128,3 +128,54 @@ def test_validation_returns_policy_ready_arrays():
     s, S = validate_s_S([1, 2, 3], [1, 3, 5], PARAMS)
     assert s.dtype == jnp.float32 and S.dtype == jnp.float32
     assert validate_constant([1, 2, 3], PARAMS).dtype == jnp.int32
+
+
+def relaxed(state):
+    """`state` with float32 quantities, as the relaxed (differentiable) env holds them
+    (sc_jax.agents.hdpo); the period index stays int32."""
+    f = lambda xs: jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), xs)
+    return state.replace(stock=f(state.stock), due=f(state.due), requests=f(state.requests), owed=f(state.owed))
+
+
+def test_order_up_to_keeps_the_state_dtype_with_a_straight_through_ceil():
+    """Exact (int32) state: int32 orders as always. Relaxed (float32) state: the same values as
+    float32, and the gradient reaches the safety stock (d order / d safety = 1 while the order is
+    neither 0 nor capped by the supplier's stock or the capacity, 0 where it is): what HDPO trains
+    the safety-stock brain through."""
+    from sc_jax.policies import desired_orders
+
+    for on_hand, transit in (([100, 100, 200], None), ([10, 30, 200], None), ([3, 50, 7], [1, 2, 3])):
+        state = state_with(on_hand, in_transit_stage=transit)
+        float_state = relaxed(state)
+        assert float_state.on_hand.dtype == jnp.float32 and float_state.time.dtype == jnp.int32
+        for safety in (jnp.array([5., 5., 5.]), jnp.array([0.3, 17.5, 2.9]), jnp.array([0., 0., 0.])):
+            exact = order_up_to(safety, state, PARAMS)
+            assert exact.dtype == jnp.int32
+            orders = order_up_to(safety, float_state, PARAMS)
+            assert orders.dtype == jnp.float32
+            np.testing.assert_array_equal(np.asarray(orders), np.asarray(exact, np.float32))
+            np.testing.assert_array_equal(np.asarray(desired_orders(safety, float_state, PARAMS)),
+                                          np.asarray(desired_orders(safety, state, PARAMS), np.float32))
+    # forecast 20/period over L+1 periods [80, 120, 220] + 5.2 -> targets [86, 126, 226]; position
+    # [10, 60, 200]: stage 0 wants 76 but its supplier holds 60 (capped: 0), stage 1 orders 66 <
+    # capacity 90 (1), stage 2 orders 26 < 80 (1)
+    state = relaxed(state_with([10, 60, 200]))
+    np.testing.assert_array_equal(np.asarray(order_up_to(jnp.full((3,), 5.2), state, PARAMS)), [60, 66, 26])
+    jac = jax.jacobian(lambda s: order_up_to(s, state, PARAMS))(jnp.array([5.2, 5.2, 5.2]))
+    np.testing.assert_array_equal(np.asarray(jac), np.diag([0.0, 1.0, 1.0]))
+    # an order of 0 (position above the target) passes no gradient either
+    state = relaxed(state_with([200, 200, 300]))
+    assert float(jnp.abs(jax.jacobian(lambda s: order_up_to(s, state, PARAMS))(jnp.full((3,), 5.2))).max()) == 0.0
+
+
+def test_cap_order_keeps_the_state_dtype():
+    from sc_jax.policies import cap_order
+
+    state = state_with([0, 10, 0])
+    wish = jnp.array([30, 30, 500])
+    capped = cap_order(wish, state, PARAMS)
+    assert capped.dtype == jnp.int32
+    np.testing.assert_array_equal(capped, [10, 0, 80])
+    float_capped = cap_order(wish.astype(jnp.float32), relaxed(state), PARAMS)
+    assert float_capped.dtype == jnp.float32
+    np.testing.assert_array_equal(np.asarray(float_capped), [10.0, 0.0, 80.0])

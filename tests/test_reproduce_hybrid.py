@@ -1,7 +1,8 @@
 """experiments/reproduce_hybrid.py: composes (defaults and +preset=quick), runs both experiments on a
-tiny budget with every method, writes every key of issue #10's schema (plus #15's rows, both
-metrics), resumes a finished run untouched, rejects bad keys naming the field; the JAX episode
-runner it uses matches the safety-stock env and the one rollout."""
+tiny budget with every method (the PPO brain loaded from a checkpoint, the HDPO brain of brain_hdpo
+trained in the run), writes every key of issue #10's schema (plus #15's rows, both metrics),
+resumes a finished run untouched, rejects bad keys naming the field; the JAX episode runner it uses
+matches the safety-stock env and the one rollout."""
 import importlib
 import json
 
@@ -15,14 +16,16 @@ import sc_jax
 from sc_jax.errors import ConfigError
 
 # quick, shrunk: 30 days, 2 SKUs, 2 episodes, one point per experiment, one semantics (each semantics
-# compiles its own episodes), a tiny PPO brain, one-candidate tuning grids (no simulation to tune)
+# compiles its own episodes), tiny PPO and HDPO brains, one-candidate tuning grids (no simulation to tune)
 TINY = ["+preset=quick", "periods=30", "episodes=2", "num_skus=2", "ratios=[100]", "sigma_levels=[3]",
         "semantics=[exact]", "tuning.train_episodes=2", "tuning.sigma_rule.z_values=[1.0]",
         "tuning.sigma_rule.steps=[]", "tuning.safety.steps=[]",
         "tuning.base_stock.grid_max=0", "tuning.base_stock.steps=[]", "agent.safety.safety_high=8",
         "tuning.safety.values=[4]",
         "agent.ppo.num_envs=8", "agent.ppo.num_minibatches=2", "agent.ppo.update_epochs=1", "agent.ppo.hidden=[8]",
-        "agent.ppo.total_timesteps=32", "agent.ppo.progress_every_s=0", "logger.console=false", "plot=true"]
+        "agent.ppo.total_timesteps=32", "agent.ppo.progress_every_s=0", "brain_hdpo.hdpo.batch_size=4",
+        "brain_hdpo.hdpo.num_updates=2", "brain_hdpo.hdpo.hidden=[8]", "brain_hdpo.hdpo.normalize_obs=false",
+        "logger.console=false", "plot=true"]
 
 
 def _compose(overrides=()):
@@ -48,12 +51,46 @@ def test_defaults_and_quick_compose():
     assert s["single_sku"]["ratios"] == s["multi_sku"]["ratios"] == [7.0] and s["multi_sku"]["num_skus"] == 5
 
 
+def _untrained_ppo_checkpoint(directory, cfg) -> str:
+    """A PPO safety brain (initial weights, no training: no compile) for TINY's env, as
+    brain.checkpoint: the run then trains only the HDPO brain (one training compile, as before
+    brain_hdpo existed) and loads the PPO one (load_brain for both algorithms in one run)."""
+    from sc_jax.agents.brains import build_env
+    from sc_jax.agents.checkpoint import save_checkpoint
+    from sc_jax.agents.ppo import PPOConfig, init_policy_params
+    from sc_jax.config import to_dict
+
+    agent = to_dict(cfg.agent)
+    base_env, base = sc_jax.make("hybrid_sample", semantics="exact", periods=int(cfg.periods))
+    env = build_env("safety", base_env, base, agent["safety"])
+    config = PPOConfig.from_dict(agent["ppo"])
+    save_checkpoint(directory, init_policy_params(jax.random.PRNGKey(0), config, env),
+                    {"brain": "safety", "algorithm": "ppo", "agent": config.to_dict(), "safety": agent["safety"],
+                     "env": {"preset": "hybrid_sample", "semantics": "exact", "periods": int(cfg.periods)}}, env=env)
+    return str(directory)
+
+
 def test_tiny_run_writes_the_schema_and_resumes(tmp_path):
     module = _module()
-    results = module.run(_compose(TINY), run_dir=tmp_path)
+    checkpoint = _untrained_ppo_checkpoint(tmp_path / "ppo_brain", _compose(TINY))
+    overrides = TINY + [f"brain.checkpoint={checkpoint}"]
+    results = module.run(_compose(overrides), run_dir=tmp_path)
     saved = json.loads((tmp_path / "results.json").read_text())
     single, multi = saved["single_sku"]["100"]["3"], saved["multi_sku"]["100"]["3"]
     assert set(single) == set(module.SINGLE_METHODS) and set(multi) == set(module.MULTI_METHODS)
+    # brain_alloc: the PPO checkpoint, loaded; brain_hdpo: trained here by HDPO, saved, another policy
+    assert saved["brain"]["exact"]["checkpoint"] == checkpoint and saved["brain"]["exact"]["algorithm"] == "ppo"
+    assert saved["brain_hdpo"]["exact"]["trained_here"] and saved["brain_hdpo"]["exact"]["algorithm"] == "hdpo"
+    assert json.loads((tmp_path / "checkpoint_hdpo_exact" / "config.json").read_text())["algorithm"] == "hdpo"
+    assert single["brain_hdpo"]["env_cost"]["exact"]["mean"] != single["brain_alloc"]["env_cost"]["exact"]["mean"]
+    assert "brain_minus_this" in single["brain_hdpo"]
+    # brain_hdpo.checkpoint: the HDPO brain saved by the run loads back; a PPO checkpoint is refused
+    s = module.settings(module.to_dict(_compose(overrides)))
+    loaded = module._load_brains("brain_hdpo.checkpoint", str(tmp_path / "checkpoint_hdpo_exact"), s, algorithm="hdpo")
+    assert loaded["exact"][2]["algorithm"] == "hdpo" and loaded["exact"][0] is not None
+    with pytest.raises(ConfigError, match=r"'brain_hdpo\.checkpoint' must hold a brain trained by hdpo, got one "
+                                          r"trained by 'ppo'"):
+        module._load_brains("brain_hdpo.checkpoint", checkpoint, s, algorithm="hdpo")
     for table in (single, multi):
         for method, row in table.items():
             assert {"mean", "ci95", "std", "metric", "semantics"} <= set(row), method
@@ -71,12 +108,12 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path):
     assert saved["tuned"]["exact"]["safety"] and saved["timings"]["total_s"] > 0 and saved["machine"]["cpu_count"]
     md = (tmp_path / "results.md").read_text()
     assert "## Single SKU: notebook_cost, exact semantics" in md and "| fixed_safety |" in md
-    for name in ("single_sku.png", "multi_sku.png", "details.json", "checkpoint_exact/config.json"):
+    for name in ("single_sku.png", "multi_sku.png", "details.json", "checkpoint_hdpo_exact/policy.msgpack"):
         assert (tmp_path / name).exists(), name
     assert results["single_sku"]["100"]["3"]["mip_mixed"]["mean"] == pytest.approx(single["mip_mixed"]["mean"])
     # resume: a finished run is returned as stored, its files untouched
     stamp = (tmp_path / "results.json").stat().st_mtime_ns
-    again = module.run(_compose(TINY), run_dir=tmp_path)
+    again = module.run(_compose(overrides), run_dir=tmp_path)
     assert again == saved and (tmp_path / "results.json").stat().st_mtime_ns == stamp
 
 
@@ -89,6 +126,10 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path):
     ("multi_sku.capacity_basis=stock", "multi_sku.capacity_basis"), ("periods=20", "periods"),
     ("multi_sku.capacity_per_sku=0", "multi_sku.capacity_per_sku"), ("tuning.safety.steps=[0]", "tuning.safety.steps"),
     ("brain.checkpoint={sample: x}", "brain.checkpoint"), ("tuning.safety.values=[-1]", "tuning.safety.values"),
+    ("brain_hdpo.hdpo.lr=-1", "'brain_hdpo.hdpo.lr' must be a finite number"),
+    ("+brain_hdpo.hdpo.num_envs=8", "unknown brain_hdpo.hdpo key"), ("+brain_hdpo.typo=1", "typo"),
+    ("brain_hdpo.checkpoint=3", "brain_hdpo.checkpoint"),
+    ("+agent.safety.controller=sigma_rule", "agent.safety.controller"),
 ])
 def test_bad_keys_name_the_field(tmp_path, override, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.").replace("[", r"\[")):

@@ -27,3 +27,11 @@ def test_ppo_targets_reads_the_agent_group():
         compose_config("train", ["agent=ppo_safety_conditioned"]).agent.safety)
     assert ppo_targets.agent_config("ppo_orders")["ppo"]["total_timesteps"] == \
         compose_config("train", []).agent.ppo.total_timesteps
+
+
+def test_hdpo_safety_targets_reads_the_agent_group():
+    targets = _load("hdpo_safety_targets")
+    for name in ("hdpo_safety", "hdpo_safety_conditioned"):
+        composed = compose_config("train", [f"agent={name}"]).agent
+        got = targets.agent_config(name)
+        assert got["hdpo"] == dict(composed.hdpo) and got["safety"] == dict(composed.safety)

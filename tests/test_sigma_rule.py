@@ -110,3 +110,50 @@ def test_tuning_uses_training_keys_only_and_is_deterministic():
     assert cost == pytest.approx(first["train_cost"], rel=1e-5)
     with pytest.raises(ConfigError, match="'objective'"):
         tune_sigma_rule(env, params, [2], objective="profit", **kwargs)
+
+
+# --- the rule through the order-up-to controller (hybrid.py's sigma_rule_alloc) and on stationary paths ---
+
+@pytest.mark.parametrize("preset,kwargs", [("hybrid", {"periods": 30}), ("orgym_v0", {})])
+def test_safety_equivalent_makes_the_controller_order_what_the_rule_orders(preset, kwargs):
+    """order_up_to(safety_equivalent(z)) == the rule (timing before_arrivals: the same caps), both
+    forms, along an episode: the capacity stage of experiments/hybrid.py then cuts the rule's orders."""
+    from sc_jax.policies.sigma_rule import sigma_rule_safety_policy
+
+    env, params = sc_jax.make(preset, **kwargs)
+    for form in ("installation", "echelon"):
+        rule = sigma_rule_policy(form, True, "before_arrivals")
+        safety = sigma_rule_safety_policy(form, "before_arrivals")
+        both = jax.jit(lambda z, s: (rule(z, s, params), order_up_to(safety(z, s, params), s, params),
+                                     safety(z, s, params)))
+        _, state = env.reset(jax.random.PRNGKey(2), params)
+        step = jax.jit(lambda s, a: env.step_env(None, s, a, params)[1])
+        for _ in range(env.periods):
+            for z in (jnp.array([1.3, -0.7, 2.1]), jnp.zeros(3), jnp.array([-2.0, 3.0, 0.5])):
+                orders, via_controller, stock = both(z, state)
+                np.testing.assert_array_equal(orders, via_controller)
+                assert stock.dtype == jnp.int32  # an integer: the JAX episode casts safety stocks to int32
+            state = step(state, orders)
+
+
+def test_tuning_on_stationary_paths_uses_only_the_given_paths():
+    from sc_jax.evaluate import demand_paths
+    from sc_jax.tuning import candidate_rewards, tune_sigma_rule_on_paths
+
+    env, params = sc_jax.make("orgym_v1")
+    assert float(params.demand_std) == pytest.approx(20 ** 0.5, rel=1e-6)  # Poisson(20): sigma = sqrt(mean)
+    train = demand_paths(env, params, jax.random.PRNGKey(0), 16)[0]
+    kwargs = dict(z_values=(0.0, 2.0), steps=(1.0,), max_moves=2)
+    found = tune_sigma_rule_on_paths(env, params, train, **kwargs)
+    assert found == {**tune_sigma_rule_on_paths(env, params, train, **kwargs), "search_s": found["search_s"]}
+    act = sigma_rule_policy("installation", True, "before_arrivals")
+    reward = candidate_rewards(env, act, jnp.asarray([found["z"]], jnp.float32), params, train).mean()
+    assert float(reward) == pytest.approx(found["train_reward"], rel=1e-5)
+    assert found["train_reward"] >= found["grid_train_reward"] and found["train_paths"] == 16
+    with pytest.raises(ConfigError, match="'z_values'"):
+        tune_sigma_rule_on_paths(env, params, train, z_values=[np.nan])
+    with pytest.raises(ConfigError, match="'steps'"):
+        tune_sigma_rule_on_paths(env, params, train, steps=[0.0])
+    forecast_env, forecast_params = sc_jax.make("hybrid", periods=30)
+    with pytest.raises(ConfigError, match="tune_sigma_rule"):
+        tune_sigma_rule_on_paths(forecast_env, forecast_params, train)

@@ -6,9 +6,10 @@
     policy_params, metrics = jax.jit(train)(jax.random.PRNGKey(0))
     act = make_policy(config, env)            # act(policy_params, state, params, key) -> action
 
-Modules: `ppo` (PPOConfig, make_train, make_policy), `networks`, `normalize`, `orders`
+Modules: `ppo` (PPOConfig, make_train, make_policy), `hdpo` (the same brains trained by pathwise
+gradients through the relaxed step: docs/hdpo.md), `networks`, `normalize`, `orders`
 (train_orders_agent), `checkpoint` (save / load), `brains` (a brain's env from config, held-out
-evaluation against baselines and the bound, load_brain).
+evaluation against baselines and the bound, load_brain for PPO and HDPO checkpoints).
 """
 from sc_jax.agents.brains import (BRAINS, build_env, evaluate_brain, evaluate_orders, evaluate_safety,
                                   evaluation_env, load_brain, safety_bound)

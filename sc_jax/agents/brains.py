@@ -1,15 +1,16 @@
-"""The two PPO brains behind one interface (experiments/train.py, evaluate.py, hybrid.py,
-reproduce_orgym.py): build a brain's training env from config, evaluate a trained brain on
-held-out paths against its baselines and the perfect-information bound, load one from a
-checkpoint. (sc_jax.evaluate evaluates any daily policy; this module adds what a brain needs
-around it: its env, its baselines, its bound, its checkpoint.)
+"""The two brains behind one interface (experiments/train.py, evaluate.py, hybrid.py,
+reproduce_orgym.py, reproduce_hybrid.py): build a brain's training env from config, evaluate a
+trained brain on held-out paths against its baselines and the perfect-information bound, load one
+from a checkpoint (trained by PPO or by HDPO: the checkpoint's "algorithm", sc_jax.agents.hdpo).
+(sc_jax.evaluate evaluates any daily policy; this module adds what a brain needs around it: its
+env, its baselines, its bound, its checkpoint.)
 
-Brains ("orders" | "safety"):
-- orders: PPO ordering every period; the training env is the InventoryEnv itself. Held out:
+Brains ("orders" | "safety"), each trained by PPO (sc_jax.agents.ppo) or HDPO (sc_jax.agents.hdpo):
+- orders: a network ordering every period; the training env is the InventoryEnv itself. Held out:
   `sc_jax.evaluate.evaluate` on `num_paths` paths drawn from `seed`, and the bound of
   `sc_jax.oracle` on the first `oracle_paths` of the same paths (a MILP per path, so usually a
   subset), with the policy's gap on exactly those paths.
-- safety: PPO choosing a safety stock every `action_frequency` days
+- safety: a network choosing a safety stock every `action_frequency` days
   (sc_jax.env.wrappers.SafetyStockEnv over the hybrid chain; for training optionally wrapped in
   ScaleRewardByCostRatio, never for evaluation: costs are always raw). Held out: episode costs
   per sigma level (`sc_jax.evaluate.scenario_costs`, the same keys for every policy and level:
@@ -29,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sc_jax.agents import hdpo
 from sc_jax.agents.checkpoint import load_config, load_policy_params
 from sc_jax.agents.ppo import PPOConfig, make_policy
 from sc_jax.env.params import batch_shape
@@ -41,9 +43,11 @@ from sc_jax.evaluate import demand_paths, evaluate, scenario_costs
 from sc_jax.stats import mean_ci
 
 BRAINS = ("orders", "safety")
+#: training algorithms a checkpoint may name ("algorithm" in config.json; absent: ppo)
+ALGORITHMS = ("ppo", "hdpo")
 #: `safety` config keys: SafetyStockEnv's settings + the training reward scale
 SAFETY_KEYS = ("action_frequency", "safety_low", "safety_high", "ratio_low", "ratio_high", "sigma_low",
-               "sigma_high", "reward_ratio_power")
+               "sigma_high", "controller", "z_step", "reward_ratio_power")
 #: cost ratios a ratio-conditioned safety brain is evaluated at
 CONDITIONED_RATIOS = (10.0, 100.0, 1000.0)
 
@@ -75,6 +79,18 @@ def build_env(brain: str, env, params=None, safety_cfg: dict | None = None):
     check_number("agent.safety.reward_ratio_power", power, "a finite number", math.isfinite)
     safety = SafetyStockEnv(env, **cfg)
     return ScaleRewardByCostRatio(safety, float(power)) if power else safety
+
+
+def require_order_up_to(env, where: str):
+    """ConfigError unless the safety brain's env uses the order-up-to controller: the hybrid
+    deployment loops (experiments/hybrid.py, reproduce_hybrid) turn its action into a safety stock
+    in units; a sigma-rule brain's action is a safety factor index and would be misread."""
+    controller = getattr(evaluation_env(env), "controller", "order_up_to")
+    if controller != "order_up_to":
+        raise ConfigError(f"{where}: the hybrid deployment loop runs the order-up-to controller, so "
+                          f"'agent.safety.controller' must be 'order_up_to', got {controller!r} (a sigma-rule brain is "
+                          "trained and evaluated by experiments/train.py and evaluate.py)")
+    return env
 
 
 def evaluation_env(env):
@@ -227,27 +243,41 @@ def evaluate_brain(brain: str, act, policy_params, env, params, eval_cfg: dict, 
     return out
 
 
+def agent_from_saved(saved: dict, where) -> tuple:
+    """(agent config, make_policy) of a saved config: PPOConfig and PPO's policy, or HDPOConfig
+    and HDPO's (deterministic) policy when saved["algorithm"] is "hdpo"."""
+    algorithm = saved.get("algorithm", "ppo")
+    if algorithm not in ALGORITHMS:
+        raise ConfigError(f"checkpoint config {where}: 'algorithm' must be one of {list(ALGORITHMS)}, "
+                          f"got {algorithm!r}")
+    if algorithm == "hdpo":
+        return hdpo.HDPOConfig.from_dict(saved["agent"]), hdpo.make_policy
+    return PPOConfig.from_dict(saved["agent"]), make_policy
+
+
 def load_brain(checkpoint):
     """(brain, act, policy_params, env, params, saved config) from a checkpoint directory.
 
     env: the brain's evaluation env rebuilt from the saved config (orders: the InventoryEnv;
     safety: its SafetyStockEnv, without training reward scaling); act: the deterministic policy
-    act(policy_params, state, params, key) in that env. A ConfigError when the saved network does
-    not fit the rebuilt env (observation size, episode length, actions)."""
+    act(policy_params, state, params, key) in that env (PPO's, or HDPO's when the config's
+    "algorithm" is "hdpo"; both return integer actions in the env's action space). A
+    ConfigError when the saved network does not fit the rebuilt env (observation size, episode
+    length, actions)."""
     from sc_jax.config import env_from_cfg
 
     saved = load_config(checkpoint)
     for name in ("brain", "agent", "env"):
         if name not in saved:
             raise ConfigError(f"checkpoint config {checkpoint} has no {name!r} entry (written by "
-                              "experiments/train.py: brain, agent, env, demand, safety)")
+                              "experiments/train.py: brain, algorithm, agent, env, demand, safety)")
     brain = _check_brain(saved["brain"])
-    agent = PPOConfig.from_dict(saved["agent"])
+    agent, policy_fn = agent_from_saved(saved, checkpoint)
     base, params = env_from_cfg(saved["env"], saved.get("demand"))
     env = evaluation_env(build_env(brain, base, params, saved.get("safety") if brain == "safety" else None))
     policy_params = load_policy_params(checkpoint, agent, env)
-    return brain, make_policy(agent, env, deterministic=True), policy_params, env, params, saved
+    return brain, policy_fn(agent, env, deterministic=True), policy_params, env, params, saved
 
 
-__all__ = ["BRAINS", "SAFETY_KEYS", "build_env", "evaluation_env", "evaluate_orders",
-           "safety_bound", "evaluate_safety", "evaluate_brain", "load_brain"]
+__all__ = ["BRAINS", "ALGORITHMS", "SAFETY_KEYS", "build_env", "evaluation_env", "evaluate_orders",
+           "safety_bound", "evaluate_safety", "evaluate_brain", "agent_from_saved", "load_brain"]

@@ -18,9 +18,10 @@ Evaluation uses the exact (integer) env.
 each update draws `batch_size` episode keys, rolls the policy through the relaxed env, takes
 jax.grad of the mean episode cost and an optax step), so `jax.jit(jax.vmap(train))(keys)` trains
 several seeds at once. `env` is an InventoryEnv (the orders brain) or a wrapper over one
-(sc_jax.env.wrappers.SafetyStockEnv: the safety-stock brain, which needs a dtype-preserving
-order-up-to controller: `check_differentiable`, docs/hdpo.md); the relaxed twin is the same
-wrapper stack over `env.replace(relaxed=True)` (`relax`). Results and what was tried: docs/hdpo.md.
+(sc_jax.env.wrappers.SafetyStockEnv: the safety-stock brain; its order-up-to controller keeps
+the relaxed state's float dtype with a straight-through ceil, so the gradient reaches the safety
+stock: `check_differentiable`, docs/hdpo.md); the relaxed twin is the same wrapper stack over
+`env.replace(relaxed=True)` (`relax`). Results and what was tried: docs/hdpo.md.
 
 The policy is PPO's actor (sc_jax.agents.networks.MLP: width/depth/activation, context features)
 with a deterministic head: action = low + (high - low) * sigmoid(z) in env.action_space (PPO's
@@ -35,6 +36,7 @@ Shapes: B = batch_size paths per update, T = env.episode_length decisions, M act
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from functools import partial
@@ -191,8 +193,13 @@ def normalize(obs_stats: RunningStats, obs, config: HDPOConfig):
     return (obs - stats.mean) / jnp.maximum(jnp.sqrt(stats.var), config.obs_std_floor)
 
 
+@functools.lru_cache(maxsize=64)
 def make_policy(config: HDPOConfig, env, deterministic: bool = True, *, relaxed: bool = False):
     """act(policy_params, state, params, key) -> action [M] (one env; `key` unused).
+
+    Cached: equal (config, env) give the same function, so jitted evaluations that take the policy
+    as a static argument (sc_jax.evaluate.scenario_costs, the hybrid reproduction's episode) compile
+    once for a brain trained here and the same brain loaded back (sc_jax.agents.brains.load_brain).
 
     Exact env (default): integer actions in env.action_space(params), the floor of the
     continuous action (what the env itself would take of it). `relaxed`: the same values as
@@ -230,10 +237,11 @@ def check_env(config: HDPOConfig, env, params) -> None:
 
 
 def check_differentiable(relaxed_env, params) -> None:
-    """A ConfigError when a wrapper's daily controller cuts the pathwise gradient: the
+    """A ConfigError when a wrapper's daily controller would cut the pathwise gradient: the
     safety-stock brain's order-up-to controller (sc_jax.policies.order_up_to) must return float
-    orders for a relaxed (float) state; while it casts them to int32, the gradient of the episode
-    cost with respect to the safety stock is zero and HDPO cannot train it."""
+    orders for a relaxed (float) state (it does: a straight-through ceil); a controller that casts
+    them to int32 makes the gradient of the episode cost with respect to the safety stock zero,
+    and HDPO would train nothing. A guard (shapes only, no compile)."""
     from sc_jax.env.wrappers import SafetyStockEnv
     from sc_jax.policies.order_up_to import order_up_to
 
@@ -245,10 +253,10 @@ def check_differentiable(relaxed_env, params) -> None:
     state = jax.eval_shape(lambda: env.unwrapped.reset(jax.random.PRNGKey(0), params)[1])
     orders = jax.eval_shape(lambda s: order_up_to(jnp.zeros((env.num_actions,), jnp.float32), s, params), state)
     if not jnp.issubdtype(orders.dtype, jnp.floating):
-        raise ConfigError("HDPO cannot train the safety-stock brain yet: sc_jax.policies.order_up_to returns "
+        raise ConfigError("HDPO cannot train this safety-stock brain: sc_jax.policies.order_up_to returns "
                           f"{orders.dtype} orders for a relaxed (float) state, so the gradient with respect to "
-                          "the safety stock is zero; it needs a dtype-preserving controller (docs/hdpo.md, "
-                          "'Safety-stock brain')")
+                          "the safety stock is zero; the controller must keep the state's float dtype "
+                          "(a straight-through ceil: docs/hdpo.md, 'Safety-stock brain')")
 
 
 def _learning_rate(config: HDPOConfig):

@@ -20,7 +20,10 @@ PolicyFn = Callable[[Any, EnvState, EnvParams, Any], jnp.ndarray]
 
 
 def cap_order(order, state: EnvState, params: EnvParams):
-    """Clip a wished order to [0, supply capacity] and to the supplier's on hand (plant: none)."""
-    supplier = jnp.concatenate([state.on_hand[1:], jnp.full((1,), 2**30, jnp.int32)])
+    """Clip a wished order to [0, supply capacity] and to the supplier's on hand (plant: none),
+    in the state's quantity dtype: int32 for the exact env, float32 for the relaxed one
+    (sc_jax.agents.hdpo; min / clip then pass their subgradients)."""
+    dtype = state.on_hand.dtype
+    supplier = jnp.concatenate([state.on_hand[1:], jnp.full((1,), 2**30, dtype)])
     order = jnp.clip(order, 0, params.supply_capacity)
-    return jnp.minimum(order, supplier).astype(jnp.int32)
+    return jnp.minimum(order, supplier).astype(dtype)

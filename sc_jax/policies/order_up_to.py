@@ -31,13 +31,20 @@ def forecast_over_lead_time(state, params):
 
 
 def desired_orders(safety_stock, state, params):
-    """Uncapped wished orders [M] (int32, >= 0) for safety stock [M]."""
+    """Uncapped wished orders [M] (>= 0, whole units) for safety stock [M], in the state's
+    quantity dtype: int32 for the exact env; float32 for the relaxed one (sc_jax.agents.hdpo),
+    where the ceil is straight-through (value ceil(target), gradient 1), so the pathwise
+    gradient of the cost reaches the safety stock. The values are the same in both."""
     position = state.on_hand + state.in_transit - state.backlog_units[:-1]
-    target = jnp.ceil(forecast_over_lead_time(state, params) + jnp.asarray(safety_stock, jnp.float32))
-    return jnp.maximum(target.astype(jnp.int32) - position, 0)
+    target = forecast_over_lead_time(state, params) + jnp.asarray(safety_stock, jnp.float32)
+    if jnp.issubdtype(position.dtype, jnp.floating):
+        # ceil(x) - x is exact in float32 (as the env's straight-through floor), so the value is ceil(x)
+        return jnp.maximum(target + jax.lax.stop_gradient(jnp.ceil(target) - target) - position, 0)
+    return jnp.maximum(jnp.ceil(target).astype(jnp.int32) - position, 0)
 
 
 def order_up_to(safety_stock, state, params, key=None):
-    """Policy: order up to forecast over the lead time + `safety_stock` [M], capped."""
+    """Policy: order up to forecast over the lead time + `safety_stock` [M], capped (int32
+    orders for an exact state, float32 with a straight-through ceil for a relaxed one)."""
     del key
     return cap_order(desired_orders(safety_stock, state, params), state, params)

@@ -35,7 +35,7 @@ import numpy as np
 from sc_jax.checks import check_bool, check_choice
 from sc_jax.env.dynamics import inventory_position
 from sc_jax.errors import ConfigError
-from sc_jax.policies.order_up_to import forecast_window
+from sc_jax.policies.order_up_to import forecast_over_lead_time, forecast_window
 
 FORMS = ("installation", "echelon")
 TIMINGS = ("after_arrivals", "before_arrivals")
@@ -116,5 +116,40 @@ def validate_sigma_rule(z, num_stages: int, forecast_std=None) -> jnp.ndarray:
     return jnp.asarray(arr, jnp.float32)
 
 
-__all__ = ["FORMS", "TIMINGS", "cover_windows", "sigma_rule", "sigma_rule_echelon", "sigma_rule_policy", "targets",
-           "validate_sigma_rule"]
+# --- the rule as a safety stock of the order-up-to controller (safety-stock loops, sc_jax.hybrid) ---
+
+def safety_equivalent(z, state, params, form: str = "installation", timing: str = "before_arrivals"):
+    """[M] int32 safety stock s for which the order-up-to controller
+    (sc_jax.policies.order_up_to: ceil(forecast over t..t+L_j + s_j) - own position) wishes exactly
+    the rule's uncapped order max(target_j - position_j, 0) (position in `form`):
+    s_j = target_j - position_j + own position_j - ceil(forecast over t..t+L_j). An integer, so
+    ceil(forecast + s) = ceil(forecast) + s exactly. It changes every day (the rule's window, sigma
+    and position move): a safety-stock loop must decide it daily (action_frequency 1). The caps
+    are the controller's (supply capacity, the supplier's on hand): the rule's own for timing
+    "before_arrivals"; with "after_arrivals" the rule's cap also counts today's arrivals."""
+    own = state.on_hand + state.in_transit - state.backlog_units[:-1]
+    position = inventory_position(state) if form == "echelon" else own
+    target = targets(z, state, params, form, timing).astype(jnp.int32)
+    lead_forecast = jnp.ceil(forecast_over_lead_time(state, params)).astype(jnp.int32)
+    return (target - position + own - lead_forecast).astype(jnp.int32)
+
+
+@lru_cache(maxsize=None)
+def sigma_rule_safety_policy(form: str = "installation", timing: str = "before_arrivals"):
+    """act(z [M], state, params, key) -> the safety stock [M] int32 of `safety_equivalent`: the
+    rule in a loop that turns safety stocks into orders with the order-up-to controller and
+    decides every day (sc_jax.hybrid.run_hybrid / run_hybrid_batch with action_frequency=1; the
+    capacity stage then cuts the rule's orders). Cached per variant (jit caches hit)."""
+    check_choice("form", form, FORMS)
+    check_choice("timing", timing, TIMINGS)
+
+    def act(z, state, params, key=None):
+        del key
+        return safety_equivalent(z, state, params, form, timing)
+
+    act.__name__ = act.__qualname__ = f"sigma_rule_safety_{form}_{timing}"
+    return act
+
+
+__all__ = ["FORMS", "TIMINGS", "cover_windows", "safety_equivalent", "sigma_rule", "sigma_rule_echelon",
+           "sigma_rule_policy", "sigma_rule_safety_policy", "targets", "validate_sigma_rule"]
