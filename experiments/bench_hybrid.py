@@ -15,7 +15,8 @@ binds on about a third of the days at these sizes), and times
          call (scan over days, the JAX capacity stage), best of `repeats` calls.
 
 Compilation is excluded for both (the host's jitted pieces are called once first; the JAX episodes'
-first call is timed separately as compile_s). Both run in the same process, one after the other.
+first call is timed separately as compile_s). Both run in the same process, one after the other;
+the machine's load average before and after each size is recorded (other jobs slow both).
 Also reported: the days on which the capacity binds (the MILP's "optimal" days; the JAX stage's
 binding days) and the largest relative difference of a sample's total cost between the two (the
 same model, the same keys: float32 sums and float32 cut costs only).
@@ -27,6 +28,7 @@ The config is checked before anything runs; a bad value raises `sc_jax.errors.Co
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -109,7 +111,17 @@ def _warm_host(functions, table, params, key) -> None:
     allocate(random_problem(0, 5), "daily")
 
 
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (`os.getloadavg`; None where unavailable): other
+    jobs on a shared machine slow both methods, which this records next to the rates."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def time_size(n: int, s: dict) -> dict:
+    load_before = load_average()
     env, params = make_catalog(jax.random.PRNGKey(s["seed"]), n, ratios=s["ratios"], sigma_max=s["sigma"],
                                shared_capacity=n * np.asarray(s["capacity_per_product"], np.float64),
                                periods=s["periods"])
@@ -151,6 +163,7 @@ def time_size(n: int, s: dict) -> dict:
         "search_steps_per_day": float(np.mean(stats.search_steps) / s["periods"]),
         "cost_rel_diff": cost_diff,
         "same_binding_days": all(h.statuses.get("optimal", 0) == int(stats.binding_days[i]) for i, h in enumerate(host)),
+        "load_average_before": load_before, "load_average_after": load_average(),
     }
 
 
@@ -175,7 +188,8 @@ def run(cfg, run_dir=None) -> dict:
         "sigma": s["sigma"], "capacity_basis": s["capacity_basis"], "machine": machine_name(),
     }
     print(f"machine: {summary['machine']}; host loop on {s['host_samples']} of {s['samples']} samples "
-          "(its product-days/s is per sample)")
+          "(its product-days/s is per sample); load average (1/5/15 min) before/after each size: "
+          + "; ".join(f"{n}: {r['load_average_before']} / {r['load_average_after']}" for n, r in rows.items()))
     write_json(run_dir / "bench_hybrid.json", summary)
     print(json.dumps(summary))
     return summary

@@ -4,7 +4,7 @@
 episode is one `lax.scan` over days: every `action_frequency` days each product's safety stock
 comes from the policy (`act(policy_params, state, params, key)`, the brain or a baseline rule),
 every day the order-up-to controller wishes orders, the JAX capacity stage
-(`sc_jax.alloc.jax_stage.daily_allocation`, exact for the daily model, the same model as the
+(`sc_jax.alloc.jax_stage.allocate_stages`, exact for the daily model, the same model as the
 MILP) cuts them, and one coupled env step moves all products. `vmap` over demand samples (keys)
 runs many episodes in one call, and a second `vmap` over params sweeps scenarios (sigma, cost
 ratios, capacity per product: anything traced in `EnvParams`) without recompiling.
@@ -13,7 +13,14 @@ ratios, capacity per product: anything traced in `EnvParams`) without recompilin
     stats = batch(policy_params, params, keys, 1e-3)  # EpisodeStats with a leading [S] axis
 
 The samples are an explicit batch axis inside (not a vmap), so that the capacity stage can skip
-the stages that bind in no sample that day (`daily_allocation_batch`, one `lax.cond` per stage).
+the stages that bind in no sample that day (`allocate_stages`, one `lax.cond` per stage).
+
+Speed on XLA's CPU backend (docs/hybrid.md, "Measured"): per-stage arrays are kept [M, S, N]
+with products minor, params with the product axis last, the forecasts time-major so that a
+day's window is one contiguous slice (the controller gets that window, `_day_view`), a few
+intermediates are computed into buffers of their own (`_materialized`) rather than fused into
+every consumer, and the episodes are compiled with YNNPACK fusions off (CPU_COMPILER_OPTIONS).
+None of this changes a result.
 
 Same randomness as the host loop: `key` gives every product its demand path (reset keys
 `split(split(key)[0], N)`) and decision keys (`split(fold_in(split(key)[1], t), N)` on day t), so
@@ -31,9 +38,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sc_jax.alloc.jax_stage import daily_allocation_batch
+from sc_jax.alloc.jax_stage import CPU_COMPILER_OPTIONS, _materialized, allocate_stages, jit_for_backend
 from sc_jax.checks import check_choice, check_integer
-from sc_jax.env.types import EnvParams, EnvState
+from sc_jax.env.types import DemandPath, EnvParams, EnvState
 from sc_jax.errors import ConfigError
 from sc_jax.policies.order_up_to import forecast_window, order_up_to
 
@@ -70,6 +77,25 @@ def check_episode_options(allocation: str, action_frequency, max_segments, capac
     check_choice("capacity_basis", capacity_basis, ("position", "expected"))
 
 
+def _day_view(state: EnvState, mean_window, std_window) -> EnvState:
+    """The state as the order-up-to controller needs it on one day: the forecast cut to today's
+    window (H + 1 days) at time 0. `order_up_to` reads the forecast only through
+    `forecast_window(series, state.time, H + 1)`, which on this view is the same window, so the
+    wishes are the same (tests/test_hybrid_jax.py: allocation "jax" = "daily"); what the window
+    saves is reading every product's whole forecast with a stride each day."""
+    demand = DemandPath(actual=state.demand.actual, forecast_mean=mean_window, forecast_std=std_window,
+                        initial_on_hand=state.demand.initial_on_hand)
+    return state.replace(time=jnp.zeros((), jnp.int32), demand=demand)
+
+
+def _product_minor(params: EnvParams) -> tuple[EnvParams, EnvParams]:
+    """Params with the product axis last on every field, and the vmap axes to read them: the
+    per-stage values of all products are then contiguous (vectorised loads; [N, M] with M = 3
+    minor is read with a stride)."""
+    axes = jax.tree.map(lambda x: x.ndim - 1, params)
+    return jax.tree.map(lambda x: jnp.moveaxis(x, 0, -1), params), axes
+
+
 def make_episode(env, policy: Callable, *, allocation: str = "jax", action_frequency: int = 10,
                  max_segments: int = 16, capacity_basis: str = "position") -> Callable:
     """episodes(policy_params, params, keys [S], min_cut_cost_fraction) -> EpisodeStats [S, ...]:
@@ -80,64 +106,90 @@ def make_episode(env, policy: Callable, *, allocation: str = "jax", action_frequ
 
     policy(policy_params, state, params, key) -> safety stock [M] for one product. The capacity
     stage reads the shared capacity and lead times of product 0 (the host loop checks that every
-    product has the same; `run_hybrid` does too)."""
+    product has the same; `run_hybrid` does too).
+
+    Layout inside the scan (for XLA's CPU backend; results do not depend on it): per-stage
+    arrays [M, S, N] (products minor), params with the product axis last, the forecast window of
+    the day [H + 1, S, N] sliced once and shared by the controller and the capacity stage."""
     check_episode_options(allocation, action_frequency, max_segments, capacity_basis)
     if allocation != "none" and not env.couple_products:
         raise ConfigError("allocation needs a shared capacity: make_catalog(..., shared_capacity=...)")
     horizon = env.history_length + 1  # >= max lead time + 1: covers every protection interval
     T = env.periods
 
-    def inputs(safety, state, params):
-        return (order_up_to(safety, state, params), state.on_hand, state.in_transit,
-                forecast_window(state.demand.forecast_mean, state.time, horizon),
-                forecast_window(state.demand.forecast_std, state.time, horizon))
-
-    def step(state, params, orders):
-        _, state, _, _, info = env.step_env(None, state, orders, params)
-        return state, (info.holding_cost, info.shortage_cost, info.overflow_cost, info.overflow,
-                       info.shared_utilisation)
-
-    # [S, N] batches: samples outside, products inside; the day index shared by all
-    day_inputs = jax.vmap(jax.vmap(inputs, in_axes=(0, _SHARED_TIME, 0)), in_axes=(0, _SHARED_TIME, None))
-    env_step = jax.vmap(env.vmap_products(step, in_axes=(_SHARED_TIME, 0, 0), out_axes=(_SHARED_TIME, 0)),
-                        in_axes=(_SHARED_TIME, None, 0), out_axes=(_SHARED_TIME, 0))
-
     def episodes(policy_params, params: EnvParams, keys, min_cut_cost_fraction=1e-3) -> EpisodeStats:
         S, N, M = keys.shape[0], params.initial_inventory.shape[0], params.num_stages
         k_reset, k_act = jax.vmap(jax.random.split, out_axes=1)(keys)
         reset = jax.vmap(lambda k: jax.vmap(env.reset)(jax.random.split(k, N), params)[1])
         state = reset(k_reset).replace(time=jnp.zeros((), jnp.int32))
-        act = jax.vmap(lambda s, p, k: policy(policy_params, s, p, k), in_axes=(_SHARED_TIME, 0, 0))
-        act_all = jax.vmap(act, in_axes=(_SHARED_TIME, None, 0))
-        per_sample = lambda x: jnp.broadcast_to(x, (S,) + x.shape)
-        holding = per_sample(params.unit_holding_cost[:, :M])
-        shortage = per_sample(params.unit_shortage_cost[:, :M])
-        supply = per_sample(params.supply_capacity)
-        lead_times, capacity = per_sample(params.lead_time[0]), per_sample(params.shared_capacity[0])
+        params_t, p_axes = _product_minor(params)
+        # [S, N] batches (samples outside, products inside) of per-product functions; per-stage
+        # outputs and inputs [M, S, N]; the day index shared by all
+        both = lambda fn, in_axes, out_axes, inner=jax.vmap: jax.vmap(
+            inner(fn, in_axes=tuple(a if name != "params" else p_axes for name, a in in_axes),
+                  out_axes=out_axes),
+            in_axes=tuple(a if name != "params" else None for name, a in in_axes), out_axes=out_axes)
+        state_axes = ("state", _SHARED_TIME)
+        view_axes = ("view", _SHARED_TIME.replace(demand=DemandPath(actual=0, forecast_mean=1, forecast_std=1,
+                                                                   initial_on_hand=0)))
+        # one [S, N] output per stage (a tuple of scalars per product): each is then one
+        # contiguous vector, which XLA's CPU backend vectorises ([S, N, M] puts M = 3 minor)
+        per_stage = lambda fn: lambda *args: tuple(fn(*args)[m] for m in range(M))
+        wish = both(per_stage(lambda safety, state, params: order_up_to(safety, state, params)),
+                    (("safety", 1), view_axes, ("params", None)), 0)
+        # the forecasts time-major [T + W + H, S, N] (padded as forecast_window pads: the last
+        # day repeated), in buffers of their own, so that a day's window is one contiguous slice
+        def time_major(series):
+            series = jnp.moveaxis(series, -1, 0)
+            return jnp.concatenate([series, jnp.repeat(series[-1:], horizon, axis=0)], axis=0)
+
+        mean_t, std_t = _materialized(state.demand.forecast_mean, lambda a, b: (time_major(a), time_major(b)),
+                                      state.demand.forecast_mean, state.demand.forecast_std)
+        window = lambda series, t: jax.lax.dynamic_slice_in_dim(series, t, horizon, axis=0)
+
+        def step(state, params, orders):
+            _, state, _, _, info = env.step_env(None, state, orders, params)
+            return state, (info.holding_cost, info.shortage_cost, info.overflow_cost, info.overflow,
+                           info.shared_utilisation)
+
+        env_step = both(step, (state_axes, ("params", None), ("orders", 1)), (_SHARED_TIME, (0, 0, 0, 1, 1)),
+                        inner=env.vmap_products)
+        act = both(lambda s, p, k: policy(policy_params, s, p, k), (state_axes, ("params", None), ("keys", 0)), 1)
+        by_stage = lambda x: jnp.moveaxis(x, 0, -1)[:, None, :]  # [N, M] -> [M, 1, N]
+        holding, shortage = by_stage(params.unit_holding_cost[:, :M]), by_stage(params.unit_shortage_cost[:, :M])
+        supply = by_stage(params.supply_capacity)
+        lead_times = jnp.broadcast_to(params.lead_time[0][:, None], (M, S))
+        capacity = jnp.broadcast_to(params.shared_capacity[0][:, None], (M, S))
 
         def decide(state, t):
             day_keys = jax.vmap(lambda k: jax.random.split(jax.random.fold_in(k, t), N))(k_act)
-            return jnp.asarray(act_all(state, params, day_keys), jnp.int32)
+            return jnp.asarray(act(state, params_t, day_keys), jnp.int32)
 
         def day(carry, t):
             state, safety, hint, totals = carry
             safety = jax.lax.cond(t % action_frequency == 0, decide, lambda s, t: safety, state, t)
-            wishes, on_hand, pipeline, mean, std = day_inputs(safety, state, params)
+            mean_days, std_days = window(mean_t, state.time), window(std_t, state.time)  # [H, S, N]
+            view = _day_view(state, mean_days, std_days)
+            wishes = jnp.stack(_materialized(mean_days, wish, safety, view, params_t))  # [M, S, N]
             if allocation == "jax":
-                stage = daily_allocation_batch(wishes, on_hand, pipeline, holding, shortage, supply, mean, std,
-                                               lead_times, capacity, max_segments=max_segments,
-                                               capacity_basis=capacity_basis,
-                                               min_cut_cost_fraction=min_cut_cost_fraction, threshold_hint=hint)
-                orders, need, cuts, steps = stage.orders, stage.need, stage.cuts.sum(1), stage.search_steps
+                on_hand = jnp.stack(state.stock)  # [M, S, N]
+                pipeline = jnp.stack([sum(row[m] for row in state.due) for m in range(M)])
+                stage = allocate_stages(wishes, on_hand, pipeline, holding, shortage, supply, mean_days, std_days,
+                                        lead_times, capacity, max_segments=max_segments,
+                                        capacity_basis=capacity_basis,
+                                        min_cut_cost_fraction=min_cut_cost_fraction, threshold_hint=hint)
+                orders, need, steps = stage.orders, stage.need.T, stage.search_steps
+                cuts = stage.cuts.sum(-1).T
                 hint = jnp.where(stage.threshold >= 0, stage.threshold, hint)  # speeds up tomorrow's search
             else:
                 orders, need = wishes, jnp.zeros((S, M), jnp.int32)
                 cuts, steps = jnp.zeros((S, M), jnp.int32), jnp.zeros((S,), jnp.int32)
-            state, (h, s, o, refused, utilisation) = env_step(state, params, orders)
+            orders = _materialized(mean_days, lambda x: x, orders)  # one buffer, not recomputed per consumer
+            state, (h, s, o, refused, utilisation) = env_step(state, params_t, orders)  # [S, N], [M, S, N]
             totals = EpisodeStats(
                 holding_cost=totals.holding_cost + h, shortage_cost=totals.shortage_cost + s,
-                overflow_cost=totals.overflow_cost + o, refused_units=totals.refused_units + refused.sum(1),
-                peak_utilisation=jnp.maximum(totals.peak_utilisation, utilisation.max(1)),
+                overflow_cost=totals.overflow_cost + o, refused_units=totals.refused_units + refused.sum(-1).T,
+                peak_utilisation=jnp.maximum(totals.peak_utilisation, utilisation.max(-1).T),
                 binding_days=totals.binding_days + jnp.any(need > 0, axis=1).astype(jnp.int32),
                 binding_stage_days=totals.binding_stage_days + (need > 0).astype(jnp.int32),
                 cut_units=totals.cut_units + cuts, search_steps=totals.search_steps + steps)
@@ -146,11 +198,18 @@ def make_episode(env, policy: Callable, *, allocation: str = "jax", action_frequ
         zeros_n, zeros_m = jnp.zeros((S, N), jnp.float32), jnp.zeros((S, M), jnp.int32)
         totals = EpisodeStats(zeros_n, zeros_n, zeros_n, zeros_m, jnp.zeros((S, M), jnp.float32),
                               jnp.zeros((S,), jnp.int32), zeros_m, zeros_m, jnp.zeros((S,), jnp.int32))
-        safety, hint = jnp.zeros((S, N, M), jnp.int32), jnp.full((S, M), -1.0, jnp.float32)
+        safety, hint = jnp.zeros((M, S, N), jnp.int32), jnp.full((M, S), -1.0, jnp.float32)
         (_, _, _, totals), _ = jax.lax.scan(day, (state, safety, hint, totals), jnp.arange(T, dtype=jnp.int32))
         return totals
 
     return episodes
+
+
+# The jitted episodes are compiled with YNNPACK fusions off on the CPU (jax_stage's
+# CPU_COMPILER_OPTIONS; for these functions only): XLA otherwise turns the small reductions of the
+# controller and the capacity stage into YNNPACK calls 3-10x slower than its own loops (the
+# controller's 5-day forecast sum took 7 ms a day at 2,000 products x 16 samples).
+_jit = jit_for_backend
 
 
 @functools.lru_cache(maxsize=64)
@@ -161,8 +220,8 @@ def hybrid_episodes(env, policy: Callable, *, allocation: str = "jax", action_fr
     options), so repeated calls and other catalogs of the same shapes reuse the compilation.
     Sweep scenarios with `jax.vmap(batch, in_axes=(None, 0, None, None))` over params stacked
     on a leading axis (or `sweep_episodes`)."""
-    return jax.jit(make_episode(env, policy, allocation=allocation, action_frequency=action_frequency,
-                                max_segments=max_segments, capacity_basis=capacity_basis))
+    return _jit(make_episode(env, policy, allocation=allocation, action_frequency=action_frequency,
+                             max_segments=max_segments, capacity_basis=capacity_basis))
 
 
 @functools.lru_cache(maxsize=64)
@@ -174,7 +233,7 @@ def sweep_episodes(env, policy: Callable, *, allocation: str = "jax", action_fre
     numbers)."""
     episodes = make_episode(env, policy, allocation=allocation, action_frequency=action_frequency,
                             max_segments=max_segments, capacity_basis=capacity_basis)
-    return jax.jit(jax.vmap(episodes, in_axes=(None, 0, None, None)))
+    return _jit(jax.vmap(episodes, in_axes=(None, 0, None, None)))
 
 
 def stack_params(catalogs) -> EnvParams:
@@ -182,5 +241,5 @@ def stack_params(catalogs) -> EnvParams:
     return jax.tree.map(lambda *xs: jnp.stack(xs), *catalogs)
 
 
-__all__ = ["EPISODE_ALLOCATIONS", "EpisodeStats", "check_episode_options", "hybrid_episodes",
+__all__ = ["CPU_COMPILER_OPTIONS", "EPISODE_ALLOCATIONS", "EpisodeStats", "check_episode_options", "hybrid_episodes",
            "make_episode", "stack_params", "sweep_episodes"]

@@ -54,8 +54,8 @@ def make_instance(seed: int, kind: str) -> AllocationProblem:
 
 @functools.lru_cache(maxsize=None)
 def _batch(capacity_basis: str, max_segments: int):
-    return jax.jit(functools.partial(jax_stage.daily_allocation_batch, capacity_basis=capacity_basis,
-                                     max_segments=max_segments))
+    return jax_stage.jit_for_backend(functools.partial(jax_stage.daily_allocation_batch,
+                                                       capacity_basis=capacity_basis, max_segments=max_segments))
 
 
 def solve_batch(problems, capacity_basis="position", max_segments=16):
@@ -172,6 +172,61 @@ def test_non_power_of_two_segments_and_breakpoints():
                         np.minimum(np.arange(11), upper[:, None]))
     np.testing.assert_array_equal(breaks, expected)
     assert round_half_even_ratio(np.array([45 * 7, 5, 15, 25]), 10).tolist() == [32, 0, 2, 2]
+
+
+def test_normal_loss_matches_float64():
+    """The rational normal loss against scipy in float64: 1e-6 relative for |z| < 5, 5e-6 out to
+    13 (the float32 rounding of z^2 / 2 inside exp); 0, not NaN, for huge |z| (sigma at its 1e-9
+    floor)."""
+    from scipy.special import erfcx
+
+    a = np.concatenate([np.linspace(0.0, 13.0, 4001), np.geomspace(1e-6, 13.0, 500)]).astype(np.float32)
+    a64 = a.astype(np.float64)
+    exact = np.exp(-0.5 * a64 ** 2) / np.sqrt(2 * np.pi) * (1 - a64 * np.sqrt(np.pi / 2) * erfcx(a64 / np.sqrt(2)))
+    got = np.asarray(jax.jit(jax_stage._normal_loss_abs)(np.concatenate([a, -a])), np.float64)
+    near = a < 5
+    np.testing.assert_allclose(got[: a.size][near], exact[near], rtol=1e-6)
+    np.testing.assert_allclose(got[: a.size], exact, rtol=5e-6, atol=1e-37)
+    np.testing.assert_array_equal(got[: a.size], got[a.size:])  # G(|z|): even
+    huge = np.asarray(jax_stage._normal_loss_abs(np.array([30.0, 1e10, -3e38, np.inf], np.float32)))
+    assert np.all(np.isfinite(huge)) and np.all(huge == 0.0)
+
+
+def _sorted_threshold(slope, width, need):
+    """The need-th cheapest unit's slope by sorting (the definition)."""
+    order = np.argsort(slope, kind="stable")
+    return slope[order][np.searchsorted(np.cumsum(width[order]), need)]
+
+
+def test_threshold_search_is_exact_on_ties_and_near_ties():
+    """The threshold search against sorting: exact ties across products, values a few float32
+    ulps apart, every slope equal, need = all units, good, bad and no hints."""
+    rng = np.random.default_rng(7)
+    K, B, N = 16, 8, 40
+    search = jax.jit(jax_stage._threshold)
+    for trial in range(12):
+        upper = rng.integers(0, 50, (B, N)).astype(np.int32)
+        breaks = np.asarray(jax_stage._breakpoints(upper, K, axis=0))
+        width = (breaks[1:] - breaks[:-1]).astype(np.int32)
+        base = np.float32(rng.uniform(0.5, 20.0))
+        if trial % 3 == 0:  # few distinct values: ties across products and within a product
+            slope = rng.choice(np.array([1.0, 2.0, 4.17, 8.6], np.float32), (K, B, N))
+        elif trial % 3 == 1:  # clusters a few ulps apart
+            slope = np.nextafter(base, np.float32(np.inf)) * np.ones((K, B, N), np.float32)
+            slope = (slope.view(np.int32) + rng.integers(-20, 20, (K, B, N)).astype(np.int32)).view(np.float32)
+        else:
+            slope = rng.lognormal(0.0, 2.0, (K, B, N)).astype(np.float32)
+        slope = np.where(width > 0, np.sort(slope, axis=0), np.inf).astype(np.float32)
+        if trial == 3:
+            slope = np.where(width > 0, base, np.inf).astype(np.float32)  # every slope equal
+        total = width.sum(axis=(0, 2))
+        need = np.minimum(rng.integers(1, np.maximum(total, 1) + 1), total).astype(np.int32)
+        need[0] = total[0]  # every unit
+        truth = np.array([_sorted_threshold(slope[:, b].ravel(), width[:, b].ravel(), need[b]) if need[b] > 0
+                          else np.nan for b in range(B)], np.float32)
+        for hint in (np.full(B, -1.0, np.float32), truth * np.float32(1.001), truth / 30, truth):
+            found, _ = search(slope, upper, need, np.nan_to_num(hint, nan=-1.0).astype(np.float32))
+            np.testing.assert_array_equal(np.asarray(found)[need > 0], truth[need > 0], err_msg=f"trial {trial}")
 
 
 def test_allocate_method_jax_returns_an_allocation_result():

@@ -22,6 +22,8 @@ def test_bench_hybrid_tiny(tmp_path, capsys):
     row = summary["details"]["4"]
     assert row["binding_days_host"] > 0 and row["same_binding_days"]  # the capacity binds, on the same days
     assert row["cost_rel_diff"] < 1e-5  # the same model and keys: the same cost
+    for key in ("load_average_before", "load_average_after"):  # recorded next to the rates
+        assert row[key] is None or len(row[key]) == 3
 
 
 @pytest.mark.parametrize("overrides, message", [

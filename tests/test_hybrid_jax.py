@@ -47,6 +47,37 @@ def test_jax_episode_gives_the_daily_milp_cost(tight, basis):
             assert jitted.refused_units.sum() == 0  # the guarantee holds inside jit too
 
 
+def test_controller_on_the_day_view_equals_the_full_state(tight):
+    """The episode gives the order-up-to controller today's forecast window at time 0
+    (hybrid_jax._day_view, so that no product's whole forecast is read each day): the same
+    wishes as on the full state, on every day of an episode and past its end (padding). If the
+    controller starts reading more of the state, this fails first."""
+    from sc_jax.hybrid_jax import _day_view
+    from sc_jax.policies.order_up_to import forecast_window, order_up_to
+
+    env, params, _ = tight
+    env = env.replace(couple_products=False)  # one product alone
+    H = env.history_length + 1
+    one = jax.tree.map(lambda x: x[0], params)
+    _, state = env.reset(jax.random.PRNGKey(3), one)
+    safety = jnp.array([3, 9, 14])
+
+    @jax.jit
+    def both(state, orders):
+        view = _day_view(state, forecast_window(state.demand.forecast_mean, state.time, H),
+                         forecast_window(state.demand.forecast_std, state.time, H))
+        return order_up_to(safety, state, one), order_up_to(safety, view, one), \
+            env.step_env(None, state, orders, one)[1]
+
+    rng = np.random.default_rng(0)
+    for t in range(T):
+        full, viewed, state = both(state, jnp.asarray(rng.integers(0, 60, 3), jnp.int32))
+        np.testing.assert_array_equal(viewed, full)
+    for t in (T, T + env.forecast_window - 2, T + env.forecast_window + 5):  # past the end: the last day repeated
+        full, viewed, _ = both(state.replace(time=jnp.int32(t)), jnp.zeros(3, jnp.int32))
+        np.testing.assert_array_equal(viewed, full)
+
+
 def test_scenarios_and_samples_in_one_call():
     """vmap over scenarios (sigma, capacity per product) x samples = each scenario on its own,
     and each sample = run_hybrid with its key."""

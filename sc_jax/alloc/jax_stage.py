@@ -6,60 +6,91 @@ model") on arrays with fixed shapes, so it runs inside `jax.jit`, `jax.vmap` and
 method="jax")` in `sc_jax.alloc` wraps it for one `AllocationProblem`. The SciPy MILP stays the
 reference and the default; tests hold the two together (tests/test_alloc_jax.py).
 
-Same model, step by step (N products, M stages, K = max_segments):
+Same model, step by step (N products, M stages, K = max_segments; arrays stage-major, [M, B, N],
+segments on a leading axis [K, B, N], products minor: XLA's CPU backend vectorises along it):
 
 * U = min(desired, supply capacity, supplier's on hand) (the factory above stage M-1: unlimited).
 * committed_ij = on_hand + pipeline (position basis), or max(that - forecast mean over the L_j
   days before arrival, 0) (expected basis); room_j = floor(max(capacity_j - sum_i committed, 0)
   + 1e-9), overflow_j = max(sum_i committed - capacity_j, 0), need_j = max(sum_i U_ij - room_j, 0).
-  These sums run in double-float arithmetic (pairs of float32, about 48 bits): room is the
+  These sums are exact in int32 when the forecast means are whole numbers (the sample's
+  generator), else in double-float arithmetic (pairs of float32, about 48 bits): room is the
   float64 reference's up to capacity - committed lying within ~1e-8 of an integer.
 * Cut costs: the newsvendor cost C(y) over the protection interval L_j + 1, unit marginal
   m(q) = max(C(y0 - q) - C(y0 - q + 1), floor), floor = min_cut_cost_fraction k^2 / (k + h);
   segments between the breakpoints round(U k / n) (round half to even, exact integer arithmetic),
   n = min(K, U) per product and stage (every integer is a breakpoint when U <= K, as in the
   reference, where n = min(K, max U) gives the same segments). The first unit above the floor comes
-  from the normal quantile (`ndtri`) and one check; segment costs are differences of the normal
-  loss with the linear part taken exactly from the integer positions. float32, so slopes carry
-  ~1e-6 relative error: the orders equal the MILP's except where two products' cut costs agree
-  that closely (then the objective agrees to that precision).
+  from the normal quantile (`ndtri`) and one check; a segment's slope is its mean unit marginal:
+  k times its share of missed sales - h times its share of overstock (both from the integer
+  positions, so a segment of missed sales only costs exactly k) + (k + h) sigma times the
+  difference of the normal loss G (a rational approximation, ~1e-6 relative in float32), then
+  the running maximum over k (monotone against round-off, as the reference's). The normal loss is
+  evaluated once per breakpoint (K + 1 per product); the orders equal the MILP's except where
+  two products' cut costs agree to float32 precision (then the objective agrees to it).
 * Greedy: per stage, the need-th cheapest unit's slope t* is found exactly by a search over the
-  slopes (from an optional hint, e.g. yesterday's threshold, galloping, then Illinois-type
-  interpolation on the count of units with slope <= t, in the float32 bit patterns of the
-  slopes, slopes >= 0 so bit order = value order, with a bisection step every fourth step),
-  narrowed to actual slope values until no slope lies strictly between the bracket ends (a
-  while_loop: the number of steps depends on the data and the hint, the result does not).
-  Every unit cheaper than t* is cut, and the units at exactly t* in greedy's stable order
-  (product by product, segment by segment): the tie-breaking of
-  `sc_jax.alloc.greedy.greedy_cuts`. No sort: XLA's CPU sort and cumsum cost 30-250 ns per
-  element, a search step a few fused reductions.
+  float32 bit patterns of the slopes (slopes >= 0: bit order = value order). Each iteration counts
+  the units at 16 thresholds in one pass (per product the slopes <= a threshold are its first n
+  segments, which hold breakpoint(U, n) units: a compare-and-add per segment and threshold,
+  vectorised over the thresholds; a pass costs about as much for 16 thresholds as for 1): the
+  two ends of the bracket, 7 spread evenly, 7 around the linear interpolation of the count (the
+  first iteration: around the hint, yesterday's threshold); then it snaps the bracket to the
+  nearest slopes and stops when no slope lies strictly between its ends (2-6 iterations, a
+  while_loop: their number depends on the data and the hint, the result does not). Every unit
+  cheaper than t* is cut, and the units at exactly t* in greedy's stable order (product by
+  product, segment by segment): the tie-breaking of `sc_jax.alloc.greedy.greedy_cuts`. No sort:
+  XLA's CPU sort and cumsum cost 30-250 ns per element.
 * Stages whose need is 0 in every instance of the batch skip the cut costs and the search
   (`lax.cond`; under an outer `vmap` both branches run, which only costs time).
 
 Integers are int32 and exact below 2**24 (positions are converted to float32 for the costs);
 money is float32. `daily_allocation` takes one instance ([N, M]; vmap adds axes),
-`daily_allocation_batch` a leading batch axis [B, N, M] (the hybrid episode's samples).
+`daily_allocation_batch` a leading batch axis [B, N, M], `allocate_stages` the stage-major
+layout of the hybrid episode ([M, B, N], forecast days [H, B, N]).
 """
 from __future__ import annotations
 
 from typing import NamedTuple
 
+from functools import lru_cache
+
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import erfcx, ndtri
+from jax.scipy.special import ndtri
 
 from sc_jax.checks import ConfigError, check_choice, check_integer, check_number
 from .milp import CAPACITY_BASES, build_cut_segments, capacity_room as reference_room
 from .problem import AllocationProblem, AllocationResult
 
-__all__ = ["JaxAllocation", "capacity_room", "cut_segments", "daily_allocation", "daily_allocation_batch",
-           "lead_time_moments", "solve_jax"]
+__all__ = ["CPU_COMPILER_OPTIONS", "JaxAllocation", "allocate_stages", "capacity_room", "cut_segments",
+           "daily_allocation", "daily_allocation_batch", "jit_for_backend", "lead_time_moments", "solve_jax"]
 
 _MIN_STD = 1e-9  # as sc_jax.alloc.milp: a zero sigma degenerates to the deterministic cost
-_SQRT_HALF = 0.7071067811865476
-_INV_SQRT_2PI = 0.3989422804014327
-_MAX_SEARCH_STEPS = 200  # never reached: every fourth step halves a bracket of < 2**31 bit patterns
+_MAX_SEARCH_STEPS = 200  # never reached: every iteration splits the bracket evenly into >= 8 pieces
+
+
+# XLA:CPU options for jitted code around the stage: YNNPACK fusions off (XLA turns the stage's
+# small reductions into YNNPACK calls that run 3-10x slower than its own loops here).
+CPU_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
+
+
+@lru_cache(maxsize=None)
+def _cpu_options_supported() -> bool:
+    """Whether this jaxlib's XLA:CPU knows CPU_COMPILER_OPTIONS (the flag is XLA-version specific;
+    an unknown option fails the compile, so other versions get the plain jit: same results)."""
+    try:
+        jax.jit(lambda x: x + 1, compiler_options=CPU_COMPILER_OPTIONS).lower(1.0).compile()
+        return True
+    except Exception:  # noqa: BLE001 - any refusal means "not supported here"
+        return False
+
+
+def jit_for_backend(fn, **jit_kwargs):
+    """jax.jit with CPU_COMPILER_OPTIONS when the default backend is the CPU and its XLA knows them."""
+    options = CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" and _cpu_options_supported() else None
+    return jax.jit(fn, compiler_options=options, **jit_kwargs)
+
 
 
 class JaxAllocation(NamedTuple):
@@ -74,7 +105,19 @@ class JaxAllocation(NamedTuple):
     overflow: jnp.ndarray  # [M] float32, committed stock above capacity (orders there are 0)
     objective: jnp.ndarray  # [] float32, the cut cost of the model (float32 slopes)
     threshold: jnp.ndarray  # [M] float32, the slope of the last unit cut per stage (-1: none)
-    search_steps: jnp.ndarray  # [] int32, steps of the threshold search (most over the stages)
+    search_steps: jnp.ndarray  # [] int32, iterations of the threshold searches (summed over the stages;
+    #   the slowest instance of a batch decides a stage's)
+
+
+def _materialized(witness, fn, *args):
+    """fn(*args) computed into buffers of its own. XLA fuses elementwise producers into their
+    consumers, duplicating them where a consumer reads one twice (slices k and k + 1) or
+    broadcasts it (a per-product value into a per-segment loop); the CPU backend drops
+    `optimization_barrier` before fusion, so a conditional is the boundary, on a predicate XLA
+    cannot fold: `witness` (any float array) equals itself (false only for NaN)."""
+    first = jnp.ravel(witness)[0]
+    zeros = lambda *a: jax.tree.map(jnp.zeros_like, fn(*a))
+    return jax.lax.cond(first == first, fn, zeros, *args)
 
 
 # --- double-float arithmetic (float32 pairs, hi + lo) -------------------------------------------
@@ -97,22 +140,26 @@ def _df_add(x, y):
 _CHAIN = 8  # rows added in one fused chain per level of the product sum
 
 
-def _df_sum(hi, lo, axis: int):
-    """Sum over `axis` of double-float numbers: chains of _CHAIN additions per level (each level
-    one fused kernel), so ~log_8(N) levels."""
-    hi, lo = jnp.moveaxis(hi, axis, 0), jnp.moveaxis(lo, axis, 0)
-    while hi.shape[0] > 1:
-        n = hi.shape[0]
+def _df_sum(hi, lo):
+    """Sum over the last axis of double-float numbers: chains of _CHAIN additions per level,
+    ~log_8(N) levels, each level computed into a buffer of its own (fused into the next level
+    it would be recomputed _CHAIN times over)."""
+    def level(hi, lo):
+        n = hi.shape[-1]
         rows = min(_CHAIN, n)
         cols = -(-n // rows)
-        pad = [(0, rows * cols - n)] + [(0, 0)] * (hi.ndim - 1)
-        hi = jnp.pad(hi, pad).reshape((rows, cols) + hi.shape[1:])
-        lo = jnp.pad(lo, pad).reshape((rows, cols) + lo.shape[1:])
-        acc = (hi[0], lo[0])
+        pad = [(0, 0)] * (hi.ndim - 1) + [(0, rows * cols - n)]
+        hi = jnp.pad(hi, pad).reshape(hi.shape[:-1] + (rows, cols))
+        lo = jnp.pad(lo, pad).reshape(lo.shape[:-1] + (rows, cols))
+        acc = (hi[..., 0, :], lo[..., 0, :])
         for r in range(1, rows):
-            acc = _df_add(acc, (hi[r], lo[r]))
-        hi, lo = acc
-    return hi[0], lo[0]
+            acc = _df_add(acc, (hi[..., r, :], lo[..., r, :]))
+        return acc
+
+    hi, lo = _materialized(hi, lambda *x: x, hi, lo)
+    while hi.shape[-1] > 1:
+        hi, lo = _materialized(hi, level, hi, lo)
+    return hi[..., 0], lo[..., 0]
 
 
 def _df_floor(hi, lo):
@@ -121,91 +168,139 @@ def _df_floor(hi, lo):
     return whole.astype(jnp.int32) + jnp.floor((hi - whole) + lo).astype(jnp.int32)
 
 
-# --- the model's pieces -------------------------------------------------------------------------
+# --- the model's pieces (stage-major layout: [M, B, N], days [H, B, N], segments [K, ...]) ------
 
 def order_upper_bound(desired, on_hand, supply_capacity):
-    """U [..., N, M]: the wish capped by the supply capacity and the supplier's on hand."""
-    big = jnp.full(on_hand.shape[:-1] + (1,), 2**30, jnp.int32)
-    supplier = jnp.concatenate([on_hand[..., 1:], big], axis=-1)
+    """U [M, ...]: the wish capped by the supply capacity and the supplier's on hand (stage m + 1;
+    the factory above the last stage: unlimited). Stage-major: stages on axis 0."""
+    supplier = jnp.concatenate([on_hand[1:], jnp.full((1,) + on_hand.shape[1:], 2**30, jnp.int32)], axis=0)
     return jnp.maximum(jnp.minimum(jnp.minimum(desired, supply_capacity), supplier), 0)
 
 
-def _stage_window(lead_times, horizon: int, shift: int):
-    """[..., H, M] float32 one-hot of day L_j - shift per stage (selects a prefix sum)."""
-    days = jnp.arange(horizon)
-    return (days[:, None] == (lead_times[..., None, :] - shift)).astype(jnp.float32)
+def _sum_days(values, lead_times, last_day: int):
+    """sum_{d <= L + last_day} values[d] per stage: values [H, ...] (days leading), lead_times
+    [M, ...] (broadcast against values[0]) -> [M, ...]; explicit adds (exact for integer-valued
+    float32 forecasts, as the sample's generator draws them)."""
+    total = None
+    for d in range(values.shape[0]):
+        term = jnp.where(d <= lead_times + last_day, values[d][None], 0.0)
+        total = term if total is None else total + term
+    return total
 
 
-def lead_time_moments(forecast_mean, forecast_std, lead_times):
-    """Mean and std [..., N, M] of demand over each stage's protection interval L_j + 1 days
-    (forecast [..., N, H], lead_times [..., M])."""
-    days = jnp.arange(forecast_mean.shape[-1])
-    in_window = (days[:, None] <= lead_times[..., None, :]).astype(jnp.float32)  # [..., H, M]
-    dot = lambda x: jnp.einsum("...nh,...hm->...nm", x, in_window, precision=jax.lax.Precision.HIGHEST)
-    return dot(forecast_mean), jnp.sqrt(dot(forecast_std * forecast_std))
+def lead_time_moments(mean_days, std_days, lead_times):
+    """Mean and std [M, ...] of demand over each stage's protection interval L_j + 1 days
+    (forecast days [H, ...], lead_times [M, ...] broadcast against a day)."""
+    return _sum_days(mean_days, lead_times, 0), jnp.sqrt(_sum_days(std_days * std_days, lead_times, 0))
 
 
-def capacity_room(on_hand, pipeline, forecast_mean, lead_times, capacity, capacity_basis,
-                  forecast_mean_lo=None, capacity_lo=None):
-    """(room [..., M] int32, overflow [..., M] float32) as `sc_jax.alloc.milp.capacity_room`,
-    summed over products (axis -2): in int32 (position basis, exact), or in double-float
-    arithmetic (expected basis; optional low parts: float64 inputs split as hi + lo float32)."""
+def _df_negative(x):
+    return (x[0] < 0) | ((x[0] == 0) & (x[1] < 0))
+
+
+def capacity_room(on_hand, pipeline, mean_days, lead_times, capacity, capacity_basis,
+                  mean_days_lo=None, capacity_lo=None):
+    """(room [M, B] int32, overflow [M, B] float32) as `sc_jax.alloc.milp.capacity_room`, summed
+    over products (the last axis): on_hand, pipeline [M, B, N]; mean_days [H, B, N]; lead_times,
+    capacity [M, B]. In int32 (position basis, exact), or in double-float arithmetic (expected
+    basis; optional low parts: float64 inputs split as hi + lo float32)."""
     capacity = jnp.asarray(capacity, jnp.float32)
     cap_lo = jnp.zeros_like(capacity) if capacity_lo is None else jnp.asarray(capacity_lo, jnp.float32)
     committed = on_hand + pipeline  # int32
     if capacity_basis == "position":
-        total = jnp.sum(committed, axis=-2).astype(jnp.float32)  # exact: integers below 2**24
+        total = jnp.sum(committed, axis=-1).astype(jnp.float32)  # exact: integers below 2**24
         free = _df_add(_two_sum(capacity, -total), (cap_lo, jnp.zeros_like(cap_lo)))
     else:
-        mean_lo = jnp.zeros_like(forecast_mean) if forecast_mean_lo is None else forecast_mean_lo
-        # prefix sums of the forecast over days in double-float, then day L_j - 1 per stage
-        # (a one-hot product: every other term is an exact 0)
-        prefix, prefixes = (jnp.zeros_like(forecast_mean[..., 0]), jnp.zeros_like(forecast_mean[..., 0])), []
-        for d in range(forecast_mean.shape[-1]):
-            prefix = _df_add(prefix, (forecast_mean[..., d], mean_lo[..., d]))
-            prefixes.append(prefix)
-        pick = _stage_window(lead_times, forecast_mean.shape[-1], 1)  # [..., H, M]
-        select = lambda part: jnp.einsum("...nh,...hm->...nm", jnp.stack(part, axis=-1), pick,
-                                         precision=jax.lax.Precision.HIGHEST)
-        out_hi, out_lo = select([p[0] for p in prefixes]), select([p[1] for p in prefixes])
-        hi, lo = _df_add((committed.astype(jnp.float32), jnp.zeros_like(out_hi)), (-out_hi, -out_lo))
-        negative = (hi < 0) | ((hi == 0) & (lo < 0))
-        hi, lo = jnp.where(negative, 0.0, hi), jnp.where(negative, 0.0, lo)
-        total = _df_sum(hi, lo, axis=hi.ndim - 2)
+        mean_lo = jnp.zeros_like(mean_days) if mean_days_lo is None else mean_days_lo
+        lead = lead_times[..., None]  # [M, B, 1]
+
+        def in_double_float(mean_days, mean_lo):
+            # prefix sums of the forecast over days in double-float, then day L_j - 1 per stage
+            # (a select: every other term is an exact 0)
+            zero = jnp.zeros_like(mean_days[0])
+            prefix, out_hi, out_lo = (zero, zero), None, None
+            for d in range(mean_days.shape[0]):
+                prefix = _df_add(prefix, (mean_days[d], mean_lo[d]))
+                pick = d == lead - 1
+                hi_d, lo_d = jnp.where(pick, prefix[0][None], 0.0), jnp.where(pick, prefix[1][None], 0.0)
+                out_hi = hi_d if out_hi is None else out_hi + hi_d
+                out_lo = lo_d if out_lo is None else out_lo + lo_d
+            hi, lo = _df_add((committed.astype(jnp.float32), jnp.zeros_like(out_hi)), (-out_hi, -out_lo))
+            negative = _df_negative((hi, lo))
+            hi, lo = jnp.where(negative, 0.0, hi), jnp.where(negative, 0.0, lo)
+            return _df_sum(hi, lo)
+
+        def in_integers(mean_days, mean_lo):
+            # whole-number forecasts (the sample's generator draws them): the same sums, exact
+            # in int32, in one pass
+            before = _sum_days(mean_days, lead, -1).astype(jnp.int32)  # days 0 .. L_j - 1
+            total = jnp.sum(jnp.maximum(committed - before, 0), axis=-1)
+            hi = total.astype(jnp.float32)
+            return hi, (total - hi.astype(jnp.int32)).astype(jnp.float32)
+
+        whole = (jnp.all(mean_days == jnp.floor(mean_days)) & jnp.all(jnp.abs(mean_days) < 2.0**20)
+                 & jnp.all(mean_lo == 0))
+        total = jax.lax.cond(whole, in_integers, in_double_float, mean_days, mean_lo)
         free = _df_add((capacity, cap_lo), (-total[0], -total[1]))
-    negative = (free[0] < 0) | ((free[0] == 0) & (free[1] < 0))
+    negative = _df_negative(free)
     shifted = _df_add(free, (jnp.full_like(capacity, 1e-9), jnp.zeros_like(capacity)))
     room = jnp.where(negative, 0, _df_floor(*shifted))
     overflow = jnp.where(negative, -(free[0] + free[1]), 0.0)
     return room, overflow
 
 
+# G(a) / phi(a) = 1 - a Q(a) / phi(a) (a >= 0) as P(a) / Q(a), degrees 5 / 7, every coefficient
+# positive (so Horner's rule in float32 is well conditioned): a least-squares rational fit of the
+# relative error (Loeb/Lawson iterations) on [0, 13.5] against float64 scipy.special.erfcx,
+# max relative error 8e-11; P already divided by sqrt(2 pi). Beyond 13.5 phi underflows float32.
+_LOSS_P = tuple(np.float32(c / np.sqrt(2 * np.pi)) for c in (
+    1.0000000000469433, 0.7920411296302137, 0.3238032657074807, 0.07878709749000584,
+    0.011327566470450856, 0.0007868427183760351))
+_LOSS_Q = tuple(np.float32(c) for c in (
+    1.0, 2.045355272152184, 1.887275851008715, 1.0254390558025768, 0.3576495123186778,
+    0.08115476310506073, 0.011327342375246185, 0.000786845888570975))
+_LOSS_FIT_MAX = 13.5
+
+
 def _normal_loss_abs(z):
-    """G(|z|) = phi(|z|) - |z| Q(|z|) (normal loss of the absolute value; erfcx form: accurate in
-    the tail). G(z) = G(|z|) + max(-z, 0)."""
+    """G(|z|) = phi(|z|) - |z| Q(|z|), the normal loss of the absolute value, as
+    exp(-z^2 / 2) P(|z|) / Q(|z|) (one exp and one division: ~4x faster than the erfcx form
+    and accurate to ~1e-6 relative in float32, the rounding of exp). G(z) = G(|z|) + max(-z, 0)."""
     a = jnp.abs(z)
-    return jnp.exp(-0.5 * a * a) * (_INV_SQRT_2PI - a * (0.5 * erfcx(a * _SQRT_HALF)))
+    r = jnp.minimum(a, _LOSS_FIT_MAX)  # the ratio stays finite; exp(-a^2 / 2) is 0 out there
+    num, den = _LOSS_P[-1], _LOSS_Q[-1]
+    for c in _LOSS_P[-2::-1]:
+        num = num * r + c
+    for c in _LOSS_Q[-2::-1]:
+        den = den * r + c
+    return jnp.exp(-0.5 * a * a) * (num / den)
 
 
-def _breakpoints(upper, max_segments: int):
-    """[..., K+1] int32: round(U k / n), n = min(K, U), half to even, exact; U past k = n.
-    U <= K gives every integer (k, then U); U > K divides by the static K."""
+def _breakpoint(upper, k, max_segments: int):
+    """round(U k / n), n = min(K, U) (int32, broadcasting): half to even, exact; U <= K gives
+    every integer (k, then U); U > K divides by the static K."""
     K = max_segments
-    k = jnp.arange(K + 1, dtype=jnp.int32)
-    U = upper[..., None]
-    q1, r1 = U // K, U % K
+    div = lambda x: jax.lax.div(x, jnp.int32(K))  # x >= 0: truncation = floor, no sign fix-ups
+    rem = lambda x: jax.lax.rem(x, jnp.int32(K))
+    upper, k = jnp.broadcast_arrays(jnp.asarray(upper, jnp.int32), jnp.asarray(k, jnp.int32))
+    q1, r1 = div(upper), rem(upper)
     t = r1 * k  # < K**2: no overflow
-    qq, rr = t // K, t % K
+    qq, rr = div(t), rem(t)
     base = q1 * k + qq
     up = (2 * rr > K) | ((2 * rr == K) & (base % 2 == 1))
-    return jnp.where(U > K, base + up.astype(jnp.int32), jnp.minimum(k, U))
+    return jnp.where(upper > K, base + up.astype(jnp.int32), jnp.minimum(k, upper))
 
 
-def cut_segments(upper, position, mean, std, holding, shortage, max_segments: int, min_cut_cost_fraction):
-    """Breakpoints [..., K+1] (int32) and slopes [..., K] (float32) of the convex cut cost of each
-    product/stage (inputs [...]: any shape, broadcast together; module docstring). The slopes are
-    non-decreasing in k up to float32 round-off (not enforced: the search counts units below a
-    price, whatever their order within a product, and a cummax cost a third of this function)."""
+def _breakpoints(upper, max_segments: int, axis: int = -1):
+    """The breakpoints k = 0..K of every U on a new axis `axis` (int32; last by default)."""
+    U = jnp.expand_dims(upper, axis)
+    shape = [1] * U.ndim
+    shape[axis] = max_segments + 1
+    return _breakpoint(U, jnp.arange(max_segments + 1, dtype=jnp.int32).reshape(shape), max_segments)
+
+
+def _cut_segments(upper, position, mean, std, holding, shortage, max_segments: int, min_cut_cost_fraction):
+    """`cut_segments`, and an upper bound [...] of each product's finite slopes."""
     f32 = lambda x: jnp.asarray(x, jnp.float32)
     holding, shortage, mean = f32(holding), f32(shortage), f32(mean)
     std = jnp.maximum(f32(std), _MIN_STD)
@@ -213,7 +308,7 @@ def cut_segments(upper, position, mean, std, holding, shortage, max_segments: in
     safe_kh = jnp.where(kh > 0, kh, 1.0)
     floor = f32(min_cut_cost_fraction) * shortage * shortage / safe_kh
     y0 = position + upper  # position after the full order (int32)
-    breaks = _breakpoints(upper, max_segments)  # cuts at the breakpoints [..., K+1]
+    breaks = _breakpoints(upper, max_segments, axis=0)  # cuts at the breakpoints [K+1, ...]
 
     # first unit whose marginal reaches the floor: q* in {q_c, q_c + 1}, q_c from the quantile
     tau = (holding + floor) / safe_kh
@@ -221,118 +316,172 @@ def cut_segments(upper, position, mean, std, holding, shortage, max_segments: in
     q_c = jnp.clip(jnp.floor(y0.astype(jnp.float32) - y_tau) + 1.0, 1.0, (upper + 1).astype(jnp.float32))
     q_c = q_c.astype(jnp.int32)
 
-    ex = lambda x: x[..., None]
-
-    def terms(cut, m, s):
+    def terms(cut):
         """C's terms at cut units: (G(|z|), max(mu - y, 0)) at y = y0 - cut."""
-        gap = m - ((y0 if cut.ndim == y0.ndim else ex(y0)) - cut).astype(jnp.float32)  # integers: exact
-        return _normal_loss_abs(gap / s), jnp.maximum(gap, 0.0)
+        gap = mean - (y0 - cut).astype(jnp.float32)  # integers: exact
+        return _normal_loss_abs(gap / std), jnp.maximum(gap, 0.0)
 
-    def cost_between(g_a, l_a, g_b, l_b, width, kh_, s_, h_):
-        """C(y0 - b) - C(y0 - a) for cuts a <= b (width = b - a): the unit marginals' sum
-        without the floor; the linear part from the integer positions."""
-        linear = jnp.where(l_a > 0, width, l_b)
-        return kh_ * (s_ * (g_b - g_a) + linear) - h_ * width
+    def unit_cost(g_a, l_a, g_b, l_b, width):
+        """(C(y0 - b) - C(y0 - a)) / (b - a) for cuts a < b (width = b - a, float): the mean unit
+        marginal without the floor, as k (missed-sale share) - h (overstock share) + the normal
+        loss term; the shares from the integer positions, so that a segment of missed sales only
+        costs exactly k (not (k + h) - h: float32 near-ties that are exact ties in float64)."""
+        missed = jnp.where(l_a > 0, width, l_b) / width
+        return kh * std * ((g_b - g_a) / width) + shortage * missed - holding * (1.0 - missed)
 
-    g, lin = terms(breaks, ex(mean), ex(std))
-    g_before, l_before = terms(q_c - 1, mean, std)
-    g_at, l_at = terms(q_c, mean, std)
-    K = max_segments
-    m_c = cost_between(g_before, l_before, g_at, l_at, 1.0, kh, std, holding)
+    # the normal loss at every breakpoint, computed once (materialized: XLA would otherwise fuse
+    # it into each of its consumers and evaluate it twice)
+    g, lin = _materialized(mean, terms, breaks)  # [K+1, ...]
+    g_before, l_before = terms(q_c - 1)
+    g_at, l_at = terms(q_c)
+    m_c = unit_cost(g_before, l_before, g_at, l_at, 1.0)
     above = (m_c >= floor) & (kh > 0)
     q_star = jnp.where(kh > 0, jnp.where(above, q_c, q_c + 1), upper + 1)
     g_star, l_star = jnp.where(above, g_before, g_at), jnp.where(above, l_before, l_at)
+    # per-product values, computed once (fused into the [K, ...] loop below they would be
+    # recomputed for every segment)
+    q_star, g_star, l_star, floor = _materialized(mean, lambda *x: x, q_star, g_star, l_star, floor)
 
-    a, b = breaks[..., :-1], breaks[..., 1:]
-    width = b - a
-    last_floored = ex(q_star - 1)  # units 1 .. q*-1 cost the floor
-    n_floor = jnp.clip(last_floored - a, 0, width)
-    start = jnp.maximum(a, last_floored)  # the costly part: cuts start .. b
-    from_star = last_floored > a
-    g_start = jnp.where(from_star, ex(g_star), g[..., :K])
-    l_start = jnp.where(from_star, ex(l_star), lin[..., :K])
-    costly = cost_between(g_start, l_start, g[..., 1:K + 1], lin[..., 1:K + 1], (b - start).astype(jnp.float32),
-                          ex(kh), ex(std), ex(holding))
-    costly = jnp.where(b > start, costly, 0.0)
-    slope = (ex(floor) * n_floor.astype(jnp.float32) + costly) / jnp.maximum(width, 1).astype(jnp.float32)
-    slope = jnp.where(ex(kh) > 0, jnp.maximum(slope, ex(floor)), 0.0)
-    return breaks, slope
+    def raw_slopes(g, lin, breaks, q_star, g_star, l_star, floor):
+        a, b = breaks[:-1], breaks[1:]
+        width = b - a
+        last_floored = q_star - 1  # units 1 .. q*-1 cost the floor
+        n_floor = jnp.clip(last_floored - a, 0, width)
+        start = jnp.maximum(a, last_floored)  # the costly part: cuts start .. b
+        from_star = last_floored > a
+        g_start = jnp.where(from_star, g_star, g[:-1])
+        l_start = jnp.where(from_star, l_star, lin[:-1])
+        costly_width = (b - start).astype(jnp.float32)
+        costly = unit_cost(g_start, l_start, g[1:], lin[1:], jnp.maximum(costly_width, 1.0))
+        # mean over the segment of the floored units (n_floor) and the costly ones
+        mixed = (floor * n_floor.astype(jnp.float32) + costly_width * costly) / jnp.maximum(width, 1).astype(jnp.float32)
+        slope = jnp.where(b > start, jnp.where(n_floor > 0, mixed, costly), floor)
+        slope = jnp.where(kh > 0, jnp.maximum(slope, floor), 0.0)
+        return jnp.where(slope > 0, slope, 0.0)  # +0.0: bit order = value order
+
+    # all segments' slopes in one buffer, then their running maximum over k (non-decreasing
+    # against float32 round-off, as the reference's cumulative maximum; unrolled: lax.cummax is
+    # a reduce-window on CPU) and +inf for the empty segments (the trailing ones of U < K)
+    slope = _materialized(mean, raw_slopes, g, lin, breaks, q_star, g_star, l_star, floor)
+    width = breaks[1:] - breaks[:-1]
+    running, masked = slope[0], [jnp.where(width[0] > 0, slope[0], jnp.inf)]
+    for k in range(1, slope.shape[0]):
+        running = jnp.maximum(running, slope[k])
+        masked.append(jnp.where(width[k] > 0, running, jnp.inf))
+    # running >= every finite slope of the product (a start for the threshold search)
+    return breaks, jnp.stack(masked), running
+
+
+def cut_segments(upper, position, mean, std, holding, shortage, max_segments: int, min_cut_cost_fraction):
+    """Breakpoints [K+1, ...] (int32) and slopes [K, ...] (float32, non-decreasing in k) of the
+    convex cut cost of each product/stage (inputs [...]: any shape, broadcast together; segments
+    on a new leading axis; module docstring). Slopes of empty segments (U < K) are +inf."""
+    return _cut_segments(upper, position, mean, std, holding, shortage, max_segments, min_cut_cost_fraction)[:2]
 
 
 def _bits(x):
     return jax.lax.bitcast_convert_type(x, jnp.int32)
 
 
-def _threshold(slope, width, need, hint):
-    """Per instance b, the smallest slope t with sum(width[slope <= t]) >= need
-    (slope, width [B, N, K] float32, slopes >= 0, +inf where width 0; need [B] with
-    0 < need <= total width, else anything); returns (t [B], steps). `hint` [B]: a guess of t
-    (e.g. yesterday's; negative or non-finite: none); it changes the steps, never the result.
+_PROBES = 16  # thresholds counted per pass over the segments (a pass costs about as much for 1 as for 16)
+# probes: the two ends of the bracket (so that a threshold at either end ends the search), then
+# 7 spread evenly and 7 around the linear interpolation of the count (fractions of the bracket),
+# or in the first iteration with a hint 14 around it (float32 bit patterns: 2**8 is 3e-5
+# relative, 2**14 0.2 %, 2**20 12 %, 2**23 a factor of 2)
+_UNIFORM = jnp.arange(1, 8, dtype=jnp.float32) / 8.0
+_AROUND = jnp.array([-2.0**-3, -2.0**-6, -2.0**-10, 0.0, 2.0**-10, 2.0**-6, 2.0**-3], jnp.float32)
+_FROM_HINT = jnp.array([-(1 << 20), -(1 << 17), -(1 << 14), -(1 << 12), -(1 << 10), -(1 << 8), 0,
+                        1 << 8, 1 << 10, 1 << 12, 1 << 14, 1 << 17, 1 << 20, 1 << 23], jnp.int32)
 
-    Bracket lo < t* <= hi with count(lo) < need <= count(hi), hi always a slope and `above` the
-    smallest slope > lo; each step tests a point in [above, hi), then moves hi down to the largest
-    slope <= it or lo up to it (`above` = the smallest slope beyond); done when above == hi.
-    Points: the hint, then galloping away from it (2**14, 2**18, 2**22, ... bit patterns: about
-    0.2 %, 3 %, 50 % of the value, then powers of two) until
-    both ends have moved; then Illinois-type interpolation of the count over the bit patterns,
-    the midpoint every fourth step."""
-    # reductions over segments, then products (XLA's CPU backend is ~2x faster so than over both)
-    total_of = lambda x: jnp.sum(jnp.sum(x, axis=2), axis=1)
-    max_of = lambda x: jnp.max(jnp.max(x, axis=2), axis=1)
-    min_of = lambda x: jnp.min(jnp.min(x, axis=2), axis=1)
-    need = need.astype(jnp.float32)
-    total = total_of(width)
-    finite = width > 0
-    hi = max_of(jnp.where(finite, slope, -1.0))
-    above = min_of(slope)
-    zero = jnp.zeros_like(total)
-    one = jnp.ones_like(total)
+
+def _counts_at(slope, upper, probes):
+    """Units with slope <= each probe: slope [K, B, N] (non-decreasing in k), upper [B, N],
+    probes [B, P] -> [B, P] int32. Per product the slopes <= a probe are the first n segments,
+    which hold breakpoint(U, n) units; probes minor: one vectorised loop over [B, N, P], the
+    segments unrolled."""
+    n = None
+    for k in range(slope.shape[0]):
+        below = (slope[k][:, :, None] <= probes[:, None, :]).astype(jnp.int32)
+        n = below if n is None else n + below
+    return jnp.sum(_breakpoint(upper[:, :, None], n, slope.shape[0]), axis=1)
+
+
+def _snap(slope, lo, hi):
+    """(largest slope <= hi, smallest slope > lo) per instance [B] (slope [K, B, N])."""
+    below, beyond = None, None
+    for k in range(slope.shape[0]):
+        s = slope[k]
+        b = jnp.where(s <= hi[:, None], s, -1.0)
+        e = jnp.where(s > lo[:, None], s, jnp.inf)
+        below = b if below is None else jnp.maximum(below, b)
+        beyond = e if beyond is None else jnp.minimum(beyond, e)
+    return jnp.max(below, axis=1), jnp.min(beyond, axis=1)
+
+
+def _threshold(slope, upper, need, hint, top=None):
+    """Per instance b, the smallest slope t such that the units of the segments with slope <= t
+    reach need (slope [K, B, N] float32, non-decreasing in k, >= 0, +inf for empty segments: the
+    segments between the breakpoints of upper [B, N]; need [B] with 0 < need <= sum U, else
+    anything); returns (t [B], iterations). `hint` [B]: a guess of t (e.g. yesterday's;
+    negative or non-finite: none) and `top` [B, N]: a bound of each product's slopes (optional);
+    they change the iterations, never the result.
+
+    Bracket lo < t* <= hi with count(lo) < need <= count(hi), in the float32 bit patterns
+    (slopes >= 0: bit order = value order). Each iteration counts the units at _PROBES points
+    of the bracket in one pass (its two ends, 7 spread evenly, 7 around the linear interpolation
+    of the count; in the first iteration 14 around the hint), keeps the two probes around t*,
+    then snaps: hi down to the largest slope <= it, `above` = the smallest slope > lo; done when
+    above == hi (no slope strictly between lo and hi)."""
+    total = jnp.sum(upper, axis=1)  # the segments of a product hold U units
+    # hi starts at a bound of the slopes (count = total >= need; `top` [B, N], per product, or
+    # the largest finite float); the first snap brings it down to a slope
+    hi = (jnp.full(total.shape, np.finfo(np.float32).max, jnp.float32) if top is None
+          else jnp.max(jnp.where(top < jnp.inf, top, -1.0), axis=1))
+    above = jnp.min(slope[0], axis=1)  # the smallest slope (non-decreasing in k)
     active = (need > 0) & (need <= total) & (above < hi)
     hinted = jnp.isfinite(hint) & (hint >= 0)
     hint_bits = _bits(jnp.where(hinted, hint, 0.0))
-    no = jnp.zeros(hi.shape, bool)
+    need_f = need.astype(jnp.float32)
 
     def cond(carry):
         return jnp.any(carry[-1]) & (carry[0] < _MAX_SEARCH_STEPS)
 
     def body(carry):
-        step, hi, above, count_lo, count_hi, weight_lo, weight_hi, last, gallop, lo_set, hi_set, active = carry
-        low_bits, high_bits = _bits(above), _bits(hi)
-        span = (high_bits - low_bits).astype(jnp.float32)
-        r_lo, r_hi = (need - count_lo) * weight_lo, (count_hi - need) * weight_hi
-        guess = low_bits + jnp.floor(span * r_lo / jnp.maximum(r_lo + r_hi, 1e-30)).astype(jnp.int32)
-        middle = low_bits + (high_bits - low_bits) // 2
-        interpolate = jnp.where(step % 4 == 3, middle, guess)
-        galloping = hinted & ~(lo_set & hi_set)
-        distance = jnp.where(lo_set | hi_set, jnp.left_shift(1, jnp.minimum(14 + 4 * gallop, 30)), 0)
-        from_hint = hint_bits + jnp.where(hi_set, -distance, distance)
-        probe_bits = jnp.clip(jnp.where(galloping, from_hint, interpolate), low_bits, high_bits - 1)
-        probe = jax.lax.bitcast_convert_type(probe_bits, jnp.float32)
-        below = slope <= probe[:, None, None]
-        count = total_of(jnp.where(below, width, 0.0))
-        largest_below = max_of(jnp.where(below & finite, slope, -1.0))
-        smallest_above = min_of(jnp.where(below, jnp.inf, slope))
-        enough = count >= need
+        step, lo_bits, hi, above, count_lo, count_hi, active = carry
+        low, high = _bits(above), _bits(hi)  # probes in [low, high - 1], integer bit patterns
+        span = high - low  # >= 1, < 2**31
+        span_f = span.astype(jnp.float32)
+        offset = lambda x: jnp.floor(x).astype(jnp.int32)  # |x| <= span: no overflow
+        fraction = (need_f - count_lo) / jnp.maximum(count_hi - count_lo, 1.0)
+        guess = low + offset(span_f * jnp.clip(fraction, 0.0, 1.0))
+        around = guess[:, None] + jnp.clip(offset(span_f[:, None] * _AROUND), (low - guess)[:, None],
+                                           (high - 1 - guess)[:, None])
+        spread = jnp.concatenate([low[:, None] + offset(span_f[:, None] * _UNIFORM), around], axis=1)
+        from_hint = hint_bits[:, None] + _FROM_HINT  # |hint bits| < 2**31 - 2**23: no overflow
+        inner = jnp.where((hinted & (step == 0))[:, None], from_hint, spread)
+        points = jnp.concatenate([low[:, None], (high - 1)[:, None], inner], axis=1)
+        probe_bits = jnp.clip(points, low[:, None], (high - 1)[:, None])
+        probes = jax.lax.bitcast_convert_type(probe_bits, jnp.float32)
+        counts = _counts_at(slope, upper, probes).astype(jnp.float32)
+        enough = counts >= need_f[:, None]
+        new_hi = jnp.min(jnp.where(enough, probes, hi[:, None]), axis=1)
+        new_count_hi = jnp.min(jnp.where(enough, counts, count_hi[:, None]), axis=1)
+        new_lo = jnp.max(jnp.where(enough, -1, probe_bits), axis=1)
+        new_count_lo = jnp.max(jnp.where(enough, -1.0, counts), axis=1)
+        moved_lo = new_lo >= 0
+        lo_bits_next = jnp.where(moved_lo, new_lo, lo_bits)
+        count_lo_next = jnp.where(moved_lo, new_count_lo, count_lo)
+        lo_value = jnp.where(lo_bits_next >= 0, jax.lax.bitcast_convert_type(lo_bits_next, jnp.float32), -1.0)
+        snapped_hi, snapped_above = _snap(slope, lo_value, new_hi)
         keep = lambda new, old: jnp.where(active, new, old)
-        hi_moves = active & enough
-        lo_moves = active & ~enough
-        # Illinois: a side that keeps its place twice has its residual halved
-        weight_lo = jnp.where(hi_moves & (last == 1), weight_lo * 0.5, jnp.where(lo_moves, one, weight_lo))
-        weight_hi = jnp.where(lo_moves & (last == -1), weight_hi * 0.5, jnp.where(hi_moves, one, weight_hi))
-        last = jnp.where(hi_moves, 1, jnp.where(lo_moves, -1, last))
-        gallop = gallop + (active & galloping & (lo_set | hi_set)).astype(jnp.int32)
-        lo_set, hi_set = lo_set | lo_moves, hi_set | hi_moves
-        hi = keep(jnp.where(enough, largest_below, hi), hi)
-        count_hi = keep(jnp.where(enough, count, count_hi), count_hi)
-        above = keep(jnp.where(enough, above, smallest_above), above)
-        count_lo = keep(jnp.where(enough, count_lo, count), count_lo)
-        return (step + 1, hi, above, count_lo, count_hi, weight_lo, weight_hi, last, gallop, lo_set, hi_set,
-                active & (above < hi))
+        hi, above = keep(snapped_hi, hi), keep(snapped_above, above)
+        return (step + 1, keep(lo_bits_next, lo_bits), hi, above, keep(count_lo_next, count_lo),
+                keep(new_count_hi, count_hi), active & (above < hi))
 
-    init = (jnp.zeros((), jnp.int32), hi, above, zero, total, one, one, jnp.zeros(hi.shape, jnp.int32),
-            jnp.zeros(hi.shape, jnp.int32), no, no, active)
+    init = (jnp.zeros((), jnp.int32), jnp.full(hi.shape, -1, jnp.int32), hi, above, jnp.zeros_like(hi),
+            total.astype(jnp.float32), active)
     out = jax.lax.while_loop(cond, body, init)
-    return out[1], out[0]
+    return out[2], out[0]
 
 
 def _tied_prefix(tied, remainder):
@@ -366,22 +515,27 @@ def _tied_prefix(tied, remainder):
     return jnp.where(needs_search[:, None], searched, single)
 
 
-def _stage_cuts(upper, position, mean, std, holding, shortage, need, hint, min_cut_cost_fraction, max_segments):
+def _stage_cuts(upper, position, mean, std, holding, shortage, need, hint, fraction, max_segments):
     """Greedy cuts [B, N] (int32) of one stage, the model's cut cost [B], the threshold slope [B]
-    and the search steps; inputs [B, N] (need, hint [B], min_cut_cost_fraction [B] or scalar)."""
-    fraction = jnp.asarray(min_cut_cost_fraction, jnp.float32)
-    fraction = fraction[:, None] if fraction.ndim == 1 else fraction
-    breaks, slope = cut_segments(upper, position, mean, std, holding, shortage, max_segments, fraction)
-    width = (breaks[..., 1:] - breaks[..., :-1]).astype(jnp.float32)
-    slope = jnp.where(width > 0, jnp.where(slope > 0, slope, 0.0), jnp.inf)  # +0.0: bit order = order
-    threshold, steps = _threshold(slope, width, need, hint)
-    t = threshold[:, None, None]
-    cheaper = jnp.sum(jnp.where(slope < t, width, 0.0), axis=2).astype(jnp.int32)  # [B, N]
-    tied = jnp.sum(jnp.where(slope == t, width, 0.0), axis=2).astype(jnp.int32)
-    cuts = cheaper + _tied_prefix(tied, need - jnp.sum(cheaper, axis=1))
-    cuts = jnp.where((need > 0)[:, None], cuts, 0)
-    filled = jnp.clip(cuts[..., None] - breaks[..., :-1], 0, breaks[..., 1:] - breaks[..., :-1])
-    objective = jnp.sum(jnp.where(filled > 0, filled.astype(jnp.float32) * slope, 0.0), axis=(1, 2))
+    and the search steps; inputs [B, N] (need, hint, fraction [B])."""
+    breaks, slope, top = _cut_segments(upper, position, mean, std, holding, shortage, max_segments,
+                                       fraction[:, None])
+    width = breaks[1:] - breaks[:-1]  # [K, B, N]
+    threshold, steps = _threshold(slope, upper, need, hint, top)
+    t = threshold[:, None]
+    cheaper, tied, cost = None, None, None
+    for k in range(slope.shape[0]):  # one fused pass: units below / at the threshold, their cost
+        s, w = slope[k], width[k]
+        c = jnp.where(s < t, w, 0)
+        e = jnp.where(s == t, w, 0)
+        v = jnp.where(s < t, w.astype(jnp.float32) * s, 0.0)
+        cheaper = c if cheaper is None else cheaper + c
+        tied = e if tied is None else tied + e
+        cost = v if cost is None else cost + v
+    from_tie = _tied_prefix(tied, need - jnp.sum(cheaper, axis=1))
+    cuts = jnp.where((need > 0)[:, None], cheaper + from_tie, 0)
+    objective = jnp.where(need > 0, jnp.sum(cost, axis=1) + jnp.sum(from_tie, axis=1).astype(jnp.float32) * threshold,
+                          0.0)
     return cuts, objective, jnp.where(need > 0, threshold, -1.0), steps
 
 
@@ -400,6 +554,54 @@ def _check_fraction(value):
         check_number("min_cut_cost_fraction", float(bad[0]), "a finite number >= 0", lambda x: False)
 
 
+def allocate_stages(desired, on_hand, pipeline, holding_cost, shortage_cost, supply_capacity, mean_days,
+                    std_days, lead_times, capacity, *, max_segments: int = 16, capacity_basis: str = "position",
+                    min_cut_cost_fraction=1e-3, mean_days_lo=None, capacity_lo=None,
+                    threshold_hint=None) -> JaxAllocation:
+    """The daily model on B instances in the stage-major layout the hybrid episode keeps:
+    desired, on_hand, pipeline, holding_cost, shortage_cost, supply_capacity [M, B, N] (anything
+    broadcasting to it); forecast days mean_days, std_days [H, B, N] (H >= max lead time + 1);
+    lead_times, capacity, threshold_hint [M, B]; min_cut_cost_fraction scalar or [B]. Returns a
+    JaxAllocation with per-product fields [M, B, N], per-stage fields [M, B], objective and
+    search_steps [B]. A stage is solved only if it binds in some instance (`lax.cond`)."""
+    _check_static(max_segments, capacity_basis)
+    _check_fraction(min_cut_cost_fraction)
+    i32 = lambda x: jnp.asarray(x, jnp.int32)
+    f32 = lambda x: jnp.asarray(x, jnp.float32)
+    desired, on_hand, pipeline = i32(desired), i32(on_hand), i32(pipeline)
+    mean_days, std_days, lead_times = f32(mean_days), f32(std_days), i32(lead_times)
+    M, B, N = desired.shape
+    upper = order_upper_bound(desired, on_hand, jnp.broadcast_to(i32(supply_capacity), (M, B, N)))
+    room, overflow = capacity_room(on_hand, pipeline, mean_days, lead_times, capacity, capacity_basis,
+                                   mean_days_lo, capacity_lo)
+    need = jnp.maximum(jnp.sum(upper, axis=-1) - room, 0)  # [M, B]
+    hint = jnp.full((M, B), -1.0, jnp.float32) if threshold_hint is None else f32(threshold_hint)
+    fraction = jnp.broadcast_to(f32(min_cut_cost_fraction), (B,))
+    full = lambda x: jnp.broadcast_to(f32(x), (M, B, N))
+    operands = (upper, on_hand + pipeline, jnp.broadcast_to(lead_times, (M, B)), full(holding_cost),
+                full(shortage_cost), need, hint)
+
+    def solve(upper, position, lead, holding, shortage, need, hint):
+        # demand over the protection interval, for the stage being solved only
+        mean, std = lead_time_moments(mean_days, std_days, lead[None, :, None])
+        return _stage_cuts(upper, position, mean[0], std[0], holding, shortage, need, hint, fraction, max_segments)
+
+    def one_stage(ops):  # one compiled body for every stage (lax.map), skipped where nothing binds
+        skip = lambda *ops: (jnp.zeros((B, N), jnp.int32), jnp.zeros((B,), jnp.float32),
+                             jnp.full((B,), -1.0, jnp.float32), jnp.zeros((), jnp.int32))
+        return jax.lax.cond(jnp.any(ops[5] > 0), solve, skip, *ops)
+
+    def no_stage(ops):  # the whole map skipped on a day on which no stage binds anywhere
+        return (jnp.zeros((M, B, N), jnp.int32), jnp.zeros((M, B), jnp.float32), jnp.full((M, B), -1.0, jnp.float32),
+                jnp.zeros((M,), jnp.int32))
+
+    cuts, objective, threshold, steps = jax.lax.cond(jnp.any(need > 0), lambda ops: jax.lax.map(one_stage, ops),
+                                                     no_stage, operands)
+    return JaxAllocation(orders=upper - cuts, cuts=cuts, upper=upper, need=need, room=room, overflow=overflow,
+                         objective=objective.sum(0), threshold=threshold,
+                         search_steps=jnp.broadcast_to(steps.sum(), (B,)))
+
+
 def daily_allocation_batch(desired, on_hand, pipeline, holding_cost, shortage_cost, supply_capacity,
                            forecast_mean, forecast_std, lead_times, capacity, *, max_segments: int = 16,
                            capacity_basis: str = "position", min_cut_cost_fraction=1e-3,
@@ -407,39 +609,24 @@ def daily_allocation_batch(desired, on_hand, pipeline, holding_cost, shortage_co
     """`daily_allocation` over a leading batch axis B of independent instances: [B, N, M],
     forecasts [B, N, H], lead_times and capacity [B, M], min_cut_cost_fraction scalar or [B],
     threshold_hint [B, M] (e.g. yesterday's `threshold`: fewer search steps, same result).
-    A stage is solved only if it binds in some instance of the batch (`lax.cond`)."""
+    A stage is solved only if it binds in some instance of the batch (`lax.cond`).
+    (`allocate_stages` is the same in the stage-major layout, without the transposes.)"""
     _check_static(max_segments, capacity_basis)
-    _check_fraction(min_cut_cost_fraction)
-    i32 = lambda x: jnp.asarray(x, jnp.int32)
-    f32 = lambda x: jnp.asarray(x, jnp.float32)
-    desired, on_hand, pipeline, supply_capacity = i32(desired), i32(on_hand), i32(pipeline), i32(supply_capacity)
-    forecast_mean, forecast_std, lead_times = f32(forecast_mean), f32(forecast_std), i32(lead_times)
-    holding_cost, shortage_cost = f32(holding_cost), f32(shortage_cost)
-    if desired.ndim != 3:
-        raise ConfigError(f"'desired_orders' must be a 3-D array [batch, products, stages], got shape {desired.shape}")
-    upper = order_upper_bound(desired, on_hand, supply_capacity)
-    room, overflow = capacity_room(on_hand, pipeline, forecast_mean, lead_times, capacity, capacity_basis,
-                                   forecast_mean_lo, capacity_lo)
-    need = jnp.maximum(jnp.sum(upper, axis=1) - room, 0)  # [B, M]
-    mean, std = lead_time_moments(forecast_mean, forecast_std, lead_times)
-    B, N, M = upper.shape
-    hint = jnp.full((B, M), -1.0, jnp.float32) if threshold_hint is None else jnp.asarray(threshold_hint, jnp.float32)
-    fraction = jnp.broadcast_to(jnp.asarray(min_cut_cost_fraction, jnp.float32), (B,))
-    by_stage = lambda x: jnp.moveaxis(x, -1, 0)  # [B, ..., M] -> [M, B, ...]
-    operands = tuple(by_stage(x) for x in (upper, on_hand + pipeline, mean, std, holding_cost, shortage_cost,
-                                           need, hint))
-
-    def one_stage(ops):  # one compiled body for every stage (lax.map), skipped where nothing binds
-        solve = lambda *ops: _stage_cuts(*ops, fraction, max_segments)
-        skip = lambda *ops: (jnp.zeros((B, N), jnp.int32), jnp.zeros((B,), jnp.float32),
-                             jnp.full((B,), -1.0, jnp.float32), jnp.zeros((), jnp.int32))
-        return jax.lax.cond(jnp.any(ops[6] > 0), solve, skip, *ops)
-
-    cuts, objective, threshold, steps = jax.lax.map(one_stage, operands)
-    cuts = jnp.moveaxis(cuts, 0, -1)
-    return JaxAllocation(orders=upper - cuts, cuts=cuts, upper=upper, need=need, room=room, overflow=overflow,
-                         objective=objective.sum(0), threshold=jnp.moveaxis(threshold, 0, -1),
-                         search_steps=jnp.broadcast_to(steps.max(), (B,)))
+    if jnp.ndim(desired) != 3:
+        raise ConfigError(f"'desired_orders' must be a 3-D array [batch, products, stages], got shape "
+                          f"{jnp.shape(desired)}")
+    stage_major = lambda x: jnp.moveaxis(jnp.asarray(x), -1, 0)  # [B, N, M] -> [M, B, N]
+    day_major = lambda x: None if x is None else jnp.moveaxis(jnp.asarray(x, jnp.float32), -1, 0)
+    by_stage = lambda x: None if x is None else jnp.moveaxis(jnp.asarray(x), -1, 0)  # [B, M] -> [M, B]
+    out = allocate_stages(stage_major(desired), stage_major(on_hand), stage_major(pipeline),
+                          stage_major(holding_cost), stage_major(shortage_cost), stage_major(supply_capacity),
+                          day_major(forecast_mean), day_major(forecast_std), by_stage(lead_times),
+                          by_stage(capacity), max_segments=max_segments, capacity_basis=capacity_basis,
+                          min_cut_cost_fraction=min_cut_cost_fraction, mean_days_lo=day_major(forecast_mean_lo),
+                          capacity_lo=by_stage(capacity_lo), threshold_hint=by_stage(threshold_hint))
+    back = lambda x: jnp.moveaxis(x, 0, -1)
+    return out._replace(orders=back(out.orders), cuts=back(out.cuts), upper=back(out.upper), need=back(out.need),
+                        room=back(out.room), overflow=back(out.overflow), threshold=back(out.threshold))
 
 
 def daily_allocation(desired, on_hand, pipeline, holding_cost, shortage_cost, supply_capacity,
@@ -473,7 +660,14 @@ def daily_allocation(desired, on_hand, pipeline, holding_cost, shortage_cost, su
 
 # --- one AllocationProblem: allocate(problem, method="jax") --------------------------------------
 
-_jitted_allocation = jax.jit(daily_allocation, static_argnames=("max_segments", "capacity_basis"))
+_jitted_allocation = None
+
+
+def _jitted(*args, **kwargs):
+    global _jitted_allocation
+    if _jitted_allocation is None:  # built on first use: the backend is known by then
+        _jitted_allocation = jit_for_backend(daily_allocation, static_argnames=("max_segments", "capacity_basis"))
+    return _jitted_allocation(*args, **kwargs)
 _EXACT_INT = 2**24  # integers stay exact in float32 positions below this
 
 
@@ -511,7 +705,7 @@ def solve_jax(problem: AllocationProblem, max_segments: int | None = 16, capacit
     cap_hi, cap_lo = _split64(problem.capacity)
     build_s = time.perf_counter() - start
     solve_start = time.perf_counter()
-    out = _jitted_allocation(problem.desired_orders.astype(np.int32), problem.on_hand.astype(np.int32),
+    out = _jitted(problem.desired_orders.astype(np.int32), problem.on_hand.astype(np.int32),
                              problem.pipeline.astype(np.int32), problem.holding_cost.astype(np.float32),
                              problem.shortage_cost.astype(np.float32), problem.supply_capacity.astype(np.int32),
                              mean_hi, problem.forecast_std.astype(np.float32), problem.lead_times.astype(np.int32),
