@@ -92,7 +92,6 @@ def jit_for_backend(fn, **jit_kwargs):
     return jax.jit(fn, compiler_options=options, **jit_kwargs)
 
 
-
 class JaxAllocation(NamedTuple):
     """What `daily_allocation` returns (one instance; `daily_allocation_batch` adds a leading
     batch axis to every field)."""
