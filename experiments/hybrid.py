@@ -39,7 +39,7 @@ import numpy as np
 from sc_jax.agents.brains import build_env, load_brain, require_order_up_to
 from sc_jax.agents.checkpoint import save_checkpoint
 from sc_jax.agents.ppo import PPOConfig, make_policy, make_train
-from sc_jax.checks import check_choice, check_integer, reject_unknown_keys
+from sc_jax.checks import check_choice, check_integer, reject_unknown_keys, check_number_list
 from sc_jax.config import register_configs, to_dict
 from sc_jax.env import make
 from sc_jax.env.catalog import STATIONARY_PROFILES, make_catalog, stationary_profile
@@ -91,14 +91,6 @@ def sigma_rule_by_ratio(form: str, timing: str):
     return act
 
 
-def _number_list(name: str, value, allowed: str, ok, empty: bool = False) -> list[float]:
-    try:
-        arr = np.asarray(value, np.float64)
-    except (TypeError, ValueError):
-        arr = np.zeros((0, 0))
-    if arr.ndim != 1 or (arr.size == 0 and not empty) or not np.all(np.isfinite(arr)) or not ok(arr):
-        raise ConfigError(f"'{name}' must be a {'' if empty else 'non-empty '}list of {allowed}, got {value!r}")
-    return [float(x) for x in arr]
 
 
 def sigma_rule_settings(full: dict) -> dict:
@@ -110,9 +102,9 @@ def sigma_rule_settings(full: dict) -> dict:
     missing = [k for k in SIGMA_RULE_KEYS if k not in sr]
     if missing:
         raise ConfigError(f"'tuning.sigma_rule' must set {list(SIGMA_RULE_KEYS)}, missing {missing}")
-    return {"z_values": _number_list("tuning.sigma_rule.z_values", sr["z_values"], "finite numbers (negative allowed)",
+    return {"z_values": check_number_list("tuning.sigma_rule.z_values", sr["z_values"], "finite numbers (negative allowed)",
                                      lambda a: True),
-            "steps": _number_list("tuning.sigma_rule.steps", sr["steps"], "numbers > 0", lambda a: np.all(a > 0),
+            "steps": check_number_list("tuning.sigma_rule.steps", sr["steps"], "numbers > 0", lambda a: np.all(a > 0),
                                   empty=True),
             "train_paths": check_integer("tuning.sigma_rule.train_paths", sr["train_paths"], 1),
             "train_seed": check_integer("tuning.sigma_rule.train_seed", sr["train_seed"], 0),

@@ -47,7 +47,7 @@ from sc_jax.agents import hdpo
 from sc_jax.agents.brains import build_env, load_brain, require_order_up_to
 from sc_jax.agents.checkpoint import save_checkpoint
 from sc_jax.agents.ppo import PPOConfig, make_policy, make_train
-from sc_jax.checks import check_bool, check_choice, check_integer, check_number, reject_unknown_keys
+from sc_jax.checks import check_bool, check_choice, check_integer, check_number, reject_unknown_keys, check_number_list
 from sc_jax.config import register_configs, to_dict
 from sc_jax.env import make
 from sc_jax.env.hybrid_sample import hybrid_sample_catalog
@@ -165,22 +165,22 @@ def settings(full: dict) -> dict:
                       for s in SUPPLY_SEMANTICS}
     sr = dict(tuning["sigma_rule"])
     reject_unknown_keys(sr, ("z_values", "steps"), "tuning.sigma_rule")
-    t["z_values"] = _numbers("tuning.sigma_rule.z_values", sr["z_values"], "finite numbers (negative allowed)",
+    t["z_values"] = check_number_list("tuning.sigma_rule.z_values", sr["z_values"], "finite numbers (negative allowed)",
                              lambda a: np.all(np.isfinite(a)))
-    t["z_steps"] = _numbers("tuning.sigma_rule.steps", sr["steps"], "numbers > 0", lambda a: np.all(a > 0), empty=True)
+    t["z_steps"] = check_number_list("tuning.sigma_rule.steps", sr["steps"], "numbers > 0", lambda a: np.all(a > 0), empty=True)
     sf = dict(tuning["safety"])
     reject_unknown_keys(sf, ("grid_step", "values", "steps"), "tuning.safety")
     t["safety_grid_step"] = check_integer("tuning.safety.grid_step", sf["grid_step"], 1)
-    t["safety_values"] = None if sf.get("values") is None else _numbers(
+    t["safety_values"] = None if sf.get("values") is None else check_number_list(
         "tuning.safety.values", sf["values"], "integers >= 0 (candidate safety stocks per stage)",
         lambda a: a.size > 0 and np.all(a >= 0) and np.all(a == np.round(a)))
-    t["safety_steps"] = [int(x) for x in _numbers("tuning.safety.steps", sf["steps"], "integers >= 1",
+    t["safety_steps"] = [int(x) for x in check_number_list("tuning.safety.steps", sf["steps"], "integers >= 1",
                                                   lambda a: np.all(a >= 1) and np.all(a == np.round(a)), empty=True)]
     bs = dict(tuning["base_stock"])
     reject_unknown_keys(bs, ("grid_max", "grid_step", "steps"), "tuning.base_stock")
     t["bs_grid_max"] = check_integer("tuning.base_stock.grid_max", bs["grid_max"], 0)
     t["bs_grid_step"] = check_integer("tuning.base_stock.grid_step", bs["grid_step"], 1)
-    t["bs_steps"] = [int(x) for x in _numbers("tuning.base_stock.steps", bs["steps"], "integers >= 1",
+    t["bs_steps"] = [int(x) for x in check_number_list("tuning.base_stock.steps", bs["steps"], "integers >= 1",
                                               lambda a: np.all(a >= 1) and np.all(a == np.round(a)), empty=True)]
     out["tuning"] = t
     brain = dict(full["brain"])
@@ -226,14 +226,6 @@ def _brain_hdpo_settings(cfg, semantics: list) -> dict:
     return {"checkpoint": checkpoint, "config": config}
 
 
-def _numbers(name, value, allowed, ok, empty=False) -> list[float]:
-    try:
-        arr = np.asarray(value, np.float64)
-    except (TypeError, ValueError):
-        arr = np.zeros((0, 0))
-    if arr.ndim != 1 or (arr.size == 0 and not empty) or not np.all(np.isfinite(arr)) or not ok(arr):
-        raise ConfigError(f"'{name}' must be a list of {allowed}, got {value!r}")
-    return [float(x) for x in arr]
 
 
 def summary(values) -> dict:

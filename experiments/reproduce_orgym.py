@@ -33,7 +33,7 @@ import jax
 import numpy as np
 
 from sc_jax.agents.orders import train_orders_agent
-from sc_jax.checks import check_bool, check_choice, check_integer, reject_unknown_keys
+from sc_jax.checks import check_bool, check_choice, check_integer, reject_unknown_keys, check_number_list
 from sc_jax.config import env_from_cfg, register_configs, to_dict
 from sc_jax.errors import ConfigError
 from sc_jax.evaluate import demand_paths, evaluate, summarise
@@ -63,14 +63,6 @@ KEYS = ("env", "demand", "logger", "seed", "variants", "eval", "search", "dfo", 
 SIGMA_RULE_KEYS = ("enabled", "form", "z_values", "steps")
 
 
-def _number_list(name: str, value, allowed: str, ok, empty: bool = False) -> list[float]:
-    try:
-        arr = np.asarray(value, np.float64)
-    except (TypeError, ValueError):
-        arr = np.zeros((0, 0))
-    if arr.ndim != 1 or (arr.size == 0 and not empty) or not np.all(np.isfinite(arr)) or not ok(arr):
-        raise ConfigError(f"'{name}' must be a {'' if empty else 'non-empty '}list of {allowed}, got {value!r}")
-    return [float(x) for x in arr]
 
 
 def sigma_rule_settings(cfg) -> dict:
@@ -82,9 +74,9 @@ def sigma_rule_settings(cfg) -> dict:
         raise ConfigError(f"'sigma_rule' must set {list(SIGMA_RULE_KEYS)}, missing {missing}")
     return {"enabled": check_bool("sigma_rule.enabled", sr["enabled"], "true or false"),
             "form": check_choice("sigma_rule.form", sr["form"], FORMS),
-            "z_values": _number_list("sigma_rule.z_values", sr["z_values"], "finite numbers (negative allowed)",
+            "z_values": check_number_list("sigma_rule.z_values", sr["z_values"], "finite numbers (negative allowed)",
                                      lambda a: True),
-            "steps": _number_list("sigma_rule.steps", sr["steps"], "numbers > 0", lambda a: np.all(a > 0), empty=True)}
+            "steps": check_number_list("sigma_rule.steps", sr["steps"], "numbers > 0", lambda a: np.all(a > 0), empty=True)}
 
 
 def _row(rewards, oracle, extra=None) -> dict:

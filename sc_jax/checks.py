@@ -15,7 +15,7 @@ import numpy as np
 from sc_jax.errors import ConfigError
 
 __all__ = [
-    "ConfigError", "check_bool", "check_choice", "check_integer", "check_number", "check_options",
+    "ConfigError", "check_bool", "check_choice", "check_integer", "check_number", "check_number_list", "check_options",
     "check_time_limit", "reject_unknown_keys", "show",
 ]
 
@@ -68,6 +68,18 @@ def check_integer(name: str, value, minimum: int, allow_none: bool = False, maxi
         allowed = f"None or an integer {bound}" if allow_none else f"an integer {bound}"
         raise ConfigError(f"'{name}' must be {allowed}, got {show(value)}")
     return int(value)
+
+
+def check_number_list(name: str, value, allowed: str, ok, empty: bool = False) -> list[float]:
+    """A 1-D list of finite numbers for which ``ok(array)`` holds (empty only when `empty`);
+    ``allowed`` names the elements, e.g. "numbers > 0"."""
+    try:
+        arr = np.asarray(value, np.float64)
+    except (TypeError, ValueError):
+        arr = np.zeros((0, 0))
+    if arr.ndim != 1 or (arr.size == 0 and not empty) or not np.all(np.isfinite(arr)) or not ok(arr):
+        raise ConfigError(f"'{name}' must be a {'' if empty else 'non-empty '}list of {allowed}, got {value!r}")
+    return [float(x) for x in arr]
 
 
 def check_bool(name: str, value, allowed: str = "True or False") -> bool:
