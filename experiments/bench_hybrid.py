@@ -1,6 +1,7 @@
 """Throughput of the hybrid episode: the host loop with the daily MILP vs the jitted JAX episode.
 
     python experiments/bench_hybrid.py [sizes=[200,2000]] [samples=16] [host_samples=1]   (Hydra, conf/bench_hybrid.yaml)
+    python scripts/gpu_hybrid_check.py                                                    (on a GPU, no Hydra needed)
 
 For every size it builds experiments/hybrid.py's default catalog (cost ratios 10/100/1000, shared
 capacity 30/50/70 per product and stage: below the initial stock), a static safety stock per cost
@@ -10,7 +11,8 @@ binds on about a third of the days at these sizes), and times
 
 * host   `sc_jax.hybrid.run_hybrid(..., allocation="daily")`: the JAX day functions jitted, the
          MILP (HiGHS) on the host every day, one sample at a time; `host_samples` of the samples
-         (its product-days/s is per sample, so fewer samples measure the same rate);
+         (its product-days/s is per sample, so fewer samples measure the same rate); 0 skips it
+         (sizes the host loop would take minutes over: the speed-up is then not measured);
 * jax    `sc_jax.hybrid_jax.hybrid_episodes`: the whole episode of all `samples` in one jitted
          call (scan over days, the JAX capacity stage), best of `repeats` calls.
 
@@ -32,7 +34,6 @@ import os
 import time
 from pathlib import Path
 
-import hydra
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -80,7 +81,7 @@ def check_config(cfg) -> dict:
     if not isinstance(sizes, (list, tuple)) or not sizes or not all(is_integer(s) and s >= 1 for s in sizes):
         raise ConfigError(f"'sizes' must be a non-empty list of integers >= 1 (products), got {show(sizes)}")
     samples = check_integer("samples", settings["samples"], 1)
-    check_integer("host_samples", settings["host_samples"], 1, maximum=samples)
+    check_integer("host_samples", settings["host_samples"], 0, maximum=samples)
     check_integer("periods", settings["periods"], 1)
     check_integer("sigma", settings["sigma"], 1)
     ratios = _positive_numbers("ratios", settings["ratios"])
@@ -142,6 +143,17 @@ def time_size(n: int, s: dict) -> dict:
     stats = jax.device_get(stats)
     jax_rate = product_days * s["samples"] / min(times)
 
+    jax_row = {
+        "jax": jax_rate, "jax_compile_s": compile_s, "jax_best_s": min(times),
+        "binding_days_jax": float(np.mean(stats.binding_days)),
+        "binding_stage_days_jax": np.mean(stats.binding_stage_days, axis=0).tolist(),
+        "search_steps_per_day": float(np.mean(stats.search_steps) / s["periods"]),
+        "refused_units_jax": int(np.sum(stats.refused_units)),
+        "peak_utilisation_jax": np.max(stats.peak_utilisation, axis=0).tolist(),
+    }
+    if s["host_samples"] == 0:
+        return {"host": None, "speedup": None, **jax_row, "load_average_before": load_before,
+                "load_average_after": load_average()}
     functions = make_hybrid_functions(env, params, static_by_ratio)
     _warm_host(functions, table, params, keys[0])
     host, start = [], time.perf_counter()
@@ -153,14 +165,10 @@ def time_size(n: int, s: dict) -> dict:
     cost_diff = max(abs(h.total_cost - float(stats.cost[i].sum())) / max(abs(h.total_cost), 1e-12)
                     for i, h in enumerate(host))
     return {
-        "host": host_rate, "jax": jax_rate, "speedup": jax_rate / host_rate,
-        "jax_compile_s": compile_s, "jax_best_s": min(times), "host_s": host_s,
+        "host": host_rate, "speedup": jax_rate / host_rate, **jax_row, "host_s": host_s,
         "host_alloc_share": sum(h.alloc_s for h in host) / host_s,
         "host_fallback_days": sum(h.fallback_days for h in host),
         "binding_days_host": float(np.mean([h.statuses.get("optimal", 0) for h in host])),
-        "binding_days_jax": float(np.mean(stats.binding_days)),
-        "binding_stage_days_jax": np.mean(stats.binding_stage_days, axis=0).tolist(),
-        "search_steps_per_day": float(np.mean(stats.search_steps) / s["periods"]),
         "cost_rel_diff": cost_diff,
         "same_binding_days": all(h.statuses.get("optimal", 0) == int(stats.binding_days[i]) for i, h in enumerate(host)),
         "load_average_before": load_before, "load_average_after": load_average(),
@@ -177,9 +185,11 @@ def run(cfg, run_dir=None) -> dict:
     print(header)
     print("-" * len(header))
     for n, r in rows.items():
-        print(f"{n:>9} {s['samples']:>8} {r['host']:>11.3g} {r['jax']:>11.3g} {r['speedup']:>7.1f}x"
-              f" {r['jax_compile_s']:>10.1f} {r['binding_days_host']:>10.1f} / {r['binding_days_jax']:<9.1f}"
-              f" {r['host_alloc_share']:>10.0%} {r['cost_rel_diff']:>10.1e}")
+        host = (f"{r['host']:>11.3g}", f"{r['speedup']:>7.1f}x", f"{r['binding_days_host']:>10.1f}",
+                f"{r['host_alloc_share']:>10.0%}", f"{r['cost_rel_diff']:>10.1e}") if r["host"] else \
+            (f"{'-':>11}", f"{'-':>8}", f"{'-':>10}", f"{'-':>10}", f"{'-':>10}")
+        print(f"{n:>9} {s['samples']:>8} {host[0]} {r['jax']:>11.3g} {host[1]} {r['jax_compile_s']:>10.1f}"
+              f" {host[2]} / {r['binding_days_jax']:<9.1f} {host[3]} {host[4]}")
     summary = {
         "product_days_per_s": {"host": {n: r["host"] for n, r in rows.items()},
                                "jax": {n: r["jax"] for n, r in rows.items()}},
@@ -195,10 +205,15 @@ def run(cfg, run_dir=None) -> dict:
     return summary
 
 
-@hydra.main(config_path="../conf", config_name="bench_hybrid", version_base=None)
-def main(cfg) -> None:
-    stop_cleanly_on_interrupt("[bench_hybrid]")
-    run(cfg)
+def main() -> None:
+    import hydra  # here, not at the top: scripts/gpu_hybrid_check.py calls run() where Hydra is absent
+
+    @hydra.main(config_path="../conf", config_name="bench_hybrid", version_base=None)
+    def hydra_main(cfg) -> None:
+        stop_cleanly_on_interrupt("[bench_hybrid]")
+        run(cfg)
+
+    hydra_main()
 
 
 if __name__ == "__main__":

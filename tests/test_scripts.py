@@ -1,4 +1,5 @@
 """scripts/: the settings they use come from conf/ (one source per default)."""
+import importlib
 import importlib.util
 from pathlib import Path
 
@@ -35,3 +36,10 @@ def test_hdpo_safety_targets_reads_the_agent_group():
         composed = compose_config("train", [f"agent={name}"]).agent
         got = targets.agent_config(name)
         assert got["hdpo"] == dict(composed.hdpo) and got["safety"] == dict(composed.safety)
+
+
+def test_gpu_hybrid_check_reads_the_bench_config():
+    defaults = _load("gpu_hybrid_check").bench_defaults()
+    composed = compose_config("bench_hybrid", [])
+    assert defaults == {k: v for k, v in composed.items() if k != "hydra"}
+    importlib.import_module("experiments.bench_hybrid").check_config(defaults)
