@@ -15,7 +15,12 @@ Methods (conf/hybrid.yaml `methods`), all on the same demand samples (common ran
                      (as the controller's safety stock sigma_rule.safety_equivalent, decided every day)
   zero_safety+alloc  safety stock 0 + the capacity stage (order up to the forecast only)
   random+alloc       safety stock uniform in the brain's range + the capacity stage
-Tuned parameters are recorded in results.json (`static`, `fixed_safety`, `sigma_rule`).
+  capacity_brain_alloc the capacity-aware brain (sc_jax.agents.capacity_brain): one network for all
+                     products, z per stage for the sigma rule from its product's features and the
+                     stages' shared utilisation, trained here by ES in the coupled episode of this
+                     run's catalogs with the JAX capacity stage in the loop (`capacity_brain`, training
+                     demand from its train_seed) + the capacity stage
+Tuned parameters are recorded in results.json (`static`, `fixed_safety`, `sigma_rule`, `capacity_brain`).
 The brain is loaded from `brain.checkpoint` (a safety brain of experiments/train.py) or trained
 here with the `agent` group (default: the ratio-conditioned brain). `alloc=jax` runs every
 episode as one jitted scan with the JAX capacity stage (sc_jax.hybrid_jax: the same model, the same
@@ -58,9 +63,9 @@ from sc_jax.tuning import tune_sigma_rule, tune_sigma_rule_on_paths, tune_static
 
 register_configs()
 METHODS = ("brain+alloc", "brain_only", "static+alloc", "zero_safety+alloc", "random+alloc", "fixed_safety_alloc",
-           "sigma_rule_alloc")
+           "sigma_rule_alloc", "capacity_brain_alloc")
 KEYS = ("agent", "alloc", "logger", "catalog", "sigma_levels", "episodes", "seed", "brain", "static",
-        "tuning", "methods", "plot", "resume")
+        "tuning", "capacity_brain", "methods", "plot", "resume")
 SIGMA_RULE_KEYS = ("z_values", "steps", "train_paths", "train_seed", "form")
 
 
@@ -183,6 +188,52 @@ def _tune_sigma_rule(cfg: dict, timing: str, ratios, sigma_levels, periods, dema
     return record, (sigma_rule_by_ratio(cfg["form"], timing), tables, alloc_method)
 
 
+def capacity_brain_settings(full: dict):
+    """(train_seed, CapacityBrainConfig) from `capacity_brain` (ConfigError naming the field)."""
+    from sc_jax.agents.capacity_brain import CapacityBrainConfig
+
+    cfg = full.get("capacity_brain")
+    if not hasattr(cfg, "items"):
+        raise ConfigError(f"'capacity_brain' must be a mapping of the brain's settings, got {cfg!r}")
+    settings = dict(cfg)
+    train_seed = check_integer("capacity_brain.train_seed", settings.pop("train_seed", None), 0)
+    return train_seed, CapacityBrainConfig.from_dict(settings)
+
+
+def _capacity_brain(settings, catalogs, alloc_options: dict, run_dir: Path, logger):
+    """(act, policy_params, action_frequency, info) of method capacity_brain_alloc: the capacity-aware
+    brain (sc_jax.agents.capacity_brain) trained here by ES in the coupled episode of this run's
+    catalogs (every sigma level, the JAX capacity stage with the run's capacity basis), on
+    training demand from `capacity_brain.train_seed` (never the evaluation seed); its params are
+    saved under run_dir/capacity_brain."""
+    from sc_jax.agents.capacity_brain import make_policy, make_train
+    from sc_jax.alloc.jax_stage import jit_for_backend
+    from sc_jax.hybrid import jax_alloc_settings
+    from sc_jax.hybrid_jax import stack_params
+
+    train_seed, config = settings
+    stage = jax_alloc_settings({k: v for k, v in alloc_options.items() if k != "time_limit"})
+    env = catalogs[0][0]
+    logger.info(f"[hybrid] training the capacity brain: {config.iterations} ES iterations x {config.population} "
+                f"candidates x {len(catalogs)} catalogs x {config.train_samples} samples")
+    t0 = time.perf_counter()
+    train = jit_for_backend(make_train(config, env, stack_params([p for _, p in catalogs]),
+                                       capacity_basis=stage["capacity_basis"], max_segments=stage["max_segments"],
+                                       min_cut_cost_fraction=stage["min_cut_cost_fraction"]))
+    policy_params, metrics = jax.block_until_ready(train(jax.random.PRNGKey(train_seed)))
+    seconds = time.perf_counter() - t0
+    curve = np.asarray(metrics["cost"], np.float64)
+    save_checkpoint(run_dir / "capacity_brain", policy_params,
+                    {"brain": "capacity", "agent": config.to_dict(), "train_seed": train_seed,
+                     "capacity_basis": stage["capacity_basis"]})
+    logger.info(f"[hybrid] capacity brain trained in {seconds:.1f}s: candidates' mean cost per product "
+                f"{curve[0]:.2f} -> {curve[-1]:.2f}")
+    return (make_policy(config, env.periods), policy_params, config.action_frequency,
+            {"config": config.to_dict(), "train_seed": train_seed, "train_incl_compile_s": seconds,
+             "train_cost_first": float(curve[0]), "train_cost_last": float(curve[-1]),
+             "capacity_basis": stage["capacity_basis"]})
+
+
 def _alloc_settings(alloc_cfg: dict):
     settings = dict(alloc_cfg)
     method = settings.pop("method", "daily")
@@ -227,6 +278,7 @@ def run(cfg, run_dir=None) -> dict:
                           f"got {cat.get('mu_range')}")
     mean_demand = float(np.mean(mu_range))
     sigma_cfg = sigma_rule_settings(full)
+    capacity_cfg = capacity_brain_settings(full) if "capacity_brain_alloc" in methods else None
     safety_cfg = full["agent"]["safety"]
     low, high = int(safety_cfg.get("safety_low", 0)), int(safety_cfg.get("safety_high", 10))
     alloc_method, alloc_options = _alloc_settings(full["alloc"])
@@ -276,6 +328,13 @@ def run(cfg, run_dir=None) -> dict:
         return make_catalog(jax.random.PRNGKey(check_integer("catalog.seed", cat["seed"], 0)), N, ratios=ratios,
                             sigma_max=sigma, shared_capacity=N * capacity, periods=periods,
                             demand=demand_kind, mu_range=tuple(cat.get("mu_range", (10.0, 30.0))), **demand_extra)
+
+    if "capacity_brain_alloc" in methods:
+        act, policy_params, every, info["capacity_brain"] = _capacity_brain(
+            capacity_cfg, [catalog(g) for g in sigma_levels], alloc_options, run_dir, logger)
+        policies["capacity_brain_alloc"] = (act, policy_params, alloc_method)
+        if every == 1:
+            every_day.add("capacity_brain_alloc")
 
     day_functions = make_day_functions(*catalog(sigma_levels[0]))
     functions = {}

@@ -122,12 +122,29 @@ def make_day_functions(env, params: EnvParams):
     return reset_all, day_inputs, env_step
 
 
+def observes_utilisation(policy: Callable) -> bool:
+    """Whether `policy` also reads the stages' shared-capacity utilisation: such a policy (a
+    capacity-aware brain, sc_jax.agents.capacity_brain) sets `observes_utilisation = True` and is
+    called policy(policy_params, state, params, key, utilisation [M]) by both hybrid loops."""
+    return bool(getattr(policy, "observes_utilisation", False))
+
+
+def stage_utilisation(stock, capacity) -> jnp.ndarray:
+    """[M, ...] on hand of all products at each stage / the shared capacity, at the start of the
+    day (before arrivals): `stock` the state's tuple of M arrays [..., N] (products last),
+    `capacity` [M] or [M, ...]."""
+    return jnp.stack([x.sum(-1) for x in stock]).astype(jnp.float32) / jnp.asarray(capacity, jnp.float32)
+
+
 def make_hybrid_functions(env, params: EnvParams, policy: Callable, day_functions=None):
     """(act_all, reset_all, day_inputs, env_step) for `run_hybrid(functions=...)`; `day_functions` from
     make_day_functions can be shared by several policies (one compilation)."""
 
     @jax.jit
     def act_all(policy_params, state, params, keys):
+        if observes_utilisation(policy):
+            utilisation = stage_utilisation(state.stock, params.shared_capacity[0])
+            return jax.vmap(lambda s, p, k: policy(policy_params, s, p, k, utilisation))(state, params, keys)
         return jax.vmap(lambda s, p, k: policy(policy_params, s, p, k))(state, params, keys)
 
     return (act_all,) + tuple(day_functions or make_day_functions(env, params))
@@ -276,4 +293,5 @@ def run_hybrid(env, params: EnvParams, policy: Callable, policy_params: Any, key
 
 
 __all__ = ["ALLOCATIONS", "HybridResult", "StaticByRatio", "jax_alloc_settings", "make_day_functions",
-           "make_hybrid_functions", "run_hybrid", "run_hybrid_batch", "static_by_ratio"]
+           "make_hybrid_functions", "observes_utilisation", "run_hybrid", "run_hybrid_batch", "stage_utilisation",
+           "static_by_ratio"]

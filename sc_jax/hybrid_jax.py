@@ -42,7 +42,9 @@ from sc_jax.alloc.jax_stage import CPU_COMPILER_OPTIONS, _materialized, allocate
 from sc_jax.checks import check_choice, check_integer
 from sc_jax.env.types import DemandPath, EnvParams, EnvState
 from sc_jax.errors import ConfigError
+from sc_jax.hybrid import observes_utilisation, stage_utilisation
 from sc_jax.policies.order_up_to import forecast_window, order_up_to
+from sc_jax.sharding import shard_batch
 
 EPISODE_ALLOCATIONS = ("jax", "none")  # "none": no capacity stage (the env refuses arrivals: brain only)
 
@@ -104,7 +106,9 @@ def make_episode(env, policy: Callable, *, allocation: str = "jax", action_frequ
     for sweeps. The samples are an explicit batch axis so that the capacity stage skips, in one
     `lax.cond` per stage, the stages that bind in no sample that day.
 
-    policy(policy_params, state, params, key) -> safety stock [M] for one product. The capacity
+    policy(policy_params, state, params, key) -> safety stock [M] for one product (a policy with
+    `observes_utilisation` also gets the stages' utilisation [M], sc_jax.hybrid.stage_utilisation).
+    The capacity
     stage reads the shared capacity and lead times of product 0 (the host loop checks that every
     product has the same; `run_hybrid` does too).
 
@@ -154,7 +158,13 @@ def make_episode(env, policy: Callable, *, allocation: str = "jax", action_frequ
 
         env_step = both(step, (state_axes, ("params", None), ("orders", 1)), (_SHARED_TIME, (0, 0, 0, 1, 1)),
                         inner=env.vmap_products)
-        act = both(lambda s, p, k: policy(policy_params, s, p, k), (state_axes, ("params", None), ("keys", 0)), 1)
+        if observes_utilisation(policy):  # the stages' utilisation of its sample [M], shared by its products
+            act = lambda s, p, k: jax.vmap(
+                jax.vmap(lambda s, p, k, u: policy(policy_params, s, p, k, u), in_axes=(_SHARED_TIME, p_axes, 0, None),
+                         out_axes=1),
+                in_axes=(_SHARED_TIME, None, 0, 1), out_axes=1)(s, p, k, stage_utilisation(s.stock, capacity))
+        else:
+            act = both(lambda s, p, k: policy(policy_params, s, p, k), (state_axes, ("params", None), ("keys", 0)), 1)
         by_stage = lambda x: jnp.moveaxis(x, 0, -1)[:, None, :]  # [N, M] -> [M, 1, N]
         holding, shortage = by_stage(params.unit_holding_cost[:, :M]), by_stage(params.unit_shortage_cost[:, :M])
         supply = by_stage(params.supply_capacity)
@@ -212,16 +222,32 @@ def make_episode(env, policy: Callable, *, allocation: str = "jax", action_frequ
 _jit = jit_for_backend
 
 
+def _samples_over_devices(jitted: Callable) -> Callable:
+    """jitted(policy_params, params, keys, frac) with the keys' sample axis split over the local
+    devices (`sc_jax.sharding.shard_batch`: several GPUs, or fake CPU devices; one device, or a
+    sample count they do not divide, changes nothing). The samples are independent; the stage's
+    skip test and threshold search reduce over them, which XLA turns into cross-device
+    reductions, so the numbers are those of one device (tests/test_sharding.py)."""
+
+    @functools.wraps(jitted)
+    def run(policy_params, params, keys, min_cut_cost_fraction=1e-3):
+        return jitted(policy_params, params, shard_batch(keys), min_cut_cost_fraction)
+
+    run.jitted = jitted  # for .lower() / cost analysis
+    return run
+
+
 @functools.lru_cache(maxsize=64)
 def hybrid_episodes(env, policy: Callable, *, allocation: str = "jax", action_frequency: int = 10,
                     max_segments: int = 16, capacity_basis: str = "position") -> Callable:
     """Jitted batch(policy_params, params, keys [S], min_cut_cost_fraction) -> EpisodeStats [S, ...]:
     one episode per key (demand sample) of the catalog `params`; cached per (env, policy,
     options), so repeated calls and other catalogs of the same shapes reuse the compilation.
-    Sweep scenarios with `jax.vmap(batch, in_axes=(None, 0, None, None))` over params stacked
-    on a leading axis (or `sweep_episodes`)."""
-    return _jit(make_episode(env, policy, allocation=allocation, action_frequency=action_frequency,
-                             max_segments=max_segments, capacity_basis=capacity_basis))
+    The samples are split over the local devices where there are several (`_samples_over_devices`).
+    Sweep scenarios with `sweep_episodes` (params stacked on a leading axis)."""
+    return _samples_over_devices(_jit(make_episode(env, policy, allocation=allocation,
+                                                   action_frequency=action_frequency, max_segments=max_segments,
+                                                   capacity_basis=capacity_basis)))
 
 
 @functools.lru_cache(maxsize=64)
@@ -230,10 +256,10 @@ def sweep_episodes(env, policy: Callable, *, allocation: str = "jax", action_fre
     """Jitted sweep(policy_params, params [C, N], keys [S], min_cut_cost_fraction) ->
     EpisodeStats [C, S, ...]: scenarios (params stacked on a leading axis C: sigma levels, cost
     ratios, capacities, ...) x demand samples, the same keys for every scenario (common random
-    numbers)."""
+    numbers); the samples split over the local devices where there are several."""
     episodes = make_episode(env, policy, allocation=allocation, action_frequency=action_frequency,
                             max_segments=max_segments, capacity_basis=capacity_basis)
-    return _jit(jax.vmap(episodes, in_axes=(None, 0, None, None)))
+    return _samples_over_devices(_jit(jax.vmap(episodes, in_axes=(None, 0, None, None))))
 
 
 def stack_params(catalogs) -> EnvParams:

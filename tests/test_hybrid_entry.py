@@ -12,7 +12,9 @@ TINY = ["catalog.num_products=4", "catalog.ratios=[10,1000]", "catalog.periods=2
         "static.grid_paths=2", "agent.safety.safety_high=3", "agent.ppo.num_envs=8",
         "agent.ppo.num_minibatches=2", "agent.ppo.update_epochs=1", "agent.ppo.hidden=[8]",
         "agent.ppo.total_timesteps=32", "agent.ppo.progress_every_s=0", "logger.console=false",
-        "tuning.sigma_rule.z_values=[0.0,2.0]", "tuning.sigma_rule.steps=[]", "tuning.sigma_rule.train_paths=2"]
+        "tuning.sigma_rule.z_values=[0.0,2.0]", "tuning.sigma_rule.steps=[]", "tuning.sigma_rule.train_paths=2",
+        "capacity_brain.iterations=2", "capacity_brain.population=2", "capacity_brain.train_samples=1",
+        "capacity_brain.hidden=[4]", "capacity_brain.progress_every_s=0"]
 
 
 def _compose(overrides):
@@ -53,7 +55,11 @@ def test_hybrid_runs_every_method_on_common_paths(tmp_path):
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["num_products"] == 4 and saved["alloc"]["capacity_basis"] == "expected"
     # the issue-15 rows: tuned parameters per ratio and sigma recorded, costs finite, the rule decided daily
-    assert saved["daily_decisions"] == ["sigma_rule_alloc"]
+    assert saved["daily_decisions"] == ["sigma_rule_alloc", "capacity_brain_alloc"]
+    trained = saved["capacity_brain"]  # trained here on its own seed, saved, its config recorded
+    assert trained["train_seed"] != _compose(TINY).seed and trained["config"]["iterations"] == 2
+    assert math.isfinite(trained["train_cost_first"]) and math.isfinite(trained["train_cost_last"])
+    assert (tmp_path / "capacity_brain" / "policy.msgpack").exists()
     for r in ("ratio_10", "ratio_1000"):
         for g in ("sigma_2", "sigma_5"):
             z, stock = saved["sigma_rule"]["z"][r][g], saved["fixed_safety"][r][g]
@@ -116,6 +122,12 @@ def test_sigma_rule_alloc_runs_on_the_jax_path(tmp_path):
     (["tuning.sigma_rule.train_seed=-1"], "'tuning.sigma_rule.train_seed' must be an integer >= 0, got -1"),
     (["tuning.sigma_rule.form=base"], r"'tuning.sigma_rule.form' must be one of \('installation', 'echelon'\)"),
     (["+tuning.sigma_rule.z=1"], r"unknown tuning.sigma_rule key\(s\) \['z'\]"),
+    (["capacity_brain.population=3"], "'capacity_brain.population' must be an even integer >= 2"),
+    (["capacity_brain.z_init=5.0"], "'capacity_brain.z_init' must lie strictly between z_low and z_high"),
+    (["capacity_brain.timing=late"], r"'capacity_brain.timing' must be one of"),
+    (["capacity_brain.train_seed=-1"], "'capacity_brain.train_seed' must be an integer >= 0, got -1"),
+    (["+capacity_brain.lr=1"], r"unknown capacity_brain key\(s\) \['lr'\]"),
+    (["capacity_brain.noise_std=0"], "'capacity_brain.noise_std' must be a finite number > 0, got 0"),
 ])
 def test_hybrid_rejects_bad_sigma_rule_config(overrides, message, tmp_path):
     hybrid = importlib.import_module("experiments.hybrid")

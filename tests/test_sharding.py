@@ -45,10 +45,10 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def _run(devices: int, *args) -> dict:
+def _run(devices: int, *args, script: str = SCRIPT) -> dict:
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
            "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", SCRIPT, *args], env=env, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True,
                           timeout=600, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -68,3 +68,32 @@ def test_eight_devices_train_seeds_like_one():
     for name in ("reward", "fill", "costs"):
         np.testing.assert_allclose(eight[name], one[name], rtol=1e-6, err_msg=name)
     np.testing.assert_allclose(eight["returns"], one["returns"], rtol=1e-5)
+
+
+HYBRID_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import jax, jax.numpy as jnp, numpy as np
+    from sc_jax.env.catalog import make_catalog
+    from sc_jax.env.wrappers import fixed_safety_stock
+    from sc_jax.hybrid_jax import hybrid_episodes
+    from sc_jax.sharding import shard_batch
+
+    env, params = make_catalog(jax.random.PRNGKey(0), 6, shared_capacity=[80.0, 150.0, 200.0], sigma_max=4,
+                               periods=30)
+    keys = jax.random.split(jax.random.PRNGKey(9), 4)
+    stats = hybrid_episodes(env, fixed_safety_stock)(jnp.array([4, 12, 12]), params, keys, 1e-3)
+    json.dump({"devices": jax.local_device_count(), "keys_sharded": len(shard_batch(keys).sharding.device_set),
+               "cost_devices": len(stats.cost.sharding.device_set), "cost": np.asarray(stats.cost).tolist(),
+               "binding": np.asarray(stats.binding_stage_days).tolist(),
+               "cut": np.asarray(stats.cut_units).tolist()}, sys.stdout)
+""")
+
+
+def test_hybrid_episodes_split_samples_over_devices_like_one():
+    """sc_jax.hybrid_jax: the samples of a batch of episodes spread over 2 devices (the capacity
+    stage's skip test and search reduce across them) give the numbers of one device."""
+    one, two = _run(1, script=HYBRID_SCRIPT), _run(2, script=HYBRID_SCRIPT)
+    assert two["keys_sharded"] == 2 and two["cost_devices"] == 2 and one["cost_devices"] == 1
+    assert np.sum(one["binding"]) > 0  # the capacity binds: the cross-device reductions matter
+    np.testing.assert_allclose(two["cost"], one["cost"], rtol=1e-6)
+    assert two["binding"] == one["binding"] and two["cut"] == one["cut"]

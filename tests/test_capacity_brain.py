@@ -1,0 +1,108 @@
+"""The capacity-aware brain (sc_jax.agents.capacity_brain): the untrained brain is the sigma rule
+with z_init; the utilisation it observes is the same in the host loop and the jitted episode; ES
+training in the coupled episode lowers the cost on held-out demand; bad settings are refused."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sc_jax.agents.capacity_brain import (CapacityBrainConfig, centred_ranks, init_params, make_policy,
+                                          make_train)
+from sc_jax.alloc.jax_stage import jit_for_backend
+from sc_jax.env.catalog import make_catalog
+from sc_jax.errors import ConfigError
+from sc_jax.hybrid import run_hybrid, run_hybrid_batch, stage_utilisation
+from sc_jax.hybrid_jax import stack_params
+from sc_jax.policies.sigma_rule import sigma_rule_safety_policy
+
+N, T = 6, 40
+TIGHT = [80.0, 150.0, 200.0]  # below the initial stock and the rule's wishes: the capacity binds
+TINY = CapacityBrainConfig(hidden=(8,), population=4, iterations=6, train_samples=2, noise_std=0.1,
+                           learning_rate=0.1, z_init=1.0)
+
+
+def catalog(sigma=4):
+    return make_catalog(jax.random.PRNGKey(0), N, shared_capacity=TIGHT, sigma_max=sigma, periods=T)
+
+
+def test_untrained_brain_is_the_sigma_rule_with_z_init():
+    env, params = catalog()
+    keys = jax.random.split(jax.random.PRNGKey(1), 3)
+    brain = run_hybrid_batch(env, params, make_policy(TINY, T), init_params(TINY, jax.random.PRNGKey(0)), keys,
+                             action_frequency=1)
+    rule = run_hybrid_batch(env, params, sigma_rule_safety_policy("installation", "before_arrivals"),
+                            jnp.full(3, TINY.z_init, jnp.float32), keys, action_frequency=1)
+    assert sum(r.statuses.get("optimal", 0) for r in rule) > 0  # the capacity binds
+    for b, r in zip(brain, rule):
+        np.testing.assert_array_equal(b.cost, r.cost)
+
+
+def test_host_loop_and_jitted_episode_give_the_brain_the_same_utilisation():
+    """A brain whose output depends on the utilisation (random output weights): the host loop
+    (daily MILP, utilisation from the host state) and the jitted episode agree."""
+    env, params = catalog()
+    policy_params = init_params(TINY, jax.random.PRNGKey(0))
+    dense = policy_params["params"]["Dense_0"]
+    dense["kernel"] = jax.random.normal(jax.random.PRNGKey(5), dense["kernel"].shape)
+    act = make_policy(TINY, T)
+    key = jax.random.PRNGKey(2)
+    host = run_hybrid(env, params, act, policy_params, key, allocation="daily", action_frequency=1,
+                      alloc_options={"capacity_basis": "expected", "time_limit": 5.0})
+    jitted = run_hybrid(env, params, act, policy_params, key, allocation="jax", action_frequency=1,
+                        alloc_options={"capacity_basis": "expected"})
+    assert host.statuses.get("optimal", 0) > 0
+    np.testing.assert_allclose(jitted.cost, host.cost, rtol=1e-5)
+    # and the brain does read it: other utilisation, other safety stock
+    state = jax.vmap(env.reset)(jax.random.split(key, N), params)[1]
+    one = jax.tree.map(lambda x: x[0], (state, params))
+    low, high = (act(policy_params, *one, None, jnp.full(3, u, jnp.float32)) for u in (0.2, 1.5))
+    assert not np.array_equal(np.asarray(low), np.asarray(high))
+    blind = make_policy(CapacityBrainConfig(**{**TINY.to_dict(), "observe_utilisation": False}), T)
+    low, high = (blind(policy_params, *one, None, jnp.full(3, u, jnp.float32)) for u in (0.2, 1.5))
+    np.testing.assert_array_equal(low, high)  # the ablation does not see it
+
+
+def test_stage_utilisation():
+    stock = (jnp.array([[1, 2], [3, 4]]), jnp.array([[0, 0], [5, 5]]))  # M = 2 stages, [S = 2, N = 2]
+    np.testing.assert_allclose(stage_utilisation(stock, jnp.array([[10.0, 10.0], [5.0, 5.0]])),
+                               [[0.3, 0.7], [0.0, 2.0]])
+
+
+def test_es_training_lowers_the_held_out_cost():
+    """Started far from the optimum (z = 3.5 at every stage, ratios 10 and 1000), a few ES
+    iterations in the coupled episode lower the cost on demand it never trained on."""
+    config = CapacityBrainConfig(**{**TINY.to_dict(), "z_init": 3.5, "learning_rate": 0.3, "iterations": 8})
+    (env, low), (_, high) = catalog(2), catalog(5)
+    train = jit_for_backend(make_train(config, env, stack_params([low, high])))
+    trained, metrics = train(jax.random.PRNGKey(0))
+    assert metrics["cost"].shape == (config.iterations,) and np.all(np.isfinite(metrics["cost"]))
+    held_out = jax.random.split(jax.random.PRNGKey(99), 4)
+    act = make_policy(config, T)
+    cost = lambda p: sum(np.mean([r.total_cost for r in run_hybrid_batch(env, c, act, p, held_out, action_frequency=1,
+                                                                          alloc_options={"capacity_basis": "expected"})])
+                         for c in (low, high))
+    before, after = cost(init_params(config, jax.random.split(jax.random.PRNGKey(0))[0])), cost(trained)
+    assert after < 0.97 * before, (before, after)
+
+
+def test_centred_ranks():
+    np.testing.assert_allclose(centred_ranks(jnp.array([3.0, -1.0, 10.0, 0.0])), [1 / 6, -0.5, 0.5, -1 / 6], rtol=1e-6)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("population", 3, "'capacity_brain.population' must be an even integer >= 2"),
+    ("population", 0, "'capacity_brain.population' must be an integer >= 2"),
+    ("hidden", [], "'capacity_brain.hidden' must be a non-empty list of integers >= 1"),
+    ("noise_std", -0.1, "'capacity_brain.noise_std' must be a finite number > 0"),
+    ("learning_rate", float("nan"), "'capacity_brain.learning_rate' must be a finite number > 0"),
+    ("z_init", -3.0, "'capacity_brain.z_init' must lie strictly between z_low and z_high"),
+    ("form", "base", "'capacity_brain.form' must be one of"),
+    ("iterations", 0, "'capacity_brain.iterations' must be an integer >= 1"),
+    ("activation", "cube", "'capacity_brain.activation' must be one of"),
+    ("observe_utilisation", "yes", "'capacity_brain.observe_utilisation' must be true or false"),
+])
+def test_bad_settings_name_the_field(field, value, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        CapacityBrainConfig(**{field: value})
+    with pytest.raises(ConfigError, match=r"unknown capacity_brain key\(s\) \['lr'\]"):
+        CapacityBrainConfig.from_dict({"lr": 1.0})
