@@ -200,7 +200,7 @@ def capacity_brain_settings(full: dict):
     return train_seed, CapacityBrainConfig.from_dict(settings)
 
 
-def _capacity_brain(settings, catalogs, alloc_options: dict, run_dir: Path, logger):
+def _capacity_brain(settings, catalogs, alloc_options: dict, run_dir: Path, logger, z_base=None):
     """(act, policy_params, action_frequency, info) of method capacity_brain_alloc: the capacity-aware
     brain (sc_jax.agents.capacity_brain) trained here by ES in the coupled episode of this run's
     catalogs (every sigma level, the JAX capacity stage with the run's capacity basis), on
@@ -219,13 +219,15 @@ def _capacity_brain(settings, catalogs, alloc_options: dict, run_dir: Path, logg
     t0 = time.perf_counter()
     train = jit_for_backend(make_train(config, env, stack_params([p for _, p in catalogs]),
                                        capacity_basis=stage["capacity_basis"], max_segments=stage["max_segments"],
-                                       min_cut_cost_fraction=stage["min_cut_cost_fraction"]))
+                                       min_cut_cost_fraction=stage["min_cut_cost_fraction"], z_base=z_base))
     policy_params, metrics = jax.block_until_ready(train(jax.random.PRNGKey(train_seed)))
     seconds = time.perf_counter() - t0
     curve = np.asarray(metrics["cost"], np.float64)
-    save_checkpoint(run_dir / "capacity_brain", policy_params,
+    base = None if z_base is None else {"log10_ratios": np.asarray(z_base.log10_ratios).tolist(),
+                                        "sigmas": np.asarray(z_base.sigmas).tolist(), "z": np.asarray(z_base.z).tolist()}
+    save_checkpoint(run_dir / "capacity_brain", policy_params["params"],
                     {"brain": "capacity", "agent": config.to_dict(), "train_seed": train_seed,
-                     "capacity_basis": stage["capacity_basis"]})
+                     "capacity_basis": stage["capacity_basis"], "z_base": base})
     logger.info(f"[hybrid] capacity brain trained in {seconds:.1f}s: candidates' mean cost per product "
                 f"{curve[0]:.2f} -> {curve[-1]:.2f}")
     return (make_policy(config, env.periods), policy_params, config.action_frequency,
@@ -330,8 +332,19 @@ def run(cfg, run_dir=None) -> dict:
                             demand=demand_kind, mu_range=tuple(cat.get("mu_range", (10.0, 30.0))), **demand_extra)
 
     if "capacity_brain_alloc" in methods:
+        z_base = None
+        if capacity_cfg[1].residual:  # the base: sigma_rule_alloc's tuned z per ratio and sigma level
+            from sc_jax.agents.capacity_brain import z_table
+
+            if "sigma_rule_alloc" not in policies:
+                timing = "after_arrivals" if getattr(base_env, "supply_semantics", "exact") == "sample" else "before_arrivals"
+                info["sigma_rule"], policies["sigma_rule_alloc"] = _tune_sigma_rule(
+                    sigma_cfg, timing, ratios, sigma_levels, periods, demand_kind, profile, log_ratios, alloc_method,
+                    logger)
+            tables = policies["sigma_rule_alloc"][1]
+            z_base = z_table(ratios, sigma_levels, np.stack([np.asarray(tables[g].z) for g in sigma_levels], axis=1))
         act, policy_params, every, info["capacity_brain"] = _capacity_brain(
-            capacity_cfg, [catalog(g) for g in sigma_levels], alloc_options, run_dir, logger)
+            capacity_cfg, [catalog(g) for g in sigma_levels], alloc_options, run_dir, logger, z_base)
         policies["capacity_brain_alloc"] = (act, policy_params, alloc_method)
         if every == 1:
             every_day.add("capacity_brain_alloc")

@@ -20,6 +20,11 @@ Methods (results.json keys; single SKU / multi SKU):
   fixed_safety(_alloc) the brain's controller with the best constant safety stock per ratio and sigma
                        (tuned): the ablation that tells whether learning adds anything (issue #15)
   sigma_rule(_alloc)   order up to forecast + z sqrt(sum sigma^2) over each stage's cover window (z tuned)
+  capacity_brain_alloc multi SKU: the capacity-aware brain (sc_jax.agents.capacity_brain): one network
+                       for all products choosing the sigma rule's z per stage every day from its
+                       product's features and the stages' shared utilisation, trained here by ES in
+                       the coupled episode of the experiment's catalogs (capacity stage in the loop,
+                       training episodes only) + the capacity stage
   base_stock           echelon base stock per ratio and sigma (tuned; single SKU)
   bound                perfect information (sc_jax.oracle; single SKU, exact semantics only)
 Metrics: env_cost (the env's own cost, all days, each SKU's k and h) and notebook_cost (single SKU:
@@ -29,7 +34,8 @@ the end of each 10-day step after the first, averaged per episode).
 Writes into the run dir: results.json (last, atomically: resume skips a finished run), results.md,
 details.json (per-episode values, tuned parameters, timings), single_sku.png and multi_sku.png (the
 headline metric and semantics, laid out like the sample's figures) and figures/ (every metric and
-semantics), checkpoint_<semantics>/ (PPO) and checkpoint_hdpo_<semantics>/ for brains trained here.
+semantics), checkpoint_<semantics>/ (PPO), checkpoint_hdpo_<semantics>/ and capacity_brain_<semantics>/
+for brains trained here.
 """
 from __future__ import annotations
 
@@ -45,7 +51,7 @@ import numpy as np
 
 from sc_jax.agents import hdpo
 from sc_jax.agents.brains import build_env, load_brain, require_order_up_to
-from sc_jax.agents.checkpoint import save_checkpoint
+from sc_jax.agents.checkpoint import load_config, save_checkpoint
 from sc_jax.agents.ppo import PPOConfig, make_policy, make_train
 from sc_jax.checks import check_bool, check_choice, check_integer, check_number, reject_unknown_keys, check_number_list
 from sc_jax.config import register_configs, to_dict
@@ -67,10 +73,11 @@ from sc_jax.sweep import resume_or_none
 
 register_configs()
 KEYS = ("agent", "logger", "ratios", "sigma_levels", "episodes", "num_skus", "seed", "periods", "semantics",
-        "single_sku", "multi_sku", "mip_mixed", "tuning", "brain", "brain_hdpo", "plot", "resume")
+        "single_sku", "multi_sku", "mip_mixed", "tuning", "brain", "brain_hdpo", "capacity_brain", "plot", "resume")
 SINGLE_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "base_stock", "bound", "sigma_rule",
                   "fixed_safety", "brain_hdpo")
-MULTI_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "sigma_rule_alloc", "fixed_safety_alloc")
+MULTI_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "sigma_rule_alloc", "fixed_safety_alloc",
+                 "capacity_brain_alloc")
 METRICS = ("env_cost", "notebook_cost")
 TIMING = {"sample": "after_arrivals", "exact": "before_arrivals"}  # when a supplier ships its arrivals
 DESCRIPTIONS = {
@@ -84,6 +91,9 @@ DESCRIPTIONS = {
     "fixed_safety_alloc": "the brain's controller with the best constant safety stock per ratio and sigma + capacity stage",
     "sigma_rule": "order up to forecast + z sqrt(sum sigma^2) over each stage's cover window, z per ratio and sigma",
     "sigma_rule_alloc": "the sigma rule's orders through the capacity stage",
+    "capacity_brain_alloc": "the capacity-aware brain (one network for all SKUs; z of the sigma rule per stage, every "
+                            "day, from the SKU's features and the stages' shared utilisation; trained by ES in the "
+                            "coupled episode with the capacity stage, sc_jax.agents.capacity_brain) + capacity stage",
     "base_stock": "echelon base stock per ratio and sigma",
     "bound": "perfect-information MILP (sc_jax.oracle; exact semantics; its notebook_cost is that of the "
              "env-cost-optimal plan, not a bound on the notebook metric)",
@@ -191,6 +201,7 @@ def settings(full: dict) -> dict:
                                                     ("each",) + SUPPLY_SEMANTICS),
                     "seed": check_integer("brain.seed", brain["seed"], 0)}
     out["brain_hdpo"] = _brain_hdpo_settings(full["brain_hdpo"], out["semantics"])
+    out["capacity_brain"] = _capacity_brain_settings(full.get("capacity_brain"), out["semantics"])
     agent = full["agent"]
     if agent.get("brain") != "safety" or agent.get("algorithm", "ppo") != "ppo":
         raise ConfigError(f"'agent' must be a PPO safety-stock brain (agent=ppo_safety_conditioned), got brain "
@@ -226,6 +237,32 @@ def _brain_hdpo_settings(cfg, semantics: list) -> dict:
     return {"checkpoint": checkpoint, "config": config}
 
 
+#: capacity_brain keys the reproduction sets itself: (the only value accepted, why)
+_DEPLOYED = "capacity_brain_alloc deploys the installation-form sigma rule every day with the semantics' timing"
+_CAPACITY_FIXED = {"form": ("installation", _DEPLOYED), "action_frequency": (1, _DEPLOYED),
+                   "timing": (None, _DEPLOYED + " (null: after_arrivals under sample, before_arrivals under exact)"),
+                   "residual": (False, "the reproduction does not build the residual brain's tuned z table")}
+
+
+def _capacity_brain_settings(cfg, semantics: list) -> dict:
+    """capacity_brain: {checkpoint, train_seed, train_sigma_levels (null: multi_sku's), config
+    (CapacityBrainConfig: the rest; timing set per semantics)}, checked (ConfigError naming the field)."""
+    from sc_jax.agents.capacity_brain import CapacityBrainConfig
+
+    if not hasattr(cfg, "items"):
+        raise ConfigError(f"'capacity_brain' must be a mapping of the brain's settings, got {cfg!r}")
+    cfg = dict(cfg)
+    checkpoint = _checkpoint_setting("capacity_brain.checkpoint", cfg.pop("checkpoint", None), semantics)
+    train_seed = check_integer("capacity_brain.train_seed", cfg.pop("train_seed", 0), 0)
+    levels = cfg.pop("train_sigma_levels", None)
+    levels = None if levels is None else check_sigma_levels(levels, "capacity_brain.train_sigma_levels")
+    for key, (only, why) in _CAPACITY_FIXED.items():
+        if key in cfg and (cfg[key] != only or type(cfg[key]) is not type(only)):
+            shown = "null" if only is None else str(only).lower() if isinstance(only, bool) else repr(only)
+            raise ConfigError(f"'capacity_brain.{key}' must be {shown} ({why}), got {cfg[key]!r}")
+    cfg["timing"] = TIMING["exact"]  # checked with a valid timing; set per semantics when trained
+    config = CapacityBrainConfig.from_dict(cfg)  # every field checked, unknown keys named
+    return {"checkpoint": checkpoint, "train_seed": train_seed, "train_sigma_levels": levels, "config": config}
 
 
 def summary(values) -> dict:
@@ -323,6 +360,81 @@ def _train_brains(algorithm: str, config, full: dict, s: dict, run_dir: Path, lo
     return out
 
 
+def _multi_catalog(s: dict, sem: str, ratio: float, sigma: int):
+    """(env, params [N]) of the multi-SKU experiment at a point (the SKUs sharing capacity)."""
+    exp = s["multi_sku"]
+    return hybrid_sample_catalog(exp["num_skus"], ratio, semantics=sem, sigma_max=sigma,
+                                 capacity_per_sku=exp["capacity_per_sku"], periods=s["periods"])
+
+
+def _capacity_brain(sem: str, full: dict, s: dict, run_dir: Path, logger, timings: dict):
+    """(z, policy_params, info) of method capacity_brain_alloc under semantics `sem`: the
+    capacity-aware brain (sc_jax.agents.capacity_brain) loaded from capacity_brain.checkpoint or
+    trained here by ES in the coupled episode of the experiment's catalogs (every ratio x training
+    sigma level a scenario; the JAX capacity stage with the experiment's basis) on training
+    demand only (keys from fold_in(fold_in(PRNGKey(seed), 1), train_seed): the file's training
+    stream, never an evaluation key), the sigma rule's timing of `sem`; saved under
+    capacity_brain_<sem>/. `z` is make_z's (the mode capacity_brain of the daily runner)."""
+    from flax import serialization
+
+    from sc_jax.agents.capacity_brain import CapacityBrainConfig, init_params, make_train, make_z
+    from sc_jax.alloc.jax_stage import jit_for_backend
+    from sc_jax.hybrid_jax import stack_params
+
+    cb, exp = s["capacity_brain"], s["multi_sku"]
+    if cb["checkpoint"] is not None:
+        path = Path(cb["checkpoint"] if isinstance(cb["checkpoint"], str) else cb["checkpoint"][sem])
+        saved = load_config(path)
+        if saved.get("brain") != "capacity":
+            raise ConfigError(f"'capacity_brain.checkpoint' must hold a capacity brain, got {saved.get('brain')!r} "
+                              f"({path})")
+        config = CapacityBrainConfig.from_dict(saved["agent"])
+        if saved.get("periods") != s["periods"]:
+            raise ConfigError(f"'capacity_brain.checkpoint' {path} was trained with {saved.get('periods')}-day "
+                              f"episodes, but periods is {s['periods']}")
+        policy_params = serialization.from_bytes(init_params(config, jax.random.PRNGKey(0)),
+                                                 (path / "policy.msgpack").read_bytes())
+        return make_z(config, s["periods"]), policy_params, {"checkpoint": str(path), "config": config.to_dict(),
+                                                             "trained_semantics": saved.get("semantics")}
+    config = cb["config"]
+    overrides = {"timing": TIMING[sem]}
+    if not config.progress_every_s:
+        overrides["progress_every_s"] = float((full.get("logger") or {}).get("progress_every_s", 0.0))
+    config = CapacityBrainConfig.from_dict({**config.to_dict(), **overrides})
+    levels = cb["train_sigma_levels"] or exp["sigma_levels"]
+    scenarios = [(r, g) for r in exp["ratios"] for g in levels]
+    catalogs = [_multi_catalog(s, sem, r, g) for r, g in scenarios]
+    env = catalogs[0][0]
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(s["seed"]), 1), cb["train_seed"])
+    logger.info(f"[reproduce_hybrid] training the {sem}-semantics capacity brain: {config.iterations} ES iterations x "
+                f"{config.population} candidates x {len(scenarios)} catalogs of {exp['num_skus']} SKUs (ratios "
+                f"{exp['ratios']} x sigma {levels}) x {config.train_samples} samples")
+    t0 = time.perf_counter()
+    train = jit_for_backend(make_train(config, env, stack_params([p for _, p in catalogs]),
+                                       capacity_basis=exp["capacity_basis"], max_segments=exp["max_segments"],
+                                       min_cut_cost_fraction=exp["min_cut_cost_fraction"]))
+    compiled = train.lower(key).compile()
+    t1 = time.perf_counter()
+    policy_params, metrics = jax.block_until_ready(compiled(key))
+    t2 = time.perf_counter()
+    timings[f"capacity_brain_{sem}_compile_s"], timings[f"capacity_brain_{sem}_train_s"] = t1 - t0, t2 - t1
+    curve = np.asarray(metrics["cost"], np.float64)
+    directory = run_dir / f"capacity_brain_{sem}"
+    save_checkpoint(directory, policy_params,
+                    {"brain": "capacity", "agent": config.to_dict(), "semantics": sem, "periods": s["periods"],
+                     "num_skus": exp["num_skus"], "capacity_per_sku": exp["capacity_per_sku"],
+                     "capacity_basis": exp["capacity_basis"], "scenarios": [list(p) for p in scenarios],
+                     "train_seed": cb["train_seed"]})
+    logger.info(f"[reproduce_hybrid] {sem} capacity brain: compile {t1 - t0:.1f}s + train {t2 - t1:.1f}s, the "
+                f"candidates' mean training cost per SKU and episode {curve[0]:.2f} -> {curve[-1]:.2f} -> {directory}")
+    return make_z(config, s["periods"]), policy_params, {
+        "trained_here": True, "config": config.to_dict(), "train_seed": cb["train_seed"],
+        "train_key": f"fold_in(fold_in(PRNGKey({s['seed']}), 1), {cb['train_seed']})",
+        "scenarios": [list(p) for p in scenarios], "num_skus": exp["num_skus"], "compile_s": t1 - t0,
+        "train_s": t2 - t1, "train_cost_first": float(curve[0]), "train_cost_last": float(curve[-1]),
+        "train_cost_min": float(curve.min()), "train_cost_curve": curve.tolist(), "checkpoint": str(directory)}
+
+
 # -------------------------------------------------------------------------------------- tuning
 
 def _scenario_params(sem: str, points: list, periods: int):
@@ -385,17 +497,19 @@ def _tune(sem: str, s: dict, full: dict, needed: dict, logger, timings: dict) ->
 
 # ------------------------------------------------------------------------------- experiments
 
-def _mp(method: str, exp: str, point, tuned: dict, brain, safety_cfg: dict, brain_hdpo=None):
+def _mp(method: str, exp: str, point, tuned: dict, brain, safety_cfg: dict, brain_hdpo=None, capacity_brain=None):
     """MethodParams and the recorded parameters of a JAX method at a point."""
     ratio, _ = point
     low, high = int(safety_cfg.get("safety_low", 0)), int(safety_cfg.get("safety_high", 10))
     base = method.replace("_alloc", "") if method not in ("brain_alloc", "random_alloc", "static_alloc") else method
     # every method carries the same brain params (or the same dummies): one compiled episode for all
-    brains = {"brain": brain, "brain_hdpo": brain_hdpo}
+    brains = {"brain": brain, "brain_hdpo": brain_hdpo, "capacity_brain": capacity_brain}
     if base == "brain_alloc":
         return method_params("brain", 3, **brains), {}
     if base == "brain_hdpo":
         return method_params("brain_hdpo", 3, **brains), {}
+    if base == "capacity_brain":
+        return method_params("capacity_brain", 3, **brains), {}
     if base == "random_alloc":
         return method_params("random", 3, low=low, high=high, **brains), {"low": low, "high": high}
     if base == "static_alloc":
@@ -487,17 +601,17 @@ def _single(sem, s, full, brain, tuned, logger, raw, timings, brain_hdpo=None):
     timings[f"single_sku_{sem}_s"] = time.perf_counter() - t_start
 
 
-def _multi(sem, s, full, brain, tuned, logger, raw, timings):
+def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None):
     exp = s["multi_sku"]
     N = exp["num_skus"]
     keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(s["seed"]), 2), exp["episodes"])
     reset_keys, act_keys = hybrid_keys(keys, N)  # as sc_jax.hybrid.run_hybrid derives them
     act, brain_params, _ = brain if brain is not None else (None, None, None)
-    catalog = lambda ratio, sigma: hybrid_sample_catalog(N, ratio, semantics=sem, sigma_max=sigma,
-                                                         capacity_per_sku=exp["capacity_per_sku"], periods=s["periods"])
+    z_fn, capacity_params, _ = capacity_brain if capacity_brain is not None else (None, None, None)
+    catalog = lambda ratio, sigma: _multi_catalog(s, sem, ratio, sigma)
     env = catalog(exp["ratios"][0], exp["sigma_levels"][0])[0]
     runner = make_daily_runner(env, act, timing=TIMING[sem], allocation="jax", capacity_basis=exp["capacity_basis"],
-                               max_segments=exp["max_segments"])
+                               max_segments=exp["max_segments"], capacity_z=z_fn)  # every method: one compile
     frac = np.float32(exp["min_cut_cost_fraction"])
     t_start = time.perf_counter()
     compiled = None
@@ -528,8 +642,10 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings):
                     entry["capacity_slack_max"] = float(result.capacity_slack.max()) if result.capacity_slack.size else 0.0
                     entry["cut_units"] = None
                 else:
+                    if method == "capacity_brain_alloc" and z_fn is None:
+                        raise AssertionError("capacity brain missing")
                     mp, recorded = _mp(method, "multi_sku", (ratio, sigma), tuned, brain_params,
-                                       full["agent"]["safety"])
+                                       full["agent"]["safety"], capacity_brain=capacity_params)
                     if compiled is None:  # one compilation serves every method and point
                         c0 = time.perf_counter()
                         compiled = runner.lower(mp, params, reset_keys, act_keys, frac).compile()
@@ -582,6 +698,7 @@ def build_results(s: dict, raw: dict) -> dict:
             for sigma_key, by_method in by_sigma.items():
                 cell = table.setdefault(ratio_key, {}).setdefault(sigma_key, {})
                 brain = by_method.get("brain_alloc", {})
+                capacity_brain = by_method.get("capacity_brain_alloc", {})
                 for method, by_sem in by_method.items():
                     sem_head = heads[exp]["semantics"] if heads[exp]["semantics"] in by_sem else next(iter(by_sem))
                     metric = heads[exp]["metric"] if sem_head == heads[exp]["semantics"] else "env_cost"
@@ -591,6 +708,11 @@ def build_results(s: dict, raw: dict) -> dict:
                     if brain and method != "brain_alloc":
                         row["brain_minus_this"] = {
                             m: {sem: paired_difference(brain[sem][m], v[m]) for sem, v in by_sem.items() if sem in brain}
+                            for m in METRICS}
+                    if capacity_brain and method != "capacity_brain_alloc":
+                        row["capacity_brain_minus_this"] = {
+                            m: {sem: paired_difference(capacity_brain[sem][m], v[m]) for sem, v in by_sem.items()
+                                if sem in capacity_brain}
                             for m in METRICS}
                     row["params"] = {sem: v.get("params") for sem, v in by_sem.items() if v.get("params")}
                     if exp == "multi_sku":
@@ -747,7 +869,7 @@ def run(cfg, run_dir=None) -> dict:
         hdpo_brains = (_brain_hdpo(full, s, run_dir, logger, timings)
                        if s["single_sku"]["enabled"] and "brain_hdpo" in s["single_sku"]["methods"] else {})
         raw = {"single_sku": {}, "multi_sku": {}}
-        tuned_all = {}
+        tuned_all, capacity_brains = {}, {}
         for sem in s["semantics"]:
             tuned = _tune(sem, s, full, needed, logger, timings)
             tuned_all[sem] = tuned
@@ -755,7 +877,10 @@ def run(cfg, run_dir=None) -> dict:
                 _single(sem, s, full, brains.get(sem), tuned, logger, raw["single_sku"], timings,
                         hdpo_brains.get(sem))
             if s["multi_sku"]["enabled"]:
-                _multi(sem, s, full, brains.get(sem), tuned, logger, raw["multi_sku"], timings)
+                if "capacity_brain_alloc" in s["multi_sku"]["methods"]:
+                    capacity_brains[sem] = _capacity_brain(sem, full, s, run_dir, logger, timings)
+                _multi(sem, s, full, brains.get(sem), tuned, logger, raw["multi_sku"], timings,
+                       capacity_brains.get(sem))
         results = build_results(s, raw)
         timings["total_s"] = time.perf_counter() - t_start
         machine["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
@@ -773,10 +898,14 @@ def run(cfg, run_dir=None) -> dict:
             "config": {k: s[k] for k in ("seed", "periods", "semantics", "single_sku", "multi_sku", "mip_mixed")},
             "brain": {sem: b[2] for sem, b in brains.items()},
             "brain_hdpo": {sem: b[2] for sem, b in hdpo_brains.items()},
+            "capacity_brain": {sem: {k: v for k, v in b[2].items() if k != "train_cost_curve"}
+                               for sem, b in capacity_brains.items()},
             "tuned": {sem: _jsonable_tuned(t) for sem, t in tuned_all.items()},
             "timings": timings, "machine": machine,
         })
-        write_json(run_dir / "details.json", {"per_episode": raw, "tuned": results["tuned"], "timings": timings})
+        write_json(run_dir / "details.json", {"per_episode": raw, "tuned": results["tuned"], "timings": timings,
+                                              "capacity_brain_train_cost": {
+                                                  sem: b[2].get("train_cost_curve") for sem, b in capacity_brains.items()}})
         table = markdown(s, results)
         write_text_atomic(run_dir / "results.md", table)
         if s["plot"]:

@@ -3,8 +3,9 @@
 * `method_policy`: one policy for every JAX method of the reproduction, selected by a traced
   method index, so that one compiled episode serves them all (the PPO brain, the HDPO brain,
   constant safety stock, random safety stock: a safety stock every `action_frequency` days turned
-  into daily orders by the order-up-to controller; the forecast-sigma rule and echelon base stock:
-  daily orders).
+  into daily orders by the order-up-to controller; the forecast-sigma rule, echelon base stock
+  and the capacity-aware brain (sc_jax.agents.capacity_brain: z of the sigma rule every day from
+  the product's features and the stages' shared utilisation): daily orders).
 * `make_daily_runner`: episodes of N products x S samples as one jitted `lax.scan` over days,
   with the JAX capacity stage (`sc_jax.alloc.jax_stage.daily_allocation_batch`, the daily model
   of `sc_jax.alloc` solved exactly: the same stage `sc_jax.hybrid.run_hybrid(allocation="jax")`
@@ -35,6 +36,7 @@ from sc_jax.checks import check_choice, check_integer
 from sc_jax.env.rollout import rollout
 from sc_jax.env.types import EnvParams, EnvState
 from sc_jax.errors import ConfigError
+from sc_jax.hybrid import stage_utilisation
 from sc_jax.policies.base_stock import base_stock
 from sc_jax.policies.order_up_to import forecast_window, order_up_to
 from sc_jax.policies.random_safety import SafetyRange, random_safety
@@ -42,12 +44,14 @@ from sc_jax.policies.sigma_rule import sigma_rule_policy
 from sc_jax.sample_metrics import NOTEBOOK_FIRST_DAY, NOTEBOOK_K
 
 #: the JAX methods `method_policy` switches between (index = position); "brain" is the brain of
-#: `brain_act` (PPO in experiments/reproduce_hybrid.py), "brain_hdpo" the one of `hdpo_act`
-POLICY_MODES = ("brain", "safety", "random", "sigma_rule", "base_stock", "brain_hdpo")
+#: `brain_act` (PPO in experiments/reproduce_hybrid.py), "brain_hdpo" the one of `hdpo_act`,
+#: "capacity_brain" the sigma rule with the z of `capacity_z` (sc_jax.agents.capacity_brain.make_z)
+POLICY_MODES = ("brain", "safety", "random", "sigma_rule", "base_stock", "brain_hdpo", "capacity_brain")
 #: modes whose action is a safety stock held for `action_frequency` days (the others order daily)
 SAFETY_MODES = ("brain", "safety", "random", "brain_hdpo")
-# the daily controller of each mode: 0 order-up-to on the safety stock, 1 sigma rule, 2 base stock
-_CONTROLLER = (0, 0, 0, 1, 2, 0)
+# the daily controller of each mode: 0 order-up-to on the safety stock, 1 sigma rule, 2 base stock,
+# 3 the sigma rule with the capacity brain's z
+_CONTROLLER = (0, 0, 0, 1, 2, 0, 3)
 OBJECTIVES = ("env_cost", "notebook_cost")
 
 # vmap axes of an EnvState whose day index is shared by the whole batch (as sc_jax.env.rollout)
@@ -59,7 +63,8 @@ class MethodParams(NamedTuple):
     POLICY_MODES; brain: the brain's policy params (any pytree; a dummy when there is no brain);
     safety [M] float32: the constant safety stock; low, high [M] int32: the random safety range;
     z [M] float32: the sigma rule's safety factors; levels [M] float32: echelon base-stock levels;
-    brain_hdpo: the second (HDPO) brain's policy params (a dummy when there is none)."""
+    brain_hdpo: the second (HDPO) brain's policy params (a dummy when there is none);
+    capacity_brain: the capacity-aware brain's policy params (a dummy when there is none)."""
 
     mode: jnp.ndarray
     brain: Any
@@ -69,11 +74,13 @@ class MethodParams(NamedTuple):
     z: jnp.ndarray
     levels: jnp.ndarray
     brain_hdpo: Any = None
+    capacity_brain: Any = None
 
 
 def method_params(mode: str, num_stages: int, *, brain=None, safety=None, low=None, high=None, z=None,
-                  levels=None, brain_hdpo=None) -> MethodParams:
-    """MethodParams of one method (unused fields zero; `brain`, `brain_hdpo` dummies unless given).
+                  levels=None, brain_hdpo=None, capacity_brain=None) -> MethodParams:
+    """MethodParams of one method (unused fields zero; `brain`, `brain_hdpo`, `capacity_brain`
+    dummies unless given).
     Methods that should share one compiled episode must carry the same brain pytrees."""
     check_choice("mode", mode, POLICY_MODES)
     M = int(num_stages)
@@ -82,23 +89,29 @@ def method_params(mode: str, num_stages: int, *, brain=None, safety=None, low=No
                         brain=jnp.zeros(()) if brain is None else brain,
                         safety=vec(safety, jnp.float32), low=vec(low, jnp.int32), high=vec(high, jnp.int32),
                         z=vec(z, jnp.float32), levels=vec(levels, jnp.float32),
-                        brain_hdpo=jnp.zeros(()) if brain_hdpo is None else brain_hdpo)
+                        brain_hdpo=jnp.zeros(()) if brain_hdpo is None else brain_hdpo,
+                        capacity_brain=jnp.zeros(()) if capacity_brain is None else capacity_brain)
 
 
 @functools.lru_cache(maxsize=None)
-def method_policy(brain_act: Callable | None = None, timing: str = "after_arrivals", hdpo_act: Callable | None = None):
+def method_policy(brain_act: Callable | None = None, timing: str = "after_arrivals", hdpo_act: Callable | None = None,
+                  capacity_z: Callable | None = None):
     """(decide, order) for MethodParams:
 
     decide(mp, state, params, key) -> safety stock [M] float32 (on decision days; modes brain,
       safety, random, brain_hdpo; 0 for the daily-order modes);
-    order(mp, safety, state, params) -> orders [M] int32 every day: the order-up-to controller
-      (sc_jax.policies.order_up_to, capped to supply capacity and the supplier's on hand) on
-      `safety` for the safety modes, the sigma rule (installation form, capped to what the
-      supplier can ship, `timing` "after_arrivals" under the sample's semantics,
-      "before_arrivals" under sc_jax's exact ones) or echelon base stock for the others.
+    order(mp, safety, state, params, utilisation=None) -> orders [M] int32 every day: the
+      order-up-to controller (sc_jax.policies.order_up_to, capped to supply capacity and the
+      supplier's on hand) on `safety` for the safety modes, the sigma rule (installation form,
+      capped to what the supplier can ship, `timing` "after_arrivals" under the sample's semantics,
+      "before_arrivals" under sc_jax's exact ones) or echelon base stock for the others; mode
+      capacity_brain: the same sigma rule with z = capacity_z(mp.capacity_brain, state, params,
+      utilisation) (the stages' shared utilisation [M] of the product's sample at the start of the
+      day, sc_jax.hybrid.stage_utilisation; None: zeros), decided every day.
     `brain_act(policy_params, state, params, key)` is the brain's act on `mp.brain` (None: mode
     brain gives 0), `hdpo_act` the second brain's on `mp.brain_hdpo` (None: mode brain_hdpo gives 0);
-    both in the safety-stock env (sc_jax.env.wrappers.SafetyStockEnv) of the same base env."""
+    both in the safety-stock env (sc_jax.env.wrappers.SafetyStockEnv) of the same base env.
+    `capacity_z` (sc_jax.agents.capacity_brain.make_z; None: mode capacity_brain orders 0)."""
     sigma = sigma_rule_policy("installation", True, timing)
 
     def decide(mp: MethodParams, state, params, key):
@@ -110,14 +123,26 @@ def method_policy(brain_act: Callable | None = None, timing: str = "after_arriva
             lambda: random_safety(SafetyRange.tree_unflatten(None, (mp.low, mp.high)), state, params,
                                   key).astype(jnp.float32),
             zero, zero,
-            (lambda: jnp.asarray(hdpo_act(mp.brain_hdpo, state, params, key), jnp.float32)) if hdpo_act else zero]
+            (lambda: jnp.asarray(hdpo_act(mp.brain_hdpo, state, params, key), jnp.float32)) if hdpo_act else zero,
+            zero]
         return jax.lax.switch(mp.mode, branches)
 
-    def order(mp: MethodParams, safety, state, params):
+    def order(mp: MethodParams, safety, state, params, utilisation=None):
+        M = mp.z.shape[-1]
+        if utilisation is None:
+            utilisation = jnp.zeros((M,), jnp.float32)
+
+        def capacity_brain():
+            if capacity_z is None:
+                return jnp.zeros((M,), jnp.int32)
+            return sigma(jnp.asarray(capacity_z(mp.capacity_brain, state, params, utilisation), jnp.float32),
+                         state, params).astype(jnp.int32)
+
         return jax.lax.switch(jnp.asarray(_CONTROLLER, jnp.int32)[mp.mode], [
-            lambda: order_up_to(safety, state, params),
-            lambda: sigma(mp.z, state, params),
-            lambda: base_stock(mp.levels, state, params)]).astype(jnp.int32)
+            lambda: order_up_to(safety, state, params).astype(jnp.int32),
+            lambda: sigma(mp.z, state, params).astype(jnp.int32),
+            lambda: base_stock(mp.levels, state, params).astype(jnp.int32),
+            capacity_brain])
 
     return decide, order
 
@@ -153,7 +178,7 @@ def single_keys(keys):
 def make_daily_runner(env, brain_act: Callable | None = None, *, timing: str = "after_arrivals",
                       allocation: str = "none", action_frequency: int = 10, max_segments: int = 16,
                       capacity_basis: str = "expected", first_day: int = NOTEBOOK_FIRST_DAY,
-                      hdpo_act: Callable | None = None):
+                      hdpo_act: Callable | None = None, capacity_z: Callable | None = None):
     """Jitted run(mp: MethodParams, params [N], reset_keys [S, N], act_keys [S], min_cut_cost_fraction)
     -> DailyRun: one episode per sample of the N products of `params` (sharing capacity when
     `env.couple_products`) under the method `mp` (method_policy). allocation "jax": the capacity
@@ -161,7 +186,10 @@ def make_daily_runner(env, brain_act: Callable | None = None, *, timing: str = "
     stage fits its shared capacity (capacity_basis "expected" or "position", sc_jax.alloc);
     "none": the wishes go to the env (its shared-capacity rule refuses what does not fit).
     Decisions on days t % action_frequency == 0 with keys split(fold_in(act_key, t), N), as
-    run_hybrid. `brain_act` / `hdpo_act`: the acts of modes brain / brain_hdpo (method_policy).
+    run_hybrid. `brain_act` / `hdpo_act`: the acts of modes brain / brain_hdpo, `capacity_z` the
+    z of mode capacity_brain (method_policy); its utilisation is each sample's stages' total on
+    hand / shared capacity at the start of the day (sc_jax.hybrid.stage_utilisation, as
+    sc_jax.hybrid_jax.make_episode gives the brain in training; zeros without shared capacity).
     Cached per settings (one compilation per env and brains)."""
     check_choice("allocation", allocation, ("none", "jax"))
     check_integer("action_frequency", action_frequency, 1)
@@ -169,13 +197,13 @@ def make_daily_runner(env, brain_act: Callable | None = None, *, timing: str = "
     check_choice("capacity_basis", capacity_basis, ("position", "expected"))
     if allocation == "jax" and not env.couple_products:
         raise ConfigError("allocation 'jax' needs products sharing capacity (env.couple_products)")
-    decide, order = method_policy(brain_act, timing, hdpo_act)
+    decide, order = method_policy(brain_act, timing, hdpo_act, capacity_z)
     horizon = env.history_length + 1
     T = env.periods
     k_note = jnp.asarray(NOTEBOOK_K, jnp.float32)
 
-    def inputs(mp, safety, state, params):
-        return (order(mp, safety, state, params), state.on_hand, state.in_transit,
+    def inputs(mp, safety, state, params, utilisation):
+        return (order(mp, safety, state, params, utilisation), state.on_hand, state.in_transit,
                 forecast_window(state.demand.forecast_mean, state.time, horizon),
                 forecast_window(state.demand.forecast_std, state.time, horizon))
 
@@ -187,7 +215,8 @@ def make_daily_runner(env, brain_act: Callable | None = None, *, timing: str = "
         return state, (info.holding_cost + info.shortage_cost + info.overflow_cost, notebook,
                        info.lost.sum(), info.overflow, info.shared_utilisation)
 
-    day_inputs = jax.vmap(jax.vmap(inputs, in_axes=(None, 0, _SHARED_TIME, 0)), in_axes=(None, 0, _SHARED_TIME, None))
+    day_inputs = jax.vmap(jax.vmap(inputs, in_axes=(None, 0, _SHARED_TIME, 0, None)),
+                          in_axes=(None, 0, _SHARED_TIME, None, 0))
     env_step = jax.vmap(env.vmap_products(step, in_axes=(_SHARED_TIME, 0, 0), out_axes=(_SHARED_TIME, 0)),
                         in_axes=(_SHARED_TIME, None, 0), out_axes=(_SHARED_TIME, 0))
     decide_all = jax.vmap(jax.vmap(decide, in_axes=(None, _SHARED_TIME, 0, 0)), in_axes=(None, _SHARED_TIME, None, 0))
@@ -211,7 +240,11 @@ def make_daily_runner(env, brain_act: Callable | None = None, *, timing: str = "
         def day(carry, t):
             state, safety, hint, refused, peak, cut = carry
             safety = jax.lax.cond(t % action_frequency == 0, new_safety, lambda s, t: safety, state, t)
-            wishes, on_hand, pipeline, mean, std = day_inputs(mp, safety, state, params)
+            if capacity is not None:  # [S, M]: each sample's stages, before the day's arrivals
+                utilisation = stage_utilisation(state.stock, capacity.T).T
+            else:
+                utilisation = jnp.zeros((S, M), jnp.float32)
+            wishes, on_hand, pipeline, mean, std = day_inputs(mp, safety, state, params, utilisation)
             if allocation == "jax":
                 stage = daily_allocation_batch(wishes, on_hand, pipeline, holding, shortage, supply, mean, std,
                                                lead_times, capacity, max_segments=max_segments,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sc_jax.agents.capacity_brain import (CapacityBrainConfig, centred_ranks, init_params, make_policy,
-                                          make_train)
+                                          make_train, z_table)
 from sc_jax.alloc.jax_stage import jit_for_backend
 from sc_jax.env.catalog import make_catalog
 from sc_jax.errors import ConfigError
@@ -35,6 +35,29 @@ def test_untrained_brain_is_the_sigma_rule_with_z_init():
     assert sum(r.statuses.get("optimal", 0) for r in rule) > 0  # the capacity binds
     for b, r in zip(brain, rule):
         np.testing.assert_array_equal(b.cost, r.cost)
+
+
+def test_untrained_residual_brain_is_its_table():
+    """residual: z = the table's z for the product's ratio and sigma level + a correction that
+    starts at 0. Products that share nothing (no capacity stage), two cost ratios with different
+    z rows: each product's cost is the sigma rule's with its own row."""
+    env, params = make_catalog(jax.random.PRNGKey(0), N, ratios=[10, 1000], sigma_max=4, periods=T)
+    ratio = np.asarray(params.cost_ratio)
+    rows = np.array([[0.5, 1.0, -0.5], [3.0, 2.0, 1.5]])
+    table = z_table([10.0, 1000.0], [1.0, 4.0], np.stack([rows - 9.0, rows], axis=1))  # sigma 4: 2nd column
+    config = CapacityBrainConfig(**{**TINY.to_dict(), "residual": True})
+    keys = jax.random.split(jax.random.PRNGKey(1), 2)
+    run = lambda policy, policy_params: np.stack([r.cost for r in run_hybrid_batch(
+        env, params, policy, policy_params, keys, allocation="none", action_frequency=1)])
+    brain = run(make_policy(config, T), init_params(config, jax.random.PRNGKey(0), table))
+    for i, r in enumerate((10.0, 1000.0)):
+        rule = run(sigma_rule_safety_policy("installation", "before_arrivals"), jnp.asarray(rows[i], jnp.float32))
+        assert np.any(ratio == r)
+        np.testing.assert_array_equal(brain[:, ratio == r], rule[:, ratio == r])
+    with pytest.raises(ConfigError, match="a residual capacity brain needs 'z_base'"):
+        init_params(config, jax.random.PRNGKey(0))
+    with pytest.raises(ConfigError, match="'z_base' must be finite z of shape"):
+        z_table([10.0, 100.0], [4.0], [[[1.0, 1.0, 1.0]]])
 
 
 def test_host_loop_and_jitted_episode_give_the_brain_the_same_utilisation():
@@ -106,3 +129,16 @@ def test_bad_settings_name_the_field(field, value, message):
         CapacityBrainConfig(**{field: value})
     with pytest.raises(ConfigError, match=r"unknown capacity_brain key\(s\) \['lr'\]"):
         CapacityBrainConfig.from_dict({"lr": 1.0})
+
+
+def test_uncoupled_scenarios_train_without_a_capacity_stage_and_weights_scale_the_cost():
+    """allocation "none": products that share nothing (one scenario per product slot); cost_weights
+    multiply each product's cost in the objective."""
+    env, params = make_catalog(jax.random.PRNGKey(0), 3, sigma_max=3, periods=T)  # no shared capacity
+    config = CapacityBrainConfig(**{**TINY.to_dict(), "iterations": 1, "observe_utilisation": False})
+    costs = [jit_for_backend(make_train(config, env, stack_params([params]), allocation="none",
+                                        cost_weights=w))(jax.random.PRNGKey(0))[1]["cost"]
+             for w in (None, [2.0, 2.0, 2.0])]
+    np.testing.assert_allclose(costs[1], 2 * costs[0], rtol=1e-6)
+    with pytest.raises(ConfigError, match="allocation needs a shared capacity"):
+        make_train(config, env, stack_params([params]))

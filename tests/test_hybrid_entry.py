@@ -148,3 +148,17 @@ def test_hybrid_rejects_bad_config_before_any_work(overrides, message, tmp_path)
     with pytest.raises(ConfigError, match=message):
         hybrid.run(_compose(TINY + overrides), run_dir=tmp_path)
     assert not (tmp_path / "results.json").exists()
+
+
+def test_residual_capacity_brain_starts_from_the_tuned_sigma_rule(tmp_path):
+    """capacity_brain.residual: the sigma rule is tuned (training episodes) even when
+    sigma_rule_alloc is not run, and its z per ratio and sigma is the brain's fixed base."""
+    hybrid = importlib.import_module("experiments.hybrid")
+    fast = TINY + ["methods=[capacity_brain_alloc]", "episodes=1", "sigma_levels=[5]", "plot=false",
+                   "capacity_brain.residual=true"]
+    results = hybrid.run(_compose(fast), run_dir=tmp_path)
+    saved = json.loads((tmp_path / "capacity_brain" / "config.json").read_text())
+    tuned = results["sigma_rule"]["z"]
+    assert saved["agent"]["residual"] and saved["z_base"]["sigmas"] == [5.0]
+    assert [row[0] for row in saved["z_base"]["z"]] == [tuned["ratio_10"]["sigma_5"], tuned["ratio_1000"]["sigma_5"]]
+    assert math.isfinite(results["table"]["capacity_brain_alloc"][5]["total_cost_mean"])

@@ -21,7 +21,8 @@ TINY = ["+preset=quick", "periods=30", "episodes=2", "num_skus=2", "ratios=[100]
         "semantics=[exact]", "tuning.train_episodes=2", "tuning.sigma_rule.z_values=[1.0]",
         "tuning.sigma_rule.steps=[]", "tuning.safety.steps=[]",
         "tuning.base_stock.grid_max=0", "tuning.base_stock.steps=[]", "agent.safety.safety_high=8",
-        "tuning.safety.values=[4]",
+        "tuning.safety.values=[4]", "capacity_brain.hidden=[4]", "capacity_brain.population=2",
+        "capacity_brain.iterations=2", "capacity_brain.train_samples=1",
         "agent.ppo.num_envs=8", "agent.ppo.num_minibatches=2", "agent.ppo.update_epochs=1", "agent.ppo.hidden=[8]",
         "agent.ppo.total_timesteps=32", "agent.ppo.progress_every_s=0", "brain_hdpo.hdpo.batch_size=4",
         "brain_hdpo.hdpo.num_updates=2", "brain_hdpo.hdpo.hidden=[8]", "brain_hdpo.hdpo.normalize_obs=false",
@@ -70,10 +71,28 @@ def _untrained_ppo_checkpoint(directory, cfg) -> str:
     return str(directory)
 
 
+def _untrained_capacity_checkpoint(directory, periods: int) -> str:
+    """An untrained capacity brain (zero output weights: z = z_init = 1 everywhere) saved as
+    experiments/reproduce_hybrid.py saves one, for capacity_brain.checkpoint (no training compile)."""
+    from sc_jax.agents.capacity_brain import CapacityBrainConfig, init_params
+    from sc_jax.agents.checkpoint import save_checkpoint
+
+    config = CapacityBrainConfig(hidden=(4,), z_init=1.0, timing="before_arrivals")
+    save_checkpoint(directory, init_params(config, jax.random.PRNGKey(5)),
+                    {"brain": "capacity", "agent": config.to_dict(), "semantics": "exact", "periods": periods})
+    return str(directory)
+
+
+class _Log:
+    def info(self, message):
+        pass
+
+
 def test_tiny_run_writes_the_schema_and_resumes(tmp_path):
     module = _module()
     checkpoint = _untrained_ppo_checkpoint(tmp_path / "ppo_brain", _compose(TINY))
-    overrides = TINY + [f"brain.checkpoint={checkpoint}"]
+    capacity = _untrained_capacity_checkpoint(tmp_path / "capacity_brain", 30)
+    overrides = TINY + [f"brain.checkpoint={checkpoint}", f"capacity_brain.checkpoint={capacity}"]
     results = module.run(_compose(overrides), run_dir=tmp_path)
     saved = json.loads((tmp_path / "results.json").read_text())
     single, multi = saved["single_sku"]["100"]["3"], saved["multi_sku"]["100"]["3"]
@@ -100,6 +119,13 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path):
     for row in multi.values():
         assert {"peak_utilisation", "refused_units", "alloc_s_per_day"} <= set(row)
         assert 0 <= row["peak_utilisation"] and row["refused_units"] >= 0 and row["alloc_s_per_day"] > 0
+    # capacity_brain_alloc, the untrained capacity brain loaded (z = 1 at every stage, every day): exactly
+    # sigma_rule_alloc with its tuned z = 1 (the one-candidate grid), episode by episode, through the capacity stage
+    assert saved["capacity_brain"]["exact"]["checkpoint"] == capacity and multi["sigma_rule_alloc"]["params"]["exact"]["z"] == [1.0] * 3
+    same = multi["sigma_rule_alloc"]["capacity_brain_minus_this"]
+    assert all(same[m]["exact"]["mean"] == 0 and same[m]["exact"]["ci95"] == 0 for m in ("env_cost", "notebook_cost"))
+    assert multi["capacity_brain_alloc"]["refused_units"] == multi["sigma_rule_alloc"]["refused_units"]
+    assert "brain_minus_this" in multi["capacity_brain_alloc"] and "capacity_brain_minus_this" in multi["brain_alloc"]
     # the perfect-information bound is below every policy on the env's own cost (same episodes)
     bound = single["bound"]["env_cost"]["exact"]["mean"]
     assert all(row["env_cost"]["exact"]["mean"] >= bound - 1e-6 for row in single.values())
@@ -108,6 +134,7 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path):
     assert saved["tuned"]["exact"]["safety"] and saved["timings"]["total_s"] > 0 and saved["machine"]["cpu_count"]
     md = (tmp_path / "results.md").read_text()
     assert "## Single SKU: notebook_cost, exact semantics" in md and "| fixed_safety |" in md
+    assert "| capacity_brain_alloc |" in md
     for name in ("single_sku.png", "multi_sku.png", "details.json", "checkpoint_hdpo_exact/policy.msgpack"):
         assert (tmp_path / name).exists(), name
     assert results["single_sku"]["100"]["3"]["mip_mixed"]["mean"] == pytest.approx(single["mip_mixed"]["mean"])
@@ -130,6 +157,14 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path):
     ("+brain_hdpo.hdpo.num_envs=8", "unknown brain_hdpo.hdpo key"), ("+brain_hdpo.typo=1", "typo"),
     ("brain_hdpo.checkpoint=3", "brain_hdpo.checkpoint"),
     ("+agent.safety.controller=sigma_rule", "agent.safety.controller"),
+    ("capacity_brain.population=3", "capacity_brain.population"), ("capacity_brain.z_init=5", "capacity_brain.z_init"),
+    ("capacity_brain.train_sigma_levels=[0]", "capacity_brain.train_sigma_levels"),
+    ("capacity_brain.train_seed=-1", "capacity_brain.train_seed"), ("+capacity_brain.typo=1", "typo"),
+    ("capacity_brain.timing=after_arrivals", "capacity_brain.timing"), ("capacity_brain.form=echelon", "capacity_brain.form"),
+    ("capacity_brain.action_frequency=10", "capacity_brain.action_frequency"),
+    ("capacity_brain.checkpoint={sample: x}", "capacity_brain.checkpoint"),
+    ("capacity_brain.residual=true", "capacity_brain.residual"),
+    ("capacity_brain.observe_utilisation=2", "capacity_brain.observe_utilisation"),
 ])
 def test_bad_keys_name_the_field(tmp_path, override, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.").replace("[", r"\[")):
@@ -167,3 +202,22 @@ def test_daily_runner_matches_the_safety_env_and_the_rollout():
         np.testing.assert_allclose(np.asarray(out.cost[:, 0]), -np.asarray(reward), rtol=1e-5)
         np.testing.assert_allclose(np.asarray(out.notebook_day[20:, :, 0]).sum(0),
                                    notebook_cost(np.asarray(lost), np.asarray(on_hand), 100.0), rtol=1e-5)
+
+
+
+def test_capacity_brain_trains_on_training_keys_and_loads_back(tmp_path):
+    """capacity_brain_alloc's brain trained by the experiment (tiny ES budget, the semantics'
+    timing, every ratio x training sigma level a catalog), saved, and loaded back unchanged
+    through capacity_brain.checkpoint."""
+    module = _module()
+    s = module.settings(module.to_dict(_compose(TINY + ["capacity_brain.train_sigma_levels=[2,4]"])))
+    timings = {}
+    _, trained, info = module._capacity_brain("exact", {}, s, tmp_path, _Log(), timings)
+    assert info["trained_here"] and info["config"]["timing"] == "before_arrivals" and info["config"]["hidden"] == [4]
+    assert info["scenarios"] == [[100.0, 2], [100.0, 4]] and len(info["train_cost_curve"]) == 2
+    assert np.isfinite(info["train_cost_first"]) and np.isfinite(info["train_cost_last"]) and info["train_s"] > 0
+    assert info["train_key"] == "fold_in(fold_in(PRNGKey(0), 1), 0)" and timings["capacity_brain_exact_compile_s"] > 0
+    s = module.settings(module.to_dict(_compose(TINY + [f"capacity_brain.checkpoint={tmp_path / 'capacity_brain_exact'}"])))
+    _, loaded, info = module._capacity_brain("exact", {}, s, tmp_path / "unused", _Log(), {})
+    assert info["checkpoint"].endswith("capacity_brain_exact") and info["trained_semantics"] == "exact"
+    jax.tree.map(np.testing.assert_array_equal, loaded, trained)

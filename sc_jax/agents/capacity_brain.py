@@ -11,7 +11,11 @@ Action: a safety factor z per stage for the forecast-sigma rule (sc_jax.policies
 `safety_equivalent`: the order-up-to controller's safety stock for which it orders what the rule
 orders), squashed into [z_low, z_high]. z is scale-free (sigma carries the product's demand
 scale), so one network serves every product; the output layer starts at zero weights and
-z = z_init everywhere, i.e. the untrained brain is the sigma rule with a constant z.
+z = z_init everywhere, i.e. the untrained brain is the sigma rule with a constant z. With
+`residual`, z = a tuned sigma rule's z for the product's cost ratio and sigma level (`ZTable`,
+fixed) + the network's correction in (-delta_max, delta_max), which starts at 0: the untrained
+brain is then the tuned rule itself, and training can only move away from it where that pays on
+the training demand.
 
 Trainer: evolution strategies (antithetic Gaussian perturbations of the flattened parameters,
 centred-rank fitness, Adam; Salimans et al. 2017). The capacity stage's threshold search and
@@ -33,7 +37,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import flax.linen as nn
 import jax
@@ -46,6 +50,7 @@ from sc_jax.agents.networks import ACTIVATIONS, MLP
 from sc_jax.checks import check_bool, check_choice, check_integer, check_number, is_integer, reject_unknown_keys
 from sc_jax.errors import ConfigError
 from sc_jax.policies.order_up_to import forecast_window
+from sc_jax.env.wrappers import SIGMA_INDEX
 from sc_jax.policies.sigma_rule import FORMS, TIMINGS, safety_equivalent
 
 NUM_STAGES = 3
@@ -70,6 +75,8 @@ class CapacityBrainConfig:
     timing: str = "before_arrivals"  # its supplier timing (TIMINGS): the env's exact semantics
     action_frequency: int = 1  # days between decisions (1: daily, as the sigma rule)
     observe_utilisation: bool = True  # false: the utilisation features are zeros (the ablation)
+    residual: bool = False  # true: z = a tuned sigma-rule table's z (ZTable) + the network's correction
+    delta_max: float = 2.0  # residual: the correction's range (-delta_max, delta_max) per stage
     progress_every_s: float = 0.0  # > 0: throttled progress lines from inside jit
 
     def __post_init__(self):
@@ -99,6 +106,8 @@ class CapacityBrainConfig:
         check_choice(name("form"), self.form, FORMS)
         check_choice(name("timing"), self.timing, TIMINGS)
         check_bool(name("observe_utilisation"), self.observe_utilisation, "true or false")
+        check_bool(name("residual"), self.residual, "true or false")
+        check_number(name("delta_max"), self.delta_max, "a finite number > 0", lambda x: finite(x) and x > 0)
 
     @classmethod
     def from_dict(cls, d) -> "CapacityBrainConfig":
@@ -109,26 +118,58 @@ class CapacityBrainConfig:
         return {**dataclasses.asdict(self), "hidden": list(self.hidden)}
 
 
+class ZTable(NamedTuple):
+    """A tuned sigma rule's z per cost ratio and sigma level (the residual brain's base): log10
+    ratios [R], sigma levels [L], z [R, L, M]; a product reads the row of the nearest ratio (in
+    log) and the column of the nearest level to its forecast sigma_max."""
+
+    log10_ratios: jnp.ndarray
+    sigmas: jnp.ndarray
+    z: jnp.ndarray
+
+    def lookup(self, params) -> jnp.ndarray:
+        row = jnp.argmin(jnp.abs(self.log10_ratios - jnp.log10(params.cost_ratio)))
+        col = jnp.argmin(jnp.abs(self.sigmas - params.forecast[SIGMA_INDEX]))
+        return jnp.asarray(self.z, jnp.float32)[row, col]
+
+
+def z_table(ratios, sigmas, z) -> ZTable:
+    """ZTable from cost ratios [R], sigma levels [L] and z [R, L, M] (checked)."""
+    z = np.asarray(z, np.float64)
+    if z.shape != (len(ratios), len(sigmas), NUM_STAGES) or not np.all(np.isfinite(z)):
+        raise ConfigError(f"'z_base' must be finite z of shape ({len(ratios)}, {len(sigmas)}, {NUM_STAGES}) "
+                          f"(ratios x sigma levels x stages), got shape {z.shape}")
+    return ZTable(jnp.log10(jnp.asarray(ratios, jnp.float32)), jnp.asarray(sigmas, jnp.float32),
+                  jnp.asarray(z, jnp.float32))
+
+
 class ZNetwork(nn.Module):
-    """features -> z [M] in (z_low, z_high); zero output weights: z = z_init at initialisation."""
+    """features -> z [M] in (z_low, z_high), or with `residual` a correction in (-delta_max,
+    delta_max); zero output weights: z = z_init (correction 0) at initialisation."""
 
     hidden: Sequence[int]
     activation: str
     z_low: float
     z_high: float
     z_init: float
+    residual: bool = False
+    delta_max: float = 2.0
 
     @nn.compact
     def __call__(self, x):
+        hidden = MLP(self.hidden, self.activation)(x)
+        if self.residual:
+            return self.delta_max * jnp.tanh(nn.Dense(NUM_STAGES, kernel_init=nn.initializers.zeros)(hidden))
         fraction = (self.z_init - self.z_low) / (self.z_high - self.z_low)
         bias = float(np.log(fraction / (1.0 - fraction)))
         logits = nn.Dense(NUM_STAGES, kernel_init=nn.initializers.zeros,
-                          bias_init=nn.initializers.constant(bias))(MLP(self.hidden, self.activation)(x))
+                          bias_init=nn.initializers.constant(bias))(hidden)
         return self.z_low + (self.z_high - self.z_low) * jax.nn.sigmoid(logits)
 
 
 def network(config: CapacityBrainConfig) -> ZNetwork:
-    return ZNetwork(config.hidden, config.activation, config.z_low, config.z_high, config.z_init)
+    return ZNetwork(config.hidden, config.activation, config.z_low, config.z_high, config.z_init, config.residual,
+                    config.delta_max)
 
 
 def features(state, params, utilisation, periods: int) -> jnp.ndarray:
@@ -156,7 +197,8 @@ def make_z(config: CapacityBrainConfig, periods: int):
     def z(policy_params, state, params, utilisation):
         if not config.observe_utilisation:  # the ablation: same network, blind to the shared capacity
             utilisation = jnp.zeros_like(utilisation)
-        return net.apply(policy_params, features(state, params, utilisation, periods))
+        out = net.apply({"params": policy_params["params"]}, features(state, params, utilisation, periods))
+        return policy_params["z_base"].lookup(params) + out if config.residual else out
 
     return z
 
@@ -178,8 +220,15 @@ def make_policy(config: CapacityBrainConfig, periods: int):
     return act
 
 
-def init_params(config: CapacityBrainConfig, key) -> dict:
-    return network(config).init(key, jnp.zeros((3 + 2 * NUM_STAGES + 1,), jnp.float32))
+def init_params(config: CapacityBrainConfig, key, z_base: ZTable | None = None) -> dict:
+    """{"params": the network's} (+ "z_base": the table, which training leaves as it is, for a
+    residual brain: it needs one)."""
+    if config.residual != (z_base is not None):
+        raise ConfigError("a residual capacity brain needs 'z_base' (a ZTable of the tuned sigma rule), and "
+                          f"only a residual one takes it: residual={config.residual}, z_base "
+                          f"{'given' if z_base is not None else 'missing'}")
+    variables = network(config).init(key, jnp.zeros((3 + 2 * NUM_STAGES + 1,), jnp.float32))
+    return {"params": variables["params"], **({"z_base": z_base} if config.residual else {})}
 
 
 def centred_ranks(values) -> jnp.ndarray:
@@ -189,18 +238,25 @@ def centred_ranks(values) -> jnp.ndarray:
 
 
 def make_train(config: CapacityBrainConfig, env, params_by_scenario, *, capacity_basis: str = "expected",
-               max_segments: int = 16, min_cut_cost_fraction: float = 1e-3):
-    """train(key) -> (policy_params, metrics {"cost": [iterations] mean cost of the candidates,
-    "z_mean": [iterations] ...}) in the coupled episode of the catalogs `params_by_scenario`
-    (EnvParams stacked on a leading scenario axis [C, N, ...], `sc_jax.hybrid_jax.stack_params`:
-    sigma levels, say; products share the capacity of their scenario). Pure: jit it."""
+               max_segments: int = 16, min_cut_cost_fraction: float = 1e-3, allocation: str = "jax",
+               cost_weights=None, z_base: ZTable | None = None):
+    """train(key) -> (policy_params, metrics {"cost": [iterations] mean cost of the candidates}) in
+    the coupled episode of the catalogs `params_by_scenario` (EnvParams stacked on a leading
+    scenario axis [C, N, ...], `sc_jax.hybrid_jax.stack_params`: sigma levels, say; products share
+    the capacity of their scenario). `allocation` "none": no capacity stage (products that do not
+    share capacity, e.g. one SKU per product slot at different cost ratios and sigma levels: the
+    scenarios of a single-SKU experiment in one episode). `cost_weights` [N] (optional): each
+    product's cost is weighted before the mean (e.g. 1 / a reference cost, so that cheap scenarios
+    count as much as dear ones). `z_base`: the residual brain's table (config.residual), kept
+    fixed; ES moves the network only. Pure: jit it."""
     from sc_jax.hybrid_jax import make_episode
 
     if env.num_stages != NUM_STAGES:
         raise ConfigError(f"the capacity brain needs a {NUM_STAGES}-stage chain, got {env.num_stages} stages")
     policy = make_policy(config, env.periods)
-    episodes = make_episode(env, policy, allocation="jax", action_frequency=config.action_frequency,
+    episodes = make_episode(env, policy, allocation=allocation, action_frequency=config.action_frequency,
                             max_segments=max_segments, capacity_basis=capacity_basis)
+    weights = 1.0 if cost_weights is None else jnp.asarray(cost_weights, jnp.float32)
     tx = optax.adam(config.learning_rate)
     pairs, sigma = config.population // 2, config.noise_std
     report = None
@@ -211,13 +267,18 @@ def make_train(config: CapacityBrainConfig, env, params_by_scenario, *, capacity
 
     def cost(policy_params, keys):
         """Mean cost per product and episode over the scenarios (one after the other)."""
-        per_scenario = jax.lax.map(lambda p: episodes(policy_params, p, keys, min_cut_cost_fraction).cost.mean(),
-                                   params_by_scenario)
+        per_scenario = jax.lax.map(
+            lambda p: (episodes(policy_params, p, keys, min_cut_cost_fraction).cost * weights).mean(),
+            params_by_scenario)
         return per_scenario.mean()
+
+    init_params(config, jax.random.PRNGKey(0), z_base)  # checks z_base against config.residual
+    fixed = {"z_base": z_base} if config.residual else {}
 
     def train(key):
         k_init, k_run = jax.random.split(key)
-        flat, unravel = ravel_pytree(init_params(config, k_init))
+        flat, unravel_params = ravel_pytree(init_params(config, k_init, z_base)["params"])
+        unravel = lambda v: {"params": unravel_params(v), **fixed}
 
         def iteration(carry, i):
             flat, opt_state = carry
@@ -241,5 +302,5 @@ def make_train(config: CapacityBrainConfig, env, params_by_scenario, *, capacity
     return train
 
 
-__all__ = ["CapacityBrainConfig", "FEATURE_WINDOW", "ZNetwork", "centred_ranks", "features", "init_params",
+__all__ = ["CapacityBrainConfig", "FEATURE_WINDOW", "ZNetwork", "ZTable", "z_table", "centred_ranks", "features", "init_params",
            "make_policy", "make_train", "make_z", "network"]
