@@ -146,3 +146,24 @@ def test_bound_starts_from_each_episodes_drawn_initial_stock():
     sample_env, sample_params = sc_jax.make("hybrid_sample", semantics="sample", periods=30)
     with pytest.raises(ConfigError, match="supply_semantics"):
         oracle_rewards(sample_env, sample_params, paths.actual)
+
+
+def test_safety_bound_uses_each_episodes_drawn_initial_stock():
+    """sc_jax.agents.safety_bound (the brains' bound) solves from the stock each episode drew,
+    as the policies it is compared with start from it: it equals oracle_rewards on the same
+    DemandPath, and lies at or below the cost of a policy on every path."""
+    from sc_jax.agents import safety_bound
+    from sc_jax.env.rollout import sample_paths
+    from sc_jax.env.wrappers import SafetyStockEnv, fixed_safety_stock, with_scenario
+    from sc_jax.evaluate import scenario_costs
+
+    env, params = sc_jax.make("hybrid_sample", cost_ratio=100.0, semantics="exact", periods=30)
+    safety_env = SafetyStockEnv(env, action_frequency=10)
+    keys = jax.random.split(jax.random.PRNGKey(4), 3)
+    bound = safety_bound(safety_env, params, 100.0, [4], keys)  # [1, S]
+    at_4 = with_scenario(params, 100.0, 4.0)
+    paths = jax.device_get(sample_paths(env, at_4, keys))
+    np.testing.assert_allclose(bound[0], -oracle_rewards(env, at_4, paths), atol=1e-9)
+    policy = scenario_costs(safety_env, lambda p, s, e, k: p, jnp.array([4, 12, 12]),
+                            jax.tree.map(lambda x: x[None], at_4), keys)[0]
+    assert np.all(bound[0] <= policy + 1e-6)

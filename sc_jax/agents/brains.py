@@ -143,21 +143,23 @@ def evaluate_orders(env, act, policy_params, params=None, *, num_paths: int = 10
 
 @partial(jax.jit, static_argnames=("env",))
 def _level_paths(env, by_level, keys):
-    return jax.vmap(lambda p: sample_paths(env, p, keys).actual)(by_level)
+    """DemandPath [L, S, ...] per sigma level: the paths and each episode's initial stock."""
+    return jax.vmap(lambda p: sample_paths(env, p, keys))(by_level)
 
 
 def safety_bound(env, params, ratio, sigma_levels, keys, *, integer: bool = True) -> np.ndarray:
     """Perfect-information cost [L, S] per sigma level on exactly the demand paths that
     `scenario_costs(env, ..., keys)` (sc_jax.env.rollout) plays from episode `keys` [S]: the
     oracle (sc_jax.oracle) knows the whole path; minus its reward is holding + missed sales on
-    the hybrid chain (p = 0, r = 0, alpha = 1)."""
+    the hybrid chain (p = 0, r = 0, alpha = 1). Each episode starts from the stock the env drew
+    for it (`DemandPath.initial_on_hand`: the hybrid sample's 5..9 per stage), as the policies do."""
     from sc_jax.oracle import oracle_rewards
 
     env = _safety_env(env)
     by_level = params_by_sigma(params, ratio, sigma_levels)
-    paths = np.asarray(_level_paths(env, by_level, keys))  # [L, S, T]
-    return np.stack([-oracle_rewards(env.unwrapped, jax.tree.map(lambda x, i=i: x[i], by_level), paths[i],
-                                     integer=integer)
+    paths = jax.device_get(_level_paths(env, by_level, keys))  # DemandPath [L, S, ...]
+    return np.stack([-oracle_rewards(env.unwrapped, jax.tree.map(lambda x, i=i: x[i], by_level),
+                                     jax.tree.map(lambda x, i=i: x[i], paths), integer=integer)
                      for i in range(len(sigma_levels))])
 
 
