@@ -123,6 +123,9 @@ def test_centred_ranks():
     ("iterations", 0, "'capacity_brain.iterations' must be an integer >= 1"),
     ("activation", "cube", "'capacity_brain.activation' must be one of"),
     ("observe_utilisation", "yes", "'capacity_brain.observe_utilisation' must be true or false"),
+    ("population_batch", 0, "'capacity_brain.population_batch' must be an integer >= 1"),
+    ("residual", 1, "'capacity_brain.residual' must be true or false"),
+    ("delta_max", 0.0, "'capacity_brain.delta_max' must be a finite number > 0"),
 ])
 def test_bad_settings_name_the_field(field, value, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -140,5 +143,9 @@ def test_uncoupled_scenarios_train_without_a_capacity_stage_and_weights_scale_th
                                         cost_weights=w))(jax.random.PRNGKey(0))[1]["cost"]
              for w in (None, [2.0, 2.0, 2.0])]
     np.testing.assert_allclose(costs[1], 2 * costs[0], rtol=1e-6)
+    batched = CapacityBrainConfig(**{**config.to_dict(), "population_batch": 2})  # candidates vmapped 2 at a time
+    params_b, metrics_b = jit_for_backend(make_train(batched, env, stack_params([params]), allocation="none"))(
+        jax.random.PRNGKey(0))
+    np.testing.assert_allclose(metrics_b["cost"], costs[0], rtol=1e-6)
     with pytest.raises(ConfigError, match="allocation needs a shared capacity"):
         make_train(config, env, stack_params([params]))

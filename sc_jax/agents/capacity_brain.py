@@ -25,7 +25,8 @@ stage in the loop. Each iteration draws fresh training demand (keys from the tra
 never an evaluation key); the candidates of an iteration share it (common random numbers). The
 whole run is one jitted function (`lax.scan` over iterations); candidates and scenarios run in
 `lax.map` (sequential), which keeps the episode's per-stage `lax.cond` a real branch (under vmap
-it would become a select computing the stage every day).
+it would become a select computing the stage every day); `population_batch` > 1 vmaps that many
+candidates at a time instead (a GPU's choice: more work, in parallel).
 
     train = make_train(config, env, stack_params([catalog_sigma_2, catalog_sigma_6]))
     policy_params, metrics = jax.jit(train)(jax.random.PRNGKey(0))
@@ -77,6 +78,7 @@ class CapacityBrainConfig:
     observe_utilisation: bool = True  # false: the utilisation features are zeros (the ablation)
     residual: bool = False  # true: z = a tuned sigma-rule table's z (ZTable) + the network's correction
     delta_max: float = 2.0  # residual: the correction's range (-delta_max, delta_max) per stage
+    population_batch: int = 1  # candidates evaluated together (vmap; 1: one after the other, best on CPU)
     progress_every_s: float = 0.0  # > 0: throttled progress lines from inside jit
 
     def __post_init__(self):
@@ -91,7 +93,7 @@ class CapacityBrainConfig:
         if self.population % 2:
             raise ConfigError(f"'{name('population')}' must be an even integer >= 2 (antithetic pairs), "
                               f"got {self.population!r}")
-        for field in ("iterations", "train_samples", "action_frequency"):
+        for field in ("iterations", "train_samples", "action_frequency", "population_batch"):
             check_integer(name(field), getattr(self, field), 1)
         finite = lambda x: math.isfinite(x)
         check_number(name("noise_std"), self.noise_std, "a finite number > 0", lambda x: finite(x) and x > 0)
@@ -286,7 +288,8 @@ def make_train(config: CapacityBrainConfig, env, params_by_scenario, *, capacity
             noise = jax.random.normal(k_noise, (pairs, flat.shape[0]))
             candidates = jnp.concatenate([flat + sigma * noise, flat - sigma * noise])
             keys = jax.random.split(k_paths, config.train_samples)
-            costs = jax.lax.map(lambda c: cost(unravel(c), keys), candidates)
+            costs = jax.lax.map(lambda c: cost(unravel(c), keys), candidates,
+                                batch_size=config.population_batch if config.population_batch > 1 else None)
             ranks = centred_ranks(costs)
             gradient = (ranks[:pairs] - ranks[pairs:]) @ noise / (pairs * sigma)  # of the ranked cost
             updates, opt_state = tx.update(gradient, opt_state, flat)
