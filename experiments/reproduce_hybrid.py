@@ -73,9 +73,10 @@ from sc_jax.sweep import resume_or_none
 
 register_configs()
 KEYS = ("agent", "logger", "ratios", "sigma_levels", "episodes", "num_skus", "seed", "periods", "semantics",
-        "single_sku", "multi_sku", "mip_mixed", "tuning", "brain", "brain_hdpo", "capacity_brain", "plot", "resume")
+        "single_sku", "multi_sku", "mip_mixed", "tuning", "brain", "brain_hdpo", "capacity_brain", "brain_es", "plot",
+        "resume")
 SINGLE_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "base_stock", "bound", "sigma_rule",
-                  "fixed_safety", "brain_hdpo")
+                  "fixed_safety", "brain_hdpo", "brain_es")
 MULTI_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "sigma_rule_alloc", "fixed_safety_alloc",
                  "capacity_brain_alloc")
 METRICS = ("env_cost", "notebook_cost")
@@ -94,6 +95,9 @@ DESCRIPTIONS = {
     "capacity_brain_alloc": "the capacity-aware brain (one network for all SKUs; z of the sigma rule per stage, every "
                             "day, from the SKU's features and the stages' shared utilisation; trained by ES in the "
                             "coupled episode with the capacity stage, sc_jax.agents.capacity_brain) + capacity stage",
+    "brain_es": "one network over every ratio and sigma correcting the tuned sigma rule's z per stage every day (its "
+                "ratio, forecast cv and scale, positions, the day), trained by ES on the semantics' tuning objective "
+                "over the single-SKU points (sc_jax.agents.capacity_brain, residual); exact semantics only",
     "base_stock": "echelon base stock per ratio and sigma",
     "bound": "perfect-information MILP (sc_jax.oracle; exact semantics; its notebook_cost is that of the "
              "env-cost-optimal plan, not a bound on the notebook metric)",
@@ -202,6 +206,7 @@ def settings(full: dict) -> dict:
                     "seed": check_integer("brain.seed", brain["seed"], 0)}
     out["brain_hdpo"] = _brain_hdpo_settings(full["brain_hdpo"], out["semantics"])
     out["capacity_brain"] = _capacity_brain_settings(full.get("capacity_brain"), out["semantics"])
+    out["brain_es"] = _brain_es_settings(full.get("brain_es"))
     agent = full["agent"]
     if agent.get("brain") != "safety" or agent.get("algorithm", "ppo") != "ppo":
         raise ConfigError(f"'agent' must be a PPO safety-stock brain (agent=ppo_safety_conditioned), got brain "
@@ -235,6 +240,28 @@ def _brain_hdpo_settings(cfg, semantics: list) -> dict:
     except ConfigError as err:  # name the field where this entry point reads it
         raise ConfigError(str(err).replace("agent.hdpo", "brain_hdpo.hdpo")) from None
     return {"checkpoint": checkpoint, "config": config}
+
+
+BRAIN_ES_KEYS = ("train_seed", "hidden", "population", "noise_std", "learning_rate", "iterations", "train_samples",
+                 "delta_max", "population_batch", "progress_every_s")
+
+
+def _brain_es_settings(cfg) -> dict:
+    """brain_es: {train_seed, config (a residual CapacityBrainConfig: the keys of BRAIN_ES_KEYS, the
+    rest fixed: no capacity, the sigma rule of the semantics, daily)}, checked."""
+    from sc_jax.agents.capacity_brain import CapacityBrainConfig
+
+    if not hasattr(cfg, "items"):
+        raise ConfigError(f"'brain_es' must be a mapping with keys {list(BRAIN_ES_KEYS)}, got {cfg!r}")
+    cfg = dict(cfg)
+    reject_unknown_keys(cfg, BRAIN_ES_KEYS, "brain_es")
+    train_seed = check_integer("brain_es.train_seed", cfg.pop("train_seed", 0), 0)
+    try:
+        config = CapacityBrainConfig.from_dict({**cfg, "residual": True, "observe_utilisation": False,
+                                                "timing": TIMING["exact"]})
+    except ConfigError as err:  # name the field where this entry point reads it
+        raise ConfigError(str(err).replace("capacity_brain.", "brain_es.")) from None
+    return {"train_seed": train_seed, "config": config}
 
 
 #: capacity_brain keys the reproduction sets itself: (the only value accepted, why)
@@ -365,6 +392,59 @@ def _multi_catalog(s: dict, sem: str, ratio: float, sigma: int):
     exp = s["multi_sku"]
     return hybrid_sample_catalog(exp["num_skus"], ratio, semantics=sem, sigma_max=sigma,
                                  capacity_per_sku=exp["capacity_per_sku"], periods=s["periods"])
+
+
+def _brain_es(sem: str, full: dict, s: dict, tuned: dict, logger, timings: dict):
+    """(z, policy_params, info) of method brain_es under semantics `sem`: a residual capacity
+    brain (sc_jax.agents.capacity_brain) over the single-SKU points (ratio x sigma, the products
+    of one uncoupled catalog, so one episode trains on all), its base the tuned sigma rule's z per
+    point, trained by ES on the semantics' tuning objective (tuning.objective: the notebook metric
+    under the sample's, the env cost under the exact ones) on training demand only
+    (fold_in(fold_in(PRNGKey(seed), 1), train_seed)); each point's cost weighted by 1 / the tuned
+    rule's there on 32 training episodes of that stream. Not saved (retrained per run).
+
+    Exact semantics only: the training episode (sc_jax.hybrid_jax) turns z into the order-up-to
+    controller's safety stock (`safety_equivalent`), whose caps are the sigma rule's own only with
+    the exact timing ("before_arrivals"); under the sample's ("after_arrivals": the rule's cap also
+    counts today's arrivals) the trained policy and the deployed one would differ, and measured so
+    they did (docs/hybrid_reproduction.md), so the row is not run there."""
+    from sc_jax.agents.capacity_brain import CapacityBrainConfig, init_params, make_policy, make_train, make_z, z_table
+    from sc_jax.alloc.jax_stage import jit_for_backend
+    from sc_jax.hybrid_jax import hybrid_episodes, stack_params
+
+    exp, es = s["single_sku"], s["brain_es"]
+    config = CapacityBrainConfig.from_dict({**es["config"].to_dict(), "timing": TIMING[sem]})
+    if not config.progress_every_s:
+        config = CapacityBrainConfig.from_dict({**config.to_dict(), "progress_every_s": float(
+            (full.get("logger") or {}).get("progress_every_s", 0.0))})
+    points = [(r, g) for r in exp["ratios"] for g in exp["sigma_levels"]]
+    env = make("hybrid_sample", semantics=sem, periods=s["periods"])[0]
+    catalog = _scenario_params(sem, points, s["periods"])  # [P]: one product per point
+    z = np.asarray([tuned["sigma_rule"][p] for p in points], np.float64).reshape(
+        len(exp["ratios"]), len(exp["sigma_levels"]), -1)
+    base = z_table(exp["ratios"], exp["sigma_levels"], z)
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(s["seed"]), 1), es["train_seed"])
+    t0 = time.perf_counter()
+    rule = init_params(config, jax.random.PRNGKey(0), base)  # the untrained residual brain = the tuned rule
+    episodes = hybrid_episodes(env, make_policy(config, s["periods"]), allocation="none", action_frequency=1)
+    objective = s["tuning"]["objective"][sem]  # the metric this semantics tunes (and reports first) on
+    reference = jax.device_get(episodes(rule, catalog, jax.random.split(jax.random.fold_in(key, 1), 32)))
+    reference = np.asarray(reference.cost if objective == "env_cost" else reference.notebook_cost).mean(0)
+    train = jit_for_backend(make_train(config, env, stack_params([catalog]), allocation="none",
+                                       cost_weights=1.0 / np.maximum(reference, 1e-6), z_base=base,
+                                       objective=objective))
+    policy_params, metrics = jax.block_until_ready(train(key))
+    seconds = time.perf_counter() - t0
+    timings[f"brain_es_{sem}_s"] = seconds
+    curve = np.asarray(metrics["cost"], np.float64)
+    logger.info(f"[reproduce_hybrid] {sem}: brain_es trained in {seconds:.1f}s (relative training cost "
+                f"{curve[0]:.4f} -> {curve[-1]:.4f})")
+    info = {"config": config.to_dict(), "train_seed": es["train_seed"], "train_incl_compile_s": seconds,
+            "objective": objective,
+            "points": [list(p) for p in points], "train_cost_first": float(curve[0]),
+            "train_cost_last": float(curve[-1]), "train_cost_min": float(curve.min()),
+            "z_base": z.tolist()}
+    return make_z(config, s["periods"]), policy_params, info
 
 
 def _capacity_brain(sem: str, full: dict, s: dict, run_dir: Path, logger, timings: dict):
@@ -508,7 +588,7 @@ def _mp(method: str, exp: str, point, tuned: dict, brain, safety_cfg: dict, brai
         return method_params("brain", 3, **brains), {}
     if base == "brain_hdpo":
         return method_params("brain_hdpo", 3, **brains), {}
-    if base == "capacity_brain":
+    if base in ("capacity_brain", "brain_es"):  # the sigma rule with a network's z, daily
         return method_params("capacity_brain", 3, **brains), {}
     if base == "random_alloc":
         return method_params("random", 3, low=low, high=high, **brains), {"low": low, "high": high}
@@ -548,14 +628,16 @@ def _bound(env, params, keys):
     return np.asarray(env_cost), np.asarray(note)
 
 
-def _single(sem, s, full, brain, tuned, logger, raw, timings, brain_hdpo=None):
+def _single(sem, s, full, brain, tuned, logger, raw, timings, brain_hdpo=None, brain_es=None):
     exp = s["single_sku"]
     env = make("hybrid_sample", semantics=sem, periods=s["periods"])[0]
     keys = jax.random.split(jax.random.PRNGKey(s["seed"]), exp["episodes"])
     reset_keys, act_keys = single_keys(keys)
     act, brain_params, _ = brain if brain is not None else (None, None, None)
     hdpo_act, hdpo_params, _ = brain_hdpo if brain_hdpo is not None else (None, None, None)
-    runner = make_daily_runner(env, act, timing=TIMING[sem], hdpo_act=hdpo_act)  # both brains: one compile
+    es_z, es_params, _ = brain_es if brain_es is not None else (None, None, None)
+    runner = make_daily_runner(env, act, timing=TIMING[sem], hdpo_act=hdpo_act,
+                               capacity_z=es_z)  # every brain: one compile
     t_start = time.perf_counter()
     n_points = len(exp["ratios"]) * len(exp["sigma_levels"])
     done = 0
@@ -575,15 +657,24 @@ def _single(sem, s, full, brain, tuned, logger, raw, timings, brain_hdpo=None):
                     entry["solve_s_per_episode_day"] = float(result.solve_s.sum() / (env.periods * exp["episodes"]))
                     entry["statuses"] = result.statuses
                     entry["settings"] = result.settings
-                elif method == "bound":
+                elif method == "bound" or method == "brain_es":
                     if sem != "exact":
-                        continue  # the oracle models the exact semantics only
-                    entry["env_cost"], entry["notebook_cost"] = _bound(env, params, keys)
+                        continue  # the oracle models the exact semantics only; brain_es: _brain_es's docstring
+                    if method == "bound":
+                        entry["env_cost"], entry["notebook_cost"] = _bound(env, params, keys)
+                    else:
+                        mp, recorded = _mp(method, "single_sku", (ratio, sigma), tuned, brain_params,
+                                           full["agent"]["safety"], hdpo_params, es_params)
+                        out = jax.device_get(runner(mp, p1, reset_keys, act_keys))
+                        entry["env_cost"] = np.asarray(out.cost[:, 0], np.float64)
+                        entry["notebook_cost"] = np.asarray(out.notebook_day[NOTEBOOK_FIRST_DAY:, :, 0],
+                                                            np.float64).sum(0)
+                        entry["params"] = recorded
                 else:
                     if (method == "brain_alloc" and act is None) or (method == "brain_hdpo" and hdpo_act is None):
                         raise AssertionError("brain missing")
                     mp, recorded = _mp(method, "single_sku", (ratio, sigma), tuned, brain_params,
-                                       full["agent"]["safety"], hdpo_params)
+                                       full["agent"]["safety"], hdpo_params, es_params)
                     out = jax.device_get(runner(mp, p1, reset_keys, act_keys))
                     entry["env_cost"] = np.asarray(out.cost[:, 0], np.float64)
                     entry["notebook_cost"] = np.asarray(out.notebook_day[NOTEBOOK_FIRST_DAY:, :, 0], np.float64).sum(0)
@@ -858,7 +949,7 @@ def run(cfg, run_dir=None) -> dict:
         methods = set(s["single_sku"]["methods"] if s["single_sku"]["enabled"] else []) | \
             set(s["multi_sku"]["methods"] if s["multi_sku"]["enabled"] else [])
         needed = {"safety": bool(methods & {"static_alloc", "fixed_safety", "fixed_safety_alloc"}),
-                  "sigma_rule": bool(methods & {"sigma_rule", "sigma_rule_alloc"}),
+                  "sigma_rule": bool(methods & {"sigma_rule", "sigma_rule_alloc", "brain_es"}),
                   "base_stock": "base_stock" in methods and s["single_sku"]["enabled"]}
         logger.info(f"[reproduce_hybrid] semantics {s['semantics']}; single SKU {s['single_sku']['enabled']} "
                     f"(ratios {s['single_sku']['ratios']}, sigma {s['single_sku']['sigma_levels']}, "
@@ -869,13 +960,15 @@ def run(cfg, run_dir=None) -> dict:
         hdpo_brains = (_brain_hdpo(full, s, run_dir, logger, timings)
                        if s["single_sku"]["enabled"] and "brain_hdpo" in s["single_sku"]["methods"] else {})
         raw = {"single_sku": {}, "multi_sku": {}}
-        tuned_all, capacity_brains = {}, {}
+        tuned_all, capacity_brains, es_brains = {}, {}, {}
         for sem in s["semantics"]:
             tuned = _tune(sem, s, full, needed, logger, timings)
             tuned_all[sem] = tuned
             if s["single_sku"]["enabled"]:
+                if "brain_es" in s["single_sku"]["methods"] and sem == "exact":  # exact only: _brain_es
+                    es_brains[sem] = _brain_es(sem, full, s, tuned, logger, timings)
                 _single(sem, s, full, brains.get(sem), tuned, logger, raw["single_sku"], timings,
-                        hdpo_brains.get(sem))
+                        hdpo_brains.get(sem), es_brains.get(sem))
             if s["multi_sku"]["enabled"]:
                 if "capacity_brain_alloc" in s["multi_sku"]["methods"]:
                     capacity_brains[sem] = _capacity_brain(sem, full, s, run_dir, logger, timings)
@@ -898,6 +991,7 @@ def run(cfg, run_dir=None) -> dict:
             "config": {k: s[k] for k in ("seed", "periods", "semantics", "single_sku", "multi_sku", "mip_mixed")},
             "brain": {sem: b[2] for sem, b in brains.items()},
             "brain_hdpo": {sem: b[2] for sem, b in hdpo_brains.items()},
+            "brain_es": {sem: b[2] for sem, b in es_brains.items()},
             "capacity_brain": {sem: {k: v for k, v in b[2].items() if k != "train_cost_curve"}
                                for sem, b in capacity_brains.items()},
             "tuned": {sem: _jsonable_tuned(t) for sem, t in tuned_all.items()},

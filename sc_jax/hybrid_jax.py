@@ -44,6 +44,7 @@ from sc_jax.env.types import DemandPath, EnvParams, EnvState
 from sc_jax.errors import ConfigError
 from sc_jax.hybrid import observes_utilisation, stage_utilisation
 from sc_jax.policies.order_up_to import forecast_window, order_up_to
+from sc_jax.sample_metrics import NOTEBOOK_FIRST_DAY, NOTEBOOK_K
 from sc_jax.sharding import shard_batch
 
 EPISODE_ALLOCATIONS = ("jax", "none")  # "none": no capacity stage (the env refuses arrivals: brain only)
@@ -65,6 +66,8 @@ class EpisodeStats(NamedTuple):
     binding_stage_days: jnp.ndarray  # [M] int32, days on which stage m had to cut
     cut_units: jnp.ndarray  # [M] int32, units cut by the capacity stage over the episode
     search_steps: jnp.ndarray  # [] int32, threshold-search steps summed over days (diagnostics)
+    notebook_cost: jnp.ndarray  # [N] float32, the hybrid sample's notebook metric (sc_jax.sample_metrics):
+    #   lost units x k' + on hand x k' / ratio, summed over days >= NOTEBOOK_FIRST_DAY
 
     @property
     def cost(self):
@@ -123,6 +126,7 @@ def make_episode(env, policy: Callable, *, allocation: str = "jax", action_frequ
 
     def episodes(policy_params, params: EnvParams, keys, min_cut_cost_fraction=1e-3) -> EpisodeStats:
         S, N, M = keys.shape[0], params.initial_inventory.shape[0], params.num_stages
+        k_note = jnp.asarray(NOTEBOOK_K, jnp.float32)
         k_reset, k_act = jax.vmap(jax.random.split, out_axes=1)(keys)
         reset = jax.vmap(lambda k: jax.vmap(env.reset)(jax.random.split(k, N), params)[1])
         state = reset(k_reset).replace(time=jnp.zeros((), jnp.int32))
@@ -153,10 +157,12 @@ def make_episode(env, policy: Callable, *, allocation: str = "jax", action_frequ
 
         def step(state, params, orders):
             _, state, _, _, info = env.step_env(None, state, orders, params)
+            notebook = (info.lost[:M].astype(jnp.float32) @ k_note[:M]
+                        + (info.on_hand.astype(jnp.float32) @ k_note[:M]) / params.cost_ratio)
             return state, (info.holding_cost, info.shortage_cost, info.overflow_cost, info.overflow,
-                           info.shared_utilisation)
+                           info.shared_utilisation, notebook)
 
-        env_step = both(step, (state_axes, ("params", None), ("orders", 1)), (_SHARED_TIME, (0, 0, 0, 1, 1)),
+        env_step = both(step, (state_axes, ("params", None), ("orders", 1)), (_SHARED_TIME, (0, 0, 0, 1, 1, 0)),
                         inner=env.vmap_products)
         if observes_utilisation(policy):  # the stages' utilisation of its sample [M], shared by its products
             act = lambda s, p, k: jax.vmap(
@@ -195,19 +201,20 @@ def make_episode(env, policy: Callable, *, allocation: str = "jax", action_frequ
                 orders, need = wishes, jnp.zeros((S, M), jnp.int32)
                 cuts, steps = jnp.zeros((S, M), jnp.int32), jnp.zeros((S,), jnp.int32)
             orders = _materialized(mean_days, lambda x: x, orders)  # one buffer, not recomputed per consumer
-            state, (h, s, o, refused, utilisation) = env_step(state, params_t, orders)  # [S, N], [M, S, N]
+            state, (h, s, o, refused, utilisation, note) = env_step(state, params_t, orders)  # [S, N], [M, S, N]
             totals = EpisodeStats(
                 holding_cost=totals.holding_cost + h, shortage_cost=totals.shortage_cost + s,
                 overflow_cost=totals.overflow_cost + o, refused_units=totals.refused_units + refused.sum(-1).T,
                 peak_utilisation=jnp.maximum(totals.peak_utilisation, utilisation.max(-1).T),
                 binding_days=totals.binding_days + jnp.any(need > 0, axis=1).astype(jnp.int32),
                 binding_stage_days=totals.binding_stage_days + (need > 0).astype(jnp.int32),
-                cut_units=totals.cut_units + cuts, search_steps=totals.search_steps + steps)
+                cut_units=totals.cut_units + cuts, search_steps=totals.search_steps + steps,
+                notebook_cost=totals.notebook_cost + jnp.where(t >= NOTEBOOK_FIRST_DAY, note, 0.0))
             return (state, safety, hint, totals), None
 
         zeros_n, zeros_m = jnp.zeros((S, N), jnp.float32), jnp.zeros((S, M), jnp.int32)
         totals = EpisodeStats(zeros_n, zeros_n, zeros_n, zeros_m, jnp.zeros((S, M), jnp.float32),
-                              jnp.zeros((S,), jnp.int32), zeros_m, zeros_m, jnp.zeros((S,), jnp.int32))
+                              jnp.zeros((S,), jnp.int32), zeros_m, zeros_m, jnp.zeros((S,), jnp.int32), zeros_n)
         safety, hint = jnp.zeros((M, S, N), jnp.int32), jnp.full((M, S), -1.0, jnp.float32)
         (_, _, _, totals), _ = jax.lax.scan(day, (state, safety, hint, totals), jnp.arange(T, dtype=jnp.int32))
         return totals

@@ -22,7 +22,8 @@ TINY = ["+preset=quick", "periods=30", "episodes=2", "num_skus=2", "ratios=[100]
         "tuning.sigma_rule.steps=[]", "tuning.safety.steps=[]",
         "tuning.base_stock.grid_max=0", "tuning.base_stock.steps=[]", "agent.safety.safety_high=8",
         "tuning.safety.values=[4]", "capacity_brain.hidden=[4]", "capacity_brain.population=2",
-        "capacity_brain.iterations=2", "capacity_brain.train_samples=1",
+        "capacity_brain.iterations=2", "capacity_brain.train_samples=1", "brain_es.hidden=[4]",
+        "brain_es.population=2", "brain_es.iterations=2", "brain_es.train_samples=1",
         "agent.ppo.num_envs=8", "agent.ppo.num_minibatches=2", "agent.ppo.update_epochs=1", "agent.ppo.hidden=[8]",
         "agent.ppo.total_timesteps=32", "agent.ppo.progress_every_s=0", "brain_hdpo.hdpo.batch_size=4",
         "brain_hdpo.hdpo.num_updates=2", "brain_hdpo.hdpo.hidden=[8]", "brain_hdpo.hdpo.normalize_obs=false",
@@ -126,6 +127,10 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path):
     assert all(same[m]["exact"]["mean"] == 0 and same[m]["exact"]["ci95"] == 0 for m in ("env_cost", "notebook_cost"))
     assert multi["capacity_brain_alloc"]["refused_units"] == multi["sigma_rule_alloc"]["refused_units"]
     assert "brain_minus_this" in multi["capacity_brain_alloc"] and "capacity_brain_minus_this" in multi["brain_alloc"]
+    # brain_es: trained here on the tuned sigma rule's z (the one-candidate grid: 1 everywhere) as its base
+    es = saved["brain_es"]["exact"]
+    assert es["z_base"] == [[[1.0, 1.0, 1.0]]] and es["points"] == [[100.0, 3]] and es["config"]["residual"]
+    assert np.isfinite(es["train_cost_last"]) and "brain_minus_this" in single["brain_es"]
     # the perfect-information bound is below every policy on the env's own cost (same episodes)
     bound = single["bound"]["env_cost"]["exact"]["mean"]
     assert all(row["env_cost"]["exact"]["mean"] >= bound - 1e-6 for row in single.values())
@@ -165,6 +170,9 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path):
     ("capacity_brain.checkpoint={sample: x}", "capacity_brain.checkpoint"),
     ("capacity_brain.residual=true", "capacity_brain.residual"),
     ("capacity_brain.observe_utilisation=2", "capacity_brain.observe_utilisation"),
+    ("brain_es.population=3", "brain_es.population"), ("brain_es.train_seed=-1", "brain_es.train_seed"),
+    ("+brain_es.residual=false", "unknown brain_es key"),
+    ("brain_es.delta_max=0", "brain_es.delta_max"),
 ])
 def test_bad_keys_name_the_field(tmp_path, override, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.").replace("[", r"\[")):

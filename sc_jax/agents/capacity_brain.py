@@ -239,9 +239,13 @@ def centred_ranks(values) -> jnp.ndarray:
     return jnp.argsort(jnp.argsort(values)).astype(jnp.float32) / max(n - 1, 1) - 0.5
 
 
+def _objective(stats, objective: str):
+    return stats.cost if objective == "env_cost" else stats.notebook_cost
+
+
 def make_train(config: CapacityBrainConfig, env, params_by_scenario, *, capacity_basis: str = "expected",
                max_segments: int = 16, min_cut_cost_fraction: float = 1e-3, allocation: str = "jax",
-               cost_weights=None, z_base: ZTable | None = None):
+               cost_weights=None, z_base: ZTable | None = None, objective: str = "env_cost"):
     """train(key) -> (policy_params, metrics {"cost": [iterations] mean cost of the candidates}) in
     the coupled episode of the catalogs `params_by_scenario` (EnvParams stacked on a leading
     scenario axis [C, N, ...], `sc_jax.hybrid_jax.stack_params`: sigma levels, say; products share
@@ -250,11 +254,13 @@ def make_train(config: CapacityBrainConfig, env, params_by_scenario, *, capacity
     scenarios of a single-SKU experiment in one episode). `cost_weights` [N] (optional): each
     product's cost is weighted before the mean (e.g. 1 / a reference cost, so that cheap scenarios
     count as much as dear ones). `z_base`: the residual brain's table (config.residual), kept
-    fixed; ES moves the network only. Pure: jit it."""
+    fixed; ES moves the network only. `objective`: "env_cost" (the env's cost, all days) or
+    "notebook_cost" (the hybrid sample's notebook metric, `EpisodeStats.notebook_cost`). Pure: jit it."""
     from sc_jax.hybrid_jax import make_episode
 
     if env.num_stages != NUM_STAGES:
         raise ConfigError(f"the capacity brain needs a {NUM_STAGES}-stage chain, got {env.num_stages} stages")
+    check_choice("objective", objective, ("env_cost", "notebook_cost"))
     policy = make_policy(config, env.periods)
     episodes = make_episode(env, policy, allocation=allocation, action_frequency=config.action_frequency,
                             max_segments=max_segments, capacity_basis=capacity_basis)
@@ -270,7 +276,8 @@ def make_train(config: CapacityBrainConfig, env, params_by_scenario, *, capacity
     def cost(policy_params, keys):
         """Mean cost per product and episode over the scenarios (one after the other)."""
         per_scenario = jax.lax.map(
-            lambda p: (episodes(policy_params, p, keys, min_cut_cost_fraction).cost * weights).mean(),
+            lambda p: (_objective(episodes(policy_params, p, keys, min_cut_cost_fraction), objective)
+                       * weights).mean(),
             params_by_scenario)
         return per_scenario.mean()
 
