@@ -318,7 +318,8 @@ def run(cfg, run_dir=None) -> dict:
             policies["fixed_safety_alloc"] = (static_by_ratio, PerSigma({
                 g: StaticByRatio(log_ratios, jnp.asarray([per_sigma[i][j] for i in range(len(ratios))]))
                 for j, g in enumerate(sigma_levels)}), alloc_method)
-    if "sigma_rule_alloc" in methods:
+    residual = capacity_cfg is not None and capacity_cfg[1].residual  # its base: the tuned rule's z
+    if "sigma_rule_alloc" in methods or residual:
         timing = "after_arrivals" if getattr(base_env, "supply_semantics", "exact") == "sample" else "before_arrivals"
         info["sigma_rule"], policies["sigma_rule_alloc"] = _tune_sigma_rule(
             sigma_cfg, timing, ratios, sigma_levels, periods, demand_kind, profile, log_ratios, alloc_method, logger)
@@ -333,14 +334,9 @@ def run(cfg, run_dir=None) -> dict:
 
     if "capacity_brain_alloc" in methods:
         z_base = None
-        if capacity_cfg[1].residual:  # the base: sigma_rule_alloc's tuned z per ratio and sigma level
+        if residual:  # the base: sigma_rule_alloc's tuned z per ratio and sigma level
             from sc_jax.agents.capacity_brain import z_table
 
-            if "sigma_rule_alloc" not in policies:
-                timing = "after_arrivals" if getattr(base_env, "supply_semantics", "exact") == "sample" else "before_arrivals"
-                info["sigma_rule"], policies["sigma_rule_alloc"] = _tune_sigma_rule(
-                    sigma_cfg, timing, ratios, sigma_levels, periods, demand_kind, profile, log_ratios, alloc_method,
-                    logger)
             tables = policies["sigma_rule_alloc"][1]
             z_base = z_table(ratios, sigma_levels, np.stack([np.asarray(tables[g].z) for g in sigma_levels], axis=1))
         act, policy_params, every, info["capacity_brain"] = _capacity_brain(

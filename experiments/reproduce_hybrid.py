@@ -408,7 +408,8 @@ def _brain_es(sem: str, full: dict, s: dict, tuned: dict, logger, timings: dict)
     the exact timing ("before_arrivals"); under the sample's ("after_arrivals": the rule's cap also
     counts today's arrivals) the trained policy and the deployed one would differ, and measured so
     they did (docs/hybrid_reproduction.md), so the row is not run there."""
-    from sc_jax.agents.capacity_brain import CapacityBrainConfig, init_params, make_policy, make_train, make_z, z_table
+    from sc_jax.agents.capacity_brain import (CapacityBrainConfig, episode_objective, init_params, make_policy,
+                                              make_train, make_z, z_table)
     from sc_jax.alloc.jax_stage import jit_for_backend
     from sc_jax.hybrid_jax import hybrid_episodes, stack_params
 
@@ -429,7 +430,7 @@ def _brain_es(sem: str, full: dict, s: dict, tuned: dict, logger, timings: dict)
     episodes = hybrid_episodes(env, make_policy(config, s["periods"]), allocation="none", action_frequency=1)
     objective = s["tuning"]["objective"][sem]  # the metric this semantics tunes (and reports first) on
     reference = jax.device_get(episodes(rule, catalog, jax.random.split(jax.random.fold_in(key, 1), 32)))
-    reference = np.asarray(reference.cost if objective == "env_cost" else reference.notebook_cost).mean(0)
+    reference = np.asarray(episode_objective(reference, objective)).mean(0)
     train = jit_for_backend(make_train(config, env, stack_params([catalog]), allocation="none",
                                        cost_weights=1.0 / np.maximum(reference, 1e-6), z_base=base,
                                        objective=objective))

@@ -29,7 +29,7 @@ import numpy as np
 import sc_jax
 from sc_jax.agents.capacity_brain import CapacityBrainConfig, make_policy, make_train, z_table
 from sc_jax.alloc.jax_stage import jit_for_backend
-from sc_jax.env.wrappers import SIGMA_INDEX, with_scenario
+from sc_jax.env.wrappers import with_scenario
 from sc_jax.hybrid_jax import hybrid_episodes, stack_params
 from sc_jax.policies.sigma_rule import safety_equivalent
 from sc_jax.stats import paired_difference
@@ -42,14 +42,11 @@ HELD_OUT_SEED, HELD_OUT = 20240601, 100
 
 
 def sigma_table_policy(timing: str):
-    """act(z [R, L, M], state, params, key): the sigma rule with the z of the product's ratio and
+    """act(table: ZTable, state, params, key): the sigma rule with the z of the product's ratio and
     sigma level (as the safety stock the controller needs, decided daily)."""
-    log_ratios = jnp.log10(jnp.asarray(RATIOS, jnp.float32))
 
     def act(table, state, params, key):
-        row = jnp.argmin(jnp.abs(log_ratios - jnp.log10(params.cost_ratio)))
-        level = jnp.clip(params.forecast[SIGMA_INDEX].astype(jnp.int32) - 1, 0, len(SIGMAS) - 1)
-        return safety_equivalent(table[row, level], state, params, "installation", timing)
+        return safety_equivalent(table.lookup(params), state, params, "installation", timing)
 
     return act
 
@@ -75,7 +72,8 @@ def main() -> None:
     config = CapacityBrainConfig(z_low=-4.0, z_high=4.0, z_init=1.0, iterations=iterations, train_samples=8,
                                  population=16, noise_std=0.05, learning_rate=0.03, timing=timing,
                                  observe_utilisation=False, progress_every_s=20.0, residual=variant == "residual")
-    base_z = z_table(RATIOS, SIGMAS, z_table_arr) if config.residual else None
+    tuned = z_table(RATIOS, SIGMAS, z_table_arr)
+    base_z = tuned if config.residual else None
     train = jit_for_backend(make_train(config, env, stack_params([catalog]), allocation="none",
                                        cost_weights=1.0 / train_cost.reshape(-1), z_base=base_z))
     t0 = time.perf_counter()
@@ -85,7 +83,7 @@ def main() -> None:
     run = lambda policy, params: np.asarray(
         hybrid_episodes(env, policy, allocation="none", action_frequency=1)(params, catalog, keys).cost, np.float64)
     brain_cost = run(make_policy(config, env.periods), brain)  # [S, 44]
-    rule_cost = run(sigma_table_policy(timing), jnp.asarray(z_table_arr, jnp.float32))
+    rule_cost = run(sigma_table_policy(timing), tuned)
     out = {"semantics": semantics, "variant": variant, "timing": timing, "iterations": iterations, "tune_s": tune_s,
            "train_incl_compile_s": train_s, "train_cost": np.asarray(metrics["cost"]).tolist(),
            "config": config.to_dict(), "held_out": HELD_OUT, "held_out_seed": HELD_OUT_SEED, "points": {}}

@@ -149,3 +149,8 @@ def test_uncoupled_scenarios_train_without_a_capacity_stage_and_weights_scale_th
     np.testing.assert_allclose(metrics_b["cost"], costs[0], rtol=1e-6)
     with pytest.raises(ConfigError, match="allocation needs a shared capacity"):
         make_train(config, env, stack_params([params]))
+    with pytest.raises(ConfigError, match=r"'objective' must be one of \('env_cost', 'notebook_cost'\)"):
+        make_train(config, env, stack_params([params]), allocation="none", objective="profit")
+    for bad in ([1.0, 1.0], [1.0, 0.0, 1.0], [1.0, float("nan"), 1.0]):
+        with pytest.raises(ConfigError, match="'cost_weights' must be 3 finite numbers > 0"):
+            make_train(config, env, stack_params([params]), allocation="none", cost_weights=bad)

@@ -173,6 +173,7 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path):
     ("brain_es.population=3", "brain_es.population"), ("brain_es.train_seed=-1", "brain_es.train_seed"),
     ("+brain_es.residual=false", "unknown brain_es key"),
     ("brain_es.delta_max=0", "brain_es.delta_max"),
+    ("brain_es.population_batch=0", "brain_es.population_batch"),
 ])
 def test_bad_keys_name_the_field(tmp_path, override, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.").replace("[", r"\[")):

@@ -222,13 +222,17 @@ def make_policy(config: CapacityBrainConfig, periods: int):
     return act
 
 
-def init_params(config: CapacityBrainConfig, key, z_base: ZTable | None = None) -> dict:
-    """{"params": the network's} (+ "z_base": the table, which training leaves as it is, for a
-    residual brain: it needs one)."""
+def _check_z_base(config: CapacityBrainConfig, z_base) -> None:
     if config.residual != (z_base is not None):
         raise ConfigError("a residual capacity brain needs 'z_base' (a ZTable of the tuned sigma rule), and "
                           f"only a residual one takes it: residual={config.residual}, z_base "
                           f"{'given' if z_base is not None else 'missing'}")
+
+
+def init_params(config: CapacityBrainConfig, key, z_base: ZTable | None = None) -> dict:
+    """{"params": the network's} (+ "z_base": the table, which training leaves as it is, for a
+    residual brain: it needs one)."""
+    _check_z_base(config, z_base)
     variables = network(config).init(key, jnp.zeros((3 + 2 * NUM_STAGES + 1,), jnp.float32))
     return {"params": variables["params"], **({"z_base": z_base} if config.residual else {})}
 
@@ -239,7 +243,8 @@ def centred_ranks(values) -> jnp.ndarray:
     return jnp.argsort(jnp.argsort(values)).astype(jnp.float32) / max(n - 1, 1) - 0.5
 
 
-def _objective(stats, objective: str):
+def episode_objective(stats, objective: str):
+    """[..., N] of EpisodeStats: "env_cost" (the env's cost) or "notebook_cost" (the sample's metric)."""
     return stats.cost if objective == "env_cost" else stats.notebook_cost
 
 
@@ -264,7 +269,14 @@ def make_train(config: CapacityBrainConfig, env, params_by_scenario, *, capacity
     policy = make_policy(config, env.periods)
     episodes = make_episode(env, policy, allocation=allocation, action_frequency=config.action_frequency,
                             max_segments=max_segments, capacity_basis=capacity_basis)
-    weights = 1.0 if cost_weights is None else jnp.asarray(cost_weights, jnp.float32)
+    weights = 1.0
+    if cost_weights is not None:
+        N = params_by_scenario.initial_inventory.shape[1]
+        array = np.asarray(cost_weights, np.float64)
+        if array.shape != (N,) or not np.all(np.isfinite(array)) or np.any(array <= 0):
+            raise ConfigError(f"'cost_weights' must be {N} finite numbers > 0 (one per product), got shape "
+                              f"{array.shape}")
+        weights = jnp.asarray(array, jnp.float32)
     tx = optax.adam(config.learning_rate)
     pairs, sigma = config.population // 2, config.noise_std
     report = None
@@ -276,12 +288,12 @@ def make_train(config: CapacityBrainConfig, env, params_by_scenario, *, capacity
     def cost(policy_params, keys):
         """Mean cost per product and episode over the scenarios (one after the other)."""
         per_scenario = jax.lax.map(
-            lambda p: (_objective(episodes(policy_params, p, keys, min_cut_cost_fraction), objective)
+            lambda p: (episode_objective(episodes(policy_params, p, keys, min_cut_cost_fraction), objective)
                        * weights).mean(),
             params_by_scenario)
         return per_scenario.mean()
 
-    init_params(config, jax.random.PRNGKey(0), z_base)  # checks z_base against config.residual
+    _check_z_base(config, z_base)
     fixed = {"z_base": z_base} if config.residual else {}
 
     def train(key):
@@ -312,5 +324,5 @@ def make_train(config: CapacityBrainConfig, env, params_by_scenario, *, capacity
     return train
 
 
-__all__ = ["CapacityBrainConfig", "FEATURE_WINDOW", "ZNetwork", "ZTable", "z_table", "centred_ranks", "features", "init_params",
+__all__ = ["CapacityBrainConfig", "FEATURE_WINDOW", "ZNetwork", "ZTable", "episode_objective", "z_table", "centred_ranks", "features", "init_params",
            "make_policy", "make_train", "make_z", "network"]
