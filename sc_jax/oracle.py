@@ -30,9 +30,21 @@ is the best any integer policy can do on that path; `integer=False` solves the L
 (a bound at least as high; on OR-Gym's defaults the two agree to within solver tolerance).
 The constraint matrix depends only on the parameters, so it is built once (vectorised NumPy +
 scipy.sparse) and each path only changes the right-hand side; the paths are solved in a loop
-outside jit. Shared capacity across products (`couple_products`) is not modelled: a ConfigError;
-nor is the hybrid sample's supply semantics (`supply_semantics="sample"`: a supplier's shortfall
-still arrives), whose bound would need shortfall variables: a ConfigError too.
+outside jit. Shared capacity across products (`couple_products`) is not modelled: a ConfigError.
+
+The hybrid sample's supply semantics (`env.supply_semantics="sample"`, sc_jax.env.dynamics): an
+accepted order arrives in full after its lead time whatever the supplier holds; the supplier sells
+X[t,m-1] = min(its on hand after this period's arrivals, R[t,m-1]) and the shortfall
+R[t,m-1] - X[t,m-1] is unfilled at the supplier, charged its k_m (never owed). The model then has
+the variables X[t,m-1] (integer with the orders) and, for m >= 1,
+
+  stage m      I[t,m] = I[t-1,m] + R[t-L_m, m] - X[t,m-1]
+  supplier     X[t,m-1] <= I[t-1,m] + R[t-L_m, m],   X[t,m-1] <= R[t,m-1]
+  objective    - k_m (R[t,m-1] - X[t,m-1])
+
+Selling less than the rule's min never pays (a unit sold now saves k_m now, more than the
+discounted k_m it could save later, and its holding), so the optimum is what the environment does,
+and replaying R gives it back (tests/test_oracle.py, both semantics).
 
 Initial stock: the model's I0 is `params.initial_inventory`; an episode whose on hand is drawn
 with its demand (`EnvParams.initial_inventory_range`, e.g. the `hybrid_sample` preset's 5..9)
@@ -59,6 +71,8 @@ class OracleSolution(NamedTuple):
     on_hand: np.ndarray  # [T, M] on hand after shipping
     sales: np.ndarray  # [T] retail sales
     unfilled: np.ndarray  # [T] retail unfilled (v0 backlog, v1 lost)
+    supplier_unfilled: np.ndarray  # [T, M-1] stage m's unfilled share of stage m-1's order (sample
+    #                                 semantics; 0 under the exact semantics, where R never exceeds it)
 
 
 class _Model(NamedTuple):
@@ -74,6 +88,7 @@ class _Model(NamedTuple):
     upper: np.ndarray
     retail_rows: np.ndarray  # rows of A_eq whose rhs is D[t]
     backlog: bool
+    sample: bool  # the sample's supply semantics: X[t, m-1] after U (module docstring)
 
 
 def _single_product_numpy(env, params: EnvParams) -> dict:
@@ -83,15 +98,14 @@ def _single_product_numpy(env, params: EnvParams) -> dict:
     if env.couple_products:
         raise ConfigError("the oracle does not model shared capacity across products (couple_products)")
     semantics = getattr(env, "supply_semantics", "exact")
-    if semantics != "exact":
-        raise ConfigError(f"the oracle models sc_jax's exact supply semantics; 'supply_semantics' must be 'exact', "
-                          f"got {semantics!r}")
+    if semantics not in ("exact", "sample"):
+        raise ConfigError(f"'supply_semantics' must be one of ('exact', 'sample') for the oracle, got {semantics!r}")
     f = lambda x: np.asarray(x, np.float64)
     return dict(T=env.periods, M=params.num_stages, I0=f(params.initial_inventory), p=float(params.retail_price),
                 r=f(params.unit_cost), k=f(params.unit_shortage_cost), h=f(params.unit_holding_cost),
                 c=f(params.supply_capacity), L=np.asarray(params.lead_time, np.int64),
                 backlog=bool(params.backlog), log_alpha=float(np.float64(params.log_discount)),
-                alpha=float(params.discount))
+                alpha=float(params.discount), sample=semantics == "sample")
 
 
 def build_model(env, params: EnvParams) -> _Model:
@@ -103,7 +117,9 @@ def build_model(env, params: EnvParams) -> _Model:
     iI = lambda t, m: nR + t * M + m
     iS = lambda t: nR + nI + t
     iU = lambda t: nR + nI + T + t
-    n = nR + nI + 2 * T
+    sample = d["sample"]
+    iX = lambda t, m: nR + nI + 2 * T + t * (M - 1) + m  # supplier m+1's sales to stage m (sample)
+    n = nR + nI + 2 * T + (T * (M - 1) if sample else 0)
     t_grid, m_grid = np.meshgrid(np.arange(T), np.arange(M), indexing="ij")  # [T, M]
     t_flat, m_flat = t_grid.ravel(), m_grid.ravel()
 
@@ -119,7 +135,8 @@ def build_model(env, params: EnvParams) -> _Model:
     stage0 = m_flat == 0
     rows += [bal[stage0]]; cols += [iS(t_flat[stage0])]; vals += [np.ones(T)]
     up = m_flat >= 1
-    rows += [bal[up]]; cols += [iR(t_flat[up], m_flat[up] - 1)]; vals += [np.ones(up.sum())]
+    shipped = iX if sample else iR  # what stage m ships to stage m-1: its sales X, or the order R
+    rows += [bal[up]]; cols += [shipped(t_flat[up], m_flat[up] - 1)]; vals += [np.ones(up.sum())]
     b_eq = np.zeros(T * M + T)
     b_eq[:M] = d["I0"]
     # retail rows: U[t] (- U[t-1] in v0) + S0[t] = D[t]
@@ -130,19 +147,28 @@ def build_model(env, params: EnvParams) -> _Model:
     A_eq = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                          shape=(T * M + T, n))
 
-    # supplier stock: R[t,m-1] - I[t-1,m] <= 0 (t >= 1), R[0,m-1] <= I0[m]
+    # supplier stock: R[t,m-1] - I[t-1,m] <= 0 (t >= 1), R[0,m-1] <= I0[m]; sample semantics:
+    # X[t,m-1] - I[t-1,m] - R[t-L_m,m] <= 0 (its arrivals count) and X[t,m-1] - R[t,m-1] <= 0
     ub_rows, ub_cols, ub_vals = [], [], []
     sup = np.arange(T * (M - 1))
     ts, ms = np.meshgrid(np.arange(T), np.arange(1, M), indexing="ij")
     ts, ms = ts.ravel(), ms.ravel()
-    ub_rows += [sup]; ub_cols += [iR(ts, ms - 1)]; ub_vals += [np.ones(sup.size)]
+    ub_rows += [sup]; ub_cols += [shipped(ts, ms - 1)]; ub_vals += [np.ones(sup.size)]
     later = ts > 0
     ub_rows += [sup[later]]; ub_cols += [iI(ts[later] - 1, ms[later])]; ub_vals += [-np.ones(later.sum())]
     b_ub = np.where(ts == 0, d["I0"][ms] if M > 1 else 0.0, 0.0)
+    if sample:
+        landed = ts - d["L"][ms] >= 0
+        ub_rows += [sup[landed]]; ub_cols += [iR(ts[landed] - d["L"][ms[landed]], ms[landed])]
+        ub_vals += [-np.ones(landed.sum())]
+        below_order = sup.size + sup
+        ub_rows += [below_order, below_order]; ub_cols += [iX(ts, ms - 1), iR(ts, ms - 1)]
+        ub_vals += [np.ones(sup.size), -np.ones(sup.size)]
+        b_ub = np.concatenate([b_ub, np.zeros(sup.size)])
     A_ub = sp.csr_matrix((np.concatenate(ub_vals) if ub_vals else np.zeros(0),
                           (np.concatenate(ub_rows) if ub_rows else np.zeros(0, int),
                            np.concatenate(ub_cols) if ub_cols else np.zeros(0, int))),
-                         shape=(sup.size, n))
+                         shape=(b_ub.size, n))
 
     disc = np.exp(np.arange(T) * d["log_alpha"])  # the env's alpha**n = exp(n log alpha)
     reward = np.zeros(n)
@@ -150,10 +176,13 @@ def build_model(env, params: EnvParams) -> _Model:
     reward[iR(np.arange(T), M - 1)] -= d["r"][M] * disc
     reward[iU(np.arange(T))] = -d["k"][0] * disc
     reward[iI(t_flat, m_flat)] = -d["h"][m_flat] * disc[t_flat]
+    if sample:  # - k_m (R[t,m-1] - X[t,m-1]): the supplier's unfilled share
+        reward[iR(ts, ms - 1)] -= d["k"][ms] * disc[ts]
+        reward[iX(ts, ms - 1)] += d["k"][ms] * disc[ts]
     lower = np.zeros(n)
     upper = np.full(n, np.inf)
     upper[iR(t_flat, m_flat)] = d["c"][m_flat]
-    return _Model(T, M, d["c"], A_eq, b_eq, A_ub, b_ub, -reward, lower, upper, ret, d["backlog"])
+    return _Model(T, M, d["c"], A_eq, b_eq, A_ub, b_ub, -reward, lower, upper, ret, d["backlog"], sample)
 
 
 def _initial_stock(value, M: int) -> np.ndarray:
@@ -184,6 +213,7 @@ def solve_path(model: _Model, demand, *, integer: bool = True, initial_on_hand=N
     integrality = np.zeros(n)
     if integer:
         integrality[: T * M] = 1  # orders integer => on hand, sales and unfilled integer too
+        integrality[2 * T * M + 2 * T:] = 1  # the suppliers' sales (sample semantics)
     constraints = [LinearConstraint(model.A_eq, b_eq, b_eq)]
     if model.A_ub.shape[0]:
         constraints.append(LinearConstraint(model.A_ub, -np.inf, b_ub))
@@ -195,9 +225,12 @@ def solve_path(model: _Model, demand, *, integer: bool = True, initial_on_hand=N
     orders = x[: T * M].reshape(T, M)
     if integer:
         orders = np.round(orders)
+    base = 2 * T * M + 2 * T
+    shortfall = (orders[:, :-1] - x[base:].reshape(T, M - 1) if model.sample
+                 else np.zeros((T, M - 1)))
     return OracleSolution(reward=float(-res.fun), orders=orders,
                           on_hand=x[T * M: 2 * T * M].reshape(T, M), sales=x[2 * T * M: 2 * T * M + T],
-                          unfilled=x[2 * T * M + T:])
+                          unfilled=x[2 * T * M + T: base], supplier_unfilled=shortfall)
 
 
 def _paths_and_stock(paths, initial_on_hand):

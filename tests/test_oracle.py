@@ -1,4 +1,5 @@
 """The perfect-information bound: exact on replay, above every policy, near the LP reference."""
+import dataclasses
 from functools import partial
 
 import jax
@@ -143,9 +144,48 @@ def test_bound_starts_from_each_episodes_drawn_initial_stock():
         assert float(reward[0]) == pytest.approx(sol.reward, rel=1e-5, abs=1e-4)
     with pytest.raises(ConfigError, match="initial_on_hand"):
         solve_path(model, paths.actual[0], initial_on_hand=[1.0, 2.0])
-    sample_env, sample_params = sc_jax.make("hybrid_sample", semantics="sample", periods=30)
-    with pytest.raises(ConfigError, match="supply_semantics"):
-        oracle_rewards(sample_env, sample_params, paths.actual)
+
+
+def test_sample_semantics_bound_replays_exactly_and_bounds_every_policy():
+    """Under the hybrid sample's supply rule (a supplier's shortfall still arrives, charged its k)
+    the oracle's orders replayed through the env give exactly its optimum, on random chains (lead
+    times 0..3, tight supplier stock, v0 and v1) and on hybrid_sample from each episode's drawn
+    stock; the bound is above every policy, and a supplier's unfilled share is charged."""
+    from sc_jax.env.rollout import sample_paths
+
+    env, params, paths = random_instances(num_products=4, seed=5)
+    env = dataclasses.replace(env, supply_semantics="sample")
+    paths = paths[:, :4]
+    P, S, _ = paths.shape
+    models = [build_model(env, jax.tree.map(lambda x, p=p: x[p], params)) for p in range(P)]
+    solutions = [[solve_path(models[p], paths[p, i]) for i in range(S)] for p in range(P)]
+    bound = np.array([[sol.reward for sol in row] for row in solutions])
+    orders = jnp.asarray(np.array([[sol.orders for sol in row] for row in solutions]), jnp.int32)
+    replayed = np.asarray(_replay_rewards(env, orders, params, jnp.asarray(paths, jnp.int32)))
+    np.testing.assert_allclose(replayed, bound, rtol=1e-5, atol=2e-3)
+    shortfall = np.array([[sol.supplier_unfilled.sum() for sol in row] for row in solutions])
+    assert np.all(shortfall >= -1e-9) and np.any(shortfall > 0.5)  # orders beyond a supplier's stock occur
+    for policy, policy_params in ((constant_order, jnp.full((P, 3), 12.0)),):
+        def one_product(pp, p, path):
+            demand = jax.vmap(env.stationary_path, in_axes=(0, None))(path, p)
+            return rollout(env, policy, pp, p, demand=demand)[0]
+        rewards = np.asarray(jax.vmap(one_product)(policy_params, params, jnp.asarray(paths, jnp.int32)))
+        assert np.all(rewards <= bound + 1e-3)
+    exact_env = dataclasses.replace(env, supply_semantics="exact")
+    exact_bound = oracle_rewards(exact_env, params, paths)
+    assert not np.allclose(exact_bound, bound)  # the supply rule matters on these chains
+
+    sample_env, sample_params = sc_jax.make("hybrid_sample", cost_ratio=100.0, sigma_max=4, semantics="sample",
+                                            periods=30)
+    keys = jax.random.split(jax.random.PRNGKey(3), 3)
+    drawn = jax.device_get(sample_paths(sample_env, sample_params, keys))
+    model = build_model(sample_env, sample_params)
+    for i in range(len(keys)):
+        sol = solve_path(model, drawn.actual[i], initial_on_hand=drawn.initial_on_hand[i])
+        assert sol.supplier_unfilled.shape == (30, 2) and np.all(sol.supplier_unfilled >= -1e-9)
+        reward, _, _ = rollout(sample_env, replay_order, jnp.asarray(sol.orders, jnp.int32), sample_params,
+                               keys[i:i + 1])
+        assert float(reward[0]) == pytest.approx(sol.reward, rel=1e-5, abs=1e-4)
 
 
 def test_safety_bound_uses_each_episodes_drawn_initial_stock():
