@@ -27,10 +27,17 @@ def test_defaults_compose():
     assert cfg.hdpo.enabled and cfg.sigma_rule.enabled  # issues #13 and #15: in the default table
 
 
-def test_runs_end_to_end_and_writes_results(tmp_path):
-    module = importlib.import_module("experiments.reproduce_orgym")
-    results = module.run(compose_cfg(TINY), run_dir=tmp_path)
-    on_disk = json.loads((tmp_path / "results.json").read_text())
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One end-to-end run on the tiny budget (both variants, every default method but the slow
+    ones), shared by the two tests below: (results, run dir)."""
+    run_dir = tmp_path_factory.mktemp("reproduce_orgym")
+    return importlib.import_module("experiments.reproduce_orgym").run(compose_cfg(TINY), run_dir=run_dir), run_dir
+
+
+def test_runs_end_to_end_and_writes_results(tiny_run):
+    results, run_dir = tiny_run
+    on_disk = json.loads((run_dir / "results.json").read_text())
     assert set(on_disk) == {"v0", "v1"}
     for variant in ("v0", "v1"):
         rows = on_disk[variant]
@@ -41,12 +48,12 @@ def test_runs_end_to_end_and_writes_results(tmp_path):
             assert row["gap_to_bound"] >= -1e-3
         assert rows["oracle"]["gap_to_bound"] == pytest.approx(0.0, abs=1e-9)
         assert rows["base_stock"]["mean"] == pytest.approx(results[variant]["base_stock"]["mean"])
-    details = json.loads((tmp_path / "details.json").read_text())
+    details = json.loads((run_dir / "details.json").read_text())
     search = details["v0"]["base_stock"]
     assert search["train_reward"] >= search["grid_train_reward"]  # refinement never loses
-    assert (tmp_path / "results.png").stat().st_size > 1000
-    assert "| base_stock |" in (tmp_path / "results.md").read_text()
-    assert "| sigma_rule |" in (tmp_path / "results.md").read_text()
+    assert (run_dir / "results.png").stat().st_size > 1000
+    assert "| base_stock |" in (run_dir / "results.md").read_text()
+    assert "| sigma_rule |" in (run_dir / "results.md").read_text()
     # the sigma rule: Poisson(20) sigma = sqrt(20) per day, z per stage from the training paths
     row, search = on_disk["v1"]["sigma_rule"], details["v1"]["sigma_rule"]
     assert row["sigma_per_day"] == pytest.approx(20 ** 0.5, rel=1e-6) and row["z"] == search["z"]
@@ -55,9 +62,10 @@ def test_runs_end_to_end_and_writes_results(tmp_path):
     assert search["train_paths"] == 64
 
 
-def test_sigma_rule_is_tuned_on_training_paths_only(tmp_path):
+def test_sigma_rule_is_tuned_on_training_paths_only(tiny_run, tmp_path):
     """Other held-out paths (fewer of them) leave the tuned z unchanged; its training reward is the
-    mean over the training paths PRNGKey(seed), recomputed here."""
+    mean over the training paths PRNGKey(seed), recomputed here. The first run is the shared tiny
+    run (64 held-out paths); the second runs v1 alone, without DFO."""
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -69,7 +77,7 @@ def test_sigma_rule_is_tuned_on_training_paths_only(tmp_path):
 
     module = importlib.import_module("experiments.reproduce_orgym")
     fast = TINY + ["variants=[v1]", "dfo.enabled=false", "plot=false"]
-    first = module.run(compose_cfg(fast), run_dir=tmp_path / "a")
+    first, first_dir = tiny_run
     second = module.run(compose_cfg(fast + ["eval.paths=32", "oracle.paths=8"]), run_dir=tmp_path / "b")
     z = first["v1"]["sigma_rule"]["z"]
     assert second["v1"]["sigma_rule"]["z"] == z
@@ -79,7 +87,7 @@ def test_sigma_rule_is_tuned_on_training_paths_only(tmp_path):
     train = demand_paths(env, params, jax.random.PRNGKey(0), 64)[0]
     reward = candidate_rewards(env, sigma_rule_policy("installation", True, "before_arrivals"),
                                jnp.asarray([z], jnp.float32), params, train).mean()
-    details = json.loads((tmp_path / "a" / "details.json").read_text())
+    details = json.loads((first_dir / "details.json").read_text())
     assert float(reward) == pytest.approx(details["v1"]["sigma_rule"]["train_reward"], rel=1e-5)
     assert np.isfinite(first["v1"]["sigma_rule"]["mean"])
 

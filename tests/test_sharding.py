@@ -54,8 +54,30 @@ def _run(devices: int, *args, script: str = SCRIPT) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_eight_devices_evaluate_like_one():
-    one, eight = _run(1), _run(8)
+ONE_DEVICE_SCRIPT = textwrap.dedent("""
+    import contextlib, io, json, sys
+    out = {}
+    for name, source in %r:
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            try:
+                exec(compile(source, name, "exec"), {"__name__": "__main__"})
+            except SystemExit:
+                pass
+        out[name] = json.loads(printed.getvalue().strip().splitlines()[-1])
+    json.dump(out, sys.stdout)
+""")
+
+
+@pytest.fixture(scope="module")
+def one_device():
+    """The one-device reference of both scripts below, run in one subprocess (one interpreter and
+    JAX start-up instead of two; each script runs in a fresh namespace, as with `python -c`)."""
+    return _run(1, script=ONE_DEVICE_SCRIPT % ((("evaluate", SCRIPT), ("hybrid", HYBRID_SCRIPT)),))
+
+
+def test_eight_devices_evaluate_like_one(one_device):
+    one, eight = one_device["evaluate"], _run(8)
     assert one["devices"] == 1 and eight["devices"] == 8
     for name in ("reward", "fill", "costs"):
         np.testing.assert_allclose(eight[name], one[name], rtol=1e-6, err_msg=name)
@@ -89,10 +111,10 @@ HYBRID_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_hybrid_episodes_split_samples_over_devices_like_one():
+def test_hybrid_episodes_split_samples_over_devices_like_one(one_device):
     """sc_jax.hybrid_jax: the samples of a batch of episodes spread over 2 devices (the capacity
     stage's skip test and search reduce across them) give the numbers of one device."""
-    one, two = _run(1, script=HYBRID_SCRIPT), _run(2, script=HYBRID_SCRIPT)
+    one, two = one_device["hybrid"], _run(2, script=HYBRID_SCRIPT)
     assert two["keys_sharded"] == 2 and two["cost_devices"] == 2 and one["cost_devices"] == 1
     assert np.sum(one["binding"]) > 0  # the capacity binds: the cross-device reductions matter
     np.testing.assert_allclose(two["cost"], one["cost"], rtol=1e-6)

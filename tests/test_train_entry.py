@@ -103,14 +103,6 @@ def test_train_rejects_bad_config(train_mod, overrides, message, tmp_path):
     assert not (tmp_path / "results.json").exists()
 
 
-def test_train_with_all_zero_lead_times(train_mod, tmp_path):
-    """OR-Gym needs max(L) >= 1; sc_jax trains and evaluates with L = [0, 0, 0]."""
-    cfg = _compose("train", TINY_PPO + ["env.L=[0,0,0]", "agent.ppo.total_timesteps=240",
-                                        "eval.num_paths=8"])
-    results = train_mod.run(cfg, run_dir=tmp_path)
-    assert results["num_updates"] == 1 and np.isfinite(results["eval"]["mean_reward"])
-
-
 def test_evaluate_needs_a_checkpoint(evaluate_mod, tmp_path):
     from sc_jax.errors import ConfigError
 
@@ -122,17 +114,22 @@ def test_evaluate_needs_a_checkpoint(evaluate_mod, tmp_path):
 
 def test_in_process_grid_trains_every_point_in_one_call(train_mod, tmp_path):
     """grid.cost_ratio: every point x seed in one jitted call; each point keeps its best seed,
-    its checkpoint reloads at its own ratio, and its evaluation matches the point's params."""
+    its checkpoint reloads at its own ratio, and its evaluation matches the point's params.
+    With all-zero lead times (OR-Gym needs max(L) >= 1; sc_jax trains and evaluates with
+    L = [0, 0, 0]: history length 0, a 3-number observation): one run, one training compile, for
+    both (they were two tests, each compiling its own trainer)."""
     from sc_jax.agents.brains import load_brain
 
     cfg = _compose("train", TINY_PPO + ["grid.cost_ratio=[10,1000]", "num_seeds=2", "agent.ppo.total_timesteps=240",
-                                        "eval.num_paths=8", "plot=false"])
+                                        "eval.num_paths=8", "plot=false", "env.L=[0,0,0]"])
     results = train_mod.run(cfg, run_dir=tmp_path)
     points = results["grid_points"]
     assert [p["cost_ratio"] for p in points] == [10.0, 1000.0] and results["grid"] == {"cost_ratio": [10, 1000]}
     assert all(len(p["final_train_return_per_seed"]) == 2 for p in points)
+    assert results["num_updates"] == 1 and all(np.isfinite(p["eval"]["mean_reward"]) for p in points)
     # lower holding cost (ratio 1000) -> a higher reward under the same policy class
     assert points[1]["eval"]["mean_reward"] > points[0]["eval"]["mean_reward"]
-    brain, _, _, _, params, saved = load_brain(tmp_path / "checkpoint" / "point_1")
+    brain, _, _, env, params, saved = load_brain(tmp_path / "checkpoint" / "point_1")
     assert brain == "orders" and float(params.cost_ratio) == 1000.0 and saved["grid_point"] == {"cost_ratio": 1000.0}
+    assert env.history_length == 0 and env.obs_size == 3 and np.asarray(params.lead_time).tolist() == [0, 0, 0]
     assert json.loads((tmp_path / "results.json").read_text())["grid_points"][0]["cost_ratio"] == 10.0
