@@ -66,6 +66,8 @@ def test_orders_respect_capacity_and_negative_z_orders_less():
                 assert np.all(np.asarray(high) <= np.asarray(params.supply_capacity))
                 low, mid = act(jnp.full(3, -1.0), state, params), act(jnp.zeros(3), state, params)
                 assert np.all(np.asarray(low) <= np.asarray(mid))
+                # the tuning grid's lowest z (conf/reproduce_hybrid.yaml): "order nothing"
+                assert np.all(np.asarray(act(jnp.full(3, -1000.0), state, params)) == 0)
 
 
 def test_vmapped_over_products_and_samples():
