@@ -657,19 +657,10 @@ def _single(sem, s, full, brain, tuned, logger, raw, timings, brain_hdpo=None, b
                     entry["solve_s_per_episode_day"] = float(result.solve_s.sum() / (env.periods * exp["episodes"]))
                     entry["statuses"] = result.statuses
                     entry["settings"] = result.settings
-                elif method == "bound" or method == "brain_es":
-                    if sem != "exact" and method == "brain_es":
-                        continue  # _brain_es's docstring: exact semantics only
-                    if method == "bound":
-                        entry["env_cost"], entry["notebook_cost"] = _bound(env, params, keys)
-                    else:
-                        mp, recorded = _mp(method, "single_sku", (ratio, sigma), tuned, brain_params,
-                                           full["agent"]["safety"], hdpo_params, es_params)
-                        out = jax.device_get(runner(mp, p1, reset_keys, act_keys))
-                        entry["env_cost"] = np.asarray(out.cost[:, 0], np.float64)
-                        entry["notebook_cost"] = np.asarray(out.notebook_day[NOTEBOOK_FIRST_DAY:, :, 0],
-                                                            np.float64).sum(0)
-                        entry["params"] = recorded
+                elif method == "bound":
+                    entry["env_cost"], entry["notebook_cost"] = _bound(env, params, keys)
+                elif method == "brain_es" and sem != "exact":
+                    continue  # _brain_es's docstring: exact semantics only
                 else:
                     if (method == "brain_alloc" and act is None) or (method == "brain_hdpo" and hdpo_act is None):
                         raise AssertionError("brain missing")

@@ -44,7 +44,7 @@ from sc_jax.env.types import DemandPath, EnvParams, EnvState
 from sc_jax.errors import ConfigError
 from sc_jax.hybrid import observes_utilisation, stage_utilisation
 from sc_jax.policies.order_up_to import forecast_window, order_up_to
-from sc_jax.sample_metrics import NOTEBOOK_FIRST_DAY, NOTEBOOK_K
+from sc_jax.sample_metrics import NOTEBOOK_FIRST_DAY, notebook_day_terms
 from sc_jax.sharding import shard_batch
 
 EPISODE_ALLOCATIONS = ("jax", "none")  # "none": no capacity stage (the env refuses arrivals: brain only)
@@ -126,7 +126,6 @@ def make_episode(env, policy: Callable, *, allocation: str = "jax", action_frequ
 
     def episodes(policy_params, params: EnvParams, keys, min_cut_cost_fraction=1e-3) -> EpisodeStats:
         S, N, M = keys.shape[0], params.initial_inventory.shape[0], params.num_stages
-        k_note = jnp.asarray(NOTEBOOK_K, jnp.float32)
         k_reset, k_act = jax.vmap(jax.random.split, out_axes=1)(keys)
         reset = jax.vmap(lambda k: jax.vmap(env.reset)(jax.random.split(k, N), params)[1])
         state = reset(k_reset).replace(time=jnp.zeros((), jnp.int32))
@@ -157,8 +156,8 @@ def make_episode(env, policy: Callable, *, allocation: str = "jax", action_frequ
 
         def step(state, params, orders):
             _, state, _, _, info = env.step_env(None, state, orders, params)
-            notebook = (info.lost[:M].astype(jnp.float32) @ k_note[:M]
-                        + (info.on_hand.astype(jnp.float32) @ k_note[:M]) / params.cost_ratio)
+            lost_term, held_term = notebook_day_terms(info)
+            notebook = lost_term + held_term / params.cost_ratio
             return state, (info.holding_cost, info.shortage_cost, info.overflow_cost, info.overflow,
                            info.shared_utilisation, notebook)
 

@@ -41,7 +41,7 @@ from sc_jax.policies.base_stock import base_stock
 from sc_jax.policies.order_up_to import forecast_window, order_up_to
 from sc_jax.policies.random_safety import SafetyRange, random_safety
 from sc_jax.policies.sigma_rule import sigma_rule_policy
-from sc_jax.sample_metrics import NOTEBOOK_FIRST_DAY, NOTEBOOK_K
+from sc_jax.sample_metrics import NOTEBOOK_FIRST_DAY, notebook_day_terms
 
 #: the JAX methods `method_policy` switches between (index = position); "brain" is the brain of
 #: `brain_act` (PPO in experiments/reproduce_hybrid.py), "brain_hdpo" the one of `hdpo_act`,
@@ -200,7 +200,6 @@ def make_daily_runner(env, brain_act: Callable | None = None, *, timing: str = "
     decide, order = method_policy(brain_act, timing, hdpo_act, capacity_z)
     horizon = env.history_length + 1
     T = env.periods
-    k_note = jnp.asarray(NOTEBOOK_K, jnp.float32)
 
     def inputs(mp, safety, state, params, utilisation):
         return (order(mp, safety, state, params, utilisation), state.on_hand, state.in_transit,
@@ -209,9 +208,8 @@ def make_daily_runner(env, brain_act: Callable | None = None, *, timing: str = "
 
     def step(state, params, orders):
         _, state, _, _, info = env.step_env(None, state, orders, params)
-        M = info.on_hand.shape[-1]
-        notebook = (info.lost[:M].astype(jnp.float32) @ k_note[:M]
-                    + (info.on_hand.astype(jnp.float32) @ k_note[:M]) / params.cost_ratio)
+        lost_term, held_term = notebook_day_terms(info)
+        notebook = lost_term + held_term / params.cost_ratio
         return state, (info.holding_cost + info.shortage_cost + info.overflow_cost, notebook,
                        info.lost.sum(), info.overflow, info.shared_utilisation)
 
@@ -281,15 +279,13 @@ def _scenario_costs_fn(env, timing: str, objective: str, first_day: int):
     daily orders policy: kind 1 = order-up-to with a constant safety stock, 3 = the sigma rule,
     4 = echelon base stock, as POLICY_MODES)."""
     _, order = method_policy(None, timing)
-    k_note = jnp.asarray(NOTEBOOK_K, jnp.float32)
 
     def act(mp, state, params, key):
         del key
         return order(mp, mp.safety, state, params)
 
     def collect(tr):
-        M = tr.info.on_hand.shape[-1]
-        return tr.info.lost[:M].astype(jnp.float32) @ k_note[:M], tr.info.on_hand.astype(jnp.float32) @ k_note[:M]
+        return notebook_day_terms(tr.info)
 
     @jax.jit
     def costs(kind, by_scenario, keys, candidates):

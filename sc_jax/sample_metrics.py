@@ -12,10 +12,11 @@ remaining days of each episode.
 each 10-day decision step (all SKUs and stages, each SKU's own k and h), drops the first step
 (`iteration > 1`), and plots the mean and standard error over all remaining points of all episodes.
 
-NumPy only. Shapes: T days first, any batch axes after.
+NumPy, except `notebook_day_terms` (JAX, for jitted episodes). Shapes: T days first, any batch axes after.
 """
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 
 from sc_jax.checks import check_integer
@@ -90,6 +91,15 @@ def notebook_daily_cost(lost, on_hand, cost_ratio, *, k=NOTEBOOK_K):
     return (lost[..., :M] @ k) + (on_hand @ k) / ratio
 
 
+def notebook_day_terms(info):
+    """One env step's notebook terms, traced (jit-able): (sum_j k'_j lost_j, sum_j k'_j on_hand_j)
+    over the M stocked stages of `info` (sc_jax's step info of one product: lost [M + 1], on_hand
+    [M]); the day's cost is lost_term + on_hand_term / cost_ratio (`notebook_daily_cost`)."""
+    k = jnp.asarray(NOTEBOOK_K, jnp.float32)
+    M = info.on_hand.shape[-1]
+    return info.lost[..., :M].astype(jnp.float32) @ k[:M], info.on_hand.astype(jnp.float32) @ k[:M]
+
+
 def notebook_cost(lost, on_hand, cost_ratio, *, first_day: int = NOTEBOOK_FIRST_DAY, k=NOTEBOOK_K):
     """[...] the single-SKU figures' metric per episode: notebook_daily_cost summed over days
     t >= first_day (module docstring)."""
@@ -122,6 +132,6 @@ def mean_standard_error(points):
     return float(values.mean()), float(values.std(ddof=1) / np.sqrt(values.size))
 
 
-__all__ = ["NOTEBOOK_FIRST_DAY", "NOTEBOOK_K", "PUBLISHED_MULTI_SKU", "PUBLISHED_SINGLE_SKU",
+__all__ = ["NOTEBOOK_FIRST_DAY", "NOTEBOOK_K", "notebook_day_terms", "PUBLISHED_MULTI_SKU", "PUBLISHED_SINGLE_SKU",
            "PUBLISHED_SINGLE_SKU_LOST_R100", "REFERENCE_REIMPLEMENTATION", "mean_standard_error",
            "notebook_cost", "notebook_daily_cost", "step_points"]

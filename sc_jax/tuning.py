@@ -273,13 +273,12 @@ def sigma_rule_costs(env, act, params_by_level: EnvParams, keys, candidates, obj
     axis [L]) on the same training keys [S] (common random numbers). objective "env_cost": the
     env's own cost (-reward); "notebook_cost": the sample's notebook metric
     (sc_jax.sample_metrics: k' = [0.15, 0.10, 0.05], h' = k' / cost_ratio, days >= first_day)."""
-    k_note = jnp.asarray((0.15, 0.10, 0.05), jnp.float32)
+    from sc_jax.sample_metrics import notebook_day_terms
 
     def collect(tr):
         if objective == "env_cost":
             return None
-        M = tr.info.on_hand.shape[-1]
-        return tr.info.lost[:M] @ k_note[:M], tr.info.on_hand.astype(jnp.float32) @ k_note[:M]
+        return notebook_day_terms(tr.info)
 
     def one(z, p):
         reward, kept, _ = rollout(env, act, z, p, keys, collect=collect if objective != "env_cost" else None)
