@@ -25,6 +25,11 @@ Methods (results.json keys; single SKU / multi SKU):
                        product's features and the stages' shared utilisation, trained here by ES in
                        the coupled episode of the experiment's catalogs (capacity stage in the loop,
                        training episodes only) + the capacity stage
+  fixed_safety_mip     single SKU: MIP-mixed plus a soft safety target z sqrt(sum sigma^2) per stage (penalty
+                       w k per unit-day short), z per ratio and sigma tuned, z = 0 (MIP-mixed) a candidate:
+                       issue #15's fixed-safety hybrid
+  brain_safety_mip     single SKU: the brain's safety stocks every 10 days as MIP-mixed's soft safety target
+                       (the sample's brain + "Safety" controller; issue #10's ablation row)
   base_stock           echelon base stock per ratio and sigma (tuned; single SKU)
   bound                perfect information (sc_jax.oracle; single SKU, either semantics)
 Metrics: env_cost (the env's own cost, all days, each SKU's k and h) and notebook_cost (single SKU:
@@ -64,7 +69,7 @@ from sc_jax.env.wrappers import check_sigma_levels
 from sc_jax.errors import ConfigError
 from sc_jax.hybrid_reproduction import (hybrid_keys, make_daily_runner, method_params, product_grid, single_keys,
                                         tune_constant)
-from sc_jax.mip_mixed import ALIGNMENTS, run_mip_mixed
+from sc_jax.mip_mixed import ALIGNMENTS, policy_safety_targets, run_mip_mixed, sigma_safety_targets
 from sc_jax.runlog import hydra_run_dir, logger_from_cfg, stop_cleanly_on_interrupt, write_json, write_text_atomic
 from sc_jax.sample_metrics import (NOTEBOOK_FIRST_DAY, PUBLISHED_MULTI_SKU, PUBLISHED_SINGLE_SKU, mean_standard_error,
                                    notebook_cost, step_points)
@@ -76,7 +81,8 @@ KEYS = ("agent", "logger", "ratios", "sigma_levels", "episodes", "num_skus", "se
         "single_sku", "multi_sku", "mip_mixed", "tuning", "brain", "brain_hdpo", "capacity_brain", "brain_es", "plot",
         "resume")
 SINGLE_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "base_stock", "bound", "sigma_rule",
-                  "fixed_safety", "brain_hdpo", "brain_es")
+                  "fixed_safety", "brain_hdpo", "brain_es", "fixed_safety_mip", "brain_safety_mip")
+MIP_METHODS = ("mip_mixed", "fixed_safety_mip", "brain_safety_mip")  # the rolling MILP every day (host loop)
 MULTI_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "sigma_rule_alloc", "fixed_safety_alloc",
                  "capacity_brain_alloc")
 METRICS = ("env_cost", "notebook_cost")
@@ -98,6 +104,10 @@ DESCRIPTIONS = {
     "brain_es": "one network over every ratio and sigma correcting the tuned sigma rule's z per stage every day (its "
                 "ratio, forecast cv and scale, positions, the day), trained by ES on the semantics' tuning objective "
                 "over the single-SKU points (sc_jax.agents.capacity_brain, residual); exact semantics only",
+    "fixed_safety_mip": "MIP-mixed plus a soft safety target z sqrt(sum sigma^2) over each stage's cover window "
+                        "(penalty w k per unit-day short), z per ratio and sigma tuned (z = 0, MIP-mixed, a candidate)",
+    "brain_safety_mip": "the safety-stock brain every 10 days as MIP-mixed's soft safety target (the sample's brain + "
+                        "'Safety' controller, penalty w k per unit-day short)",
     "base_stock": "echelon base stock per ratio and sigma",
     "bound": "perfect-information MILP (sc_jax.oracle, under the run's semantics; its notebook_cost is that of the "
              "env-cost-optimal plan, not a bound on the notebook metric)",
@@ -171,7 +181,8 @@ def settings(full: dict) -> dict:
         "mip_rel_gap": check_number("mip_mixed.mip_rel_gap", mip["mip_rel_gap"], "a number in [0, 1)",
                                     lambda x: 0 <= x < 1)}
     tuning = dict(full["tuning"])
-    reject_unknown_keys(tuning, ("train_episodes", "objective", "sigma_rule", "safety", "base_stock"), "tuning")
+    reject_unknown_keys(tuning, ("train_episodes", "objective", "sigma_rule", "safety", "base_stock", "mip_safety"),
+                        "tuning")
     t = {"train_episodes": check_integer("tuning.train_episodes", tuning["train_episodes"], 1)}
     objective = dict(tuning["objective"] or {})
     reject_unknown_keys(objective, SUPPLY_SEMANTICS, "tuning.objective")
@@ -196,6 +207,14 @@ def settings(full: dict) -> dict:
     t["bs_grid_step"] = check_integer("tuning.base_stock.grid_step", bs["grid_step"], 1)
     t["bs_steps"] = [int(x) for x in check_number_list("tuning.base_stock.steps", bs["steps"], "integers >= 1",
                                               lambda a: np.all(a >= 1) and np.all(a == np.round(a)), empty=True)]
+    ms = dict(tuning.get("mip_safety") or {})
+    reject_unknown_keys(ms, ("z_values", "penalty_weight"), "tuning.mip_safety")
+    t["mip_z_values"] = [float(x) for x in check_number_list(
+        "tuning.mip_safety.z_values", ms.get("z_values", [0.0, 1.0, 2.0, 3.0]), "finite numbers >= 0 (one z for every stage)",
+        lambda a: a.size > 0 and np.all(np.isfinite(a)) and np.all(a >= 0))]
+    t["mip_penalty_weight"] = check_number("tuning.mip_safety.penalty_weight", ms.get("penalty_weight", 1.0),
+                                           "a number >= 0 (x the retail k per unit-day short)",
+                                           lambda x: 0 <= x < float("inf"))
     out["tuning"] = t
     brain = dict(full["brain"])
     reject_unknown_keys(brain, ("checkpoint", "train_semantics", "seed"), "brain")
@@ -576,6 +595,46 @@ def _tune(sem: str, s: dict, full: dict, needed: dict, logger, timings: dict) ->
     return out
 
 
+def _mip_run(sem: str, s: dict, env, params, keys, safety_target=None):
+    """run_mip_mixed with the run's MIP settings (keys [P, S]); a safety target with its penalty weight."""
+    return run_mip_mixed(env, params, keys, alignment=s["mip_mixed"]["alignment"],
+                         time_limit=s["mip_mixed"]["time_limit"], mip_rel_gap=s["mip_mixed"]["mip_rel_gap"],
+                         safety_target=safety_target, safety_penalty_weight=s["tuning"]["mip_penalty_weight"])
+
+
+def _mip_safety_z(sem: str, s: dict, z, lead_times):
+    return sigma_safety_targets(z, lead_times, timing=TIMING[sem], alignment=s["mip_mixed"]["alignment"])
+
+
+def _tune_mip_safety(sem: str, s: dict, logger, timings: dict) -> dict:
+    """fixed_safety_mip's z per single-SKU point: every candidate of tuning.mip_safety.z_values (one
+    z for every stage) on the training episodes, all candidates in one day's model (a product each);
+    the lowest mean of the semantics' tuning objective wins (ties: the smaller z, so z = 0, MIP-mixed
+    itself, wins any tie)."""
+    t0 = time.perf_counter()
+    t, exp = s["tuning"], s["single_sku"]
+    keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(s["seed"]), 1), t["train_episodes"])
+    values = sorted(t["mip_z_values"])
+    objective = t["objective"][sem]
+    out, costs = {}, {}
+    for ratio in exp["ratios"]:
+        for sigma in exp["sigma_levels"]:
+            env, params = make("hybrid_sample", cost_ratio=ratio, sigma_max=sigma, semantics=sem, periods=s["periods"])
+            z = np.repeat(np.asarray(values)[:, None], params.num_stages, axis=1)  # [C, M]
+            result = _mip_run(sem, s, env, replicate(params, len(values)),
+                              jnp.broadcast_to(keys[None], (len(values),) + keys.shape),
+                              _mip_safety_z(sem, s, z, np.asarray(params.lead_time)))
+            cost = (result.cost if objective == "env_cost"
+                    else notebook_cost(result.daily["lost"], result.daily["on_hand"], ratio)).mean(axis=1)
+            best = int(np.argmin(cost))  # the first (smallest z) among equals
+            out[(ratio, sigma)] = [float(x) for x in z[best]]
+            costs[(ratio, sigma)] = {f"{v:g}": float(c) for v, c in zip(values, cost)}
+    timings[f"tune_mip_safety_{sem}_s"] = time.perf_counter() - t0
+    logger.info(f"[reproduce_hybrid] {sem}: fixed_safety_mip's z tuned ({len(values)} candidates x "
+                f"{len(out)} points, {timings[f'tune_mip_safety_{sem}_s']:.1f}s)")
+    return {"mip_safety": out, "mip_safety_train_cost": costs}
+
+
 # ------------------------------------------------------------------------------- experiments
 
 def _mp(method: str, exp: str, point, tuned: dict, brain, safety_cfg: dict, brain_hdpo=None, capacity_brain=None):
@@ -648,10 +707,18 @@ def _single(sem, s, full, brain, tuned, logger, raw, timings, brain_hdpo=None, b
             for method in exp["methods"]:
                 entry = {}
                 t0 = time.perf_counter()
-                if method == "mip_mixed":
-                    result = run_mip_mixed(env, params, keys[None], alignment=s["mip_mixed"]["alignment"],
-                                           time_limit=s["mip_mixed"]["time_limit"],
-                                           mip_rel_gap=s["mip_mixed"]["mip_rel_gap"])
+                if method in MIP_METHODS:
+                    target = None
+                    if method == "fixed_safety_mip":
+                        entry["params"] = {"z": tuned["mip_safety"][(ratio, sigma)],
+                                           "penalty_weight": s["tuning"]["mip_penalty_weight"]}
+                        target = _mip_safety_z(sem, s, tuned["mip_safety"][(ratio, sigma)], np.asarray(params.lead_time))
+                    elif method == "brain_safety_mip":
+                        if act is None:
+                            raise AssertionError("brain missing")
+                        entry["params"] = {"penalty_weight": s["tuning"]["mip_penalty_weight"], "every": 10}
+                        target = policy_safety_targets(act, brain_params, p1, act_keys, every=10)
+                    result = _mip_run(sem, s, env, params, keys[None], target)
                     entry["env_cost"] = result.cost[0]
                     entry["notebook_cost"] = notebook_cost(result.daily["lost"], result.daily["on_hand"], ratio)[0]
                     entry["solve_s_per_episode_day"] = float(result.solve_s.sum() / (env.periods * exp["episodes"]))
@@ -940,6 +1007,7 @@ def run(cfg, run_dir=None) -> dict:
         methods = set(s["single_sku"]["methods"] if s["single_sku"]["enabled"] else []) | \
             set(s["multi_sku"]["methods"] if s["multi_sku"]["enabled"] else [])
         needed = {"safety": bool(methods & {"static_alloc", "fixed_safety", "fixed_safety_alloc"}),
+                  "mip_safety": "fixed_safety_mip" in methods and s["single_sku"]["enabled"],
                   "sigma_rule": bool(methods & {"sigma_rule", "sigma_rule_alloc", "brain_es"}),
                   "base_stock": "base_stock" in methods and s["single_sku"]["enabled"]}
         logger.info(f"[reproduce_hybrid] semantics {s['semantics']}; single SKU {s['single_sku']['enabled']} "
@@ -947,13 +1015,15 @@ def run(cfg, run_dir=None) -> dict:
                     f"{s['single_sku']['episodes']} episodes); {s['multi_sku']['num_skus']} SKUs "
                     f"{s['multi_sku']['enabled']} (ratios {s['multi_sku']['ratios']}, sigma "
                     f"{s['multi_sku']['sigma_levels']}, {s['multi_sku']['episodes']} episodes); load {machine['load_average']}")
-        brains = _brain(full, s, run_dir, logger, timings) if "brain_alloc" in methods else {}
+        brains = _brain(full, s, run_dir, logger, timings) if methods & {"brain_alloc", "brain_safety_mip"} else {}
         hdpo_brains = (_brain_hdpo(full, s, run_dir, logger, timings)
                        if s["single_sku"]["enabled"] and "brain_hdpo" in s["single_sku"]["methods"] else {})
         raw = {"single_sku": {}, "multi_sku": {}}
         tuned_all, capacity_brains, es_brains = {}, {}, {}
         for sem in s["semantics"]:
             tuned = _tune(sem, s, full, needed, logger, timings)
+            if needed["mip_safety"]:
+                tuned.update(_tune_mip_safety(sem, s, logger, timings))
             tuned_all[sem] = tuned
             if s["single_sku"]["enabled"]:
                 if "brain_es" in s["single_sku"]["methods"] and sem == "exact":  # exact only: _brain_es

@@ -18,6 +18,13 @@ t is simulated (the sample's `iteration_demand_forecast`: its plan is one day ou
 demand it meets); "aligned" hands it forecast_mean[t : t+H]. Past the stored forecast the last
 value is repeated (the presets store T + 15 days).
 
+Safety targets (`safety_target`, optional): a callable (t, state [S, P]) -> [S, P, M] units handed
+to the model as its soft safety target (sc_jax.alloc.mip_mixed), each unit-day short of it
+costing `safety_penalty_weight` x the product's retail k. `sigma_safety_targets(z, ...)` gives
+issue #15's fixed-safety hybrid (z sqrt(sum sigma^2) over each stage's cover window, from the
+forecast sigma); `policy_safety_targets(policy, ...)` a safety-stock brain's decisions (the
+sample's brain + "Safety" controller). Without a target the model is MIP-mixed itself.
+
 Models per day: with shared capacity, one model per sample over its P products (their capacity
 row); without, one block-diagonal model over all P x S episodes (HiGHS solves the blocks together:
 one call per day instead of P x S). Shapes: P products, S samples, M stages, T days.
@@ -106,6 +113,68 @@ def _compiled(env):
 _CACHE: dict = {}
 
 
+def _safety_fields(target, sample, shortage, weight) -> dict:
+    """The MixedCostProblem's safety fields for one sample's products (sample an index) or for all
+    S x P episodes flattened sample-major (sample None); {} without a target."""
+    if target is None:
+        return {}
+    if sample is not None:
+        return {"safety_target": target[sample], "safety_penalty": weight * shortage}
+    S, P, M = target.shape
+    return {"safety_target": target.reshape(S * P, M), "safety_penalty": np.tile(weight * shortage, S)}
+
+
+def sigma_safety_targets(z, lead_times, *, timing: str, alignment: str = "sample", form: str = "installation"):
+    """safety_target(t, state) for run_mip_mixed: ceil(z_j sqrt(sum sigma^2)) over stage j's cover
+    window (sc_jax.policies.sigma_rule.cover_windows, the rule's windows for `timing`), from the
+    day the model's forecast starts (`alignment`), clipped at 0 (a negative z is no target).
+    z: [M] for every product or [P, M] per product (e.g. the candidates of a tuning grid)."""
+    from sc_jax.policies.sigma_rule import cover_windows
+
+    check_choice("alignment", alignment, ALIGNMENTS)
+    lead = np.asarray(lead_times, np.int64).reshape(-1)
+    z = np.asarray(z, np.float64)
+    if z.ndim not in (1, 2) or z.shape[-1] != lead.size or not np.all(np.isfinite(z)):
+        raise ConfigError(f"'z' of the safety target must be finite, shape [{lead.size}] or [products, {lead.size}], "
+                          f"got shape {z.shape}")
+    length = int(lead.sum()) + lead.size + 1
+    mask = np.asarray(cover_windows(lead, length, form, timing), np.float64)  # [length, M]
+    cache = {}
+
+    def safety_target(t, state):
+        if "var" not in cache:  # the forecast is drawn at reset: fetch it once per episode batch
+            std = np.asarray(state.demand.forecast_std, np.float64)
+            cache["var"] = std * std  # [S, P, T + W]
+        var = forecast_slice(cache["var"], t, length, alignment)  # [S, P, length]
+        return np.maximum(np.ceil(z * np.sqrt(var @ mask) - 1e-9), 0.0)
+
+    return safety_target
+
+
+def policy_safety_targets(policy: Callable, policy_params, params: EnvParams, act_keys, *, every: int = 10):
+    """safety_target(t, state) for run_mip_mixed from a safety-stock brain: policy(policy_params,
+    state, params, key) -> [M] decided on days t % every == 0 with keys split(fold_in(act_key, t), P)
+    (sc_jax.hybrid_reproduction.make_daily_runner's: the same decisions in the same state), held
+    in between. act_keys [S]."""
+    check_integer("every", every, 1)
+
+    @jax.jit
+    def decide(state, params, day_keys):  # state [S, P], day_keys [S, P]
+        return jax.vmap(jax.vmap(lambda s, p, k: policy(policy_params, s, p, k), in_axes=(0, 0, 0)),
+                        in_axes=(0, None, 0))(state, params, day_keys)
+
+    held = {}
+
+    def safety_target(t, state):
+        if t % every == 0 or "safety" not in held:
+            P = jax.tree.leaves(state)[0].shape[1]
+            day_keys = jax.vmap(lambda k: jax.random.split(jax.random.fold_in(k, t), P))(act_keys)
+            held["safety"] = np.maximum(np.asarray(decide(state, params, day_keys), np.float64), 0.0)
+        return held["safety"]
+
+    return safety_target
+
+
 def minimal_horizon(lead_times, timing: str) -> int:
     """The shortest plan in which a top-stage order can reach the customer: sum(L) + 1 with
     "after_arrivals" (10 on the hybrid chain, the sample's H), sum(L) + M - 1 + 1 with
@@ -117,6 +186,7 @@ def minimal_horizon(lead_times, timing: str) -> int:
 def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, alignment: str = "sample",
                   time_limit: float | None = 10.0, mip_rel_gap: float = 1e-6, integrality: str = "all",
                   capacity_row: str = "env", timing: str | None = None,
+                  safety_target: Callable | None = None, safety_penalty_weight: float = 1.0,
                   progress: Callable[[int, float], None] | None = None) -> MipMixedResult:
     """One episode per (product, sample) under MIP-mixed.
 
@@ -130,12 +200,18 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
       sc_jax's exact ones): the model's (sc_jax.alloc.mip_mixed). Under the env's exact semantics today's orders
       are also bounded by each supplier's on hand (what the env will ship), so no executed order
       is ever short at its supplier; under the sample's semantics they ship in full anyway.
+    safety_target(t, state) -> [S, P, M] units or None, safety_penalty_weight w >= 0: the soft
+      safety target (module docstring), each unit-day short costing w x the product's retail k.
     progress(t, seconds so far): called after each day."""
     check_choice("alignment", alignment, ALIGNMENTS)
     check_choice("integrality", integrality, INTEGRALITY)
     check_choice("capacity_row", capacity_row, CAPACITY_ROWS)
     check_time_limit(time_limit)
     check_number("mip_rel_gap", mip_rel_gap, "a number in [0, 1)", lambda x: 0 <= x < 1)
+    check_number("safety_penalty_weight", safety_penalty_weight, "a number >= 0", lambda x: x >= 0)
+    if safety_target is not None and not callable(safety_target):
+        raise ConfigError("'safety_target' must be a callable (t, state) -> [samples, products, stages] or None, "
+                          f"got {type(safety_target).__name__}")
     exact_env = env.supply_semantics == "exact"
     if timing is None:
         timing = "before_arrivals" if exact_env else "after_arrivals"
@@ -193,6 +269,12 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
         arrivals = np.zeros((S, P, horizon, M))
         rows = min(horizon, schedule.shape[2])
         arrivals[:, :, :rows] = schedule[:, :, :rows]
+        target = None
+        if safety_target is not None:
+            target = np.asarray(safety_target(t, state), np.float64)
+            if target.shape != (S, P, M) or not np.all(np.isfinite(target)) or np.any(target < 0):
+                raise ConfigError(f"safety_target(t, state) must return finite units >= 0 of shape {(S, P, M)}, "
+                                  f"got shape {target.shape}")
         a0 = time.perf_counter()
         if coupled:
             orders, day_slack = np.zeros((S, P, M), np.int64), []
@@ -200,7 +282,8 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
                 result = solve_mixed(MixedCostProblem(
                     on_hand=on_hand[s], arrivals=arrivals[s], forecast_mean=mean[s], holding_cost=holding,
                     shortage_cost=shortage, supply_capacity=supply, lead_times=lead, capacity=capacity,
-                    timing=timing, first_day_supply=on_hand[s] if exact_env else None), time_limit=time_limit, mip_rel_gap=mip_rel_gap,
+                    timing=timing, first_day_supply=on_hand[s] if exact_env else None,
+                    **_safety_fields(target, s, shortage, safety_penalty_weight)), time_limit=time_limit, mip_rel_gap=mip_rel_gap,
                     integrality=integrality, capacity_row=capacity_row)
                 orders[s] = result.orders
                 day_slack.append(result.capacity_slack)
@@ -212,7 +295,8 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
                 on_hand=on_hand.reshape(S * P, M), arrivals=arrivals.reshape(S * P, horizon, M),
                 forecast_mean=mean.reshape(S * P, horizon), holding_cost=np.tile(holding, (S, 1)),
                 shortage_cost=np.tile(shortage, S), supply_capacity=np.tile(supply, (S, 1)), lead_times=lead,
-                timing=timing, first_day_supply=on_hand.reshape(S * P, M) if exact_env else None), time_limit=time_limit, mip_rel_gap=mip_rel_gap,
+                timing=timing, first_day_supply=on_hand.reshape(S * P, M) if exact_env else None,
+                **_safety_fields(target, None, shortage, safety_penalty_weight)), time_limit=time_limit, mip_rel_gap=mip_rel_gap,
                 integrality=integrality, capacity_row=capacity_row)
             orders = result.orders.reshape(S, P, M)
             day_slack = [result.capacity_slack]
@@ -245,8 +329,10 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
         refused_units=refused, peak_utilisation=peak, wall_s=time.perf_counter() - t0,
         settings={"horizon": horizon, "alignment": alignment, "time_limit": time_limit, "mip_rel_gap": mip_rel_gap,
                   "integrality": integrality, "capacity_row": capacity_row, "timing": timing,
-                  "supply_semantics": env.supply_semantics,
+                  "supply_semantics": env.supply_semantics, "safety_target": safety_target is not None,
+                  "safety_penalty_weight": safety_penalty_weight,
                   "products": P, "samples": S, "coupled": coupled})
 
 
-__all__ = ["ALIGNMENTS", "DAILY_FIELDS", "MipMixedResult", "forecast_slice", "minimal_horizon", "run_mip_mixed"]
+__all__ = ["ALIGNMENTS", "DAILY_FIELDS", "MipMixedResult", "forecast_slice", "minimal_horizon", "policy_safety_targets",
+           "run_mip_mixed", "sigma_safety_targets"]

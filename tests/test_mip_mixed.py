@@ -13,7 +13,7 @@ from sc_jax.alloc.mip_mixed import MixedCostProblem, solve_mixed
 from sc_jax.errors import ConfigError
 
 
-def simulate_plan(orders, on_hand, arrivals, mean, h, k, L, timing):
+def simulate_plan(orders, on_hand, arrivals, mean, h, k, L, timing, target=None, penalty=None):
     """Cost of an integer order plan {(i, t, j): units} under the model's dynamics (sales forced:
     min(stock, mean)); None when a supplier would ship more than it can (the model never plans
     a supplier shortfall). Returns (cost, per-day [I_before + A] per product, per-day I_after)."""
@@ -21,6 +21,7 @@ def simulate_plan(orders, on_hand, arrivals, mean, h, k, L, timing):
     H = mean.shape[1]
     stock = on_hand.astype(float).copy()
     cost, before_plus_arrivals, after = 0.0, [], []
+    missed_so_far = np.zeros(N)
     for t in range(H):
         before = stock.copy()
         arr = arrivals[:, t].astype(float).copy()
@@ -39,6 +40,13 @@ def simulate_plan(orders, on_hand, arrivals, mean, h, k, L, timing):
         sales = np.minimum(stock[:, 0], mean[:, t])
         stock[:, 0] -= sales
         cost += float((h * stock).sum() + (k * (mean[:, t] - sales)).sum())
+        if target is not None:  # soft safety target from day L_j on
+            if t >= L[0]:
+                missed_so_far = missed_so_far + (mean[:, t] - sales)
+            level = stock.copy()
+            level[:, 0] -= missed_so_far  # the retailer's net stock (missed sales as if backlogged)
+            short = np.maximum(target - level, 0.0) * (t >= np.asarray(L))[None, :] * (target > 0)
+            cost += float((penalty[:, None] * short).sum())
         after.append(stock.copy())
     return cost, np.array(before_plus_arrivals), np.array(after)
 
@@ -60,7 +68,8 @@ def brute_force(problem, capacity_row="env"):
     for combo in itertools.product(*[range(u + 1) for u in upper]):
         plan = dict(zip(free, combo))
         out = simulate_plan(plan, problem.on_hand, problem.arrivals, problem.forecast_mean,
-                            problem.holding_cost, problem.shortage_cost, L, problem.timing)
+                            problem.holding_cost, problem.shortage_cost, L, problem.timing,
+                            problem.safety_target, problem.safety_penalty)
         if out is None:
             continue
         cost, before_plus, after = out
@@ -107,6 +116,45 @@ def test_rolling_milp_matches_brute_force(timing, M, H):
         assert result.objective == pytest.approx(best, abs=1e-7)
         # the executed day-0 orders start an optimal plan: fixing them, the rest re-optimised by brute force
         assert result.orders.shape == (1, M) and result.orders.dtype == np.int64
+
+
+@pytest.mark.parametrize("timing", ["after_arrivals", "before_arrivals"])
+def test_soft_safety_target_matches_brute_force_and_zero_target_changes_nothing(timing):
+    rng = np.random.default_rng(11 if timing == "after_arrivals" else 12)
+    binding = 0
+    for trial in range(8):
+        M, H = (1, 3) if trial % 2 else (2, 3)
+        base = random_problem(rng, M=M, H=H, L=rng.integers(1, H, size=M), timing=timing)
+        target = rng.integers(0, 4, size=(1, M))
+        penalty = rng.uniform(0.1, 3.0, size=1)
+        problem = MixedCostProblem(**{**base.__dict__, "safety_target": target, "safety_penalty": penalty})
+        result = solve_mixed(problem, time_limit=None)
+        assert result.status == "optimal"
+        assert result.objective == pytest.approx(brute_force(problem), abs=1e-7)
+        plain = solve_mixed(base, time_limit=None)
+        binding += int(result.objective > plain.objective + 1e-9)  # the target cost something
+        zero = solve_mixed(MixedCostProblem(**{**base.__dict__, "safety_target": np.zeros((1, M)),
+                                                "safety_penalty": penalty}), time_limit=None)
+        assert zero.objective == pytest.approx(plain.objective, abs=1e-9)
+        np.testing.assert_array_equal(zero.orders, plain.orders)
+    assert binding >= 2
+
+
+def test_soft_safety_target_is_held_when_cheaper_than_the_shortfall():
+    # one stage, lead time 1, nothing in stock or transit: a target of 5 from day 1 on, each unit
+    # short costing 10 against a holding cost of 0.1, so the plan orders the mean plus the target
+    problem = MixedCostProblem(on_hand=[[0]], arrivals=np.zeros((1, 4, 1)), forecast_mean=[[2, 2, 2, 2]],
+                               holding_cost=[[0.1]], shortage_cost=[1.0], supply_capacity=[[50]], lead_times=[1],
+                               safety_target=[[5]], safety_penalty=[10.0])
+    result = solve_mixed(problem, time_limit=None)
+    assert result.orders.tolist() == [[7]]  # day 1's demand (2) + the target (5)
+    assert result.objective == pytest.approx(2 * 1.0 + 3 * 5 * 0.1)  # day 0's missed mean, 3 days x 5 held
+    with pytest.raises(ConfigError, match="safety_penalty"):
+        MixedCostProblem(**{**problem.__dict__, "safety_penalty": None})
+    with pytest.raises(ConfigError, match="safety_target"):
+        MixedCostProblem(**{**problem.__dict__, "safety_target": [[-1]]})
+    with pytest.raises(ConfigError, match="safety_target"):
+        MixedCostProblem(**{**problem.__dict__, "safety_target": [[np.nan]]})
 
 
 @pytest.mark.parametrize("capacity_row", ["env", "sample"])

@@ -21,6 +21,7 @@ TINY = ["+preset=quick", "periods=30", "episodes=2", "num_skus=2", "ratios=[100]
         "semantics=[exact]", "tuning.train_episodes=2", "tuning.sigma_rule.z_values=[1.0]",
         "tuning.sigma_rule.steps=[]", "tuning.safety.steps=[]",
         "tuning.base_stock.grid_max=0", "tuning.base_stock.steps=[]", "agent.safety.safety_high=8",
+        "tuning.mip_safety.z_values=[0.0]",
         "tuning.safety.values=[4]", "capacity_brain.hidden=[4]", "capacity_brain.population=2",
         "capacity_brain.iterations=2", "capacity_brain.train_samples=1", "brain_es.hidden=[4]",
         "brain_es.population=2", "brain_es.iterations=2", "brain_es.train_samples=1",
@@ -131,6 +132,13 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path):
     es = saved["brain_es"]["exact"]
     assert es["z_base"] == [[[1.0, 1.0, 1.0]]] and es["points"] == [[100.0, 3]] and es["config"]["residual"]
     assert np.isfinite(es["train_cost_last"]) and "brain_minus_this" in single["brain_es"]
+    # fixed_safety_mip with z = 0 (the one candidate) is MIP-mixed itself, episode by episode (issue #15)
+    assert saved["tuned"]["exact"]["mip_safety"] == {"ratio_100_sigma_3": [0.0, 0.0, 0.0]}
+    assert single["fixed_safety_mip"]["params"]["exact"] == {"z": [0.0, 0.0, 0.0], "penalty_weight": 1.0}
+    raw = json.loads((tmp_path / "details.json").read_text())["per_episode"]["single_sku"]["100"]["3"]
+    assert raw["fixed_safety_mip"]["exact"]["env_cost"] == raw["mip_mixed"]["exact"]["env_cost"]
+    # brain_safety_mip: the PPO brain's safety stocks as the MIP's target (they cost something here)
+    assert single["brain_safety_mip"]["params"]["exact"]["every"] == 10 and "brain_minus_this" in single["brain_safety_mip"]
     # the perfect-information bound is below every policy on the env's own cost (same episodes)
     bound = single["bound"]["env_cost"]["exact"]["mean"]
     assert all(row["env_cost"]["exact"]["mean"] >= bound - 1e-6 for row in single.values())
@@ -174,6 +182,10 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path):
     ("+brain_es.residual=false", "unknown brain_es key"),
     ("brain_es.delta_max=0", "brain_es.delta_max"),
     ("brain_es.population_batch=0", "brain_es.population_batch"),
+    ("tuning.mip_safety.z_values=[-1.0]", "tuning.mip_safety.z_values"),
+    ("tuning.mip_safety.z_values=[]", "tuning.mip_safety.z_values"),
+    ("tuning.mip_safety.penalty_weight=-1", "tuning.mip_safety.penalty_weight"),
+    ("+tuning.mip_safety.typo=1", "typo"),
 ])
 def test_bad_keys_name_the_field(tmp_path, override, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.").replace("[", r"\[")):

@@ -13,6 +13,9 @@ o[i,tau,j]  order placed by stage j on day tau, integer in [0, c_ij] (`integrali
 I[i,tau,j]  stock after the day's sales, >= 0.
 m[i,tau]    missed retail sales, 0 <= m <= forecast mean.
 v[g,tau,j]  capacity slack (only with a shared capacity), >= 0, penalised far above any cost.
+u[i,tau,j]  shortfall below a soft safety target (only with `safety_target`), >= 0, for the days
+            tau >= L_j (the sample's "stock >= safety once t >= L_j": earlier stock is already
+            committed by the pipeline).
 
 Rows
 ----
@@ -36,9 +39,19 @@ capacity  per group g of products sharing capacity C (a multi-SKU episode), stag
           capacity_row="sample": sum_i (I[i,tau,j] + A[i,tau,j]) - v <= C_j for tau > L_j (the
                                  sample's row: stock after sales plus arrivals, after the lead time).
 
+safety    I[i,tau,j] + u[i,tau,j] >= safety_target[i,j] for tau >= L_j, with the retailer's net
+          stock I[i,tau,0] - m[i,L_0] - ... - m[i,tau] there, and the retailer's missed sales on
+          the days before L_0 fixed to what its stock and known arrivals leave unserved: with I
+          alone the plan would "keep" stock for a later target by missing sales on purpose, which
+          the env never does; this way a withheld sale never helps a row, and misses before the
+          target starts add no phantom backlog. Soft: never infeasible (the
+          sample's "Safety" controller holds it hard; issue #15's fixed-safety hybrid charges
+          w k per unit short). A target of 0 adds no row: it changes nothing.
+
 Objective
 ---------
-min sum h_ij I[i,tau,j] + k_i m[i,tau] + big * v  (k the retail missed-sale cost, h per stage).
+min sum h_ij I[i,tau,j] + k_i m[i,tau] + big * v + safety_penalty_i u[i,tau,j]
+(k the retail missed-sale cost, h per stage).
 
 Solution, execution and fallback (never dependent on wall-clock time)
 ---------------------------------------------------------------------
@@ -109,7 +122,9 @@ class MixedCostProblem:
     integers >= 0 or None (all products in one group): products of one group share `capacity`;
     timing "after_arrivals" | "before_arrivals" (when a supplier's arrivals can be shipped on,
     module docstring); first_day_supply [N, M] integers >= 0 or None: most units each stage's
-    supplier can ship today (the top stage's entry is ignored: the plant is unlimited).
+    supplier can ship today (the top stage's entry is ignored: the plant is unlimited);
+    safety_target [N, M] >= 0 or None: a soft floor on each stage's stock after sales from day L_j
+    on, each unit-day short of it costing safety_penalty [N] >= 0 (required with a target).
     """
 
     on_hand: np.ndarray
@@ -123,6 +138,8 @@ class MixedCostProblem:
     groups: np.ndarray | None = None
     timing: str = "after_arrivals"
     first_day_supply: np.ndarray | None = None
+    safety_target: np.ndarray | None = None
+    safety_penalty: np.ndarray | None = None
 
     def __post_init__(self):
         store = lambda name, value: object.__setattr__(self, name, value)
@@ -151,6 +168,15 @@ class MixedCostProblem:
         check_choice("timing", self.timing, TIMINGS)
         if self.first_day_supply is not None:
             store("first_day_supply", _array("first_day_supply", self.first_day_supply, (N, M), integer=True))
+        if (self.safety_target is None) != (self.safety_penalty is None):
+            raise ConfigError("'safety_target' and 'safety_penalty' go together: give both or neither, got "
+                              f"safety_target={'None' if self.safety_target is None else 'an array'}, "
+                              f"safety_penalty={'None' if self.safety_penalty is None else 'an array'}")
+        if self.safety_target is not None:
+            store("safety_target", _array("safety_target", self.safety_target, (N, M),
+                                          what=" [products, stages], units of stock"))
+            store("safety_penalty", _array("safety_penalty", self.safety_penalty, (N,),
+                                           what=" [products], cost per unit-day short of the target"))
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -163,7 +189,7 @@ class MixedCostResult:
     """Day 0's orders and how they were obtained.
 
     orders [N, M] int64; status "optimal" | "lp_integral" | "lp_floor" | "fallback_zero";
-    objective (the plan's, without the slack penalty); capacity_slack (sum of v in the plan used);
+    objective (the plan's, the safety penalty included, without the slack penalty); capacity_slack (sum of v in the plan used);
     timed_out (HiGHS stopped at time_limit); fallback (status != "optimal"); build_s / solve_s
     wall time (build, and every solve including fallbacks); info: sizes, HiGHS messages, gap."""
 
@@ -176,6 +202,19 @@ class MixedCostResult:
     build_s: float
     solve_s: float
     info: dict = field(default_factory=dict)
+
+
+def _missed_before_retail_lead(problem: MixedCostProblem) -> np.ndarray:
+    """[N, H]: the retailer's missed sales on the days before L_0 (fixed there: it sells min(stock,
+    mean) from on hand and known arrivals), the forecast mean from L_0 on (the upper bound)."""
+    N, H, _ = problem.shape
+    missed = problem.forecast_mean.copy()
+    stock = problem.on_hand[:, 0].copy()
+    for tau in range(min(int(problem.lead_times[0]), H)):  # L_0 <= a few days: a loop over days only
+        available = stock + problem.arrivals[:, tau, 0]
+        missed[:, tau] = np.maximum(problem.forecast_mean[:, tau] - available, 0.0)
+        stock = np.maximum(available - problem.forecast_mean[:, tau], 0.0)
+    return missed
 
 
 def build_mixed_milp(problem: MixedCostProblem, integrality: str = "all", capacity_row: str = "env"):
@@ -191,11 +230,17 @@ def build_mixed_milp(problem: MixedCostProblem, integrality: str = "all", capaci
     groups = np.zeros(N, np.int64) if problem.groups is None else problem.groups
     group_ids, group_of = np.unique(groups, return_inverse=True)
     G = group_ids.size if coupled else 0
-    n_var = v_base + G * H * M
+    u_base = v_base + G * H * M
 
     product, day, stage = (a.ravel() for a in np.meshgrid(np.arange(N), np.arange(H), np.arange(M), indexing="ij"))
     cell = (product * H + day) * M + stage
     lead = problem.lead_times[stage]
+    # soft safety target: one shortfall column per cell from day L_j on (none for a zero target)
+    if problem.safety_target is not None:
+        targeted = (day >= lead) & (problem.safety_target[product, stage] > 0)
+    else:
+        targeted = np.zeros(block, bool)
+    n_var = u_base + int(targeted.sum())
     retail = stage == 0
     mean = problem.forecast_mean[product, day]
 
@@ -245,6 +290,21 @@ def build_mixed_milp(problem: MixedCostProblem, integrality: str = "all", capaci
         ub = np.where(row_active, problem.capacity[row_stage] - known_sum, np.inf)
         blocks.append((rows, cols, vals, n_rows, np.full(n_rows, -np.inf), ub))
 
+    if targeted.any():  # I[cell] (- m at retail) + u >= target
+        r = np.arange(targeted.sum())
+        c_sel = cell[targeted]
+        # at the retailer minus the missed sales from L_0 on (the row of day tau takes m[L_0..tau])
+        at_retail = np.flatnonzero(retail[targeted])
+        through = day[targeted][at_retail]
+        first = int(problem.lead_times[0])
+        row_m = np.repeat(at_retail, through - first + 1)
+        day_m = (np.concatenate([np.arange(first, d + 1) for d in through]) if through.size
+                 else np.zeros(0, np.int64))
+        col_m = m_base + product[targeted][row_m] * H + day_m
+        blocks.append(([r, r, row_m], [i_base + c_sel, u_base + r, col_m],
+                       [np.ones(r.size), np.ones(r.size), -np.ones(row_m.size)], r.size,
+                       problem.safety_target[product[targeted], stage[targeted]], np.full(r.size, np.inf)))
+
     mats, lbs, ubs = [], [], []
     for rows, cols, vals, n_rows, lo, hi in blocks:
         mats.append(sparse.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
@@ -257,7 +317,9 @@ def build_mixed_milp(problem: MixedCostProblem, integrality: str = "all", capaci
     cost[i_base + cell] = problem.holding_cost[product, stage]
     cost[m_base:v_base] = np.repeat(problem.shortage_cost, H)
     big = 1e3 * (float(max(problem.shortage_cost.max(initial=0.0), problem.holding_cost.max(initial=0.0))) + 1.0)
-    cost[v_base:] = big
+    cost[v_base:u_base] = big
+    if targeted.any():
+        cost[u_base:] = problem.safety_penalty[product[targeted]]
 
     lower = np.zeros(n_var)
     upper = np.full(n_var, np.inf)
@@ -272,6 +334,12 @@ def build_mixed_milp(problem: MixedCostProblem, integrality: str = "all", capaci
     cap[day + lead >= H] = 0.0
     upper[o_base + cell] = cap
     upper[m_base:v_base] = problem.forecast_mean.ravel()
+    if targeted.any():
+        # before L_0 the retailer's sales are fixed by its stock and known arrivals: fix its missed
+        # sales there to what the env will miss (a plan must not withhold sales to stock a target)
+        missed = _missed_before_retail_lead(problem)
+        upper[m_base:v_base] = missed.ravel()
+        lower[m_base:v_base] = np.where(np.arange(H)[None] < problem.lead_times[0], missed, 0.0).ravel()
     integer = np.zeros(n_var)
     if integrality == "all":
         integer[o_base:o_base + block] = 1
@@ -279,7 +347,7 @@ def build_mixed_milp(problem: MixedCostProblem, integrality: str = "all", capaci
         integer[o_base + cell[day == 0]] = 1
     return {"c": cost, "A": matrix, "row_lb": np.concatenate(lbs), "row_ub": np.concatenate(ubs),
             "lb": lower, "ub": upper, "integrality": integer, "first_orders": o_base + cell[day == 0],
-            "slack": np.arange(v_base, n_var), "penalty": big}
+            "slack": np.arange(v_base, u_base), "penalty": big}
 
 
 def _lp(model, lower, upper, time_limit):
