@@ -55,6 +55,7 @@ from sc_jax.evaluate import demand_paths
 from sc_jax.hybrid import (StaticByRatio, make_day_functions, make_hybrid_functions, run_hybrid, run_hybrid_batch,
                            static_by_ratio)
 from sc_jax.policies import SafetyRange, random_safety
+from sc_jax.policies.order_up_to import supplier_includes_arrivals
 from sc_jax.policies.sigma_rule import FORMS, sigma_rule_safety_policy
 from sc_jax.runlog import hydra_run_dir, logger_from_cfg, write_json, stop_cleanly_on_interrupt
 from sc_jax.sweep import resume_or_none
@@ -92,6 +93,7 @@ def sigma_rule_by_ratio(form: str, timing: str):
         row = jnp.argmin(jnp.abs(table.log10_ratios - jnp.log10(params.cost_ratio)))
         return rule(jnp.asarray(table.z, jnp.float32)[row], state, params, key)
 
+    act.supplier_includes_arrivals = supplier_includes_arrivals(rule)  # the rule's supplier cap
     act.__name__ = act.__qualname__ = f"sigma_rule_by_ratio_{form}_{timing}"
     return act
 

@@ -103,7 +103,7 @@ DESCRIPTIONS = {
                             "coupled episode with the capacity stage, sc_jax.agents.capacity_brain) + capacity stage",
     "brain_es": "one network over every ratio and sigma correcting the tuned sigma rule's z per stage every day (its "
                 "ratio, forecast cv and scale, positions, the day), trained by ES on the semantics' tuning objective "
-                "over the single-SKU points (sc_jax.agents.capacity_brain, residual); exact semantics only",
+                "over the single-SKU points (sc_jax.agents.capacity_brain, residual)",
     "fixed_safety_mip": "MIP-mixed plus a soft safety target z sqrt(sum sigma^2) over each stage's cover window "
                         "(penalty w k per unit-day short), z per ratio and sigma tuned (z = 0, MIP-mixed, a candidate)",
     "brain_safety_mip": "the safety-stock brain every 10 days as MIP-mixed's soft safety target (the sample's brain + "
@@ -422,11 +422,10 @@ def _brain_es(sem: str, full: dict, s: dict, tuned: dict, logger, timings: dict)
     (fold_in(fold_in(PRNGKey(seed), 1), train_seed)); each point's cost weighted by 1 / the tuned
     rule's there on 32 training episodes of that stream. Not saved (retrained per run).
 
-    Exact semantics only: the training episode (sc_jax.hybrid_jax) turns z into the order-up-to
-    controller's safety stock (`safety_equivalent`), whose caps are the sigma rule's own only with
-    the exact timing ("before_arrivals"); under the sample's ("after_arrivals": the rule's cap also
-    counts today's arrivals) the trained policy and the deployed one would differ, and measured so
-    they did (docs/hybrid_reproduction.md), so the row is not run there."""
+    The training episode (sc_jax.hybrid_jax) turns z into the order-up-to controller's safety stock
+    (`safety_equivalent`) and the controller caps it as the sigma rule does under the semantics'
+    timing (with "after_arrivals" the supplier's on hand plus today's arrivals: the policy's
+    `supplier_includes_arrivals`), so the policy trained is the one deployed under both semantics."""
     from sc_jax.agents.capacity_brain import (CapacityBrainConfig, episode_objective, init_params, make_policy,
                                               make_train, make_z, z_table)
     from sc_jax.alloc.jax_stage import jit_for_backend
@@ -726,8 +725,6 @@ def _single(sem, s, full, brain, tuned, logger, raw, timings, brain_hdpo=None, b
                     entry["settings"] = result.settings
                 elif method == "bound":
                     entry["env_cost"], entry["notebook_cost"] = _bound(env, params, keys)
-                elif method == "brain_es" and sem != "exact":
-                    continue  # _brain_es's docstring: exact semantics only
                 else:
                     if (method == "brain_alloc" and act is None) or (method == "brain_hdpo" and hdpo_act is None):
                         raise AssertionError("brain missing")
@@ -1026,7 +1023,7 @@ def run(cfg, run_dir=None) -> dict:
                 tuned.update(_tune_mip_safety(sem, s, logger, timings))
             tuned_all[sem] = tuned
             if s["single_sku"]["enabled"]:
-                if "brain_es" in s["single_sku"]["methods"] and sem == "exact":  # exact only: _brain_es
+                if "brain_es" in s["single_sku"]["methods"]:
                     es_brains[sem] = _brain_es(sem, full, s, tuned, logger, timings)
                 _single(sem, s, full, brains.get(sem), tuned, logger, raw["single_sku"], timings,
                         hdpo_brains.get(sem), es_brains.get(sem))

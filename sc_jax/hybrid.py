@@ -33,7 +33,8 @@ import numpy as np
 from sc_jax.alloc import AllocationProblem, allocate
 from sc_jax.env.types import EnvParams
 from sc_jax.errors import ConfigError
-from sc_jax.policies.order_up_to import forecast_window, order_up_to
+from sc_jax.policies.order_up_to import (forecast_window, order_up_to, order_up_to_after_arrivals,
+                                         supplier_includes_arrivals)
 
 ALLOCATIONS = ("daily", "greedy", "jax", "none")  # the rolling LP needs arrival schedules: not in this loop
 
@@ -86,10 +87,13 @@ def _check(env, params: EnvParams, allocation: str, action_frequency: int) -> No
         raise ConfigError(f"'action_frequency' must be an integer >= 1, got {action_frequency!r}")
 
 
-def make_day_functions(env, params: EnvParams):
+def make_day_functions(env, params: EnvParams, supplier_includes_arrivals: bool = False):
     """Jitted, decision-independent pieces of one day, vmapped over products, taking the params as
     an argument (so catalogs of the same shapes, e.g. other sigma levels, reuse the compilation):
-    reset_all(keys, params), day_inputs(safety, state, params) and env_step(state, orders, params)."""
+    reset_all(keys, params), day_inputs(safety, state, params) and env_step(state, orders, params).
+    `supplier_includes_arrivals`: the controller's supplier cap counts today's arrivals
+    (sc_jax.policies.order_up_to.controller; share the functions only among policies that agree)."""
+    control = order_up_to_after_arrivals if supplier_includes_arrivals else order_up_to
     horizon = int(np.max(np.asarray(params.lead_time))) + 1
 
     @jax.jit
@@ -104,7 +108,7 @@ def make_day_functions(env, params: EnvParams):
         (what the single-product brain trained with); the capacity stage only cuts them."""
 
         def one(safety, state, p):
-            return (order_up_to(safety, state, p), state.on_hand, state.in_transit,
+            return (control(safety, state, p), state.on_hand, state.in_transit,
                     forecast_window(state.demand.forecast_mean, state.time, horizon),
                     forecast_window(state.demand.forecast_std, state.time, horizon))
 
@@ -147,7 +151,7 @@ def make_hybrid_functions(env, params: EnvParams, policy: Callable, day_function
             return jax.vmap(lambda s, p, k: policy(policy_params, s, p, k, utilisation))(state, params, keys)
         return jax.vmap(lambda s, p, k: policy(policy_params, s, p, k))(state, params, keys)
 
-    return (act_all,) + tuple(day_functions or make_day_functions(env, params))
+    return (act_all,) + tuple(day_functions or make_day_functions(env, params, supplier_includes_arrivals(policy)))
 
 
 def _host_arrays(params: EnvParams) -> dict:

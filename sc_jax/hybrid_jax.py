@@ -43,7 +43,7 @@ from sc_jax.checks import check_choice, check_integer
 from sc_jax.env.types import DemandPath, EnvParams, EnvState
 from sc_jax.errors import ConfigError
 from sc_jax.hybrid import observes_utilisation, stage_utilisation
-from sc_jax.policies.order_up_to import forecast_window, order_up_to
+from sc_jax.policies.order_up_to import controller, forecast_window
 from sc_jax.sample_metrics import NOTEBOOK_FIRST_DAY, notebook_day_terms
 from sc_jax.sharding import shard_batch
 
@@ -142,7 +142,8 @@ def make_episode(env, policy: Callable, *, allocation: str = "jax", action_frequ
         # one [S, N] output per stage (a tuple of scalars per product): each is then one
         # contiguous vector, which XLA's CPU backend vectorises ([S, N, M] puts M = 3 minor)
         per_stage = lambda fn: lambda *args: tuple(fn(*args)[m] for m in range(M))
-        wish = both(per_stage(lambda safety, state, params: order_up_to(safety, state, params)),
+        control = controller(policy)  # order_up_to (its cap counting today's arrivals for such a policy)
+        wish = both(per_stage(lambda safety, state, params: control(safety, state, params)),
                     (("safety", 1), view_axes, ("params", None)), 0)
         # the forecasts time-major [T + W + H, S, N] (padded as forecast_window pads: the last
         # day repeated), in buffers of their own, so that a day's window is one contiguous slice

@@ -146,23 +146,26 @@ def test_experiment_runs_on_the_jax_path(tmp_path):
             assert b["statuses"].get("optimal", 0) == a["statuses"].get("optimal", 0)
 
 
-def test_episode_notebook_cost_is_the_reproductions():
+@pytest.mark.parametrize("semantics, timing", [("exact", "before_arrivals"), ("sample", "after_arrivals")])
+def test_episode_notebook_cost_is_the_reproductions(semantics, timing):
     """EpisodeStats.notebook_cost (the hybrid sample's notebook metric, days >= 20) equals the
     hybrid reproduction's daily runner's on the same episodes (hybrid_keys: the same paths), the
-    sigma rule in both (as the controller's safety stock here, its own orders there)."""
+    sigma rule in both (as the controller's safety stock here, its own orders there), under both
+    semantics: with the sample's timing the controller's supplier cap counts today's arrivals as
+    the rule's does, so what the ES brains train on (this episode) is what they deploy."""
     import sc_jax
     from sc_jax.hybrid_reproduction import hybrid_keys, make_daily_runner, method_params
     from sc_jax.policies.sigma_rule import sigma_rule_safety_policy
     from sc_jax.sample_metrics import NOTEBOOK_FIRST_DAY
 
-    env, one = sc_jax.make("hybrid_sample", cost_ratio=100.0, sigma_max=4, semantics="exact", periods=T)
+    env, one = sc_jax.make("hybrid_sample", cost_ratio=100.0, sigma_max=4, semantics=semantics, periods=T)
     params = jax.tree.map(lambda x: jnp.stack([x, x]), one)  # two uncoupled products
     keys = jax.random.split(jax.random.PRNGKey(3), 2)
     z = jnp.array([1.5, 1.0, 0.5], jnp.float32)
-    stats = hybrid_episodes(env, sigma_rule_safety_policy("installation", "before_arrivals"), allocation="none",
+    stats = hybrid_episodes(env, sigma_rule_safety_policy("installation", timing), allocation="none",
                             action_frequency=1)(z, params, keys)
     reset_keys, act_keys = hybrid_keys(keys, 2)
-    runner = make_daily_runner(env, None, timing="before_arrivals")
+    runner = make_daily_runner(env, None, timing=timing)
     out = runner(method_params("sigma_rule", 3, z=z), params, reset_keys, act_keys)
     np.testing.assert_allclose(stats.cost, out.cost, rtol=1e-5)
     np.testing.assert_allclose(stats.notebook_cost, np.asarray(out.notebook_day)[NOTEBOOK_FIRST_DAY:].sum(0),

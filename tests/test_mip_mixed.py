@@ -4,6 +4,7 @@ runner (common random numbers, forecast alignment)."""
 import itertools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -269,3 +270,46 @@ def test_runner_uses_evaluate_paths_and_coupling_that_never_binds_changes_nothin
     assert coupled.solve_s.shape == (12,) and np.all(coupled.solve_s > 0)
     with pytest.raises(ConfigError, match="'alignment'"):
         run_mip_mixed(env, params, keys, alignment="late")
+
+
+def test_runner_safety_targets_sigma_form_and_a_brain_decided_every_k_days():
+    from sc_jax.evaluate import demand_keys
+    from sc_jax.mip_mixed import policy_safety_targets, run_mip_mixed, sigma_safety_targets
+
+    env, params = sc_jax.make("hybrid_sample", cost_ratio=100.0, sigma_max=6, periods=25, semantics="exact")
+    keys = demand_keys(jax.random.PRNGKey(2), 1, 2)
+    lead = np.asarray(params.lead_time)
+    plain = run_mip_mixed(env, params, keys)
+    zero = run_mip_mixed(env, params, keys, safety_target=sigma_safety_targets(np.zeros(3), lead,
+                                                                               timing="before_arrivals"))
+    np.testing.assert_array_equal(zero.cost, plain.cost)  # z = 0: MIP-mixed itself
+    # the sigma form: ceil(z sqrt(sum sigma^2)) over each stage's cover window, from the plan's first day
+    from sc_jax.policies.sigma_rule import cover_windows
+    fn = sigma_safety_targets([2.0, 1.0, 0.0], lead, timing="before_arrivals", alignment="aligned")
+    state = jax.vmap(lambda k: jax.vmap(env.reset)(k, sc_jax.env.replicate(params, 1))[1])(keys.swapaxes(0, 1))
+    mask = np.asarray(cover_windows(lead, int(lead.sum()) + 4, "installation", "before_arrivals"))
+    std = np.asarray(state.demand.forecast_std, np.float64)[0, 0, 5:5 + mask.shape[0]]
+    expected = np.ceil(np.array([2.0, 1.0, 0.0]) * np.sqrt((std ** 2) @ mask) - 1e-9)
+    np.testing.assert_array_equal(fn(5, state)[0, 0], expected)
+    assert expected[0] > 0 and expected[2] == 0
+    held = run_mip_mixed(env, params, keys, safety_target=sigma_safety_targets(np.full(3, 2.0), lead,
+                                                                               timing="before_arrivals"))
+    assert held.daily["on_hand"][10:].mean() > plain.daily["on_hand"][10:].mean()  # safety stock is held
+    # a brain decides on days 0, 10, 20 (its decision held in between), with the daily runner's keys
+    seen = []
+
+    def policy(policy_params, state, params, key):
+        return jnp.full(3, state.time, jnp.int32) * policy_params
+
+    target = policy_safety_targets(policy, 1, sc_jax.env.replicate(params, 1), jax.random.split(jax.random.PRNGKey(0), 2),
+                                   every=10)
+    for t in range(25):
+        state = state.replace(time=jnp.full_like(state.time, t))
+        seen.append(target(t, state)[0, 0, 0])
+    assert seen == [0.0] * 10 + [10.0] * 10 + [20.0] * 5
+    with pytest.raises(ConfigError, match="safety_penalty_weight"):
+        run_mip_mixed(env, params, keys, safety_target=fn, safety_penalty_weight=-1.0)
+    with pytest.raises(ConfigError, match="'z' of the safety target"):
+        sigma_safety_targets([1.0, 2.0], lead, timing="before_arrivals")
+    with pytest.raises(ConfigError, match="safety_target"):
+        run_mip_mixed(env, params, keys, safety_target=lambda t, state: np.ones((2, 1, 2)))

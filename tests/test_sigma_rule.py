@@ -118,15 +118,20 @@ def test_tuning_uses_training_keys_only_and_is_deterministic():
 
 @pytest.mark.parametrize("preset,kwargs", [("hybrid", {"periods": 30}), ("orgym_v0", {})])
 def test_safety_equivalent_makes_the_controller_order_what_the_rule_orders(preset, kwargs):
-    """order_up_to(safety_equivalent(z)) == the rule (timing before_arrivals: the same caps), both
-    forms, along an episode: the capacity stage of experiments/hybrid.py then cuts the rule's orders."""
+    """The loops' controller on safety_equivalent(z) == the rule, both forms and both timings
+    (with "after_arrivals" the controller's supplier cap counts today's arrivals, as the rule's),
+    along an episode: the capacity stage of experiments/hybrid.py then cuts the rule's orders."""
+    from sc_jax.policies.order_up_to import controller, order_up_to_after_arrivals
     from sc_jax.policies.sigma_rule import sigma_rule_safety_policy
 
     env, params = sc_jax.make(preset, **kwargs)
-    for form in ("installation", "echelon"):
-        rule = sigma_rule_policy(form, True, "before_arrivals")
-        safety = sigma_rule_safety_policy(form, "before_arrivals")
-        both = jax.jit(lambda z, s: (rule(z, s, params), order_up_to(safety(z, s, params), s, params),
+    for form, timing in (("installation", "before_arrivals"), ("echelon", "before_arrivals"),
+                         ("installation", "after_arrivals"), ("echelon", "after_arrivals")):
+        rule = sigma_rule_policy(form, True, timing)
+        safety = sigma_rule_safety_policy(form, timing)
+        control = controller(safety)
+        assert control is (order_up_to if timing == "before_arrivals" else order_up_to_after_arrivals)
+        both = jax.jit(lambda z, s: (rule(z, s, params), control(safety(z, s, params), s, params),
                                      safety(z, s, params)))
         _, state = env.reset(jax.random.PRNGKey(2), params)
         step = jax.jit(lambda s, a: env.step_env(None, s, a, params)[1])

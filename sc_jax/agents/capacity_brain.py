@@ -218,6 +218,8 @@ def make_policy(config: CapacityBrainConfig, periods: int):
         return safety_equivalent(z, state, params, config.form, config.timing)
 
     act.observes_utilisation = True
+    # the sigma rule's supplier cap: with "after_arrivals" it counts today's arrivals (train = deploy)
+    act.supplier_includes_arrivals = config.timing == "after_arrivals"
     act.__name__ = act.__qualname__ = "capacity_brain"
     return act
 

@@ -43,6 +43,29 @@ def desired_orders(safety_stock, state, params):
     return jnp.maximum(jnp.ceil(target).astype(jnp.int32) - position, 0)
 
 
+def supplier_includes_arrivals(policy) -> bool:
+    """Whether a safety-stock policy's controller caps an order by the supplier's on hand plus
+    today's arrivals (the sample's "after_arrivals" timing: the sigma rule's own cap there, so a
+    brain turning z into safety stock, sc_jax.agents.capacity_brain, trains and deploys the same
+    orders) instead of its on hand alone: the policy's `supplier_includes_arrivals` attribute."""
+    return bool(getattr(policy, "supplier_includes_arrivals", False))
+
+
+def order_up_to_after_arrivals(safety_stock, state, params, key=None):
+    """`order_up_to` with the supplier's cap counting today's arrivals too (exact env state)."""
+    del key
+    order = jnp.clip(desired_orders(safety_stock, state, params), 0, params.supply_capacity)
+    available = state.on_hand + state.arrival_schedule[0]
+    supplier = jnp.concatenate([available[1:], jnp.full((1,), 2**30, available.dtype)])
+    return jnp.minimum(order, supplier).astype(state.on_hand.dtype)
+
+
+def controller(policy):
+    """The order-up-to controller a safety-stock policy deploys: order_up_to, or
+    order_up_to_after_arrivals for a policy with `supplier_includes_arrivals`."""
+    return order_up_to_after_arrivals if supplier_includes_arrivals(policy) else order_up_to
+
+
 def order_up_to(safety_stock, state, params, key=None):
     """Policy: order up to forecast over the lead time + `safety_stock` [M], capped (int32
     orders for an exact state, float32 with a straight-through ceil for a relaxed one)."""

@@ -125,8 +125,10 @@ def safety_equivalent(z, state, params, form: str = "installation", timing: str 
     s_j = target_j - position_j + own position_j - ceil(forecast over t..t+L_j). An integer, so
     ceil(forecast + s) = ceil(forecast) + s exactly. It changes every day (the rule's window, sigma
     and position move): a safety-stock loop must decide it daily (action_frequency 1). The caps
-    are the controller's (supply capacity, the supplier's on hand): the rule's own for timing
-    "before_arrivals"; with "after_arrivals" the rule's cap also counts today's arrivals."""
+    are the controller's: supply capacity and the supplier's on hand, plus today's arrivals for a
+    policy marked `supplier_includes_arrivals` (sigma_rule_safety_policy with "after_arrivals"
+    and the capacity brain with that timing are: sc_jax.policies.order_up_to.controller), so the
+    loop orders exactly what the rule orders under either timing."""
     own = state.on_hand + state.in_transit - state.backlog_units[:-1]
     position = inventory_position(state) if form == "echelon" else own
     target = targets(z, state, params, form, timing).astype(jnp.int32)
@@ -147,6 +149,8 @@ def sigma_rule_safety_policy(form: str = "installation", timing: str = "before_a
         del key
         return safety_equivalent(z, state, params, form, timing)
 
+    # with "after_arrivals" the rule's supplier cap counts today's arrivals: the loops' controller too
+    act.supplier_includes_arrivals = timing == "after_arrivals"
     act.__name__ = act.__qualname__ = f"sigma_rule_safety_{form}_{timing}"
     return act
 
