@@ -25,11 +25,12 @@ Methods (results.json keys; single SKU / multi SKU):
                        product's features and the stages' shared utilisation, trained here by ES in
                        the coupled episode of the experiment's catalogs (capacity stage in the loop,
                        training episodes only) + the capacity stage
-  fixed_safety_mip     single SKU: MIP-mixed plus a soft safety target z sqrt(sum sigma^2) per stage (penalty
-                       w k per unit-day short), z per ratio and sigma tuned, z = 0 (MIP-mixed) a candidate:
-                       issue #15's fixed-safety hybrid
-  brain_safety_mip     single SKU: the brain's safety stocks every 10 days as MIP-mixed's soft safety target
-                       (the sample's brain + "Safety" controller; issue #10's ablation row)
+  fixed_safety_mip     MIP-mixed plus a soft safety target z sqrt(sum sigma^2) per stage (penalty w k per
+                       unit-day short), z per ratio and sigma tuned (on SKU 0 alone, as every tuned
+                       constant), z = 0 (MIP-mixed) a candidate: issue #15's fixed-safety hybrid
+  brain_safety_mip     the brain's safety stocks every 10 days as MIP-mixed's soft safety target (the
+                       sample's brain + "Safety" controller, coupled by the capacity row for multi SKU;
+                       issue #10's ablation row)
   base_stock           echelon base stock per ratio and sigma (tuned; single SKU)
   bound                perfect information (sc_jax.oracle; single SKU, either semantics)
 Metrics: env_cost (the env's own cost, all days, each SKU's k and h) and notebook_cost (single SKU:
@@ -84,7 +85,7 @@ SINGLE_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "b
                   "fixed_safety", "brain_hdpo", "brain_es", "fixed_safety_mip", "brain_safety_mip")
 MIP_METHODS = ("mip_mixed", "fixed_safety_mip", "brain_safety_mip")  # the rolling MILP every day (host loop)
 MULTI_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "sigma_rule_alloc", "fixed_safety_alloc",
-                 "capacity_brain_alloc")
+                 "capacity_brain_alloc", "fixed_safety_mip", "brain_safety_mip")
 METRICS = ("env_cost", "notebook_cost")
 TIMING = {"sample": "after_arrivals", "exact": "before_arrivals"}  # when a supplier ships its arrivals
 DESCRIPTIONS = {
@@ -605,29 +606,48 @@ def _mip_safety_z(sem: str, s: dict, z, lead_times):
     return sigma_safety_targets(z, lead_times, timing=TIMING[sem], alignment=s["mip_mixed"]["alignment"])
 
 
+def _mip_target(method: str, sem: str, s: dict, point, tuned: dict, params, brain, act_keys):
+    """(safety_target callable, recorded params) of a MIP method at a point: None for mip_mixed;
+    fixed_safety_mip's tuned z; brain_safety_mip's brain (act, policy_params) every 10 days with the
+    daily runner's decision keys act_keys [S] (params [N] with a product axis)."""
+    weight = s["tuning"]["mip_penalty_weight"]
+    if method == "fixed_safety_mip":
+        z = tuned["mip_safety"][point]
+        lead = np.asarray(params.lead_time).reshape(-1, params.num_stages)[0]
+        return _mip_safety_z(sem, s, z, lead), {"z": z, "penalty_weight": weight}
+    if method == "brain_safety_mip":
+        if brain is None:
+            raise AssertionError("brain missing")
+        return policy_safety_targets(brain[0], brain[1], params, act_keys, every=10), {"penalty_weight": weight,
+                                                                                       "every": 10}
+    return None, None
+
+
 def _tune_mip_safety(sem: str, s: dict, logger, timings: dict) -> dict:
-    """fixed_safety_mip's z per single-SKU point: every candidate of tuning.mip_safety.z_values (one
-    z for every stage) on the training episodes, all candidates in one day's model (a product each);
-    the lowest mean of the semantics' tuning objective wins (ties: the smaller z, so z = 0, MIP-mixed
-    itself, wins any tie)."""
+    """fixed_safety_mip's z per point of the experiments that run it: every candidate of
+    tuning.mip_safety.z_values (one z for every stage) on the training episodes of SKU 0 alone (as
+    every tuned constant: every SKU's costs are SKU 0's scaled), all candidates in one day's model
+    (a product each); the lowest mean of the semantics' tuning objective wins (ties: the smaller z,
+    so z = 0, MIP-mixed itself, wins any tie)."""
     t0 = time.perf_counter()
-    t, exp = s["tuning"], s["single_sku"]
+    t = s["tuning"]
     keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(s["seed"]), 1), t["train_episodes"])
     values = sorted(t["mip_z_values"])
     objective = t["objective"][sem]
     out, costs = {}, {}
-    for ratio in exp["ratios"]:
-        for sigma in exp["sigma_levels"]:
-            env, params = make("hybrid_sample", cost_ratio=ratio, sigma_max=sigma, semantics=sem, periods=s["periods"])
-            z = np.repeat(np.asarray(values)[:, None], params.num_stages, axis=1)  # [C, M]
-            result = _mip_run(sem, s, env, replicate(params, len(values)),
-                              jnp.broadcast_to(keys[None], (len(values),) + keys.shape),
-                              _mip_safety_z(sem, s, z, np.asarray(params.lead_time)))
-            cost = (result.cost if objective == "env_cost"
-                    else notebook_cost(result.daily["lost"], result.daily["on_hand"], ratio)).mean(axis=1)
-            best = int(np.argmin(cost))  # the first (smallest z) among equals
-            out[(ratio, sigma)] = [float(x) for x in z[best]]
-            costs[(ratio, sigma)] = {f"{v:g}": float(c) for v, c in zip(values, cost)}
+    points = sorted({(r, g) for exp in ("single_sku", "multi_sku") if s[exp]["enabled"]
+                     and "fixed_safety_mip" in s[exp]["methods"] for r in s[exp]["ratios"] for g in s[exp]["sigma_levels"]})
+    for ratio, sigma in points:
+        env, params = make("hybrid_sample", cost_ratio=ratio, sigma_max=sigma, semantics=sem, periods=s["periods"])
+        z = np.repeat(np.asarray(values)[:, None], params.num_stages, axis=1)  # [C, M]
+        result = _mip_run(sem, s, env, replicate(params, len(values)),
+                          jnp.broadcast_to(keys[None], (len(values),) + keys.shape),
+                          _mip_safety_z(sem, s, z, np.asarray(params.lead_time)))
+        cost = (result.cost if objective == "env_cost"
+                else notebook_cost(result.daily["lost"], result.daily["on_hand"], ratio)).mean(axis=1)
+        best = int(np.argmin(cost))  # the first (smallest z) among equals
+        out[(ratio, sigma)] = [float(x) for x in z[best]]
+        costs[(ratio, sigma)] = {f"{v:g}": float(c) for v, c in zip(values, cost)}
     timings[f"tune_mip_safety_{sem}_s"] = time.perf_counter() - t0
     logger.info(f"[reproduce_hybrid] {sem}: fixed_safety_mip's z tuned ({len(values)} candidates x "
                 f"{len(out)} points, {timings[f'tune_mip_safety_{sem}_s']:.1f}s)")
@@ -707,16 +727,9 @@ def _single(sem, s, full, brain, tuned, logger, raw, timings, brain_hdpo=None, b
                 entry = {}
                 t0 = time.perf_counter()
                 if method in MIP_METHODS:
-                    target = None
-                    if method == "fixed_safety_mip":
-                        entry["params"] = {"z": tuned["mip_safety"][(ratio, sigma)],
-                                           "penalty_weight": s["tuning"]["mip_penalty_weight"]}
-                        target = _mip_safety_z(sem, s, tuned["mip_safety"][(ratio, sigma)], np.asarray(params.lead_time))
-                    elif method == "brain_safety_mip":
-                        if act is None:
-                            raise AssertionError("brain missing")
-                        entry["params"] = {"penalty_weight": s["tuning"]["mip_penalty_weight"], "every": 10}
-                        target = policy_safety_targets(act, brain_params, p1, act_keys, every=10)
+                    target, recorded = _mip_target(method, sem, s, (ratio, sigma), tuned, p1, brain, act_keys)
+                    if recorded:
+                        entry["params"] = recorded
                     result = _mip_run(sem, s, env, params, keys[None], target)
                     entry["env_cost"] = result.cost[0]
                     entry["notebook_cost"] = notebook_cost(result.daily["lost"], result.daily["on_hand"], ratio)[0]
@@ -769,15 +782,19 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None
             for method in exp["methods"]:
                 entry = {}
                 t0 = time.perf_counter()
-                if method == "mip_mixed":
-                    def progress(t, seconds, ratio=ratio, sigma=sigma):
-                        logger.progress(f"[reproduce_hybrid] multi SKU {sem} ratio {ratio:g} sigma {sigma} mip_mixed: "
+                if method in MIP_METHODS:
+                    def progress(t, seconds, ratio=ratio, sigma=sigma, method=method):
+                        logger.progress(f"[reproduce_hybrid] multi SKU {sem} ratio {ratio:g} sigma {sigma} {method}: "
                                         f"day {t + 1}/{env.periods} ({seconds:.0f}s)")
 
+                    target, recorded = _mip_target(method, sem, s, (ratio, sigma), tuned, params, brain, act_keys)
+                    if recorded:
+                        entry["params"] = recorded
                     result = run_mip_mixed(env, params, jnp.swapaxes(reset_keys, 0, 1),
                                            alignment=s["mip_mixed"]["alignment"],
                                            time_limit=s["mip_mixed"]["time_limit"],
-                                           mip_rel_gap=s["mip_mixed"]["mip_rel_gap"], progress=progress)
+                                           mip_rel_gap=s["mip_mixed"]["mip_rel_gap"], safety_target=target,
+                                           safety_penalty_weight=s["tuning"]["mip_penalty_weight"], progress=progress)
                     day_cost = (result.daily["holding_cost"] + result.daily["shortage_cost"]
                                 + result.daily["overflow_cost"]).sum(axis=1)  # [T, S]
                     entry["env_cost"] = result.cost.sum(axis=0)
@@ -1004,7 +1021,7 @@ def run(cfg, run_dir=None) -> dict:
         methods = set(s["single_sku"]["methods"] if s["single_sku"]["enabled"] else []) | \
             set(s["multi_sku"]["methods"] if s["multi_sku"]["enabled"] else [])
         needed = {"safety": bool(methods & {"static_alloc", "fixed_safety", "fixed_safety_alloc"}),
-                  "mip_safety": "fixed_safety_mip" in methods and s["single_sku"]["enabled"],
+                  "mip_safety": "fixed_safety_mip" in methods,
                   "sigma_rule": bool(methods & {"sigma_rule", "sigma_rule_alloc", "brain_es"}),
                   "base_stock": "base_stock" in methods and s["single_sku"]["enabled"]}
         logger.info(f"[reproduce_hybrid] semantics {s['semantics']}; single SKU {s['single_sku']['enabled']} "

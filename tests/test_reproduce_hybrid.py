@@ -135,10 +135,14 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path):
     # fixed_safety_mip with z = 0 (the one candidate) is MIP-mixed itself, episode by episode (issue #15)
     assert saved["tuned"]["exact"]["mip_safety"] == {"ratio_100_sigma_3": [0.0, 0.0, 0.0]}
     assert single["fixed_safety_mip"]["params"]["exact"] == {"z": [0.0, 0.0, 0.0], "penalty_weight": 1.0}
-    raw = json.loads((tmp_path / "details.json").read_text())["per_episode"]["single_sku"]["100"]["3"]
+    per_episode = json.loads((tmp_path / "details.json").read_text())["per_episode"]
+    raw, raw_multi = per_episode["single_sku"]["100"]["3"], per_episode["multi_sku"]["100"]["3"]
     assert raw["fixed_safety_mip"]["exact"]["env_cost"] == raw["mip_mixed"]["exact"]["env_cost"]
     # brain_safety_mip: the PPO brain's safety stocks as the MIP's target (they cost something here)
     assert single["brain_safety_mip"]["params"]["exact"]["every"] == 10 and "brain_minus_this" in single["brain_safety_mip"]
+    # ... and coupled by the capacity row for the SKUs sharing capacity: z = 0 is MIP-mixed there too
+    assert raw_multi["fixed_safety_mip"]["exact"]["env_cost"] == raw_multi["mip_mixed"]["exact"]["env_cost"]
+    assert multi["brain_safety_mip"]["refused_units"] >= 0 and multi["fixed_safety_mip"]["params"]["exact"]["z"] == [0.0] * 3
     # the perfect-information bound is below every policy on the env's own cost (same episodes)
     bound = single["bound"]["env_cost"]["exact"]["mean"]
     assert all(row["env_cost"]["exact"]["mean"] >= bound - 1e-6 for row in single.values())
