@@ -263,7 +263,7 @@ def _brain_hdpo_settings(cfg, semantics: list) -> dict:
 
 
 BRAIN_ES_KEYS = ("train_seed", "hidden", "population", "noise_std", "learning_rate", "iterations", "train_samples",
-                 "delta_max", "population_batch", "progress_every_s")
+                 "delta_max", "population_batch", "progress_every_s", "validation_episodes")
 
 
 def _brain_es_settings(cfg) -> dict:
@@ -276,12 +276,13 @@ def _brain_es_settings(cfg) -> dict:
     cfg = dict(cfg)
     reject_unknown_keys(cfg, BRAIN_ES_KEYS, "brain_es")
     train_seed = check_integer("brain_es.train_seed", cfg.pop("train_seed", 0), 0)
+    validation = check_integer("brain_es.validation_episodes", cfg.pop("validation_episodes", 0), 0)
     try:
         config = CapacityBrainConfig.from_dict({**cfg, "residual": True, "observe_utilisation": False,
                                                 "timing": TIMING["exact"]})
     except ConfigError as err:  # name the field where this entry point reads it
         raise ConfigError(str(err).replace("capacity_brain.", "brain_es.")) from None
-    return {"train_seed": train_seed, "config": config}
+    return {"train_seed": train_seed, "validation_episodes": validation, "config": config}
 
 
 #: capacity_brain keys the reproduction sets itself: (the only value accepted, why)
@@ -421,7 +422,10 @@ def _brain_es(sem: str, full: dict, s: dict, tuned: dict, logger, timings: dict)
     point, trained by ES on the semantics' tuning objective (tuning.objective: the notebook metric
     under the sample's, the env cost under the exact ones) on training demand only
     (fold_in(fold_in(PRNGKey(seed), 1), train_seed)); each point's cost weighted by 1 / the tuned
-    rule's there on 32 training episodes of that stream. Not saved (retrained per run).
+    rule's there on 32 training episodes of that stream. With brain_es.validation_episodes > 0 the
+    trained correction is then kept only at the points where it beat the tuned rule on that many
+    validation episodes of the training stream (a gate per point; elsewhere z is the rule's), so
+    the brain is the tuned rule wherever learning did not help. Not saved (retrained per run).
 
     The training episode (sc_jax.hybrid_jax) turns z into the order-up-to controller's safety stock
     (`safety_equivalent`) and the controller caps it as the sigma rule does under the semantics'
@@ -454,6 +458,19 @@ def _brain_es(sem: str, full: dict, s: dict, tuned: dict, logger, timings: dict)
                                        cost_weights=1.0 / np.maximum(reference, 1e-6), z_base=base,
                                        objective=objective))
     policy_params, metrics = jax.block_until_ready(train(key))
+    gate_info = {}
+    if es["validation_episodes"]:
+        # keep the correction only at the points where it beat its base (the tuned rule) on validation
+        # episodes of the training stream (fold_in(key, 2): neither ES's samples nor evaluation ones)
+        validation = jax.random.split(jax.random.fold_in(key, 2), es["validation_episodes"])
+        score = lambda p: np.asarray(episode_objective(jax.device_get(episodes(p, catalog, validation)),
+                                                       objective)).mean(0)
+        brain_cost, rule_cost = score(policy_params), score(rule)
+        keep = (brain_cost < rule_cost).astype(np.float64).reshape(len(exp["ratios"]), len(exp["sigma_levels"]))
+        policy_params = {**policy_params, "gate": z_table(exp["ratios"], exp["sigma_levels"],
+                                                          np.repeat(keep[..., None], z.shape[-1], axis=-1))}
+        gate_info = {"validation_episodes": es["validation_episodes"], "gate": keep.tolist(),
+                     "validation_cost_brain": brain_cost.tolist(), "validation_cost_rule": rule_cost.tolist()}
     seconds = time.perf_counter() - t0
     timings[f"brain_es_{sem}_s"] = seconds
     curve = np.asarray(metrics["cost"], np.float64)
@@ -463,7 +480,7 @@ def _brain_es(sem: str, full: dict, s: dict, tuned: dict, logger, timings: dict)
             "objective": objective,
             "points": [list(p) for p in points], "train_cost_first": float(curve[0]),
             "train_cost_last": float(curve[-1]), "train_cost_min": float(curve.min()),
-            "z_base": z.tolist()}
+            "z_base": z.tolist(), **gate_info}
     return make_z(config, s["periods"]), policy_params, info
 
 

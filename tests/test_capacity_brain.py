@@ -54,6 +54,17 @@ def test_untrained_residual_brain_is_its_table():
         rule = run(sigma_rule_safety_policy("installation", "before_arrivals"), jnp.asarray(rows[i], jnp.float32))
         assert np.any(ratio == r)
         np.testing.assert_array_equal(brain[:, ratio == r], rule[:, ratio == r])
+    # a trained (here: perturbed) correction behind a gate: off at ratio 10 (the table's rule exactly),
+    # on at ratio 1000 (the network's correction counts)
+    trained = init_params(config, jax.random.PRNGKey(0), table)
+    trained["params"] = jax.tree.map(lambda x: x + 0.5, trained["params"])
+    gate = z_table([10.0, 1000.0], [1.0, 4.0], np.stack([np.zeros((2, 3)), np.ones((2, 3))]))
+    gated = run(make_policy(config, T), {**trained, "gate": gate})
+    ungated = run(make_policy(config, T), trained)
+    rule10 = run(sigma_rule_safety_policy("installation", "before_arrivals"), jnp.asarray(rows[0], jnp.float32))
+    np.testing.assert_array_equal(gated[:, ratio == 10.0], rule10[:, ratio == 10.0])
+    np.testing.assert_array_equal(gated[:, ratio == 1000.0], ungated[:, ratio == 1000.0])
+    assert not np.array_equal(ungated[:, ratio == 10.0], rule10[:, ratio == 10.0])  # the correction did act
     with pytest.raises(ConfigError, match="a residual capacity brain needs 'z_base'"):
         init_params(config, jax.random.PRNGKey(0))
     with pytest.raises(ConfigError, match="'z_base' must be finite z of shape"):

@@ -128,15 +128,20 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path):
     assert all(same[m]["exact"]["mean"] == 0 and same[m]["exact"]["ci95"] == 0 for m in ("env_cost", "notebook_cost"))
     assert multi["capacity_brain_alloc"]["refused_units"] == multi["sigma_rule_alloc"]["refused_units"]
     assert "brain_minus_this" in multi["capacity_brain_alloc"] and "capacity_brain_minus_this" in multi["brain_alloc"]
+    per_episode = json.loads((tmp_path / "details.json").read_text())["per_episode"]
+    raw, raw_multi = per_episode["single_sku"]["100"]["3"], per_episode["multi_sku"]["100"]["3"]
     # brain_es: trained here on the tuned sigma rule's z (the one-candidate grid: 1 everywhere) as its base
     es = saved["brain_es"]["exact"]
     assert es["z_base"] == [[[1.0, 1.0, 1.0]]] and es["points"] == [[100.0, 3]] and es["config"]["residual"]
     assert np.isfinite(es["train_cost_last"]) and "brain_minus_this" in single["brain_es"]
+    # its correction is kept only where it beat the rule on validation episodes (the default 32)
+    assert es["validation_episodes"] == 32 and es["gate"] == [[float(es["validation_cost_brain"][0]
+                                                                    < es["validation_cost_rule"][0])]]
+    if es["gate"] == [[0.0]]:  # gated off: the tuned rule itself, episode by episode
+        assert raw["brain_es"]["exact"]["env_cost"] == raw["sigma_rule"]["exact"]["env_cost"]
     # fixed_safety_mip with z = 0 (the one candidate) is MIP-mixed itself, episode by episode (issue #15)
     assert saved["tuned"]["exact"]["mip_safety"] == {"ratio_100_sigma_3": [0.0, 0.0, 0.0]}
     assert single["fixed_safety_mip"]["params"]["exact"] == {"z": [0.0, 0.0, 0.0], "penalty_weight": 1.0}
-    per_episode = json.loads((tmp_path / "details.json").read_text())["per_episode"]
-    raw, raw_multi = per_episode["single_sku"]["100"]["3"], per_episode["multi_sku"]["100"]["3"]
     assert raw["fixed_safety_mip"]["exact"]["env_cost"] == raw["mip_mixed"]["exact"]["env_cost"]
     # brain_safety_mip: the PPO brain's safety stocks as the MIP's target (they cost something here)
     assert single["brain_safety_mip"]["params"]["exact"]["every"] == 10 and "brain_minus_this" in single["brain_safety_mip"]
@@ -186,6 +191,7 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path):
     ("+brain_es.residual=false", "unknown brain_es key"),
     ("brain_es.delta_max=0", "brain_es.delta_max"),
     ("brain_es.population_batch=0", "brain_es.population_batch"),
+    ("brain_es.validation_episodes=-1", "brain_es.validation_episodes"),
     ("tuning.mip_safety.z_values=[-1.0]", "tuning.mip_safety.z_values"),
     ("tuning.mip_safety.z_values=[]", "tuning.mip_safety.z_values"),
     ("tuning.mip_safety.penalty_weight=-1", "tuning.mip_safety.penalty_weight"),

@@ -193,14 +193,20 @@ def features(state, params, utilisation, periods: int) -> jnp.ndarray:
 @lru_cache(maxsize=None)
 def make_z(config: CapacityBrainConfig, periods: int):
     """z(policy_params, state, params, utilisation [M]) -> the brain's safety factors z [M] float32
-    of one product (for a loop that runs the sigma rule itself); cached per (config, periods)."""
+    of one product (for a loop that runs the sigma rule itself); cached per (config, periods). A
+    residual brain's policy_params may carry a "gate" ZTable (0 or 1 per ratio and sigma level):
+    its correction then counts only where the gate is 1 (elsewhere z is the base table's)."""
     net = network(config)
 
     def z(policy_params, state, params, utilisation):
         if not config.observe_utilisation:  # the ablation: same network, blind to the shared capacity
             utilisation = jnp.zeros_like(utilisation)
         out = net.apply({"params": policy_params["params"]}, features(state, params, utilisation, periods))
-        return policy_params["z_base"].lookup(params) + out if config.residual else out
+        if not config.residual:
+            return out
+        if "gate" in policy_params:  # a 0/1 ZTable: the correction kept only where it was validated
+            out = out * policy_params["gate"].lookup(params)
+        return policy_params["z_base"].lookup(params) + out
 
     return z
 
