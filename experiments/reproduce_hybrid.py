@@ -31,6 +31,9 @@ Methods (results.json keys; single SKU / multi SKU):
   brain_safety_mip     the brain's safety stocks every 10 days as MIP-mixed's soft safety target (the
                        sample's brain + "Safety" controller, coupled by the capacity row for multi SKU;
                        issue #10's ablation row)
+  brain_or_mip         single SKU: per ratio and sigma, brain_es or fixed_safety_mip, whichever had the lower
+                       tuning objective on the training episodes (the controller family chosen per cost
+                       regime on training data; needs both rows)
   base_stock           echelon base stock per ratio and sigma (tuned; single SKU)
   bound                perfect information (sc_jax.oracle; single SKU, either semantics)
 Metrics: env_cost (the env's own cost, all days, each SKU's k and h) and notebook_cost (single SKU:
@@ -82,7 +85,7 @@ KEYS = ("agent", "logger", "ratios", "sigma_levels", "episodes", "num_skus", "se
         "single_sku", "multi_sku", "mip_mixed", "tuning", "brain", "brain_hdpo", "capacity_brain", "brain_es", "plot",
         "resume")
 SINGLE_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "base_stock", "bound", "sigma_rule",
-                  "fixed_safety", "brain_hdpo", "brain_es", "fixed_safety_mip", "brain_safety_mip")
+                  "fixed_safety", "brain_hdpo", "brain_es", "fixed_safety_mip", "brain_safety_mip", "brain_or_mip")
 MIP_METHODS = ("mip_mixed", "fixed_safety_mip", "brain_safety_mip")  # the rolling MILP every day (host loop)
 MULTI_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "sigma_rule_alloc", "fixed_safety_alloc",
                  "capacity_brain_alloc", "fixed_safety_mip", "brain_safety_mip")
@@ -109,6 +112,8 @@ DESCRIPTIONS = {
                         "(penalty w k per unit-day short), z per ratio and sigma tuned (z = 0, MIP-mixed, a candidate)",
     "brain_safety_mip": "the safety-stock brain every 10 days as MIP-mixed's soft safety target (the sample's brain + "
                         "'Safety' controller, penalty w k per unit-day short)",
+    "brain_or_mip": "per ratio and sigma, brain_es or fixed_safety_mip, whichever had the lower tuning objective on "
+                    "the training episodes (never the evaluation ones)",
     "base_stock": "echelon base stock per ratio and sigma",
     "bound": "perfect-information MILP (sc_jax.oracle, under the run's semantics; its notebook_cost is that of the "
              "env-cost-optimal plan, not a bound on the notebook metric)",
@@ -171,6 +176,12 @@ def settings(full: dict) -> dict:
             e["min_cut_cost_fraction"] = check_number("multi_sku.min_cut_cost_fraction", cfg["min_cut_cost_fraction"],
                                                       "a number in [0, 1]", lambda x: 0 <= x <= 1)
         out[exp] = e
+    single = out["single_sku"]["methods"]
+    if "brain_or_mip" in single:
+        if not {"brain_es", "fixed_safety_mip"} <= set(single):
+            raise ConfigError("'single_sku.methods': brain_or_mip chooses between brain_es and fixed_safety_mip, so it "
+                              f"needs both in the list, got {single!r}")
+        out["single_sku"]["methods"] = [m for m in single if m != "brain_or_mip"] + ["brain_or_mip"]  # after both
     if not (out["single_sku"]["enabled"] or out["multi_sku"]["enabled"]):
         raise ConfigError("'single_sku.enabled' and 'multi_sku.enabled' are both false: nothing to run")
     mip = dict(full["mip_mixed"])
@@ -706,6 +717,26 @@ def _mp(method: str, exp: str, point, tuned: dict, brain, safety_cfg: dict, brai
 _sample_paths = jax.jit(sample_paths, static_argnums=0)
 
 
+def _brain_or_mip(sem: str, s: dict, point_raw: dict, tuned: dict, point, runner, p1, es_params, safety_cfg,
+                  brain_params, hdpo_params) -> dict:
+    """brain_or_mip at a point: brain_es's cost on the tuning episodes (the daily runner, their keys
+    as the MIP tuning reset them) against fixed_safety_mip's tuned training cost there, on the
+    semantics' tuning objective; the lower one's evaluation values (both rows already ran)."""
+    t = s["tuning"]
+    train_keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(s["seed"]), 1), t["train_episodes"])
+    reset_keys, act_keys = single_keys(train_keys)
+    mp, _ = _mp("brain_es", "single_sku", point, tuned, brain_params, safety_cfg, hdpo_params, es_params)
+    out = jax.device_get(runner(mp, p1, reset_keys, act_keys))
+    objective = t["objective"][sem]
+    es_train = float(np.mean(out.cost[:, 0] if objective == "env_cost"
+                             else np.asarray(out.notebook_day[NOTEBOOK_FIRST_DAY:, :, 0], np.float64).sum(0)))
+    mip_train = min(tuned["mip_safety_train_cost"][point].values())
+    chosen = "brain_es" if es_train <= mip_train else "fixed_safety_mip"
+    return {"env_cost": point_raw[chosen][sem]["env_cost"], "notebook_cost": point_raw[chosen][sem]["notebook_cost"],
+            "params": {"chosen": chosen, "objective": objective,
+                       "train_cost": {"brain_es": es_train, "fixed_safety_mip": mip_train}}}
+
+
 def _bound(env, params, keys):
     """Perfect-information env cost and notebook cost [S] on the episodes of `keys` [S] (each
     path with its own drawn initial stock)."""
@@ -755,6 +786,9 @@ def _single(sem, s, full, brain, tuned, logger, raw, timings, brain_hdpo=None, b
                     entry["settings"] = result.settings
                 elif method == "bound":
                     entry["env_cost"], entry["notebook_cost"] = _bound(env, params, keys)
+                elif method == "brain_or_mip":
+                    entry = _brain_or_mip(sem, s, raw[f"{ratio:g}"][str(sigma)], tuned, (ratio, sigma), runner,
+                                          p1, es_params, full["agent"]["safety"], brain_params, hdpo_params)
                 else:
                     if (method == "brain_alloc" and act is None) or (method == "brain_hdpo" and hdpo_act is None):
                         raise AssertionError("brain missing")

@@ -148,6 +148,12 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path):
     # ... and coupled by the capacity row for the SKUs sharing capacity: z = 0 is MIP-mixed there too
     assert raw_multi["fixed_safety_mip"]["exact"]["env_cost"] == raw_multi["mip_mixed"]["exact"]["env_cost"]
     assert multi["brain_safety_mip"]["refused_units"] >= 0 and multi["fixed_safety_mip"]["params"]["exact"]["z"] == [0.0] * 3
+    # brain_or_mip: the family with the lower training cost, its evaluation values
+    choice = single["brain_or_mip"]["params"]["exact"]
+    train = choice["train_cost"]
+    assert choice["chosen"] == ("brain_es" if train["brain_es"] <= train["fixed_safety_mip"] else "fixed_safety_mip")
+    assert raw["brain_or_mip"]["exact"]["env_cost"] == raw[choice["chosen"]]["exact"]["env_cost"]
+    assert train["fixed_safety_mip"] == min(saved["tuned"]["exact"]["mip_safety_train_cost"]["ratio_100_sigma_3"].values())
     # the perfect-information bound is below every policy on the env's own cost (same episodes)
     bound = single["bound"]["env_cost"]["exact"]["mean"]
     assert all(row["env_cost"]["exact"]["mean"] >= bound - 1e-6 for row in single.values())
@@ -192,6 +198,7 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path):
     ("brain_es.delta_max=0", "brain_es.delta_max"),
     ("brain_es.population_batch=0", "brain_es.population_batch"),
     ("brain_es.validation_episodes=-1", "brain_es.validation_episodes"),
+    ("single_sku.methods=[brain_or_mip,brain_es]", "brain_or_mip chooses between brain_es and fixed_safety_mip"),
     ("tuning.mip_safety.z_values=[-1.0]", "tuning.mip_safety.z_values"),
     ("tuning.mip_safety.z_values=[]", "tuning.mip_safety.z_values"),
     ("tuning.mip_safety.penalty_weight=-1", "tuning.mip_safety.penalty_weight"),
