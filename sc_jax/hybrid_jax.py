@@ -36,14 +36,13 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from sc_jax.alloc.jax_stage import CPU_COMPILER_OPTIONS, _materialized, allocate_stages, jit_for_backend
 from sc_jax.checks import check_choice, check_integer
 from sc_jax.env.types import DemandPath, EnvParams, EnvState
 from sc_jax.errors import ConfigError
 from sc_jax.hybrid import observes_utilisation, stage_utilisation
-from sc_jax.policies.order_up_to import controller, forecast_window
+from sc_jax.policies.order_up_to import controller
 from sc_jax.sample_metrics import NOTEBOOK_FIRST_DAY, notebook_day_terms
 from sc_jax.sharding import shard_batch
 
