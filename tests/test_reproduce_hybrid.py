@@ -22,6 +22,8 @@ TINY = ["+preset=quick", "periods=30", "episodes=2", "num_skus=2", "ratios=[100]
         "tuning.sigma_rule.steps=[]", "tuning.safety.steps=[]",
         "tuning.base_stock.grid_max=0", "tuning.base_stock.steps=[]", "agent.safety.safety_high=8",
         "tuning.mip_safety.z_values=[0.0]",
+        "multi_sku.methods=[brain_alloc,mip_mixed,random_alloc,static_alloc,sigma_rule_alloc,fixed_safety_alloc,"
+        "capacity_brain_alloc,fixed_safety_mip,brain_safety_mip]",
         "tuning.safety.values=[4]", "capacity_brain.hidden=[4]", "capacity_brain.population=2",
         "capacity_brain.iterations=2", "capacity_brain.train_samples=1", "brain_es.hidden=[4]",
         "brain_es.population=2", "brain_es.iterations=2", "brain_es.train_samples=1",
