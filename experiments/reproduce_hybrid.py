@@ -222,7 +222,7 @@ def settings(full: dict) -> dict:
     ms = dict(tuning.get("mip_safety") or {})
     reject_unknown_keys(ms, ("z_values", "penalty_weight"), "tuning.mip_safety")
     t["mip_z_values"] = [float(x) for x in check_number_list(
-        "tuning.mip_safety.z_values", ms.get("z_values", [0.0, 1.0, 2.0, 3.0]), "finite numbers >= 0 (one z for every stage)",
+        "tuning.mip_safety.z_values", ms.get("z_values", [0.0, 1.0, 2.0, 3.0, 4.0]), "finite numbers >= 0 (one z for every stage)",
         lambda a: a.size > 0 and np.all(np.isfinite(a)) and np.all(a >= 0))]
     t["mip_penalty_weight"] = check_number("tuning.mip_safety.penalty_weight", ms.get("penalty_weight", 1.0),
                                            "a number >= 0 (x the retail k per unit-day short)",
@@ -287,7 +287,7 @@ def _brain_es_settings(cfg) -> dict:
     cfg = dict(cfg)
     reject_unknown_keys(cfg, BRAIN_ES_KEYS, "brain_es")
     train_seed = check_integer("brain_es.train_seed", cfg.pop("train_seed", 0), 0)
-    validation = check_integer("brain_es.validation_episodes", cfg.pop("validation_episodes", 0), 0)
+    validation = check_integer("brain_es.validation_episodes", cfg.pop("validation_episodes", 32), 0)
     try:
         config = CapacityBrainConfig.from_dict({**cfg, "residual": True, "observe_utilisation": False,
                                                 "timing": TIMING["exact"]})
@@ -571,6 +571,11 @@ def _scenario_params(sem: str, points: list, periods: int):
     return jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *plist)
 
 
+def _train_keys(s: dict):
+    """The tuning episodes' keys [train_episodes]: split(fold_in(PRNGKey(seed), 1)), never evaluation keys."""
+    return jax.random.split(jax.random.fold_in(jax.random.PRNGKey(s["seed"]), 1), s["tuning"]["train_episodes"])
+
+
 def _tune(sem: str, s: dict, full: dict, needed: dict, logger, timings: dict) -> dict:
     """Tuned constants per semantics on training keys: {"safety": {point: [M]}, "static": {(exp, ratio): [M]},
     "sigma_rule": {point: z}, "base_stock": {point: levels}}. Points (ratio, sigma) of every enabled
@@ -581,7 +586,7 @@ def _tune(sem: str, s: dict, full: dict, needed: dict, logger, timings: dict) ->
     env = make("hybrid_sample", semantics=sem, periods=s["periods"])[0]
     by_scenario = _scenario_params(sem, points, s["periods"])
     t = s["tuning"]
-    keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(s["seed"]), 1), t["train_episodes"])
+    keys = _train_keys(s)
     objective = t["objective"][sem]
     common = dict(objective=objective, timing=TIMING[sem])
     low, high = int(full["agent"]["safety"].get("safety_low", 0)), int(full["agent"]["safety"].get("safety_high", 10))
@@ -623,11 +628,12 @@ def _tune(sem: str, s: dict, full: dict, needed: dict, logger, timings: dict) ->
     return out
 
 
-def _mip_run(sem: str, s: dict, env, params, keys, safety_target=None):
+def _mip_run(s: dict, env, params, keys, safety_target=None, progress=None):
     """run_mip_mixed with the run's MIP settings (keys [P, S]); a safety target with its penalty weight."""
     return run_mip_mixed(env, params, keys, alignment=s["mip_mixed"]["alignment"],
                          time_limit=s["mip_mixed"]["time_limit"], mip_rel_gap=s["mip_mixed"]["mip_rel_gap"],
-                         safety_target=safety_target, safety_penalty_weight=s["tuning"]["mip_penalty_weight"])
+                         safety_target=safety_target, safety_penalty_weight=s["tuning"]["mip_penalty_weight"],
+                         progress=progress)
 
 
 def _mip_safety_z(sem: str, s: dict, z, lead_times):
@@ -659,7 +665,7 @@ def _tune_mip_safety(sem: str, s: dict, logger, timings: dict) -> dict:
     so z = 0, MIP-mixed itself, wins any tie)."""
     t0 = time.perf_counter()
     t = s["tuning"]
-    keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(s["seed"]), 1), t["train_episodes"])
+    keys = _train_keys(s)
     values = sorted(t["mip_z_values"])
     objective = t["objective"][sem]
     out, costs = {}, {}
@@ -668,7 +674,7 @@ def _tune_mip_safety(sem: str, s: dict, logger, timings: dict) -> dict:
     for ratio, sigma in points:
         env, params = make("hybrid_sample", cost_ratio=ratio, sigma_max=sigma, semantics=sem, periods=s["periods"])
         z = np.repeat(np.asarray(values)[:, None], params.num_stages, axis=1)  # [C, M]
-        result = _mip_run(sem, s, env, replicate(params, len(values)),
+        result = _mip_run(s, env, replicate(params, len(values)),
                           jnp.broadcast_to(keys[None], (len(values),) + keys.shape),
                           _mip_safety_z(sem, s, z, np.asarray(params.lead_time)))
         cost = (result.cost if objective == "env_cost"
@@ -722,12 +728,10 @@ def _brain_or_mip(sem: str, s: dict, point_raw: dict, tuned: dict, point, runner
     """brain_or_mip at a point: brain_es's cost on the tuning episodes (the daily runner, their keys
     as the MIP tuning reset them) against fixed_safety_mip's tuned training cost there, on the
     semantics' tuning objective; the lower one's evaluation values (both rows already ran)."""
-    t = s["tuning"]
-    train_keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(s["seed"]), 1), t["train_episodes"])
-    reset_keys, act_keys = single_keys(train_keys)
+    reset_keys, act_keys = single_keys(_train_keys(s))
     mp, _ = _mp("brain_es", "single_sku", point, tuned, brain_params, safety_cfg, hdpo_params, es_params)
     out = jax.device_get(runner(mp, p1, reset_keys, act_keys))
-    objective = t["objective"][sem]
+    objective = s["tuning"]["objective"][sem]
     es_train = float(np.mean(out.cost[:, 0] if objective == "env_cost"
                              else np.asarray(out.notebook_day[NOTEBOOK_FIRST_DAY:, :, 0], np.float64).sum(0)))
     mip_train = min(tuned["mip_safety_train_cost"][point].values())
@@ -778,7 +782,7 @@ def _single(sem, s, full, brain, tuned, logger, raw, timings, brain_hdpo=None, b
                     target, recorded = _mip_target(method, sem, s, (ratio, sigma), tuned, p1, brain, act_keys)
                     if recorded:
                         entry["params"] = recorded
-                    result = _mip_run(sem, s, env, params, keys[None], target)
+                    result = _mip_run(s, env, params, keys[None], target)
                     entry["env_cost"] = result.cost[0]
                     entry["notebook_cost"] = notebook_cost(result.daily["lost"], result.daily["on_hand"], ratio)[0]
                     entry["solve_s_per_episode_day"] = float(result.solve_s.sum() / (env.periods * exp["episodes"]))
@@ -841,11 +845,7 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None
                     target, recorded = _mip_target(method, sem, s, (ratio, sigma), tuned, params, brain, act_keys)
                     if recorded:
                         entry["params"] = recorded
-                    result = run_mip_mixed(env, params, jnp.swapaxes(reset_keys, 0, 1),
-                                           alignment=s["mip_mixed"]["alignment"],
-                                           time_limit=s["mip_mixed"]["time_limit"],
-                                           mip_rel_gap=s["mip_mixed"]["mip_rel_gap"], safety_target=target,
-                                           safety_penalty_weight=s["tuning"]["mip_penalty_weight"], progress=progress)
+                    result = _mip_run(s, env, params, jnp.swapaxes(reset_keys, 0, 1), target, progress)
                     day_cost = (result.daily["holding_cost"] + result.daily["shortage_cost"]
                                 + result.daily["overflow_cost"]).sum(axis=1)  # [T, S]
                     entry["env_cost"] = result.cost.sum(axis=0)

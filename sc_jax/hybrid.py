@@ -21,6 +21,7 @@ Shapes: N products, M stages, T days, H forecast days given to the allocation (m
 """
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -33,8 +34,7 @@ import numpy as np
 from sc_jax.alloc import AllocationProblem, allocate
 from sc_jax.env.types import EnvParams
 from sc_jax.errors import ConfigError
-from sc_jax.policies.order_up_to import (forecast_window, order_up_to, order_up_to_after_arrivals,
-                                         supplier_includes_arrivals)
+from sc_jax.policies.order_up_to import controller, forecast_window, order_up_to
 
 ALLOCATIONS = ("daily", "greedy", "jax", "none")  # the rolling LP needs arrival schedules: not in this loop
 
@@ -87,21 +87,21 @@ def _check(env, params: EnvParams, allocation: str, action_frequency: int) -> No
         raise ConfigError(f"'action_frequency' must be an integer >= 1, got {action_frequency!r}")
 
 
-def make_day_functions(env, params: EnvParams, supplier_includes_arrivals: bool = False):
+def make_day_functions(env, params: EnvParams):
     """Jitted, decision-independent pieces of one day, vmapped over products, taking the params as
     an argument (so catalogs of the same shapes, e.g. other sigma levels, reuse the compilation):
-    reset_all(keys, params), day_inputs(safety, state, params) and env_step(state, orders, params).
-    `supplier_includes_arrivals`: the controller's supplier cap counts today's arrivals
-    (sc_jax.policies.order_up_to.controller; share the functions only among policies that agree)."""
-    control = order_up_to_after_arrivals if supplier_includes_arrivals else order_up_to
+    reset_all(keys, params), day_inputs(safety, state, params, control=order_up_to) and
+    env_step(state, orders, params). `control` (static) is the controller turning safety stocks
+    into wishes: make_hybrid_functions binds the policy's (sc_jax.policies.order_up_to.controller),
+    so one set of day functions serves every policy."""
     horizon = int(np.max(np.asarray(params.lead_time))) + 1
 
     @jax.jit
     def reset_all(keys, params):
         return jax.vmap(env.reset)(keys, params)[1]
 
-    @jax.jit
-    def day_inputs(safety, state, params):
+    @functools.partial(jax.jit, static_argnames="control")
+    def day_inputs(safety, state, params, control=order_up_to):
         """Wished orders, on hand, pipeline [N, M] and the forecast window [N, H] (mean, std).
 
         The wishes are the controller's orders capped by supply capacity and the supplier's stock
@@ -151,7 +151,11 @@ def make_hybrid_functions(env, params: EnvParams, policy: Callable, day_function
             return jax.vmap(lambda s, p, k: policy(policy_params, s, p, k, utilisation))(state, params, keys)
         return jax.vmap(lambda s, p, k: policy(policy_params, s, p, k))(state, params, keys)
 
-    return (act_all,) + tuple(day_functions or make_day_functions(env, params, supplier_includes_arrivals(policy)))
+    reset_all, day_inputs, env_step = day_functions or make_day_functions(env, params)
+    control = controller(policy)
+    if control is not order_up_to:  # e.g. the sigma rule's cap after arrivals: bind it (same compilation cache)
+        day_inputs = functools.partial(day_inputs, control=control)
+    return act_all, reset_all, day_inputs, env_step
 
 
 def _host_arrays(params: EnvParams) -> dict:

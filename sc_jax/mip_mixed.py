@@ -129,9 +129,11 @@ def sigma_safety_targets(z, lead_times, *, timing: str, alignment: str = "sample
     window (sc_jax.policies.sigma_rule.cover_windows, the rule's windows for `timing`), from the
     day the model's forecast starts (`alignment`), clipped at 0 (a negative z is no target).
     z: [M] for every product or [P, M] per product (e.g. the candidates of a tuning grid)."""
-    from sc_jax.policies.sigma_rule import cover_windows
+    from sc_jax.policies.sigma_rule import FORMS, cover_windows
 
     check_choice("alignment", alignment, ALIGNMENTS)
+    check_choice("timing", timing, TIMINGS)
+    check_choice("form", form, FORMS)
     lead = np.asarray(lead_times, np.int64).reshape(-1)
     z = np.asarray(z, np.float64)
     if z.ndim not in (1, 2) or z.shape[-1] != lead.size or not np.all(np.isfinite(z)):
@@ -142,7 +144,7 @@ def sigma_safety_targets(z, lead_times, *, timing: str, alignment: str = "sample
     cache = {}
 
     def safety_target(t, state):
-        if "var" not in cache:  # the forecast is drawn at reset: fetch it once per episode batch
+        if t == 0 or "var" not in cache:  # drawn at reset: fetched once per run (a reused callable refetches)
             std = np.asarray(state.demand.forecast_std, np.float64)
             cache["var"] = std * std  # [S, P, T + W]
         var = forecast_slice(cache["var"], t, length, alignment)  # [S, P, length]

@@ -83,6 +83,29 @@ def test_policies_share_the_day_functions(loose):
     np.testing.assert_allclose(a.cost, b.cost, rtol=1e-6)
 
 
+def test_shared_day_functions_keep_each_policys_controller(loose):
+    """A policy whose controller caps after today's arrivals (the sigma rule with the sample's timing)
+    gets that controller from day functions shared with an order-up-to policy (experiments/hybrid.py
+    shares one set among all its policies): the same episode as with its own day functions, not the
+    one the plain controller gives."""
+    from sc_jax.policies.order_up_to import order_up_to_after_arrivals
+    from sc_jax.policies.sigma_rule import sigma_rule_safety_policy
+
+    env, params, _ = loose
+    day = make_day_functions(env, params)
+    make_hybrid_functions(env, params, fixed_safety_stock, day_functions=day)  # shared first
+    rule = sigma_rule_safety_policy("installation", "after_arrivals")
+    shared = make_hybrid_functions(env, params, rule, day_functions=day)
+    assert shared[2].keywords == {"control": order_up_to_after_arrivals}
+    z, key = jnp.array([1.5, 1.0, 0.5]), jax.random.PRNGKey(2)
+    run = lambda functions: run_hybrid(env, params, rule, z, key, allocation="none", action_frequency=1,
+                                       functions=functions).cost
+    alone = run(None)
+    np.testing.assert_array_equal(run(shared), alone)
+    plain = (shared[0], shared[1], day[1], shared[3])  # the rule's decisions through the plain controller
+    assert not np.allclose(run(plain), alone)
+
+
 def test_same_key_same_result_and_errors(loose):
     env, params, fns = loose
     a = run_hybrid(env, params, fixed_safety_stock, SAFETY, jax.random.PRNGKey(3), allocation="none", functions=fns)

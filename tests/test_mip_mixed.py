@@ -292,9 +292,14 @@ def test_runner_safety_targets_sigma_form_and_a_brain_decided_every_k_days():
     expected = np.ceil(np.array([2.0, 1.0, 0.0]) * np.sqrt((std ** 2) @ mask) - 1e-9)
     np.testing.assert_array_equal(fn(5, state)[0, 0], expected)
     assert expected[0] > 0 and expected[2] == 0
-    held = run_mip_mixed(env, params, keys, safety_target=sigma_safety_targets(np.full(3, 2.0), lead,
-                                                                               timing="before_arrivals"))
+    reused = sigma_safety_targets(np.full(3, 2.0), lead, timing="before_arrivals")
+    held = run_mip_mixed(env, params, keys, safety_target=reused)
     assert held.daily["on_hand"][10:].mean() > plain.daily["on_hand"][10:].mean()  # safety stock is held
+    # a callable reused for other episodes reads their forecast, not the first run's
+    other = demand_keys(jax.random.PRNGKey(9), 1, 2)
+    fresh = sigma_safety_targets(np.full(3, 2.0), lead, timing="before_arrivals")
+    np.testing.assert_array_equal(run_mip_mixed(env, params, other, safety_target=reused).cost,
+                                  run_mip_mixed(env, params, other, safety_target=fresh).cost)
     # a brain decides on days 0, 10, 20 (its decision held in between), with the daily runner's keys
     seen = []
 
@@ -313,3 +318,11 @@ def test_runner_safety_targets_sigma_form_and_a_brain_decided_every_k_days():
         sigma_safety_targets([1.0, 2.0], lead, timing="before_arrivals")
     with pytest.raises(ConfigError, match="safety_target"):
         run_mip_mixed(env, params, keys, safety_target=lambda t, state: np.ones((2, 1, 2)))
+    with pytest.raises(ConfigError, match="'safety_target' must be a callable"):
+        run_mip_mixed(env, params, keys, safety_target=np.ones((2, 1, 3)))
+    with pytest.raises(ConfigError, match="'alignment'"):
+        sigma_safety_targets(np.ones(3), lead, timing="before_arrivals", alignment="late")
+    with pytest.raises(ConfigError, match="'timing'"):
+        sigma_safety_targets(np.ones(3), lead, timing="later")
+    with pytest.raises(ConfigError, match="'every'"):
+        policy_safety_targets(policy, 1, params, keys, every=0)

@@ -70,7 +70,8 @@ no order is placed ("fallback_zero"; no arrival can then exceed anything planned
 committed) cannot fit: the env will refuse arrivals whatever is ordered.
 
 NumPy/SciPy only (no JAX); the matrix is built with vectorised index arithmetic (no Python loop
-over products, days or stages).
+over products, days or stages; the one loop, with a safety target, runs over the retailer's first
+L_0 days: the sales it cannot change, a recursion min(stock, mean) day by day).
 """
 
 from __future__ import annotations
@@ -297,9 +298,9 @@ def build_mixed_milp(problem: MixedCostProblem, integrality: str = "all", capaci
         at_retail = np.flatnonzero(retail[targeted])
         through = day[targeted][at_retail]
         first = int(problem.lead_times[0])
-        row_m = np.repeat(at_retail, through - first + 1)
-        day_m = (np.concatenate([np.arange(first, d + 1) for d in through]) if through.size
-                 else np.zeros(0, np.int64))
+        count = through - first + 1  # >= 1: a targeted retail day is >= L_0
+        row_m = np.repeat(at_retail, count)
+        day_m = first + np.arange(row_m.size) - np.repeat(np.cumsum(count) - count, count)
         col_m = m_base + product[targeted][row_m] * H + day_m
         blocks.append(([r, r, row_m], [i_base + c_sel, u_base + r, col_m],
                        [np.ones(r.size), np.ones(r.size), -np.ones(row_m.size)], r.size,
