@@ -19,11 +19,13 @@ from sc_jax.env.types import EnvParams, EnvState
 PolicyFn = Callable[[Any, EnvState, EnvParams, Any], jnp.ndarray]
 
 
-def cap_order(order, state: EnvState, params: EnvParams):
+def cap_order(order, state: EnvState, params: EnvParams, with_arrivals: bool = False):
     """Clip a wished order to [0, supply capacity] and to the supplier's on hand (plant: none),
-    in the state's quantity dtype: int32 for the exact env, float32 for the relaxed one
-    (sc_jax.agents.hdpo; min / clip then pass their subgradients)."""
+    plus today's arrivals with `with_arrivals` (the sample's "after_arrivals" timing: a supplier
+    ships units the day they arrive), in the state's quantity dtype: int32 for the exact env,
+    float32 for the relaxed one (sc_jax.agents.hdpo; min / clip then pass their subgradients)."""
     dtype = state.on_hand.dtype
-    supplier = jnp.concatenate([state.on_hand[1:], jnp.full((1,), 2**30, dtype)])
+    available = state.on_hand + state.arrival_schedule[0] if with_arrivals else state.on_hand
+    supplier = jnp.concatenate([available[1:], jnp.full((1,), 2**30, dtype)])
     order = jnp.clip(order, 0, params.supply_capacity)
     return jnp.minimum(order, supplier).astype(dtype)

@@ -54,10 +54,7 @@ def supplier_includes_arrivals(policy) -> bool:
 def order_up_to_after_arrivals(safety_stock, state, params, key=None):
     """`order_up_to` with the supplier's cap counting today's arrivals too (exact env state)."""
     del key
-    order = jnp.clip(desired_orders(safety_stock, state, params), 0, params.supply_capacity)
-    available = state.on_hand + state.arrival_schedule[0]
-    supplier = jnp.concatenate([available[1:], jnp.full((1,), 2**30, available.dtype)])
-    return jnp.minimum(order, supplier).astype(state.on_hand.dtype)
+    return cap_order(desired_orders(safety_stock, state, params), state, params, with_arrivals=True)
 
 
 def controller(policy):

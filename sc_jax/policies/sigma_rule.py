@@ -35,6 +35,7 @@ import numpy as np
 from sc_jax.checks import check_bool, check_choice
 from sc_jax.env.dynamics import inventory_position
 from sc_jax.errors import ConfigError
+from sc_jax.policies.base import cap_order
 from sc_jax.policies.order_up_to import forecast_over_lead_time, forecast_window
 
 FORMS = ("installation", "echelon")
@@ -69,14 +70,9 @@ def _act(z, state, params, form: str, cap_supplier: bool, timing: str):
     else:
         position = state.on_hand + state.in_transit - state.backlog_units[:-1]
     order = jnp.maximum(targets(z, state, params, form, timing).astype(jnp.int32) - position, 0)
-    order = jnp.minimum(order, params.supply_capacity)
-    if cap_supplier:
-        available = state.on_hand
-        if timing == "after_arrivals":  # + what arrives today (arrival_schedule row 0)
-            available = available + state.arrival_schedule[0]
-        supplier = jnp.concatenate([available[1:], jnp.full((1,), 2**30, state.on_hand.dtype)])
-        order = jnp.minimum(order, supplier)
-    return order.astype(jnp.int32)
+    if cap_supplier:  # "after_arrivals": the supplier also ships what arrives today
+        return cap_order(order, state, params, with_arrivals=timing == "after_arrivals").astype(jnp.int32)
+    return jnp.minimum(order, params.supply_capacity).astype(jnp.int32)
 
 
 @lru_cache(maxsize=None)
