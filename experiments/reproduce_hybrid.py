@@ -48,6 +48,7 @@ for brains trained here.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import time
@@ -73,7 +74,8 @@ from sc_jax.env.wrappers import check_sigma_levels
 from sc_jax.errors import ConfigError
 from sc_jax.hybrid_reproduction import (hybrid_keys, make_daily_runner, method_params, product_grid, single_keys,
                                         tune_constant)
-from sc_jax.mip_mixed import ALIGNMENTS, policy_safety_targets, run_mip_mixed, sigma_safety_targets
+from sc_jax.mip_mixed import (ALIGNMENTS, merge_mip_results, mip_mixed_executor, policy_safety_targets, run_mip_mixed,
+                             sigma_safety_targets, submit_mip_mixed)
 from sc_jax.runlog import hydra_run_dir, logger_from_cfg, stop_cleanly_on_interrupt, write_json, write_text_atomic
 from sc_jax.sample_metrics import (NOTEBOOK_FIRST_DAY, PUBLISHED_MULTI_SKU, PUBLISHED_SINGLE_SKU, mean_standard_error,
                                    notebook_cost, step_points)
@@ -87,6 +89,7 @@ KEYS = ("agent", "logger", "ratios", "sigma_levels", "episodes", "num_skus", "se
 SINGLE_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "base_stock", "bound", "sigma_rule",
                   "fixed_safety", "brain_hdpo", "brain_es", "fixed_safety_mip", "brain_safety_mip", "brain_or_mip")
 MIP_METHODS = ("mip_mixed", "fixed_safety_mip", "brain_safety_mip")  # the rolling MILP every day (host loop)
+POOLED_MIP_METHODS = ("mip_mixed", "fixed_safety_mip")  # multi SKU with mip_mixed.workers > 1: episodes in processes
 MULTI_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "sigma_rule_alloc", "fixed_safety_alloc",
                  "capacity_brain_alloc", "fixed_safety_mip", "brain_safety_mip")
 METRICS = ("env_cost", "notebook_cost")
@@ -185,13 +188,14 @@ def settings(full: dict) -> dict:
     if not (out["single_sku"]["enabled"] or out["multi_sku"]["enabled"]):
         raise ConfigError("'single_sku.enabled' and 'multi_sku.enabled' are both false: nothing to run")
     mip = dict(full["mip_mixed"])
-    reject_unknown_keys(mip, ("alignment", "time_limit_s", "mip_rel_gap"), "mip_mixed")
+    reject_unknown_keys(mip, ("alignment", "time_limit_s", "mip_rel_gap", "workers"), "mip_mixed")
     out["mip_mixed"] = {
         "alignment": check_choice("mip_mixed.alignment", mip["alignment"], ALIGNMENTS),
         "time_limit": check_number("mip_mixed.time_limit_s", mip["time_limit_s"], "null or a number > 0 (seconds)",
                                    lambda x: x > 0, allow_none=True),
         "mip_rel_gap": check_number("mip_mixed.mip_rel_gap", mip["mip_rel_gap"], "a number in [0, 1)",
-                                    lambda x: 0 <= x < 1)}
+                                    lambda x: 0 <= x < 1),
+        "workers": check_integer("mip_mixed.workers", mip.get("workers", 1), 1)}
     tuning = dict(full["tuning"])
     reject_unknown_keys(tuning, ("train_episodes", "objective", "sigma_rule", "safety", "base_stock", "mip_safety"),
                         "tuning")
@@ -628,12 +632,27 @@ def _tune(sem: str, s: dict, full: dict, needed: dict, logger, timings: dict) ->
     return out
 
 
+def _mip_options(s: dict, safety_target=None) -> dict:
+    """run_mip_mixed's options from the run's MIP settings; a safety target with its penalty weight."""
+    return dict(alignment=s["mip_mixed"]["alignment"], time_limit=s["mip_mixed"]["time_limit"],
+                mip_rel_gap=s["mip_mixed"]["mip_rel_gap"], safety_target=safety_target,
+                safety_penalty_weight=s["tuning"]["mip_penalty_weight"])
+
+
+@contextlib.contextmanager
+def _mip_pool(workers: int):
+    """mip_mixed.workers' process pool (None for 1); on leaving, the jobs not started are cancelled."""
+    executor = mip_mixed_executor(workers) if workers > 1 else None
+    try:
+        yield executor
+    finally:
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+
+
 def _mip_run(s: dict, env, params, keys, safety_target=None, progress=None):
-    """run_mip_mixed with the run's MIP settings (keys [P, S]); a safety target with its penalty weight."""
-    return run_mip_mixed(env, params, keys, alignment=s["mip_mixed"]["alignment"],
-                         time_limit=s["mip_mixed"]["time_limit"], mip_rel_gap=s["mip_mixed"]["mip_rel_gap"],
-                         safety_target=safety_target, safety_penalty_weight=s["tuning"]["mip_penalty_weight"],
-                         progress=progress)
+    """run_mip_mixed with the run's MIP settings (keys [P, S])."""
+    return run_mip_mixed(env, params, keys, progress=progress, **_mip_options(s, safety_target))
 
 
 def _mip_safety_z(sem: str, s: dict, z, lead_times):
@@ -828,67 +847,81 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None
                                max_segments=exp["max_segments"], capacity_z=z_fn)  # every method: one compile
     frac = np.float32(exp["min_cut_cost_fraction"])
     t_start = time.perf_counter()
-    compiled = None
-    n_points = len(exp["ratios"]) * len(exp["sigma_levels"])
-    done = 0
-    for ratio in exp["ratios"]:
-        for sigma in exp["sigma_levels"]:
-            env, params = catalog(ratio, sigma)
-            for method in exp["methods"]:
-                entry = {}
-                t0 = time.perf_counter()
-                if method in MIP_METHODS:
-                    def progress(t, seconds, ratio=ratio, sigma=sigma, method=method):
-                        logger.progress(f"[reproduce_hybrid] multi SKU {sem} ratio {ratio:g} sigma {sigma} {method}: "
-                                        f"day {t + 1}/{env.periods} ({seconds:.0f}s)")
-
+    pooled = [m for m in exp["methods"] if m in POOLED_MIP_METHODS] if s["mip_mixed"]["workers"] > 1 else []
+    with _mip_pool(s["mip_mixed"]["workers"] if pooled else 1) as executor:
+        jobs = {}  # every point's pooled MIP episodes submitted first: the workers stay busy across points
+        for ratio in exp["ratios"]:
+            for sigma in exp["sigma_levels"]:
+                env, params = catalog(ratio, sigma)
+                for method in pooled:
                     target, recorded = _mip_target(method, sem, s, (ratio, sigma), tuned, params, brain, act_keys)
-                    if recorded:
+                    jobs[ratio, sigma, method] = (submit_mip_mixed(executor, env, params, jnp.swapaxes(reset_keys, 0, 1),
+                                                                   **_mip_options(s, target)), recorded)
+        compiled = None
+        n_points = len(exp["ratios"]) * len(exp["sigma_levels"])
+        done = 0
+        for ratio in exp["ratios"]:
+            for sigma in exp["sigma_levels"]:
+                env, params = catalog(ratio, sigma)
+                for method in exp["methods"]:
+                    entry = {}
+                    t0 = time.perf_counter()
+                    if method in MIP_METHODS:
+                        def progress(t, seconds, ratio=ratio, sigma=sigma, method=method):
+                            logger.progress(f"[reproduce_hybrid] multi SKU {sem} ratio {ratio:g} sigma {sigma} {method}: "
+                                            f"day {t + 1}/{env.periods} ({seconds:.0f}s)")
+
+                        if (ratio, sigma, method) in jobs:  # run in the worker processes (mip_mixed.workers)
+                            pending, recorded = jobs.pop((ratio, sigma, method))
+                            result = merge_mip_results([job.result() for job in pending])
+                        else:
+                            target, recorded = _mip_target(method, sem, s, (ratio, sigma), tuned, params, brain, act_keys)
+                            result = _mip_run(s, env, params, jnp.swapaxes(reset_keys, 0, 1), target, progress)
+                        if recorded:
+                            entry["params"] = recorded
+                        day_cost = (result.daily["holding_cost"] + result.daily["shortage_cost"]
+                                    + result.daily["overflow_cost"]).sum(axis=1)  # [T, S]
+                        entry["env_cost"] = result.cost.sum(axis=0)
+                        refused = result.refused_units
+                        peak = result.peak_utilisation
+                        entry["alloc_s_per_day"] = float(result.solve_s.sum() / (env.periods * exp["episodes"]))
+                        entry["statuses"] = result.statuses
+                        entry["capacity_slack_max"] = float(result.capacity_slack.max()) if result.capacity_slack.size else 0.0
+                        entry["cut_units"] = None
+                    else:
+                        if method == "capacity_brain_alloc" and z_fn is None:
+                            raise AssertionError("capacity brain missing")
+                        mp, recorded = _mp(method, "multi_sku", (ratio, sigma), tuned, brain_params,
+                                           full["agent"]["safety"], capacity_brain=capacity_params)
+                        if compiled is None:  # one compilation serves every method and point
+                            c0 = time.perf_counter()
+                            compiled = runner.lower(mp, params, reset_keys, act_keys, frac).compile()
+                            timings[f"multi_sku_{sem}_compile_s"] = time.perf_counter() - c0
+                        r0 = time.perf_counter()
+                        out = jax.device_get(jax.block_until_ready(compiled(mp, params, reset_keys, act_keys, frac)))
+                        entry["alloc_s_per_day"] = (time.perf_counter() - r0) / (env.periods * exp["episodes"])
+                        day_cost = np.asarray(out.day_cost, np.float64).sum(axis=2)  # [T, S]
+                        entry["env_cost"] = np.asarray(out.cost, np.float64).sum(axis=1)
+                        refused = np.asarray(out.refused_units).sum(axis=0)
+                        peak = np.asarray(out.peak_utilisation).max(axis=0)
+                        entry["cut_units"] = np.asarray(out.cut_units).sum(axis=0).tolist()
                         entry["params"] = recorded
-                    result = _mip_run(s, env, params, jnp.swapaxes(reset_keys, 0, 1), target, progress)
-                    day_cost = (result.daily["holding_cost"] + result.daily["shortage_cost"]
-                                + result.daily["overflow_cost"]).sum(axis=1)  # [T, S]
-                    entry["env_cost"] = result.cost.sum(axis=0)
-                    refused = result.refused_units
-                    peak = result.peak_utilisation
-                    entry["alloc_s_per_day"] = float(result.solve_s.sum() / (env.periods * exp["episodes"]))
-                    entry["statuses"] = result.statuses
-                    entry["capacity_slack_max"] = float(result.capacity_slack.max()) if result.capacity_slack.size else 0.0
-                    entry["cut_units"] = None
-                else:
-                    if method == "capacity_brain_alloc" and z_fn is None:
-                        raise AssertionError("capacity brain missing")
-                    mp, recorded = _mp(method, "multi_sku", (ratio, sigma), tuned, brain_params,
-                                       full["agent"]["safety"], capacity_brain=capacity_params)
-                    if compiled is None:  # one compilation serves every method and point
-                        c0 = time.perf_counter()
-                        compiled = runner.lower(mp, params, reset_keys, act_keys, frac).compile()
-                        timings[f"multi_sku_{sem}_compile_s"] = time.perf_counter() - c0
-                    r0 = time.perf_counter()
-                    out = jax.device_get(jax.block_until_ready(compiled(mp, params, reset_keys, act_keys, frac)))
-                    entry["alloc_s_per_day"] = (time.perf_counter() - r0) / (env.periods * exp["episodes"])
-                    day_cost = np.asarray(out.day_cost, np.float64).sum(axis=2)  # [T, S]
-                    entry["env_cost"] = np.asarray(out.cost, np.float64).sum(axis=1)
-                    refused = np.asarray(out.refused_units).sum(axis=0)
-                    peak = np.asarray(out.peak_utilisation).max(axis=0)
-                    entry["cut_units"] = np.asarray(out.cut_units).sum(axis=0).tolist()
-                    entry["params"] = recorded
-                points = step_points(day_cost)  # [K, S]: the figure's points of every episode
-                entry["notebook_cost"] = points.mean(axis=0)
-                fig_mean, fig_se = mean_standard_error(points)
-                entry["figure_pooled"] = {"mean": fig_mean, "se": fig_se, "points": int(points.size)}
-                entry["refused_units_per_stage"] = np.asarray(refused).astype(int).tolist()
-                entry["peak_utilisation_per_stage"] = np.asarray(peak, np.float64).tolist()
-                entry["wall_s"] = time.perf_counter() - t0
-                raw.setdefault(f"{ratio:g}", {}).setdefault(str(sigma), {}).setdefault(method, {})[sem] = entry
-                logger.log({f"multi_sku/{sem}/ratio_{ratio:g}/sigma_{sigma}/{method}/{m}": float(np.mean(entry[m]))
-                            for m in METRICS})
-            done += 1
-            point = raw[f"{ratio:g}"][str(sigma)]
-            logger.progress(f"[reproduce_hybrid] {N} SKUs {sem} {done}/{n_points} ratio {ratio:g} sigma {sigma}: "
-                            + ", ".join(f"{m} {np.mean(v[sem]['notebook_cost']):.1f}" for m, v in point.items()
-                                        if sem in v)
-                            + f" ({time.perf_counter() - t_start:.0f}s)", force=done == n_points)
+                    points = step_points(day_cost)  # [K, S]: the figure's points of every episode
+                    entry["notebook_cost"] = points.mean(axis=0)
+                    fig_mean, fig_se = mean_standard_error(points)
+                    entry["figure_pooled"] = {"mean": fig_mean, "se": fig_se, "points": int(points.size)}
+                    entry["refused_units_per_stage"] = np.asarray(refused).astype(int).tolist()
+                    entry["peak_utilisation_per_stage"] = np.asarray(peak, np.float64).tolist()
+                    entry["wall_s"] = time.perf_counter() - t0
+                    raw.setdefault(f"{ratio:g}", {}).setdefault(str(sigma), {}).setdefault(method, {})[sem] = entry
+                    logger.log({f"multi_sku/{sem}/ratio_{ratio:g}/sigma_{sigma}/{method}/{m}": float(np.mean(entry[m]))
+                                for m in METRICS})
+                done += 1
+                point = raw[f"{ratio:g}"][str(sigma)]
+                logger.progress(f"[reproduce_hybrid] {N} SKUs {sem} {done}/{n_points} ratio {ratio:g} sigma {sigma}: "
+                                + ", ".join(f"{m} {np.mean(v[sem]['notebook_cost']):.1f}" for m, v in point.items()
+                                            if sem in v)
+                                + f" ({time.perf_counter() - t_start:.0f}s)", force=done == n_points)
     timings[f"multi_sku_{sem}_s"] = time.perf_counter() - t_start
 
 

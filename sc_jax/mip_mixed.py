@@ -31,9 +31,13 @@ one call per day instead of P x S). Shapes: P products, S samples, M stages, T d
 """
 from __future__ import annotations
 
+import inspect
+import multiprocessing
+import pickle
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import jax
@@ -141,16 +145,23 @@ def sigma_safety_targets(z, lead_times, *, timing: str, alignment: str = "sample
                           f"got shape {z.shape}")
     length = int(lead.sum()) + lead.size + 1
     mask = np.asarray(cover_windows(lead, length, form, timing), np.float64)  # [length, M]
-    cache = {}
+    return SigmaSafetyTarget(z, mask, alignment)
 
-    def safety_target(t, state):
-        if t == 0 or "var" not in cache:  # drawn at reset: fetched once per run (a reused callable refetches)
+
+class SigmaSafetyTarget:
+    """sigma_safety_targets' callable: a class (not a closure) so it pickles into run_mip_mixed's
+    worker processes (`workers`)."""
+
+    def __init__(self, z: np.ndarray, mask: np.ndarray, alignment: str):
+        self.z, self.mask, self.alignment = z, mask, alignment
+        self._var = None
+
+    def __call__(self, t, state):
+        if t == 0 or self._var is None:  # drawn at reset: fetched once per run (a reused callable refetches)
             std = np.asarray(state.demand.forecast_std, np.float64)
-            cache["var"] = std * std  # [S, P, T + W]
-        var = forecast_slice(cache["var"], t, length, alignment)  # [S, P, length]
-        return np.maximum(np.ceil(z * np.sqrt(var @ mask) - 1e-9), 0.0)
-
-    return safety_target
+            self._var = std * std  # [S, P, T + W]
+        var = forecast_slice(self._var, t, self.mask.shape[0], self.alignment)  # [S, P, length]
+        return np.maximum(np.ceil(self.z * np.sqrt(var @ self.mask) - 1e-9), 0.0)
 
 
 def policy_safety_targets(policy: Callable, policy_params, params: EnvParams, act_keys, *, every: int = 10):
@@ -185,26 +196,10 @@ def minimal_horizon(lead_times, timing: str) -> int:
     return int(lead.sum()) + (lead.size - 1 if timing == "before_arrivals" else 0) + 1
 
 
-def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, alignment: str = "sample",
-                  time_limit: float | None = 10.0, mip_rel_gap: float = 1e-6, integrality: str = "all",
-                  capacity_row: str = "env", timing: str | None = None,
-                  safety_target: Callable | None = None, safety_penalty_weight: float = 1.0,
-                  progress: Callable[[int, float], None] | None = None) -> MipMixedResult:
-    """One episode per (product, sample) under MIP-mixed.
-
-    env, params: an InventoryEnv (not a wrapper) and its params, one product or [P] (a catalog,
-      sharing capacity when env.couple_products); lead times must be the same for every product.
-    keys: episode keys [P, S] (or [S] for one product), e.g. sc_jax.evaluate.demand_keys(key, P, S).
-    horizon H (>= max lead time + 1; default `minimal_horizon`: 10 = the sample's H on its
-      chain with the sample's timing, 12 with sc_jax's exact timing), alignment "sample" | "aligned", time_limit / mip_rel_gap /
-      integrality ("all" | "first" | "none") / capacity_row ("env" | "sample") / timing
-      (default: the env's, "after_arrivals" under the sample's semantics, "before_arrivals" under
-      sc_jax's exact ones): the model's (sc_jax.alloc.mip_mixed). Under the env's exact semantics today's orders
-      are also bounded by each supplier's on hand (what the env will ship), so no executed order
-      is ever short at its supplier; under the sample's semantics they ship in full anyway.
-    safety_target(t, state) -> [S, P, M] units or None, safety_penalty_weight w >= 0: the soft
-      safety target (module docstring), each unit-day short costing w x the product's retail k.
-    progress(t, seconds so far): called after each day."""
+def _checked(env, params, keys, *, horizon, alignment, time_limit, mip_rel_gap, integrality, capacity_row,
+             timing, safety_target, safety_penalty_weight):
+    """run_mip_mixed's arguments checked (ConfigError naming the field): (params [P], keys [P, S],
+    timing, lead times [M], horizon)."""
     check_choice("alignment", alignment, ALIGNMENTS)
     check_choice("integrality", integrality, INTEGRALITY)
     check_choice("capacity_row", capacity_row, CAPACITY_ROWS)
@@ -214,9 +209,8 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
     if safety_target is not None and not callable(safety_target):
         raise ConfigError("'safety_target' must be a callable (t, state) -> [samples, products, stages] or None, "
                           f"got {type(safety_target).__name__}")
-    exact_env = env.supply_semantics == "exact"
     if timing is None:
-        timing = "before_arrivals" if exact_env else "after_arrivals"
+        timing = "before_arrivals" if env.supply_semantics == "exact" else "after_arrivals"
     check_choice("timing", timing, TIMINGS)
     if getattr(env, "unwrapped", env) is not env:
         raise ConfigError("run_mip_mixed needs the InventoryEnv itself (it plans the orders), not a wrapper")
@@ -235,15 +229,50 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
     check_key_batch(flat)
     if keys.shape[0] != P:
         raise ConfigError(f"'keys' must have a leading product axis of {P} (the params' products), got {keys.shape}")
-    S = keys.shape[1]
     lead = np.asarray(params.lead_time)
     if not np.all(lead == lead[:1]):
         raise ConfigError("lead times must be the same for every product (one model per sample)")
     lead = lead[0].astype(np.int64)
-    M, T = params.num_stages, env.periods
     if horizon is None:
         horizon = minimal_horizon(lead, timing)
     check_integer("horizon", horizon, int(lead.max()) + 1)
+    return params, keys, timing, lead, horizon
+
+
+def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, alignment: str = "sample",
+                  time_limit: float | None = 10.0, mip_rel_gap: float = 1e-6, integrality: str = "all",
+                  capacity_row: str = "env", timing: str | None = None,
+                  safety_target: Callable | None = None, safety_penalty_weight: float = 1.0,
+                  progress: Callable[[int, float], None] | None = None, workers: int = 1) -> MipMixedResult:
+    """One episode per (product, sample) under MIP-mixed.
+
+    env, params: an InventoryEnv (not a wrapper) and its params, one product or [P] (a catalog,
+      sharing capacity when env.couple_products); lead times must be the same for every product.
+    keys: episode keys [P, S] (or [S] for one product), e.g. sc_jax.evaluate.demand_keys(key, P, S).
+    horizon H (>= max lead time + 1; default `minimal_horizon`: 10 = the sample's H on its
+      chain with the sample's timing, 12 with sc_jax's exact timing), alignment "sample" | "aligned", time_limit / mip_rel_gap /
+      integrality ("all" | "first" | "none") / capacity_row ("env" | "sample") / timing
+      (default: the env's, "after_arrivals" under the sample's semantics, "before_arrivals" under
+      sc_jax's exact ones): the model's (sc_jax.alloc.mip_mixed). Under the env's exact semantics today's orders
+      are also bounded by each supplier's on hand (what the env will ship), so no executed order
+      is ever short at its supplier; under the sample's semantics they ship in full anyway.
+    safety_target(t, state) -> [S, P, M] units or None, safety_penalty_weight w >= 0: the soft
+      safety target (module docstring), each unit-day short costing w x the product's retail k.
+    progress(t, seconds so far): called after each day (not with workers > 1: the days run in the workers).
+    workers > 1: the samples of a coupled catalog (one model per sample and day, so the samples are
+      independent) run in that many processes (`submit_mip_mixed`); the same result as workers=1."""
+    options = dict(horizon=horizon, alignment=alignment, time_limit=time_limit, mip_rel_gap=mip_rel_gap,
+                   integrality=integrality, capacity_row=capacity_row, timing=timing, safety_target=safety_target,
+                   safety_penalty_weight=safety_penalty_weight)
+    if check_integer("workers", workers, 1) > 1:
+        t_start = time.perf_counter()
+        with mip_mixed_executor(workers) as executor:
+            parts = [job.result() for job in submit_mip_mixed(executor, env, params, keys, **options)]
+        return replace(merge_mip_results(parts), wall_s=time.perf_counter() - t_start)
+    params, keys, timing, lead, horizon = _checked(env, params, keys, **options)
+    exact_env = env.supply_semantics == "exact"
+    P, S = keys.shape[:2]
+    M, T = params.num_stages, env.periods
     coupled = bool(env.couple_products)
 
     t0 = time.perf_counter()
@@ -336,5 +365,75 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
                   "products": P, "samples": S, "coupled": coupled})
 
 
-__all__ = ["ALIGNMENTS", "DAILY_FIELDS", "MipMixedResult", "forecast_slice", "minimal_horizon", "policy_safety_targets",
-           "run_mip_mixed", "sigma_safety_targets"]
+# ------------------------------------------------------------------------- samples in processes
+
+def _worker_on_cpu():
+    """A worker's JAX on the CPU: its env steps are tiny, and on a GPU host each of many processes
+    would otherwise take its own share of the GPU's memory."""
+    jax.config.update("jax_platforms", "cpu")
+
+
+def _one_run(env, params, keys, options):  # module level: it runs in a worker process
+    return run_mip_mixed(env, params, keys, **options)
+
+
+def mip_mixed_executor(workers: int) -> ProcessPoolExecutor:
+    """A pool of `workers` processes for submit_mip_mixed ('spawn': JAX does not survive a fork;
+    each worker's JAX runs on the CPU)."""
+    check_integer("workers", workers, 1)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_on_cpu)
+
+
+def submit_mip_mixed(executor: Executor, env, params: EnvParams, keys, **options) -> list[Future]:
+    """run_mip_mixed(env, params, keys, **options) for a coupled catalog, one job per sample on
+    `executor` (e.g. mip_mixed_executor(16)); merge_mip_results([job.result() ...]) is the result
+    run_mip_mixed gives on all samples at once (one model per sample and day: the samples are
+    independent). Submitting several points' jobs before collecting any keeps every worker busy.
+    A safety target must pickle (sigma_safety_targets' does, policy_safety_targets' does not)."""
+    unknown = sorted(set(options) - _RUN_OPTIONS)
+    if unknown:
+        raise ConfigError(f"submit_mip_mixed options must be among {sorted(_RUN_OPTIONS)}, got {unknown}")
+    params, keys, *_ = _checked(env, params, keys, **{k: options.get(k, v) for k, v in _RUN_DEFAULTS.items()})
+    if not env.couple_products:
+        raise ConfigError("'workers' > 1 needs a catalog sharing capacity (env.couple_products): without it every "
+                          "sample's products are solved in one block model per day")
+    try:
+        pickle.dumps(options.get("safety_target"))
+    except Exception as error:  # noqa: BLE001 - any pickling failure means the same thing here
+        raise ConfigError(f"'safety_target' must pickle to run in worker processes (sigma_safety_targets' does, "
+                          f"policy_safety_targets' does not): {error}") from None
+    return [executor.submit(_one_run, env, params, keys[:, s:s + 1], options) for s in range(keys.shape[1])]
+
+
+def merge_mip_results(parts: list[MipMixedResult]) -> MipMixedResult:
+    """The results of disjoint sample batches of one catalog (submit_mip_mixed's jobs, in order)
+    as one: samples concatenated, counts summed, the day's solve time summed over the batches."""
+    if not parts:
+        raise ConfigError("'parts' must hold at least one MipMixedResult, got none")
+    daily = {name: np.concatenate([p.daily[name] for p in parts], axis=1 if name == "shared_utilisation" else 2)
+             for name in parts[0].daily}
+    statuses: Counter = Counter()
+    for p in parts:
+        statuses.update(p.statuses)
+    solve_s = np.sum([p.solve_s for p in parts], axis=0)
+    samples = sum(p.settings.get("samples", p.cost.shape[1]) for p in parts)
+    models = sum(p.capacity_slack.shape[1] if p.capacity_slack.ndim == 2 else 1 for p in parts)
+    return MipMixedResult(
+        cost=np.concatenate([p.cost for p in parts], axis=1), daily=daily, statuses=dict(statuses),
+        solve_s=solve_s, solve_s_per_model=solve_s / max(models, 1),
+        capacity_slack=np.concatenate([p.capacity_slack for p in parts], axis=1),
+        fallback_models=sum(p.fallback_models for p in parts), timed_out_models=sum(p.timed_out_models for p in parts),
+        refused_units=np.sum([p.refused_units for p in parts], axis=0),
+        peak_utilisation=np.max([p.peak_utilisation for p in parts], axis=0),
+        wall_s=max(p.wall_s for p in parts), settings={**parts[0].settings, "samples": samples})
+
+
+_RUN_DEFAULTS = {name: param.default for name, param in inspect.signature(run_mip_mixed).parameters.items()
+                 if param.kind is inspect.Parameter.KEYWORD_ONLY and name not in ("progress", "workers")}
+_RUN_OPTIONS = set(_RUN_DEFAULTS)
+
+
+__all__ = ["ALIGNMENTS", "DAILY_FIELDS", "MipMixedResult", "SigmaSafetyTarget", "forecast_slice", "merge_mip_results",
+           "minimal_horizon", "mip_mixed_executor", "policy_safety_targets", "run_mip_mixed", "sigma_safety_targets",
+           "submit_mip_mixed"]

@@ -326,3 +326,36 @@ def test_runner_safety_targets_sigma_form_and_a_brain_decided_every_k_days():
         sigma_safety_targets(np.ones(3), lead, timing="later")
     with pytest.raises(ConfigError, match="'every'"):
         policy_safety_targets(policy, 1, params, keys, every=0)
+
+
+def test_samples_in_worker_processes_give_the_same_episodes():
+    """workers > 1 (submit_mip_mixed + merge_mip_results): the samples of a coupled catalog in a
+    process pool give the same orders, costs and units as one run (the capacity binding, a
+    pickled sigma target); bad uses are refused before any process starts."""
+    from sc_jax.env.hybrid_sample import hybrid_sample_catalog
+    from sc_jax.hybrid_reproduction import hybrid_keys
+    from sc_jax.mip_mixed import merge_mip_results, policy_safety_targets, run_mip_mixed, sigma_safety_targets
+
+    env, params = hybrid_sample_catalog(4, 100.0, semantics="exact", sigma_max=5, capacity_per_sku=6, periods=16)
+    reset_keys, _ = hybrid_keys(jax.random.split(jax.random.PRNGKey(3), 3), 4)
+    keys = jnp.swapaxes(reset_keys, 0, 1)  # [P, S]
+    target = lambda: sigma_safety_targets([2.0, 1.0, 1.0], np.asarray(params.lead_time)[0], timing="before_arrivals")
+    one = run_mip_mixed(env, params, keys, safety_target=target())
+    pooled = run_mip_mixed(env, params, keys, safety_target=target(), workers=2)
+    np.testing.assert_array_equal(pooled.cost, one.cost)
+    for name in one.daily:  # the utilisation ratio is float32, vmapped over 3 samples or 1
+        np.testing.assert_allclose(pooled.daily[name], one.daily[name], rtol=0, atol=1e-6 if "util" in name else 0)
+    assert one.peak_utilisation.max() == pytest.approx(1.0)  # the capacity binds
+    assert pooled.statuses == one.statuses and pooled.capacity_slack.shape == one.capacity_slack.shape
+    assert pooled.refused_units.tolist() == one.refused_units.tolist()
+    assert pooled.solve_s.shape == one.solve_s.shape and pooled.settings["samples"] == 3
+    free_env, free = hybrid_sample_catalog(2, 100.0, sigma_max=4, periods=12, coupled=False, semantics="exact")
+    with pytest.raises(ConfigError, match="'workers' > 1 needs a catalog sharing capacity"):
+        run_mip_mixed(free_env, free, keys[:2], workers=2)
+    brain = policy_safety_targets(lambda p, s, q, k: jnp.zeros(3), 0, params, jax.random.split(jax.random.PRNGKey(0), 3))
+    with pytest.raises(ConfigError, match="'safety_target' must pickle"):
+        run_mip_mixed(env, params, keys, safety_target=brain, workers=2)
+    with pytest.raises(ConfigError, match="'workers'"):
+        run_mip_mixed(env, params, keys, workers=0)
+    with pytest.raises(ConfigError, match="at least one"):
+        merge_mip_results([])

@@ -21,7 +21,7 @@ TINY = ["+preset=quick", "periods=30", "episodes=2", "num_skus=2", "ratios=[100]
         "semantics=[exact]", "tuning.train_episodes=2", "tuning.sigma_rule.z_values=[1.0]",
         "tuning.sigma_rule.steps=[]", "tuning.safety.steps=[]",
         "tuning.base_stock.grid_max=0", "tuning.base_stock.steps=[]", "agent.safety.safety_high=8",
-        "tuning.mip_safety.z_values=[0.0]",
+        "tuning.mip_safety.z_values=[0.0]", "mip_mixed.workers=2",
         "multi_sku.methods=[brain_alloc,mip_mixed,random_alloc,static_alloc,sigma_rule_alloc,fixed_safety_alloc,"
         "capacity_brain_alloc,fixed_safety_mip,brain_safety_mip]",
         "tuning.safety.values=[4]", "capacity_brain.hidden=[4]", "capacity_brain.population=2",
@@ -147,7 +147,8 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path):
     assert raw["fixed_safety_mip"]["exact"]["env_cost"] == raw["mip_mixed"]["exact"]["env_cost"]
     # brain_safety_mip: the PPO brain's safety stocks as the MIP's target (they cost something here)
     assert single["brain_safety_mip"]["params"]["exact"]["every"] == 10 and "brain_minus_this" in single["brain_safety_mip"]
-    # ... and coupled by the capacity row for the SKUs sharing capacity: z = 0 is MIP-mixed there too
+    # ... and coupled by the capacity row for the SKUs sharing capacity: z = 0 is MIP-mixed there too (both
+    # run in mip_mixed.workers' processes, brain_safety_mip in this one)
     assert raw_multi["fixed_safety_mip"]["exact"]["env_cost"] == raw_multi["mip_mixed"]["exact"]["env_cost"]
     assert multi["brain_safety_mip"]["refused_units"] >= 0 and multi["fixed_safety_mip"]["params"]["exact"]["z"] == [0.0] * 3
     # brain_or_mip: the family with the lower training cost, its evaluation values
@@ -204,7 +205,7 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path):
     ("tuning.mip_safety.z_values=[-1.0]", "tuning.mip_safety.z_values"),
     ("tuning.mip_safety.z_values=[]", "tuning.mip_safety.z_values"),
     ("tuning.mip_safety.penalty_weight=-1", "tuning.mip_safety.penalty_weight"),
-    ("+tuning.mip_safety.typo=1", "typo"),
+    ("+tuning.mip_safety.typo=1", "typo"), ("mip_mixed.workers=0", "mip_mixed.workers"),
 ])
 def test_bad_keys_name_the_field(tmp_path, override, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.").replace("[", r"\[")):
