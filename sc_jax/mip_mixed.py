@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import inspect
 import multiprocessing
+import os
 import pickle
 import time
 from collections import Counter
@@ -368,9 +369,12 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
 # ------------------------------------------------------------------------- samples in processes
 
 def _worker_on_cpu():
-    """A worker's JAX on the CPU: its env steps are tiny, and on a GPU host each of many processes
-    would otherwise take its own share of the GPU's memory."""
+    """A worker's JAX on the CPU, one thread: its env steps are tiny; on a GPU host each of many
+    processes would otherwise take its own share of the GPU's memory, and on a many-core host
+    spin up a thread per core (XLA reads the flags when its backend starts, after this)."""
     jax.config.update("jax_platforms", "cpu")
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+                               " intra_op_parallelism_threads=1").strip()
 
 
 def _one_run(env, params, keys, options):  # module level: it runs in a worker process
