@@ -89,7 +89,9 @@ KEYS = ("agent", "logger", "ratios", "sigma_levels", "episodes", "num_skus", "se
 SINGLE_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "base_stock", "bound", "sigma_rule",
                   "fixed_safety", "brain_hdpo", "brain_es", "fixed_safety_mip", "brain_safety_mip", "brain_or_mip")
 MIP_METHODS = ("mip_mixed", "fixed_safety_mip", "brain_safety_mip")  # the rolling MILP every day (host loop)
-POOLED_MIP_METHODS = ("mip_mixed", "fixed_safety_mip")  # multi SKU with mip_mixed.workers > 1: episodes in processes
+POOLED_MIP_METHODS = ("mip_mixed", "fixed_safety_mip")
+PARTIAL_NOTE = ("the points finished so far (per-episode values, as details.json's per_episode), rewritten after each "
+                "point and removed when results.json is written; not resumed from: a rerun starts over")  # multi SKU with mip_mixed.workers > 1: episodes in processes
 MULTI_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "sigma_rule_alloc", "fixed_safety_alloc",
                  "capacity_brain_alloc", "fixed_safety_mip", "brain_safety_mip")
 METRICS = ("env_cost", "notebook_cost")
@@ -777,7 +779,7 @@ def _bound(env, params, keys):
     return np.asarray(env_cost), np.asarray(note)
 
 
-def _single(sem, s, full, brain, tuned, logger, raw, timings, brain_hdpo=None, brain_es=None):
+def _single(sem, s, full, brain, tuned, logger, raw, timings, brain_hdpo=None, brain_es=None, on_point=None):
     exp = s["single_sku"]
     env = make("hybrid_sample", semantics=sem, periods=s["periods"])[0]
     keys = jax.random.split(jax.random.PRNGKey(s["seed"]), exp["episodes"])
@@ -826,6 +828,8 @@ def _single(sem, s, full, brain, tuned, logger, raw, timings, brain_hdpo=None, b
                 logger.log({f"single_sku/{sem}/ratio_{ratio:g}/sigma_{sigma}/{method}/{m}": float(np.mean(entry[m]))
                             for m in METRICS})
             done += 1
+            if on_point is not None:
+                on_point()
             point = raw[f"{ratio:g}"][str(sigma)]
             logger.progress(f"[reproduce_hybrid] single SKU {sem} {done}/{n_points} ratio {ratio:g} sigma {sigma}: "
                             + ", ".join(f"{m} {np.mean(v[sem]['notebook_cost' if sem == 'sample' else 'env_cost']):.2f}"
@@ -834,7 +838,7 @@ def _single(sem, s, full, brain, tuned, logger, raw, timings, brain_hdpo=None, b
     timings[f"single_sku_{sem}_s"] = time.perf_counter() - t_start
 
 
-def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None):
+def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None, on_point=None):
     exp = s["multi_sku"]
     N = exp["num_skus"]
     keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(s["seed"]), 2), exp["episodes"])
@@ -917,6 +921,8 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None
                     logger.log({f"multi_sku/{sem}/ratio_{ratio:g}/sigma_{sigma}/{method}/{m}": float(np.mean(entry[m]))
                                 for m in METRICS})
                 done += 1
+                if on_point is not None:
+                    on_point()
                 point = raw[f"{ratio:g}"][str(sigma)]
                 logger.progress(f"[reproduce_hybrid] {N} SKUs {sem} {done}/{n_points} ratio {ratio:g} sigma {sigma}: "
                                 + ", ".join(f"{m} {np.mean(v[sem]['notebook_cost']):.1f}" for m, v in point.items()
@@ -1117,6 +1123,10 @@ def run(cfg, run_dir=None) -> dict:
         hdpo_brains = (_brain_hdpo(full, s, run_dir, logger, timings)
                        if s["single_sku"]["enabled"] and "brain_hdpo" in s["single_sku"]["methods"] else {})
         raw = {"single_sku": {}, "multi_sku": {}}
+        partial = run_dir / "partial.json"
+
+        def save_partial():  # a run killed mid-way keeps its finished points (a rerun starts over)
+            write_json(partial, {"note": PARTIAL_NOTE, "per_episode": raw, "timings": timings})
         tuned_all, capacity_brains, es_brains = {}, {}, {}
         for sem in s["semantics"]:
             tuned = _tune(sem, s, full, needed, logger, timings)
@@ -1127,12 +1137,12 @@ def run(cfg, run_dir=None) -> dict:
                 if "brain_es" in s["single_sku"]["methods"]:
                     es_brains[sem] = _brain_es(sem, full, s, tuned, logger, timings)
                 _single(sem, s, full, brains.get(sem), tuned, logger, raw["single_sku"], timings,
-                        hdpo_brains.get(sem), es_brains.get(sem))
+                        hdpo_brains.get(sem), es_brains.get(sem), on_point=save_partial)
             if s["multi_sku"]["enabled"]:
                 if "capacity_brain_alloc" in s["multi_sku"]["methods"]:
                     capacity_brains[sem] = _capacity_brain(sem, full, s, run_dir, logger, timings)
                 _multi(sem, s, full, brains.get(sem), tuned, logger, raw["multi_sku"], timings,
-                       capacity_brains.get(sem))
+                       capacity_brains.get(sem), on_point=save_partial)
         results = build_results(s, raw)
         timings["total_s"] = time.perf_counter() - t_start
         machine["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
@@ -1165,6 +1175,7 @@ def run(cfg, run_dir=None) -> dict:
             results["figures"] = figures(s, {k: results[k] for k in ("single_sku", "multi_sku") if k in results},
                                          run_dir)
         write_json(run_dir / "results.json", results)  # last: its presence marks the job finished (resume)
+        partial.unlink(missing_ok=True)
         logger.info(f"[reproduce_hybrid] done in {timings['total_s']:.1f}s -> {run_dir}")
     finally:
         logger.finish()

@@ -5,6 +5,7 @@ resumes a finished run untouched, rejects bad keys naming the field; the JAX epi
 matches the safety-stock env and the one rollout."""
 import importlib
 import json
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -92,12 +93,22 @@ class _Log:
         pass
 
 
-def test_tiny_run_writes_the_schema_and_resumes(tmp_path):
+def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     module = _module()
     checkpoint = _untrained_ppo_checkpoint(tmp_path / "ppo_brain", _compose(TINY))
     capacity = _untrained_capacity_checkpoint(tmp_path / "capacity_brain", 30)
     overrides = TINY + [f"brain.checkpoint={checkpoint}", f"capacity_brain.checkpoint={capacity}"]
+    written = []  # partial.json after each finished point (a killed run keeps them), gone once results.json is
+    real_write_json = module.write_json
+
+    def spy(path, value):
+        if Path(path).name == "partial.json":
+            written.append(sorted(k for k, v in value["per_episode"].items() if v))
+        real_write_json(path, value)
+
+    monkeypatch.setattr(module, "write_json", spy)
     results = module.run(_compose(overrides), run_dir=tmp_path)
+    assert written == [["single_sku"], ["multi_sku", "single_sku"]] and not (tmp_path / "partial.json").exists()
     saved = json.loads((tmp_path / "results.json").read_text())
     single, multi = saved["single_sku"]["100"]["3"], saved["multi_sku"]["100"]["3"]
     assert set(single) == set(module.SINGLE_METHODS) and set(multi) == set(module.MULTI_METHODS)
