@@ -70,7 +70,7 @@ FILE_WEIGHTS = {  # seconds per file, measured (pytest --durations, summed per f
     "test_errors.py": 19,
     "test_textbook.py": 19,
     "test_env_invariants.py": 18,
-    "test_mip_mixed.py": 15,
+    "test_mip_mixed.py": 40,
     "test_bench_hybrid.py": 14,
     "test_hybrid_sample.py": 14,
     "test_purejaxrl.py": 14,
