@@ -89,9 +89,9 @@ KEYS = ("agent", "logger", "ratios", "sigma_levels", "episodes", "num_skus", "se
 SINGLE_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "base_stock", "bound", "sigma_rule",
                   "fixed_safety", "brain_hdpo", "brain_es", "fixed_safety_mip", "brain_safety_mip", "brain_or_mip")
 MIP_METHODS = ("mip_mixed", "fixed_safety_mip", "brain_safety_mip")  # the rolling MILP every day (host loop)
-POOLED_MIP_METHODS = ("mip_mixed", "fixed_safety_mip")
+POOLED_MIP_METHODS = ("mip_mixed", "fixed_safety_mip")  # multi SKU with mip_mixed.workers > 1: episodes in processes
 PARTIAL_NOTE = ("the points finished so far (per-episode values, as details.json's per_episode), rewritten after each "
-                "point and removed when results.json is written; not resumed from: a rerun starts over")  # multi SKU with mip_mixed.workers > 1: episodes in processes
+                "point and removed when results.json is written; not resumed from: a rerun starts over")
 MULTI_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "sigma_rule_alloc", "fixed_safety_alloc",
                  "capacity_brain_alloc", "fixed_safety_mip", "brain_safety_mip")
 METRICS = ("env_cost", "notebook_cost")

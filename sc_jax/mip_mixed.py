@@ -398,7 +398,7 @@ def submit_mip_mixed(executor: Executor, env, params: EnvParams, keys, **options
     unknown = sorted(set(options) - _RUN_OPTIONS)
     if unknown:
         raise ConfigError(f"submit_mip_mixed options must be among {sorted(_RUN_OPTIONS)}, got {unknown}")
-    params, keys, *_ = _checked(env, params, keys, **{k: options.get(k, v) for k, v in _RUN_DEFAULTS.items()})
+    params, keys, *_ = _checked(env, params, keys, **{**_RUN_DEFAULTS, **options})
     if not env.couple_products:
         raise ConfigError("'workers' > 1 needs a catalog sharing capacity (env.couple_products): without it every "
                           "sample's products are solved in one block model per day")
@@ -421,16 +421,15 @@ def merge_mip_results(parts: list[MipMixedResult]) -> MipMixedResult:
     for p in parts:
         statuses.update(p.statuses)
     solve_s = np.sum([p.solve_s for p in parts], axis=0)
-    samples = sum(p.settings.get("samples", p.cost.shape[1]) for p in parts)
-    models = sum(p.capacity_slack.shape[1] if p.capacity_slack.ndim == 2 else 1 for p in parts)
+    capacity_slack = np.concatenate([p.capacity_slack for p in parts], axis=1)  # [T, models]
     return MipMixedResult(
         cost=np.concatenate([p.cost for p in parts], axis=1), daily=daily, statuses=dict(statuses),
-        solve_s=solve_s, solve_s_per_model=solve_s / max(models, 1),
-        capacity_slack=np.concatenate([p.capacity_slack for p in parts], axis=1),
+        solve_s=solve_s, solve_s_per_model=solve_s / max(capacity_slack.shape[1], 1), capacity_slack=capacity_slack,
         fallback_models=sum(p.fallback_models for p in parts), timed_out_models=sum(p.timed_out_models for p in parts),
         refused_units=np.sum([p.refused_units for p in parts], axis=0),
         peak_utilisation=np.max([p.peak_utilisation for p in parts], axis=0),
-        wall_s=max(p.wall_s for p in parts), settings={**parts[0].settings, "samples": samples})
+        wall_s=max(p.wall_s for p in parts),
+        settings={**parts[0].settings, "samples": sum(p.cost.shape[1] for p in parts)})
 
 
 _RUN_DEFAULTS = {name: param.default for name, param in inspect.signature(run_mip_mixed).parameters.items()

@@ -334,7 +334,8 @@ def test_samples_in_worker_processes_give_the_same_episodes():
     pickled sigma target); bad uses are refused before any process starts."""
     from sc_jax.env.hybrid_sample import hybrid_sample_catalog
     from sc_jax.hybrid_reproduction import hybrid_keys
-    from sc_jax.mip_mixed import merge_mip_results, policy_safety_targets, run_mip_mixed, sigma_safety_targets
+    from sc_jax.mip_mixed import (merge_mip_results, policy_safety_targets, run_mip_mixed, sigma_safety_targets,
+                                  submit_mip_mixed)
 
     env, params = hybrid_sample_catalog(4, 100.0, semantics="exact", sigma_max=5, capacity_per_sku=6, periods=16)
     reset_keys, _ = hybrid_keys(jax.random.split(jax.random.PRNGKey(3), 3), 4)
@@ -359,3 +360,5 @@ def test_samples_in_worker_processes_give_the_same_episodes():
         run_mip_mixed(env, params, keys, workers=0)
     with pytest.raises(ConfigError, match="at least one"):
         merge_mip_results([])
+    with pytest.raises(ConfigError, match=r"submit_mip_mixed options must be among .*'typo'"):
+        submit_mip_mixed(None, env, params, keys, typo=1)
