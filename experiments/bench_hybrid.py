@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sc_jax.alloc import allocate, random_problem
+from sc_jax.alloc.milp import CAPACITY_BASES
 from sc_jax.checks import check_choice, check_integer, check_time_limit, is_integer, is_number, show
 from sc_jax.config import to_dict
 from sc_jax.env.catalog import make_catalog
@@ -86,7 +87,7 @@ def check_config(cfg) -> dict:
     check_integer("sigma", settings["sigma"], 1)
     ratios = _positive_numbers("ratios", settings["ratios"])
     _positive_numbers("capacity_per_product", settings["capacity_per_product"], 3)
-    check_choice("capacity_basis", settings["capacity_basis"], ("position", "expected"))
+    check_choice("capacity_basis", settings["capacity_basis"], CAPACITY_BASES)
     stocks = settings["stocks"]
     try:
         array = np.asarray(stocks)

@@ -60,6 +60,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sc_jax.agents import hdpo
+from sc_jax.alloc.milp import CAPACITY_BASES
 from sc_jax.agents.brains import build_env, load_brain, require_order_up_to
 from sc_jax.agents.checkpoint import load_config, save_checkpoint
 from sc_jax.agents.ppo import PPOConfig, make_policy, make_train
@@ -176,7 +177,7 @@ def settings(full: dict) -> dict:
                                           else cfg["num_skus"], 1)
             e["capacity_per_sku"] = check_number("multi_sku.capacity_per_sku", cfg["capacity_per_sku"],
                                                  "a number > 0", lambda x: 0 < x < float("inf"))
-            e["capacity_basis"] = check_choice("multi_sku.capacity_basis", cfg["capacity_basis"], ("expected", "position"))
+            e["capacity_basis"] = check_choice("multi_sku.capacity_basis", cfg["capacity_basis"], CAPACITY_BASES)
             e["max_segments"] = check_integer("multi_sku.max_segments", cfg["max_segments"], 1)
             e["min_cut_cost_fraction"] = check_number("multi_sku.min_cut_cost_fraction", cfg["min_cut_cost_fraction"],
                                                       "a number in [0, 1]", lambda x: 0 <= x <= 1)

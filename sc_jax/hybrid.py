@@ -102,7 +102,8 @@ def make_day_functions(env, params: EnvParams):
 
     @functools.partial(jax.jit, static_argnames="control")
     def day_inputs(safety, state, params, control=order_up_to):
-        """Wished orders, on hand, pipeline [N, M] and the forecast window [N, H] (mean, std).
+        """Wished orders, on hand, pipeline [N, M], the forecast window [N, H] (mean, std) and
+        the pipeline by arrival day [N, M, max lead time] (day 0 = arrives today).
 
         The wishes are the controller's orders capped by supply capacity and the supplier's stock
         (what the single-product brain trained with); the capacity stage only cuts them."""
@@ -110,7 +111,8 @@ def make_day_functions(env, params: EnvParams):
         def one(safety, state, p):
             return (control(safety, state, p), state.on_hand, state.in_transit,
                     forecast_window(state.demand.forecast_mean, state.time, horizon),
-                    forecast_window(state.demand.forecast_std, state.time, horizon))
+                    forecast_window(state.demand.forecast_std, state.time, horizon),
+                    jnp.stack([jnp.stack(row) for row in state.due[:horizon - 1]], axis=-1))
 
         return jax.vmap(one)(safety, state, params)
 
@@ -263,6 +265,7 @@ def run_hybrid(env, params: EnvParams, policy: Callable, policy_params: Any, key
     k_reset, k_act = jax.random.split(key)
     state = reset_all(jax.random.split(k_reset, N), params)
     options = dict(alloc_options or {})
+    projected = options.get("capacity_basis") == "projected"
     statuses: Counter = Counter()
     alloc_s, fallback_days = 0.0, 0
     holding, shortage, overflow_cost = np.zeros(N), np.zeros(N), np.zeros(N)
@@ -275,14 +278,18 @@ def run_hybrid(env, params: EnvParams, policy: Callable, policy_params: Any, key
         inputs = day_inputs(safety, state, params)
         orders = inputs[0]  # "none": the wishes go to the env as they are, no host round trip
         if allocation != "none":
-            wishes, on_hand, pipeline, mean, std = (np.asarray(x) for x in inputs)
+            wishes, on_hand, pipeline, mean, std, by_day = (np.asarray(x) for x in inputs)
             a0 = time.perf_counter()
             problem = AllocationProblem(desired_orders=wishes, on_hand=on_hand, pipeline=pipeline,
                                         holding_cost=static["holding_cost"],
                                         shortage_cost=static["shortage_cost"],
                                         supply_capacity=static["supply_capacity"], forecast_mean=mean,
                                         forecast_std=std, lead_times=static["lead_times"],
-                                        capacity=static["capacity"])
+                                        capacity=static["capacity"],
+                                        # only the projected basis reads it here: given to the rolling
+                                        # model it would replace the "all lands on day 0" stand-in
+                                        # behind that method's measured results
+                                        pipeline_by_day=by_day if projected else None)
             result = allocate(problem, method=allocation, **options)
             alloc_s += time.perf_counter() - a0
             statuses[result.status] += 1

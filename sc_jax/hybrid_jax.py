@@ -37,6 +37,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from sc_jax.alloc.milp import CAPACITY_BASES
 from sc_jax.alloc.jax_stage import CPU_COMPILER_OPTIONS, _materialized, allocate_stages, jit_for_backend
 from sc_jax.checks import check_choice, check_integer
 from sc_jax.env.types import DemandPath, EnvParams, EnvState
@@ -78,7 +79,7 @@ def check_episode_options(allocation: str, action_frequency, max_segments, capac
     check_choice("allocation", allocation, EPISODE_ALLOCATIONS)
     check_integer("action_frequency", action_frequency, 1)
     check_integer("max_segments", max_segments, 1)
-    check_choice("capacity_basis", capacity_basis, ("position", "expected"))
+    check_choice("capacity_basis", capacity_basis, CAPACITY_BASES)
 
 
 def _day_view(state: EnvState, mean_window, std_window) -> EnvState:
@@ -189,10 +190,12 @@ def make_episode(env, policy: Callable, *, allocation: str = "jax", action_frequ
             if allocation == "jax":
                 on_hand = jnp.stack(state.stock)  # [M, S, N]
                 pipeline = jnp.stack([sum(row[m] for row in state.due) for m in range(M)])
+                by_day = jnp.stack([jnp.stack(row) for row in state.due]) if capacity_basis == "projected" else None
                 stage = allocate_stages(wishes, on_hand, pipeline, holding, shortage, supply, mean_days, std_days,
                                         lead_times, capacity, max_segments=max_segments,
                                         capacity_basis=capacity_basis,
-                                        min_cut_cost_fraction=min_cut_cost_fraction, threshold_hint=hint)
+                                        min_cut_cost_fraction=min_cut_cost_fraction, threshold_hint=hint,
+                                        pipeline_by_day=by_day)
                 orders, need, steps = stage.orders, stage.need.T, stage.search_steps
                 cuts = stage.cuts.sum(-1).T
                 hint = jnp.where(stage.threshold >= 0, stage.threshold, hint)  # speeds up tomorrow's search

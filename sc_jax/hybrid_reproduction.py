@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sc_jax.alloc.jax_stage import daily_allocation_batch
+from sc_jax.alloc.milp import CAPACITY_BASES
 from sc_jax.checks import check_choice, check_integer
 from sc_jax.env.rollout import rollout
 from sc_jax.env.types import EnvParams, EnvState
@@ -194,7 +195,7 @@ def make_daily_runner(env, brain_act: Callable | None = None, *, timing: str = "
     check_choice("allocation", allocation, ("none", "jax"))
     check_integer("action_frequency", action_frequency, 1)
     check_integer("max_segments", max_segments, 1)
-    check_choice("capacity_basis", capacity_basis, ("position", "expected"))
+    check_choice("capacity_basis", capacity_basis, CAPACITY_BASES)
     if allocation == "jax" and not env.couple_products:
         raise ConfigError("allocation 'jax' needs products sharing capacity (env.couple_products)")
     decide, order = method_policy(brain_act, timing, hdpo_act, capacity_z)
@@ -204,7 +205,8 @@ def make_daily_runner(env, brain_act: Callable | None = None, *, timing: str = "
     def inputs(mp, safety, state, params, utilisation):
         return (order(mp, safety, state, params, utilisation), state.on_hand, state.in_transit,
                 forecast_window(state.demand.forecast_mean, state.time, horizon),
-                forecast_window(state.demand.forecast_std, state.time, horizon))
+                forecast_window(state.demand.forecast_std, state.time, horizon),
+                jnp.stack([jnp.stack(row) for row in state.due], axis=-1))  # [M, days] by arrival day
 
     def step(state, params, orders):
         _, state, _, _, info = env.step_env(None, state, orders, params)
@@ -242,12 +244,13 @@ def make_daily_runner(env, brain_act: Callable | None = None, *, timing: str = "
                 utilisation = stage_utilisation(state.stock, capacity.T).T
             else:
                 utilisation = jnp.zeros((S, M), jnp.float32)
-            wishes, on_hand, pipeline, mean, std = day_inputs(mp, safety, state, params, utilisation)
+            wishes, on_hand, pipeline, mean, std, by_day = day_inputs(mp, safety, state, params, utilisation)
             if allocation == "jax":
                 stage = daily_allocation_batch(wishes, on_hand, pipeline, holding, shortage, supply, mean, std,
                                                lead_times, capacity, max_segments=max_segments,
                                                capacity_basis=capacity_basis,
-                                               min_cut_cost_fraction=min_cut_cost_fraction, threshold_hint=hint)
+                                               min_cut_cost_fraction=min_cut_cost_fraction, threshold_hint=hint,
+                                               pipeline_by_day=by_day if capacity_basis == "projected" else None)
                 orders = stage.orders
                 cut = cut + stage.cuts.sum(1)
                 hint = jnp.where(stage.threshold >= 0, stage.threshold, hint)

@@ -333,7 +333,7 @@ def test_bad_options_raise():
     problem = tiny_problem(0)
     with pytest.raises(ConfigError, match=r"'method' must be one of \('daily', 'rolling', 'greedy', 'jax'\), got 'lagrange'"):
         allocate(problem, "lagrange")
-    bases = r"\('position', 'expected'\)"
+    bases = r"\('position', 'expected', 'projected'\)"
     with pytest.raises(ConfigError, match=rf"'capacity_basis' must be one of {bases}, got 'physical'"):
         allocate(problem, "daily", capacity_basis="physical")
     with pytest.raises(ConfigError, match=r"'time_limit' must be None or a number > 0 \(seconds\), got 0"):

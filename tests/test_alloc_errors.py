@@ -50,9 +50,9 @@ ARGUMENT_CASES = [
      f"'options' of method 'greedy' must be among {DAILY_ALLOWED}, got unknown 'foo', 'bar'"),
     (dict(method="rolling", band_size=10),
      f"'options' of method 'rolling' must be among {ROLLING_ALLOWED}, got unknown 'band_size'"),
-    (dict(capacity_basis="physical"), "'capacity_basis' must be one of ('position', 'expected'), got 'physical'"),
+    (dict(capacity_basis="physical"), "'capacity_basis' must be one of ('position', 'expected', 'projected'), got 'physical'"),
     (dict(method="greedy", capacity_basis=1),
-     "'capacity_basis' must be one of ('position', 'expected'), got 1"),
+     "'capacity_basis' must be one of ('position', 'expected', 'projected'), got 1"),
     (dict(max_segments=0), "'max_segments' must be None or an integer >= 1, got 0"),
     (dict(max_segments=2.5), "'max_segments' must be None or an integer >= 1, got 2.5"),
     (dict(band_size=0), "'band_size' must be None or an integer >= 1, got 0"),
@@ -83,7 +83,7 @@ def test_solver_functions_validate_too(problem):
     _raises("'time_limit' must be None or a number > 0 (seconds), got '5'", solve_daily, problem, time_limit="5")
     _raises("'use_milp' must be True or False, got 'no'", solve_daily, problem, use_milp="no")
     _raises("'time_limit' must be None or a number > 0 (seconds), got -1", solve_rolling, problem, time_limit=-1)
-    _raises("'capacity_basis' must be one of ('position', 'expected'), got 'x'", capacity_room, problem, "x")
+    _raises("'capacity_basis' must be one of ('position', 'expected', 'projected'), got 'x'", capacity_room, problem, "x")
     upper = problem.order_upper_bound()
     _raises("'max_segments' must be None or an integer >= 1, got 0", build_cut_segments, problem, upper, [0], 0)
 

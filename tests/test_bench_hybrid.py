@@ -29,7 +29,7 @@ def test_bench_hybrid_tiny(tmp_path, capsys):
 @pytest.mark.parametrize("overrides, message", [
     (["sizes=[0]"], "'sizes' must be a non-empty list of integers >= 1 (products), got [0]"),
     (["host_samples=3"], "'host_samples' must be an integer in [0, 2], got 3"),
-    (["capacity_basis=physical"], "'capacity_basis' must be one of ('position', 'expected'), got 'physical'"),
+    (["capacity_basis=physical"], "'capacity_basis' must be one of ('position', 'expected', 'projected'), got 'physical'"),
     (["capacity_per_product=[1,2]"], "'capacity_per_product' must be 3 numbers > 0, got [1, 2]"),
     (["stocks=[[1,2,3]]"], "'stocks' must be 3 rows (one per ratio) of 3 integers >= 0, got [[1, 2, 3]]"),
     (["+foo=1"], "'cfg' keys must be exactly"),

@@ -27,7 +27,7 @@ def tight():
     return env, params, make_hybrid_functions(env, params, fixed_safety_stock)
 
 
-@pytest.mark.parametrize("basis", ["position", "expected"])
+@pytest.mark.parametrize("basis", ["position", "expected", "projected"])
 def test_jax_episode_gives_the_daily_milp_cost(tight, basis):
     env, params, fns = tight
     options = {"capacity_basis": basis, "time_limit": 5.0}
@@ -114,7 +114,7 @@ def test_errors_name_the_field(tight):
         run_hybrid(env, params, fixed_safety_stock, SAFETY, key, allocation="jax", alloc_options={"max_segments": None})
     with pytest.raises(ConfigError, match=r"^'options' of method 'jax' must be among .*got unknown 'foo'$"):
         run_hybrid(env, params, fixed_safety_stock, SAFETY, key, allocation="jax", alloc_options={"foo": 1})
-    with pytest.raises(ConfigError, match=r"^'capacity_basis' must be one of \('position', 'expected'\), got 'x'$"):
+    with pytest.raises(ConfigError, match=r"^'capacity_basis' must be one of \('position', 'expected', 'projected'\), got 'x'$"):
         run_hybrid(env, params, fixed_safety_stock, SAFETY, key, allocation="jax", alloc_options={"capacity_basis": "x"})
     with pytest.raises(ConfigError, match=r"^'allocation' must be one of \('jax', 'none'\), got 'daily'$"):
         make_episode(env, fixed_safety_stock, allocation="daily")

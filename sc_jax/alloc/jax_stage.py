@@ -197,16 +197,49 @@ def _df_negative(x):
     return (x[0] < 0) | ((x[0] == 0) & (x[1] < 0))
 
 
+def projected_stock(on_hand, pipeline_by_day, mean_days, lead_times, supply_capacity):
+    """[M, B, N] int32: each product's stock at stage j on the day an order placed today lands
+    (day L_j), before that day's arrivals, projected day by day in whole units with the exact
+    env's timing (`sc_jax.alloc.milp.projected_stock` is the NumPy reference): on_hand [M, B, N],
+    pipeline_by_day [D, M, B, N] (day 0 = arrives today, D >= max lead time), mean_days [H, B, N]
+    (H >= D; rounded half to even: demand comes in whole units), lead_times [M, B],
+    supply_capacity [M, B, N]. The retailer sells min(stock + arrivals, demand); stage j >= 1
+    ships what the stage below orders, taken as the demand forecast, at most its supply capacity
+    and its own stock before the day's arrivals (the env's step 2), which is why an upper stage's
+    stock does not drain when its inflow is short: the outflow the `expected` basis assumes
+    does not come."""
+    M = on_hand.shape[0]
+    demand = jnp.round(jnp.asarray(mean_days, jnp.float32)).astype(jnp.int32)
+    below = jnp.concatenate([jnp.full_like(supply_capacity[:1], 2**30), supply_capacity[:-1]], axis=0)
+    retail = (jnp.arange(M) == 0)[:, None, None]
+    lead = lead_times[..., None]
+    stock = on_hand
+    for d in range(pipeline_by_day.shape[0]):
+        arriving = pipeline_by_day[d]
+        shipped = jnp.where(retail, jnp.minimum(stock + arriving, demand[d][None]),
+                            jnp.minimum(jnp.minimum(stock, demand[d][None]), below))
+        stock = jnp.where(d < lead, stock + arriving - shipped, stock)
+    return stock
+
+
 def capacity_room(on_hand, pipeline, mean_days, lead_times, capacity, capacity_basis,
-                  mean_days_lo=None, capacity_lo=None):
+                  mean_days_lo=None, capacity_lo=None, pipeline_by_day=None, supply_capacity=None):
     """(room [M, B] int32, overflow [M, B] float32) as `sc_jax.alloc.milp.capacity_room`, summed
     over products (the last axis): on_hand, pipeline [M, B, N]; mean_days [H, B, N]; lead_times,
-    capacity [M, B]. In int32 (position basis, exact), or in double-float arithmetic (expected
-    basis; optional low parts: float64 inputs split as hi + lo float32)."""
+    capacity [M, B]. In int32 (position and projected bases, exact), or in double-float arithmetic
+    (expected basis; optional low parts: float64 inputs split as hi + lo float32). The projected
+    basis also needs pipeline_by_day [D, M, B, N] and supply_capacity [M, B, N]
+    (`projected_stock`)."""
     capacity = jnp.asarray(capacity, jnp.float32)
     cap_lo = jnp.zeros_like(capacity) if capacity_lo is None else jnp.asarray(capacity_lo, jnp.float32)
     committed = on_hand + pipeline  # int32
-    if capacity_basis == "position":
+    if capacity_basis == "projected":
+        if pipeline_by_day is None or supply_capacity is None:
+            raise ConfigError("capacity_basis 'projected' needs 'pipeline_by_day' (in-transit units by arrival "
+                              "day) and 'supply_capacity'")
+        committed = projected_stock(on_hand, jnp.asarray(pipeline_by_day, jnp.int32), mean_days, lead_times,
+                                    jnp.broadcast_to(jnp.asarray(supply_capacity, jnp.int32), on_hand.shape))
+    if capacity_basis in ("position", "projected"):
         total = jnp.sum(committed, axis=-1).astype(jnp.float32)  # exact: integers below 2**24
         free = _df_add(_two_sum(capacity, -total), (cap_lo, jnp.zeros_like(cap_lo)))
     else:
@@ -556,11 +589,12 @@ def _check_fraction(value):
 def allocate_stages(desired, on_hand, pipeline, holding_cost, shortage_cost, supply_capacity, mean_days,
                     std_days, lead_times, capacity, *, max_segments: int = 16, capacity_basis: str = "position",
                     min_cut_cost_fraction=1e-3, mean_days_lo=None, capacity_lo=None,
-                    threshold_hint=None) -> JaxAllocation:
+                    threshold_hint=None, pipeline_by_day=None) -> JaxAllocation:
     """The daily model on B instances in the stage-major layout the hybrid episode keeps:
     desired, on_hand, pipeline, holding_cost, shortage_cost, supply_capacity [M, B, N] (anything
     broadcasting to it); forecast days mean_days, std_days [H, B, N] (H >= max lead time + 1);
-    lead_times, capacity, threshold_hint [M, B]; min_cut_cost_fraction scalar or [B]. Returns a
+    lead_times, capacity, threshold_hint [M, B]; min_cut_cost_fraction scalar or [B];
+    pipeline_by_day [D, M, B, N] (the projected basis only: in-transit units by arrival day). Returns a
     JaxAllocation with per-product fields [M, B, N], per-stage fields [M, B], objective and
     search_steps [B]. A stage is solved only if it binds in some instance (`lax.cond`)."""
     _check_static(max_segments, capacity_basis)
@@ -572,7 +606,7 @@ def allocate_stages(desired, on_hand, pipeline, holding_cost, shortage_cost, sup
     M, B, N = desired.shape
     upper = order_upper_bound(desired, on_hand, jnp.broadcast_to(i32(supply_capacity), (M, B, N)))
     room, overflow = capacity_room(on_hand, pipeline, mean_days, lead_times, capacity, capacity_basis,
-                                   mean_days_lo, capacity_lo)
+                                   mean_days_lo, capacity_lo, pipeline_by_day, supply_capacity)
     need = jnp.maximum(jnp.sum(upper, axis=-1) - room, 0)  # [M, B]
     hint = jnp.full((M, B), -1.0, jnp.float32) if threshold_hint is None else f32(threshold_hint)
     fraction = jnp.broadcast_to(f32(min_cut_cost_fraction), (B,))
@@ -604,8 +638,10 @@ def allocate_stages(desired, on_hand, pipeline, holding_cost, shortage_cost, sup
 def daily_allocation_batch(desired, on_hand, pipeline, holding_cost, shortage_cost, supply_capacity,
                            forecast_mean, forecast_std, lead_times, capacity, *, max_segments: int = 16,
                            capacity_basis: str = "position", min_cut_cost_fraction=1e-3,
-                           forecast_mean_lo=None, capacity_lo=None, threshold_hint=None) -> JaxAllocation:
+                           forecast_mean_lo=None, capacity_lo=None, threshold_hint=None,
+                           pipeline_by_day=None) -> JaxAllocation:
     """`daily_allocation` over a leading batch axis B of independent instances: [B, N, M],
+    pipeline_by_day [B, N, M, D] (the projected basis only),
     forecasts [B, N, H], lead_times and capacity [B, M], min_cut_cost_fraction scalar or [B],
     threshold_hint [B, M] (e.g. yesterday's `threshold`: fewer search steps, same result).
     A stage is solved only if it binds in some instance of the batch (`lax.cond`).
@@ -622,7 +658,9 @@ def daily_allocation_batch(desired, on_hand, pipeline, holding_cost, shortage_co
                           day_major(forecast_mean), day_major(forecast_std), by_stage(lead_times),
                           by_stage(capacity), max_segments=max_segments, capacity_basis=capacity_basis,
                           min_cut_cost_fraction=min_cut_cost_fraction, mean_days_lo=day_major(forecast_mean_lo),
-                          capacity_lo=by_stage(capacity_lo), threshold_hint=by_stage(threshold_hint))
+                          capacity_lo=by_stage(capacity_lo), threshold_hint=by_stage(threshold_hint),
+                          pipeline_by_day=None if pipeline_by_day is None else
+                          jnp.transpose(jnp.asarray(pipeline_by_day), (3, 2, 0, 1)))
     back = lambda x: jnp.moveaxis(x, 0, -1)
     return out._replace(orders=back(out.orders), cuts=back(out.cuts), upper=back(out.upper), need=back(out.need),
                         room=back(out.room), overflow=back(out.overflow), threshold=back(out.threshold))
@@ -631,13 +669,15 @@ def daily_allocation_batch(desired, on_hand, pipeline, holding_cost, shortage_co
 def daily_allocation(desired, on_hand, pipeline, holding_cost, shortage_cost, supply_capacity,
                      forecast_mean, forecast_std, lead_times, capacity, *, max_segments: int = 16,
                      capacity_basis: str = "position", min_cut_cost_fraction=1e-3,
-                     forecast_mean_lo=None, capacity_lo=None, threshold_hint=None) -> JaxAllocation:
+                     forecast_mean_lo=None, capacity_lo=None, threshold_hint=None,
+                     pipeline_by_day=None) -> JaxAllocation:
     """The daily allocation model (`sc_jax.alloc.milp`), exactly, on arrays; pure and jit-able.
 
     desired, on_hand, pipeline, supply_capacity [N, M] integers >= 0; holding_cost,
     shortage_cost [N, M]; forecast_mean, forecast_std [N, H] with H >= max(lead_times) + 1;
     lead_times [M] (integers >= 1); capacity [M]. `max_segments` (int >= 1) and `capacity_basis`
-    ("position" | "expected") are static; `min_cut_cost_fraction` may be traced.
+    ("position" | "expected" | "projected") are static; `min_cut_cost_fraction` may be traced.
+    `pipeline_by_day` [N, M, D]: in-transit units by arrival day (the projected basis needs it).
     `forecast_mean_lo`, `capacity_lo`: optional float32 low parts of float64 inputs
     (x = hi + lo), used by the room computation only. `threshold_hint` [M]: a guess of each
     stage's threshold slope (yesterday's `threshold`): fewer search steps, same result. No validation of traced values (the
@@ -653,7 +693,7 @@ def daily_allocation(desired, on_hand, pipeline, holding_cost, shortage_cost, su
                                  max_segments=max_segments, capacity_basis=capacity_basis,
                                  min_cut_cost_fraction=min_cut_cost_fraction,
                                  forecast_mean_lo=expand(forecast_mean_lo), capacity_lo=expand(capacity_lo),
-                                 threshold_hint=expand(threshold_hint))
+                                 threshold_hint=expand(threshold_hint), pipeline_by_day=expand(pipeline_by_day))
     return jax.tree.map(lambda x: x[0], out)
 
 
@@ -689,6 +729,7 @@ def solve_jax(problem: AllocationProblem, max_segments: int | None = 16, capacit
     check_integer("max_segments", max_segments, 1, allow_none=True)
     check_choice("capacity_basis", capacity_basis, CAPACITY_BASES)
     check_number("min_cut_cost_fraction", min_cut_cost_fraction, "a finite number >= 0", lambda x: 0 <= x < np.inf)
+    overflow = reference_room(problem, capacity_basis)[1]  # also: the projected basis's schedule is there
     upper = problem.order_upper_bound()
     for name in ("desired_orders", "on_hand", "pipeline", "supply_capacity"):
         value = getattr(problem, name)
@@ -710,7 +751,9 @@ def solve_jax(problem: AllocationProblem, max_segments: int | None = 16, capacit
                              mean_hi, problem.forecast_std.astype(np.float32), problem.lead_times.astype(np.int32),
                              cap_hi, max_segments=segments_k, capacity_basis=capacity_basis,
                              min_cut_cost_fraction=np.float32(min_cut_cost_fraction),
-                             forecast_mean_lo=mean_lo, capacity_lo=cap_lo)
+                             forecast_mean_lo=mean_lo, capacity_lo=cap_lo,
+                             pipeline_by_day=None if capacity_basis != "projected" else
+                             problem.pipeline_by_day.astype(np.int32))
     out = jax.device_get(out)
     solve_s = time.perf_counter() - solve_start
     need = np.asarray(out.need, np.int64)
@@ -727,4 +770,4 @@ def solve_jax(problem: AllocationProblem, max_segments: int | None = 16, capacit
         objective, status = segments.cost(cuts), "optimal"
     return AllocationResult(orders=upper - cuts, status=status, objective=objective, mip_gap=0.0,
                             build_s=build_s, solve_s=solve_s, timed_out=False, fallback=False,
-                            overflow=reference_room(problem, capacity_basis)[1], method="jax", info=info)
+                            overflow=overflow, method="jax", info=info)

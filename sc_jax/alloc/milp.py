@@ -27,6 +27,15 @@ on_hand + pipeline + orders (the inventory position), and
 capacity is never exceeded whatever the demand.  ``capacity_basis="expected"``
 subtracts the forecast mean demand over the lead time (clipped so stock never
 goes negative): less conservative, but only an expectation, not a guarantee.
+``capacity_basis="projected"`` (`projected_stock`) projects each product's
+stock day by day to the order's arrival with the exact env's timing: the
+retailer sells the forecast demand out of stock plus arrivals, an upper stage
+ships it out of its stock *before* the day's arrivals (what the stage below
+can take).  An upper stage's outflow is then at most what it held, so a chain
+whose capacity cannot carry the demand does not admit orders against outflow
+that never comes (the expected basis does, and the env refuses the arrivals).
+It needs ``pipeline_by_day``; an expectation too, and the closest to what the
+env does.
 
 Variables
 ---------
@@ -107,20 +116,44 @@ from .problem import AllocationProblem, AllocationResult, lead_time_demand
 
 __all__ = [
     "CAPACITY_BASES", "DAILY_OPTIONS", "build_cut_segments", "capacity_room", "check_daily_options", "newsvendor_cost",
-    "solve_daily", "threshold_band",
+    "projected_stock",    "solve_daily", "threshold_band",
 ]
 
-CAPACITY_BASES = ("position", "expected")
+CAPACITY_BASES = ("position", "expected", "projected")
 # Keyword options of solve_daily that `allocate` passes through for "daily" and "greedy".
 DAILY_OPTIONS = ("max_segments", "capacity_basis", "min_cut_cost_fraction", "band_size")
 _MIN_STD = 1e-9  # a zero sigma degenerates to the deterministic newsvendor cost
+
+
+def projected_stock(problem: AllocationProblem) -> np.ndarray:
+    """[N, M] int64: each product's stock at stage j on day L_j (when an order placed today
+    lands), before that day's arrivals, projected in whole units (forecasts rounded half to even)
+    with the env's exact timing: the retailer sells min(stock + arrivals, demand); stage j >= 1
+    ships min(stock before arrivals, demand, supply capacity of stage j - 1). The JAX stage's
+    `projected_stock` computes the same integers."""
+    if problem.pipeline_by_day is None:
+        raise ConfigError("capacity_basis 'projected' needs 'pipeline_by_day' (in-transit units by arrival day, "
+                          "[products, stages, max lead time]), got None")
+    schedule = problem.pipeline_by_day.astype(np.int64)  # [N, M, D]
+    demand = np.rint(problem.forecast_mean).astype(np.int64)  # [N, H]
+    below = np.concatenate([np.full_like(problem.supply_capacity[:, :1], 2**30), problem.supply_capacity[:, :-1]],
+                           axis=1).astype(np.int64)
+    stock = problem.on_hand.astype(np.int64).copy()
+    for d in range(schedule.shape[2]):
+        arriving, wanted = schedule[:, :, d], demand[:, d:d + 1]
+        shipped = np.minimum(np.minimum(stock, wanted), below)
+        shipped[:, 0] = np.minimum(stock[:, 0] + arriving[:, 0], wanted[:, 0])
+        stock = np.where(d < problem.lead_times[None, :], stock + arriving - shipped, stock)
+    return stock
 
 
 def capacity_room(problem: AllocationProblem, capacity_basis: str = "position") -> tuple[np.ndarray, np.ndarray]:
     """Room [M] (int64) left for today's orders and overflow [M] (float) per stage."""
     check_choice("capacity_basis", capacity_basis, CAPACITY_BASES)
     committed = (problem.on_hand + problem.pipeline).astype(np.float64)
-    if capacity_basis == "expected":
+    if capacity_basis == "projected":
+        committed = projected_stock(problem).astype(np.float64)
+    elif capacity_basis == "expected":
         days = np.arange(problem.forecast_mean.shape[1])
         before_arrival = (days[None, :] < problem.lead_times[:, None]).astype(np.float64)  # [M, H]
         outflow = problem.forecast_mean @ before_arrival.T
