@@ -275,4 +275,109 @@ def oracle_rewards(env, params: EnvParams, paths, *, integer: bool = True, initi
     return np.stack(out)
 
 
-__all__ = ["OracleSolution", "build_model", "solve_path", "oracle_rewards"]
+# --- products sharing capacity: one LP per demand sample over the whole catalog ---------------------
+
+class _CoupledModel(NamedTuple):
+    blocks: list  # one _Model per product
+    offsets: np.ndarray  # [N] first variable of each product's block
+    A_eq: sp.csr_matrix
+    A_ub: sp.csr_matrix  # the products' supplier rows, then the shared-capacity rows
+    b_ub_fixed: np.ndarray
+    objective: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+
+def build_coupled_model(env, params: EnvParams) -> _CoupledModel:
+    """The LP of a catalog of N products sharing capacity (`env.couple_products`, params [N]):
+    each product's model (`build_model`) as a diagonal block, plus per stage m and day t >= 1 the
+    env's shared-capacity rule written as a constraint,
+        sum_i (I[t-1,m,i] + R[t-L_m,m,i]) <= shared_capacity_m
+    (stock before the day's arrivals plus the arrivals). The env refuses what does not fit and
+    charges it; with the demand known, an order that would be refused is never better than not
+    placing it (it only takes the supplier's stock and adds the charge), so this is the best any
+    policy can do on the paths."""
+    import jax
+
+    if not env.couple_products:
+        raise ConfigError("build_coupled_model needs products sharing capacity (env.couple_products); "
+                          "use build_model / oracle_rewards for independent products")
+    shape = batch_shape(params)
+    if len(shape) != 1:
+        raise ConfigError(f"params must have one product axis [N] for a coupled catalog, got batch shape {shape}")
+    single_env = env.replace(couple_products=False)
+    blocks = [build_model(single_env, jax.tree.map(lambda x: x[i], params)) for i in range(shape[0])]
+    T, M = blocks[0].T, blocks[0].M
+    sizes = np.array([b.objective.size for b in blocks])
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    capacity = np.asarray(params.shared_capacity, np.float64)[0][:M]
+    lead = np.asarray(params.lead_time, np.int64)  # [N, M]
+    rows, cols = [], []
+    t_grid, m_grid = np.meshgrid(np.arange(1, T), np.arange(M), indexing="ij")
+    t_flat, m_flat = t_grid.ravel(), m_grid.ravel()
+    row = np.arange(t_flat.size)
+    for i, base in enumerate(offsets):
+        rows.append(row); cols.append(base + T * M + (t_flat - 1) * M + m_flat)  # I[t-1, m, i]
+        src = t_flat - lead[i][m_flat]
+        landed = src >= 0
+        rows.append(row[landed]); cols.append(base + src[landed] * M + m_flat[landed])  # R[t-L_m, m, i]
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    n = int(sizes.sum())
+    shared = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(row.size, n))
+    A_ub = sp.vstack([sp.block_diag([b.A_ub for b in blocks]), shared]).tocsr()
+    b_ub = np.concatenate([b.b_ub for b in blocks] + [capacity[m_flat]])
+    return _CoupledModel(blocks, offsets, sp.block_diag([b.A_eq for b in blocks]).tocsr(), A_ub, b_ub,
+                         np.concatenate([b.objective for b in blocks]), np.concatenate([b.lower for b in blocks]),
+                         np.concatenate([b.upper for b in blocks]))
+
+
+def coupled_oracle_rewards(env, params: EnvParams, paths, *, initial_on_hand=None, integer: bool = False,
+                           time_limit: float | None = None) -> np.ndarray:
+    """Perfect-information bound of a catalog sharing capacity, per demand sample: paths
+    [N, S, T] (or a batched DemandPath [N, S], whose drawn initial stock each episode starts
+    from; `initial_on_hand` [N, S, M] sets it) -> rewards [S], the best total discounted reward of
+    all N products together (`build_coupled_model`). Default: the LP relaxation (integer=False),
+    an upper bound on the reward of every policy, integer or not (the MILP is too large for
+    hundreds of products); its cost (-reward, where p = r = 0) is then a lower bound on every
+    policy's cost on the same paths. One HiGHS solve per sample, outside jit. A solve that stops
+    at `time_limit` seconds (None: no limit) without an optimum raises: a bound is only a bound
+    when it is optimal."""
+    model = build_coupled_model(env, params)
+    paths, initial = _paths_and_stock(paths, initial_on_hand)
+    N = len(model.blocks)
+    T, M = model.blocks[0].T, model.blocks[0].M
+    if paths.ndim != 3 or paths.shape[0] != N or paths.shape[2] < T:
+        raise ConfigError(f"paths must be [N, S, T] with N={N} products and T >= {T} periods, got {paths.shape}")
+    integrality = np.zeros(model.objective.size)
+    if integer:
+        for block, base in zip(model.blocks, model.offsets):
+            integrality[base: base + T * M] = 1
+            integrality[base + 2 * T * M + 2 * T: base + block.objective.size] = 1
+    options = {"mip_rel_gap": 1e-9}
+    if time_limit is not None:
+        options["time_limit"] = float(time_limit)
+    out = []
+    for s in range(paths.shape[1]):
+        b_eq, b_ub = [], model.b_ub_fixed.copy()
+        ub_at = 0
+        for i, block in enumerate(model.blocks):
+            rhs = block.b_eq_fixed.copy()
+            rhs[block.retail_rows] = paths[i, s, :T]
+            if initial is not None:
+                stock = _initial_stock(initial[i, s], M)
+                rhs[:M] = stock
+                b_ub[ub_at: ub_at + M - 1] = stock[1:]  # R[0, m-1] <= I0[m]
+            b_eq.append(rhs)
+            ub_at += block.A_ub.shape[0]
+        b_eq = np.concatenate(b_eq)
+        res = milp(model.objective, integrality=integrality, bounds=Bounds(model.lower, model.upper),
+                   constraints=[LinearConstraint(model.A_eq, b_eq, b_eq), LinearConstraint(model.A_ub, -np.inf, b_ub)],
+                   options=options)
+        if res.status != 0 or res.x is None:
+            raise RuntimeError(f"coupled oracle LP not solved to optimality (sample {s}): {res.message}")
+        out.append(-res.fun)
+    return np.asarray(out)
+
+
+__all__ = ["OracleSolution", "build_coupled_model", "build_model", "coupled_oracle_rewards", "oracle_rewards",
+           "solve_path"]

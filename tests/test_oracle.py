@@ -207,3 +207,72 @@ def test_safety_bound_uses_each_episodes_drawn_initial_stock():
     policy = scenario_costs(safety_env, lambda p, s, e, k: p, jnp.array([4, 12, 12]),
                             jax.tree.map(lambda x: x[None], at_4), keys)[0]
     assert np.all(bound[0] <= policy + 1e-6)
+
+
+# --- products sharing capacity (coupled_oracle_rewards) ----------------------------------------
+
+def _coupled_catalog(capacity_per_sku, semantics="exact"):
+    from sc_jax.env.hybrid_sample import hybrid_sample_catalog
+
+    return hybrid_sample_catalog(num_skus=3, cost_ratio=100.0, semantics=semantics, sigma_max=2,
+                                 capacity_per_sku=capacity_per_sku, periods=30)
+
+
+def _catalog_paths(env, params, samples=2):
+    """Each product's demand path and drawn initial stock, batched [N, S]."""
+    keys = jax.random.split(jax.random.PRNGKey(7), samples * 3).reshape(3, samples, 2)
+    states = jax.vmap(lambda k, p: jax.vmap(lambda kk: env.reset(kk, p)[1])(k))(keys, params)
+    return jax.tree.map(np.asarray, states.demand)
+
+
+@pytest.mark.parametrize("semantics", ["exact", "sample"])
+def test_coupled_bound_without_binding_capacity_is_the_sum_of_the_products(semantics):
+    from sc_jax.oracle import coupled_oracle_rewards
+
+    env, params = _coupled_catalog(1000.0, semantics)
+    paths = _catalog_paths(env, params)
+    coupled = coupled_oracle_rewards(env, params, paths)
+    alone = oracle_rewards(env.replace(couple_products=False), params, paths.actual, integer=False,
+                           initial_on_hand=paths.initial_on_hand)
+    np.testing.assert_allclose(coupled, alone.sum(0), rtol=1e-7, atol=1e-6)
+
+
+def test_coupled_bound_below_every_policy_and_binding():
+    """Tight capacity (8 per SKU and stage): the LP bound is below the cost of MIP-mixed and of
+    constant orders on every path, and above the uncoupled products' bound (the capacity costs)."""
+    from sc_jax.mip_mixed import run_mip_mixed
+    from sc_jax.oracle import coupled_oracle_rewards
+
+    env, params = _coupled_catalog(8.0)
+    keys = jax.random.split(jax.random.PRNGKey(7), 6).reshape(3, 2, 2)
+    paths = _catalog_paths(env, params)
+    bound = -coupled_oracle_rewards(env, params, paths)
+    alone = -oracle_rewards(env.replace(couple_products=False), params, paths.actual, integer=False,
+                            initial_on_hand=paths.initial_on_hand).sum(0)
+    assert np.all(bound > alone + 1.0), (bound, alone)  # the shared capacity binds
+    mip = run_mip_mixed(env, params, keys).cost.sum(0)  # the same reset keys: the same paths
+    assert np.all(bound <= mip + 1e-6), (bound, mip)
+
+    def constant_cost(order):
+        def one(key_row):
+            state = jax.vmap(lambda k, p: env.reset(k, p)[1])(key_row, params)
+            def day(state, _):
+                step = lambda s, p: env.step_env(None, s, jnp.full((3,), order), p)
+                _, state, reward, _, info = env.vmap_products(step)(state, params)
+                return state, -reward.sum()
+            return jax.lax.scan(day, state, None, length=env.periods)[1].sum()
+        return np.asarray(jax.vmap(one, in_axes=1)(keys))
+
+    for order in (0, 3, 6):
+        assert np.all(bound <= constant_cost(order) + 1e-3)
+
+
+def test_coupled_bound_errors():
+    from sc_jax.oracle import coupled_oracle_rewards
+
+    env, params = _coupled_catalog(8.0)
+    paths = _catalog_paths(env, params)
+    with pytest.raises(ConfigError, match=r"^build_coupled_model needs products sharing capacity"):
+        coupled_oracle_rewards(env.replace(couple_products=False), params, paths)
+    with pytest.raises(ConfigError, match=r"^paths must be \[N, S, T\] with N=3 products"):
+        coupled_oracle_rewards(env, params, paths.actual[:2])
