@@ -1,7 +1,7 @@
 """The perfect-information bound of the hybrid sample's multi-SKU experiment (docs/hybrid_reproduction.md).
 
     python scripts/coupled_bound.py [--num-skus 200] [--ratios 10 100] [--sigmas 1 5 9] [--episodes 2]
-        [--seed 0] [--semantics exact] [--out bound.json]
+        [--seed 0] [--periods 200] [--semantics exact] [--out bound.json]
 
 `sc_jax.oracle.coupled_oracle_rewards` (the LP over all SKUs sharing the capacity, demand known in
 advance) on the episodes experiments/reproduce_hybrid.py evaluates its multi-SKU methods on with
@@ -30,9 +30,10 @@ def episode_keys(seed: int, episodes: int):
     return jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 2), episodes)
 
 
-def bound_costs(num_skus: int, ratio: float, sigma: float, semantics: str, keys, on_episode=None) -> list[float]:
+def bound_costs(num_skus: int, ratio: float, sigma: float, semantics: str, keys, on_episode=None,
+                periods: int = 200) -> list[float]:
     """Lower bound on the env cost of each episode (all SKUs), the keys' demand paths and stock."""
-    env, params = hybrid_sample_catalog(num_skus, ratio, semantics=semantics, sigma_max=sigma)
+    env, params = hybrid_sample_catalog(num_skus, ratio, semantics=semantics, sigma_max=sigma, periods=periods)
     reset_keys, _ = hybrid_keys(keys, num_skus)
     costs = []
     for e in range(reset_keys.shape[0]):
@@ -51,11 +52,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--sigmas", type=float, nargs="+", default=[1.0, 5.0, 9.0])
     parser.add_argument("--episodes", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--periods", type=int, default=200, help="episode length (the reproduction's `periods`)")
     parser.add_argument("--semantics", choices=("exact", "sample"), default="exact")
     parser.add_argument("--out", default="coupled_bound.json")
     args = parser.parse_args(argv)
-    if args.num_skus < 1 or args.episodes < 1:
-        parser.error("--num-skus and --episodes must be >= 1")
+    if args.num_skus < 1 or args.episodes < 1 or args.periods < 1:
+        parser.error("--num-skus, --episodes and --periods must be >= 1")
     out = {"what": "perfect-information LP bound (sc_jax.oracle.coupled_oracle_rewards) on the multi-SKU episodes of "
                    "experiments/reproduce_hybrid.py with this seed: env cost per episode, all SKUs",
            "settings": vars(args), "machine": {"platform": platform.platform(), "jax": jax.__version__},
@@ -73,7 +75,7 @@ def main(argv=None) -> dict:
                 print(f"[coupled_bound] ratio {ratio:g} sigma {sigma:g} episode {e + 1}/{args.episodes}: "
                       f"{cost:,.1f} ({out['wall_s']:.0f}s)", flush=True)
 
-            bound_costs(args.num_skus, ratio, sigma, args.semantics, keys, on_episode)
+            bound_costs(args.num_skus, ratio, sigma, args.semantics, keys, on_episode, args.periods)
     return out
 
 
