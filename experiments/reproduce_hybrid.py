@@ -73,7 +73,7 @@ from sc_jax.env.rollout import sample_paths
 from sc_jax.env.types import SUPPLY_SEMANTICS
 from sc_jax.env.wrappers import check_sigma_levels
 from sc_jax.errors import ConfigError
-from sc_jax.hybrid_reproduction import (hybrid_keys, make_daily_runner, method_params, product_grid, single_keys,
+from sc_jax.hybrid_reproduction import (coordinate_search, hybrid_keys, make_daily_runner, method_params, product_grid, single_keys,
                                         tune_constant)
 from sc_jax.mip_mixed import (ALIGNMENTS, merge_mip_results, mip_mixed_executor, policy_safety_targets, run_mip_mixed,
                              sigma_safety_targets, submit_mip_mixed)
@@ -159,7 +159,8 @@ def settings(full: dict) -> dict:
     out["semantics"] = list(semantics)
     for exp, allowed, extra in (("single_sku", SINGLE_METHODS, ()),
                                 ("multi_sku", MULTI_METHODS, ("num_skus", "capacity_per_sku", "capacity_basis",
-                                                              "max_segments", "min_cut_cost_fraction"))):
+                                                              "max_segments", "min_cut_cost_fraction",
+                                                              "tune_in_catalog", "catalog_train_episodes"))):
         cfg = dict(full[exp])
         reject_unknown_keys(cfg, ("enabled", "ratios", "sigma_levels", "episodes", "methods") + extra, exp)
         e = {"enabled": check_bool(f"{exp}.enabled", cfg["enabled"], "true or false")}
@@ -181,6 +182,9 @@ def settings(full: dict) -> dict:
             e["max_segments"] = check_integer("multi_sku.max_segments", cfg["max_segments"], 1)
             e["min_cut_cost_fraction"] = check_number("multi_sku.min_cut_cost_fraction", cfg["min_cut_cost_fraction"],
                                                       "a number in [0, 1]", lambda x: 0 <= x <= 1)
+            e["tune_in_catalog"] = check_bool("multi_sku.tune_in_catalog", cfg["tune_in_catalog"], "true or false")
+            e["catalog_train_episodes"] = check_integer("multi_sku.catalog_train_episodes",
+                                                        cfg["catalog_train_episodes"], 1)
         out[exp] = e
     single = out["single_sku"]["methods"]
     if "brain_or_mip" in single:
@@ -730,12 +734,14 @@ def _mp(method: str, exp: str, point, tuned: dict, brain, safety_cfg: dict, brai
     if base == "static_alloc":
         stock = tuned["static"][(exp, ratio)]
         return method_params("safety", 3, safety=stock, **brains), {"safety_stock": stock}
+    in_catalog = exp == "multi_sku" and point in tuned.get(f"catalog_{base}", {})
+    where = {"tuned_in": "catalog" if in_catalog else "single_sku"} if exp == "multi_sku" else {}
     if base == "fixed_safety":
-        stock = tuned["safety"][point]
-        return method_params("safety", 3, safety=stock, **brains), {"safety_stock": stock}
+        stock = tuned[f"catalog_{base}"][point] if in_catalog else tuned["safety"][point]
+        return method_params("safety", 3, safety=stock, **brains), {"safety_stock": stock, **where}
     if base == "sigma_rule":
-        z = tuned["sigma_rule"][point]
-        return method_params("sigma_rule", 3, z=z, **brains), {"z": z}
+        z = tuned[f"catalog_{base}"][point] if in_catalog else tuned["sigma_rule"][point]
+        return method_params("sigma_rule", 3, z=z, **brains), {"z": z, **where}
     if base == "base_stock":
         levels = tuned["base_stock"][point]
         return method_params("base_stock", 3, levels=levels, **brains), {"echelon_levels": levels}
@@ -839,6 +845,67 @@ def _single(sem, s, full, brain, tuned, logger, raw, timings, brain_hdpo=None, b
     timings[f"single_sku_{sem}_s"] = time.perf_counter() - t_start
 
 
+#: the multi-SKU rows whose constant `multi_sku.tune_in_catalog` tunes in the coupled catalog
+CATALOG_TUNED = {"fixed_safety_alloc": ("fixed_safety", "safety"), "sigma_rule_alloc": ("sigma_rule", "sigma_rule")}
+
+
+def _tune_in_catalog(sem, s, tuned, runner, catalog, brain_params, safety_cfg, capacity_params, logger, timings):
+    """multi_sku.tune_in_catalog: fixed_safety_alloc's safety stock and sigma_rule_alloc's z per
+    point, tuned in the coupled catalog itself (every SKU, the shared capacity, the capacity stage
+    in the loop) on `catalog_train_episodes` training episodes (the tuning stream, never the
+    evaluation keys), by `coordinate_search` from the single-SKU tuned value (steps: the safety
+    grid step, then tuning.safety.steps; for z 4x and 2x the first of tuning.sigma_rule.steps, then
+    those), on the semantics' tuning objective. Stored in tuned["catalog_fixed_safety"] /
+    tuned["catalog_sigma_rule"] (with their training costs)."""
+    exp = s["multi_sku"]
+    rows = [m for m in exp["methods"] if m in CATALOG_TUNED]
+    if not rows:
+        return
+    t0 = time.perf_counter()
+    train = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(s["seed"]), 1), exp["catalog_train_episodes"])
+    reset_keys, act_keys = hybrid_keys(train, exp["num_skus"])
+    frac = np.float32(exp["min_cut_cost_fraction"])
+    objective = s["tuning"]["objective"][sem]
+    low, high = int(safety_cfg.get("safety_low", 0)), int(safety_cfg.get("safety_high", 10))
+    compiled, evaluated = None, 0
+    for ratio in exp["ratios"]:
+        for sigma in exp["sigma_levels"]:
+            params = catalog(ratio, sigma)[1]
+            for method in rows:
+                base, single_key = CATALOG_TUNED[method]
+
+                def cost(x, method=method, params=params):
+                    nonlocal compiled
+                    mp, _ = _mp(method, "multi_sku", (ratio, sigma),
+                                {single_key: {(ratio, sigma): np.asarray(x).tolist()}}, brain_params, safety_cfg,
+                                capacity_brain=capacity_params)
+                    if compiled is None:
+                        compiled = runner.lower(mp, params, reset_keys, act_keys, frac).compile()
+                    out = jax.device_get(compiled(mp, params, reset_keys, act_keys, frac))
+                    if objective == "env_cost":
+                        return float(np.asarray(out.cost, np.float64).sum(axis=1).mean())
+                    return float(step_points(np.asarray(out.day_cost, np.float64).sum(axis=2)).mean())
+
+                if single_key == "safety":
+                    steps = [s["tuning"]["safety_grid_step"]] + list(s["tuning"]["safety_steps"])
+                else:
+                    z_steps = list(s["tuning"]["z_steps"])
+                    steps = [4 * z_steps[0], 2 * z_steps[0]] + z_steps if z_steps else []
+                best, value, n = coordinate_search(cost, tuned[single_key][(ratio, sigma)], steps,
+                                                   low=low if single_key == "safety" else None,
+                                                   high=high if single_key == "safety" else None,
+                                                   integer=single_key == "safety")
+                evaluated += n
+                tuned.setdefault(f"catalog_{base}", {})[(ratio, sigma)] = best.tolist()
+                tuned.setdefault(f"catalog_{base}_train_cost", {})[(ratio, sigma)] = value
+    timings[f"tune_in_catalog_{sem}_s"] = time.perf_counter() - t0
+    tuned["catalog_train"] = {"episodes": exp["catalog_train_episodes"], "candidates_evaluated": evaluated,
+                              "keys": f"split(fold_in(PRNGKey({s['seed']}), 1), {exp['catalog_train_episodes']})",
+                              "objective": objective}
+    logger.info(f"[reproduce_hybrid] {sem}: {', '.join(rows)} tuned in the {exp['num_skus']}-SKU catalog "
+                f"({evaluated} candidates, {timings[f'tune_in_catalog_{sem}_s']:.1f}s)")
+
+
 def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None, on_point=None):
     exp = s["multi_sku"]
     N = exp["num_skus"]
@@ -851,6 +918,9 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None
     runner = make_daily_runner(env, act, timing=TIMING[sem], allocation="jax", capacity_basis=exp["capacity_basis"],
                                max_segments=exp["max_segments"], capacity_z=z_fn)  # every method: one compile
     frac = np.float32(exp["min_cut_cost_fraction"])
+    if exp["tune_in_catalog"]:
+        _tune_in_catalog(sem, s, tuned, runner, catalog, brain_params, full["agent"]["safety"], capacity_params,
+                         logger, timings)
     t_start = time.perf_counter()
     pooled = [m for m in exp["methods"] if m in POOLED_MIP_METHODS] if s["mip_mixed"]["workers"] > 1 else []
     with _mip_pool(s["mip_mixed"]["workers"] if pooled else 1) as executor:

@@ -400,10 +400,40 @@ def tune_constant(env, kind: str, by_scenario: EnvParams, keys, grid, *, steps, 
     return out
 
 
+def coordinate_search(cost: Callable, start, steps, *, low=None, high=None, integer: bool = False,
+                      max_moves: int = 20) -> tuple[np.ndarray, float, int]:
+    """(best [M], its cost, candidates evaluated): from `start` [M], for each step in `steps` the
+    best of the 2M moves +-step per parameter (clipped to [low, high], rounded when `integer`)
+    while it improves, at most `max_moves` moves per step: `tune_constant`'s moves, one candidate
+    at a time (`cost(x [M]) -> float`, e.g. a coupled catalog's training episodes, which do not
+    batch over candidates). Deterministic: ties keep the earlier candidate."""
+    center = np.asarray(start, np.float64)
+    M = center.size
+    moves = np.concatenate([np.eye(M), -np.eye(M)])
+    lo = -np.inf if low is None else np.asarray(low, np.float64)
+    hi = np.inf if high is None else np.asarray(high, np.float64)
+    value, evaluated = float(cost(center)), 1
+    for step in steps:
+        for _ in range(max_moves):
+            candidates = np.clip(center[None] + step * moves, lo, hi)
+            if integer:
+                candidates = np.round(candidates)
+            candidates = [c for c in candidates if not np.array_equal(c, center)]
+            if not candidates:
+                break
+            costs = [float(cost(c)) for c in candidates]
+            evaluated += len(costs)
+            j = int(np.argmin(costs))
+            if costs[j] >= value - 1e-9:
+                break
+            center, value = candidates[j], costs[j]
+    return center, value, evaluated
+
+
 def product_grid(values) -> np.ndarray:
     """Every combination [G, M] of per-stage values (a list of M 1-D lists)."""
     return np.array(list(itertools.product(*[np.asarray(v, np.float64) for v in values])))
 
 
-__all__ = ["DailyRun", "MethodParams", "OBJECTIVES", "POLICY_MODES", "SAFETY_MODES", "hybrid_keys",
+__all__ = ["DailyRun", "MethodParams", "OBJECTIVES", "POLICY_MODES", "SAFETY_MODES", "coordinate_search", "hybrid_keys",
            "make_daily_runner", "method_params", "method_policy", "product_grid", "single_keys", "tune_constant"]

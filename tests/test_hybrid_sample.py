@@ -172,3 +172,22 @@ def test_published_tables_are_complete():
             assert len(mean) == len(std) == 11
     assert all(len(v) == 9 for t in PUBLISHED_MULTI_SKU.values() for v in t.values())
     assert REFERENCE_REIMPLEMENTATION["mip_mixed_notebook_r100"][6] == 25.11
+
+
+def test_coordinate_search_moves_to_the_minimum_within_bounds():
+    from sc_jax.hybrid_reproduction import coordinate_search
+
+    target = np.array([7.0, -3.0, 12.0])
+    calls = []
+
+    def cost(x):
+        calls.append(np.asarray(x).copy())
+        return float(np.sum(np.abs(np.asarray(x) - target)))
+
+    best, value, evaluated = coordinate_search(cost, [0.0, 0.0, 0.0], [5, 2, 1], low=0.0, high=10.0, integer=True)
+    assert best.tolist() == [7.0, 0.0, 10.0] and value == cost(best) and evaluated == len(calls) - 1
+    assert all(np.all((c >= 0) & (c <= 10) & (c == np.round(c))) for c in calls)
+    again = coordinate_search(cost, [0.0, 0.0, 0.0], [5, 2, 1], low=0.0, high=10.0, integer=True)
+    assert again[0].tolist() == best.tolist() and again[2] == evaluated  # deterministic
+    start, start_value, n = coordinate_search(cost, [7.0, 0.0, 10.0], [], low=0.0, high=10.0)
+    assert start.tolist() == [7.0, 0.0, 10.0] and n == 1  # no steps: the start, evaluated once

@@ -22,7 +22,7 @@ TINY = ["+preset=quick", "periods=30", "episodes=2", "num_skus=2", "ratios=[100]
         "semantics=[exact]", "tuning.train_episodes=2", "tuning.sigma_rule.z_values=[1.0]",
         "tuning.sigma_rule.steps=[]", "tuning.safety.steps=[]",
         "tuning.base_stock.grid_max=0", "tuning.base_stock.steps=[]", "agent.safety.safety_high=8",
-        "tuning.mip_safety.z_values=[0.0]", "mip_mixed.workers=2",
+        "tuning.mip_safety.z_values=[0.0]", "mip_mixed.workers=2", "multi_sku.catalog_train_episodes=2",
         "multi_sku.methods=[brain_alloc,mip_mixed,random_alloc,static_alloc,sigma_rule_alloc,fixed_safety_alloc,"
         "capacity_brain_alloc,fixed_safety_mip,brain_safety_mip]",
         "tuning.safety.values=[4]", "capacity_brain.hidden=[4]", "capacity_brain.population=2",
@@ -141,6 +141,13 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     assert all(same[m]["exact"]["mean"] == 0 and same[m]["exact"]["ci95"] == 0 for m in ("env_cost", "notebook_cost"))
     assert multi["capacity_brain_alloc"]["refused_units"] == multi["sigma_rule_alloc"]["refused_units"]
     assert "brain_minus_this" in multi["capacity_brain_alloc"] and "capacity_brain_minus_this" in multi["brain_alloc"]
+    # multi_sku.tune_in_catalog: fixed_safety_alloc's stock searched in the 2-SKU catalog itself from the single-SKU
+    # value (4; moves of the grid step 20, clipped to [0, 8]) on training episodes: never worse there than its start
+    tuned = saved["tuned"]["exact"]
+    assert multi["fixed_safety_alloc"]["params"]["exact"]["tuned_in"] == "catalog"
+    assert multi["fixed_safety_alloc"]["params"]["exact"]["safety_stock"] == tuned["catalog_fixed_safety"]["ratio_100_sigma_3"]
+    assert set(tuned["catalog_fixed_safety"]["ratio_100_sigma_3"]) <= {0.0, 4.0, 8.0}
+    assert tuned["catalog_train"]["episodes"] == 2 and tuned["catalog_train"]["candidates_evaluated"] >= 7
     per_episode = json.loads((tmp_path / "details.json").read_text())["per_episode"]
     raw, raw_multi = per_episode["single_sku"]["100"]["3"], per_episode["multi_sku"]["100"]["3"]
     # brain_es: trained here on the tuned sigma rule's z (the one-candidate grid: 1 everywhere) as its base
@@ -193,6 +200,8 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     ("+typo=1", "typo"), ("+single_sku.typo=1", "typo"), ("brain.train_semantics=both", "brain.train_semantics"),
     ("tuning.objective.sample=cost", "tuning.objective.sample"), ("mip_mixed.alignment=late", "mip_mixed.alignment"),
     ("multi_sku.capacity_basis=stock", "multi_sku.capacity_basis"), ("periods=20", "periods"),
+    ("multi_sku.tune_in_catalog=maybe", "multi_sku.tune_in_catalog"),
+    ("multi_sku.catalog_train_episodes=0", "multi_sku.catalog_train_episodes"),
     ("multi_sku.capacity_per_sku=0", "multi_sku.capacity_per_sku"), ("tuning.safety.steps=[0]", "tuning.safety.steps"),
     ("brain.checkpoint={sample: x}", "brain.checkpoint"), ("tuning.safety.values=[-1]", "tuning.safety.values"),
     ("brain_hdpo.hdpo.lr=-1", "'brain_hdpo.hdpo.lr' must be a finite number"),
