@@ -1,12 +1,13 @@
 """The perfect-information bound of the hybrid sample's multi-SKU experiment (docs/hybrid_reproduction.md).
 
-    python scripts/coupled_bound.py [--num-skus 200] [--ratios 10 100] [--sigmas 1 5 9] [--episodes 2]
-        [--seed 0] [--periods 200] [--semantics exact] [--out bound.json]
+    python scripts/coupled_bound.py [--num-skus 200] [--ratios 10 100] [--sigmas 1 5 9] [--episodes 10]
+        [--solve 2] [--seed 0] [--periods 200] [--semantics exact] [--out bound.json]
 
 `sc_jax.oracle.coupled_oracle_rewards` (the LP over all SKUs sharing the capacity, demand known in
 advance) on the episodes experiments/reproduce_hybrid.py evaluates its multi-SKU methods on with
-the same `seed` (its first `episodes`): a lower bound on every method's env cost per episode, so
-the per-episode values pair with those of results.json / details.json. One HiGHS LP per episode
+the same `seed` and `episodes` (the keys depend on both), solved for the first `solve` of them: a
+lower bound on every method's env cost per episode, so the per-episode values pair with those of
+details.json. One HiGHS LP per episode
 (200 SKUs: about 320,000 variables, 100 s on the 2-core VM). Progress per episode; the JSON is
 rewritten (atomically) after each one, so a run cut short keeps what it finished.
 """
@@ -50,7 +51,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--num-skus", type=int, default=200)
     parser.add_argument("--ratios", type=float, nargs="+", default=[10.0, 100.0])
     parser.add_argument("--sigmas", type=float, nargs="+", default=[1.0, 5.0, 9.0])
-    parser.add_argument("--episodes", type=int, default=2)
+    parser.add_argument("--episodes", type=int, default=10, help="the reproduction's multi_sku episodes")
+    parser.add_argument("--solve", type=int, default=None, help="solve the first this many (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--periods", type=int, default=200, help="episode length (the reproduction's `periods`)")
     parser.add_argument("--semantics", choices=("exact", "sample"), default="exact")
@@ -58,11 +60,14 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     if args.num_skus < 1 or args.episodes < 1 or args.periods < 1:
         parser.error("--num-skus, --episodes and --periods must be >= 1")
+    solve = args.episodes if args.solve is None else args.solve
+    if not 1 <= solve <= args.episodes:
+        parser.error(f"--solve must be in [1, --episodes={args.episodes}], got {solve}")
     out = {"what": "perfect-information LP bound (sc_jax.oracle.coupled_oracle_rewards) on the multi-SKU episodes of "
                    "experiments/reproduce_hybrid.py with this seed: env cost per episode, all SKUs",
            "settings": vars(args), "machine": {"platform": platform.platform(), "jax": jax.__version__},
            "env_cost": {}}
-    keys = episode_keys(args.seed, args.episodes)
+    keys = episode_keys(args.seed, args.episodes)[:solve]
     start = time.perf_counter()
     for ratio in args.ratios:
         for sigma in args.sigmas:
@@ -72,7 +77,7 @@ def main(argv=None) -> dict:
                 point.append(cost)
                 out["wall_s"] = time.perf_counter() - start
                 write_json(args.out, out)
-                print(f"[coupled_bound] ratio {ratio:g} sigma {sigma:g} episode {e + 1}/{args.episodes}: "
+                print(f"[coupled_bound] ratio {ratio:g} sigma {sigma:g} episode {e + 1}/{solve}: "
                       f"{cost:,.1f} ({out['wall_s']:.0f}s)", flush=True)
 
             bound_costs(args.num_skus, ratio, sigma, args.semantics, keys, on_episode, args.periods)

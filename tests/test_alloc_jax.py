@@ -157,9 +157,9 @@ def check_instances(count: int, first_seed: int = 0) -> dict:
 
 
 def test_jax_stage_equals_the_milp_on_random_instances():
-    tally = check_instances(160)
-    assert tally["instances"] == 480 and tally["binding"] >= 225 and tally["unique"] >= 150, tally
-    assert tally["orders_equal_greedy"] >= 465, tally
+    tally = check_instances(120)  # 360 instances over the three bases (measured: 221 binding, 179 unique)
+    assert tally["instances"] == 360 and tally["binding"] >= 200 and tally["unique"] >= 150, tally
+    assert tally["orders_equal_greedy"] >= 350, tally
 
 
 @pytest.mark.slow
