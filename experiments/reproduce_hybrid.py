@@ -867,7 +867,8 @@ def _tune_in_catalog(sem, s, tuned, runner, catalog, brain_params, safety_cfg, c
     frac = np.float32(exp["min_cut_cost_fraction"])
     objective = s["tuning"]["objective"][sem]
     low, high = int(safety_cfg.get("safety_low", 0)), int(safety_cfg.get("safety_high", 10))
-    compiled, evaluated = None, 0
+    compiled, evaluated, done = None, 0, 0
+    n_points = len(exp["ratios"]) * len(exp["sigma_levels"])
     for ratio in exp["ratios"]:
         for sigma in exp["sigma_levels"]:
             params = catalog(ratio, sigma)[1]
@@ -898,6 +899,9 @@ def _tune_in_catalog(sem, s, tuned, runner, catalog, brain_params, safety_cfg, c
                 evaluated += n
                 tuned.setdefault(f"catalog_{base}", {})[(ratio, sigma)] = best.tolist()
                 tuned.setdefault(f"catalog_{base}_train_cost", {})[(ratio, sigma)] = value
+            done += 1
+            logger.progress(f"[reproduce_hybrid] {sem}: tuning in the catalog, {done}/{n_points} points "
+                            f"({evaluated} candidates, {time.perf_counter() - t0:.0f}s)")
     timings[f"tune_in_catalog_{sem}_s"] = time.perf_counter() - t0
     tuned["catalog_train"] = {"episodes": exp["catalog_train_episodes"], "candidates_evaluated": evaluated,
                               "keys": f"split(fold_in(PRNGKey({s['seed']}), 1), {exp['catalog_train_episodes']})",
