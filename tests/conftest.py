@@ -52,17 +52,17 @@ DEFAULT_WEIGHT = 5.0
 FILE_WEIGHTS = {  # seconds per file, measured (pytest --durations, summed per file)
     "test_hdpo.py": 125,
     "test_ppo.py": 102,
-    "test_reproduce_hybrid.py": 83,
-    "test_capacity_brain.py": 77,
+    "test_reproduce_hybrid.py": 110,
+    "test_capacity_brain.py": 90,
     "test_train_entry.py": 76,
     "test_hybrid_entry.py": 62,
     "test_sharding.py": 60,
-    "test_hybrid_jax.py": 52,
+    "test_hybrid_jax.py": 60,
     "test_reproduce_orgym.py": 49,
     "test_sweeps.py": 47,
     "test_docs_snippets.py": 44,
     "test_env_api.py": 44,
-    "test_oracle.py": 40,
+    "test_oracle.py": 55,
     "test_alloc_jax.py": 40,
     "test_sigma_rule.py": 39,
     "test_evaluate.py": 29,
@@ -78,6 +78,7 @@ FILE_WEIGHTS = {  # seconds per file, measured (pytest --durations, summed per f
     "test_profiles.py": 7,
     "test_benchmarks.py": 7,
     "test_policies.py": 5,
+    "test_scripts.py": 12,
 }
 
 

@@ -46,8 +46,8 @@ def test_gpu_hybrid_check_reads_the_bench_config():
 
 
 def test_coupled_bound_pairs_with_the_reproduction_and_bounds_mip_mixed(tmp_path):
-    """The script's episodes are the reproduction's multi-SKU episodes (its `_multi` keys): on a
-    tiny catalog the bound is below MIP-mixed's cost on each of them, episode by episode."""
+    """The script's episodes are the reproduction's multi-SKU episodes (its `_multi` keys, which
+    depend on the episode count): on a tiny catalog the bound is below MIP-mixed's cost there."""
     import json
 
     import jax
@@ -58,10 +58,10 @@ def test_coupled_bound_pairs_with_the_reproduction_and_bounds_mip_mixed(tmp_path
 
     script = _load("coupled_bound")
     out = tmp_path / "bound.json"
-    script.main(["--num-skus", "3", "--ratios", "100", "--sigmas", "2", "--episodes", "3", "--solve", "2",
+    script.main(["--num-skus", "3", "--ratios", "100", "--sigmas", "2", "--episodes", "3", "--solve", "1",
                  "--periods", "40", "--out", str(out)])
     bound = json.loads(out.read_text())["env_cost"]["100"]["2"]
     env, params = hybrid_sample_catalog(3, 100.0, semantics="exact", sigma_max=2.0, periods=40)
-    reset_keys, _ = hybrid_keys(script.episode_keys(0, 3)[:2], 3)  # the first 2 of a 3-episode reproduction
+    reset_keys, _ = hybrid_keys(script.episode_keys(0, 3)[:1], 3)  # the first of a 3-episode reproduction
     mip = run_mip_mixed(env, params, jax.numpy.swapaxes(reset_keys, 0, 1)).cost.sum(axis=0)
-    assert len(bound) == 2 and all(0 < b <= m + 1e-6 for b, m in zip(bound, mip)), (bound, mip)
+    assert len(bound) == 1 and 0 < bound[0] <= mip[0] + 1e-6, (bound, mip)
