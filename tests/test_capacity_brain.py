@@ -37,6 +37,7 @@ def test_untrained_brain_is_the_sigma_rule_with_z_init():
         np.testing.assert_array_equal(b.cost, r.cost)
 
 
+@pytest.mark.slow  # the suite's time: tests/test_hybrid_entry.py checks the residual brain's start by default
 def test_untrained_residual_brain_is_its_table():
     """residual: z = the table's z for the product's ratio and sigma level + a correction that
     starts at 0. Products that share nothing (no capacity stage), two cost ratios with different

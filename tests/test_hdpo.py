@@ -281,6 +281,17 @@ def test_config_and_env_errors():
 
 # ------------------------------------------------------------------------------- entry point
 
+def test_train_entry_point_rejects_bad_hdpo_settings(tmp_path):
+    train_mod = importlib.import_module("experiments.train")
+    with pytest.raises(ConfigError, match=r"'agent\.hdpo\.lr' must be a finite number > 0"):
+        train_mod.run(compose_config("train", ["agent=hdpo_orders", "agent.hdpo.lr=-1", "logger.console=false"]),
+                      run_dir=tmp_path / "bad")
+    with pytest.raises(ConfigError, match=r"'agent\.algorithm' must be one of \('ppo', 'hdpo'\), got 'sac'"):
+        train_mod.run(compose_config("train", ["agent=hdpo_orders", "agent.algorithm=sac", "logger.console=false"]),
+                      run_dir=tmp_path / "bad2")
+
+
+@pytest.mark.slow  # the suite's time: train.py's HDPO path runs by default in the safety-conditioned test below
 def test_train_entry_point_runs_hdpo_orders(tmp_path):
     train_mod = importlib.import_module("experiments.train")
     """train.py vmaps make_train's train(key, env_params) over seeds (here 2) in one jitted call."""
@@ -297,12 +308,6 @@ def test_train_entry_point_runs_hdpo_orders(tmp_path):
     env, params = sc_jax.make("orgym_v1")
     restored = load_policy_params(tmp_path / "checkpoint", HDPOConfig.from_dict(saved["agent"]), env)
     assert restored["params"]["params"]["actor"]["Dense_0"]["kernel"].shape == (env.obs_size, 8)
-    with pytest.raises(ConfigError, match=r"'agent\.hdpo\.lr' must be a finite number > 0"):
-        train_mod.run(compose_config("train", ["agent=hdpo_orders", "agent.hdpo.lr=-1", "logger.console=false"]),
-                      run_dir=tmp_path / "bad")
-    with pytest.raises(ConfigError, match=r"'agent\.algorithm' must be one of \('ppo', 'hdpo'\), got 'sac'"):
-        train_mod.run(compose_config("train", ["agent=hdpo_orders", "agent.algorithm=sac", "logger.console=false"]),
-                      run_dir=tmp_path / "bad2")
 
 
 # ------------------------------------------------------------------------- safety-stock brain
