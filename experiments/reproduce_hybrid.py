@@ -60,10 +60,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from sc_jax.agents import hdpo
-from sc_jax.alloc.milp import CAPACITY_BASES
 from sc_jax.agents.brains import build_env, load_brain, require_order_up_to
 from sc_jax.agents.checkpoint import load_config, save_checkpoint
 from sc_jax.agents.ppo import PPOConfig, make_policy, make_train
+from sc_jax.alloc.milp import CAPACITY_BASES
 from sc_jax.checks import check_bool, check_choice, check_integer, check_number, reject_unknown_keys, check_number_list
 from sc_jax.config import register_configs, to_dict
 from sc_jax.env import make
@@ -73,8 +73,8 @@ from sc_jax.env.rollout import sample_paths
 from sc_jax.env.types import SUPPLY_SEMANTICS
 from sc_jax.env.wrappers import check_sigma_levels
 from sc_jax.errors import ConfigError
-from sc_jax.hybrid_reproduction import (coordinate_search, hybrid_keys, make_daily_runner, method_params, product_grid, single_keys,
-                                        tune_constant)
+from sc_jax.hybrid_reproduction import (coordinate_search, hybrid_keys, make_daily_runner, method_params,
+                                        multi_sku_keys, product_grid, single_keys, training_keys, tune_constant)
 from sc_jax.mip_mixed import (ALIGNMENTS, merge_mip_results, mip_mixed_executor, policy_safety_targets, run_mip_mixed,
                              sigma_safety_targets, submit_mip_mixed)
 from sc_jax.runlog import hydra_run_dir, logger_from_cfg, stop_cleanly_on_interrupt, write_json, write_text_atomic
@@ -584,7 +584,7 @@ def _scenario_params(sem: str, points: list, periods: int):
 
 def _train_keys(s: dict):
     """The tuning episodes' keys [train_episodes]: split(fold_in(PRNGKey(seed), 1)), never evaluation keys."""
-    return jax.random.split(jax.random.fold_in(jax.random.PRNGKey(s["seed"]), 1), s["tuning"]["train_episodes"])
+    return training_keys(s["seed"], s["tuning"]["train_episodes"])
 
 
 def _tune(sem: str, s: dict, full: dict, needed: dict, logger, timings: dict) -> dict:
@@ -862,8 +862,7 @@ def _tune_in_catalog(sem, s, tuned, runner, catalog, brain_params, safety_cfg, c
     if not rows:
         return
     t0 = time.perf_counter()
-    train = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(s["seed"]), 1), exp["catalog_train_episodes"])
-    reset_keys, act_keys = hybrid_keys(train, exp["num_skus"])
+    reset_keys, act_keys = hybrid_keys(training_keys(s["seed"], exp["catalog_train_episodes"]), exp["num_skus"])
     frac = np.float32(exp["min_cut_cost_fraction"])
     objective = s["tuning"]["objective"][sem]
     low, high = int(safety_cfg.get("safety_low", 0)), int(safety_cfg.get("safety_high", 10))
@@ -875,7 +874,7 @@ def _tune_in_catalog(sem, s, tuned, runner, catalog, brain_params, safety_cfg, c
             for method in rows:
                 base, single_key = CATALOG_TUNED[method]
 
-                def cost(x, method=method, params=params):
+                def cost(x):  # called within this iteration (coordinate_search), so the loop's values hold
                     nonlocal compiled
                     mp, _ = _mp(method, "multi_sku", (ratio, sigma),
                                 {single_key: {(ratio, sigma): np.asarray(x).tolist()}}, brain_params, safety_cfg,
@@ -913,7 +912,7 @@ def _tune_in_catalog(sem, s, tuned, runner, catalog, brain_params, safety_cfg, c
 def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None, on_point=None):
     exp = s["multi_sku"]
     N = exp["num_skus"]
-    keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(s["seed"]), 2), exp["episodes"])
+    keys = multi_sku_keys(s["seed"], exp["episodes"])
     reset_keys, act_keys = hybrid_keys(keys, N)  # as sc_jax.hybrid.run_hybrid derives them
     act, brain_params, _ = brain if brain is not None else (None, None, None)
     z_fn, capacity_params, _ = capacity_brain if capacity_brain is not None else (None, None, None)

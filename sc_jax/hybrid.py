@@ -278,7 +278,7 @@ def run_hybrid(env, params: EnvParams, policy: Callable, policy_params: Any, key
         inputs = day_inputs(safety, state, params)
         orders = inputs[0]  # "none": the wishes go to the env as they are, no host round trip
         if allocation != "none":
-            wishes, on_hand, pipeline, mean, std, by_day = (np.asarray(x) for x in inputs)
+            wishes, on_hand, pipeline, mean, std = (np.asarray(x) for x in inputs[:5])
             a0 = time.perf_counter()
             problem = AllocationProblem(desired_orders=wishes, on_hand=on_hand, pipeline=pipeline,
                                         holding_cost=static["holding_cost"],
@@ -289,7 +289,7 @@ def run_hybrid(env, params: EnvParams, policy: Callable, policy_params: Any, key
                                         # only the projected basis reads it here: given to the rolling
                                         # model it would replace the "all lands on day 0" stand-in
                                         # behind that method's measured results
-                                        pipeline_by_day=by_day if projected else None)
+                                        pipeline_by_day=np.asarray(inputs[5]) if projected else None)
             result = allocate(problem, method=allocation, **options)
             alloc_s += time.perf_counter() - a0
             statuses[result.status] += 1

@@ -168,6 +168,17 @@ def hybrid_keys(keys, num_products: int):
     return jax.vmap(lambda k: jax.random.split(k, num_products))(k_reset), k_act
 
 
+def training_keys(seed: int, count: int):
+    """The reproduction's tuning stream: split(fold_in(PRNGKey(seed), 1), count) (never evaluation keys)."""
+    return jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 1), count)
+
+
+def multi_sku_keys(seed: int, episodes: int):
+    """The multi-SKU experiment's evaluation episode keys: split(fold_in(PRNGKey(seed), 2), episodes)
+    (they depend on the episode count: the first k of a 10-episode run are not a k-episode run's)."""
+    return jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 2), episodes)
+
+
 def single_keys(keys):
     """(reset keys [S, 1], decision keys [S]) for one product: the episode key itself resets it
     (as sc_jax.env.rollout, sc_jax.evaluate and sc_jax.mip_mixed.run_mip_mixed with keys [1, S])."""
@@ -436,4 +447,5 @@ def product_grid(values) -> np.ndarray:
 
 
 __all__ = ["DailyRun", "MethodParams", "OBJECTIVES", "POLICY_MODES", "SAFETY_MODES", "coordinate_search", "hybrid_keys",
-           "make_daily_runner", "method_params", "method_policy", "product_grid", "single_keys", "tune_constant"]
+           "make_daily_runner", "method_params", "method_policy", "multi_sku_keys", "product_grid", "single_keys",
+           "training_keys", "tune_constant"]

@@ -21,14 +21,9 @@ import jax
 import numpy as np
 
 from sc_jax.env.hybrid_sample import hybrid_sample_catalog
-from sc_jax.hybrid_reproduction import hybrid_keys
+from sc_jax.hybrid_reproduction import hybrid_keys, multi_sku_keys
 from sc_jax.oracle import coupled_oracle_rewards
 from sc_jax.runlog import write_json
-
-
-def episode_keys(seed: int, episodes: int):
-    """The multi-SKU evaluation keys of experiments/reproduce_hybrid.py (its `_multi`)."""
-    return jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 2), episodes)
 
 
 def bound_costs(num_skus: int, ratio: float, sigma: float, semantics: str, keys, on_episode=None,
@@ -67,7 +62,7 @@ def main(argv=None) -> dict:
                    "experiments/reproduce_hybrid.py with this seed: env cost per episode, all SKUs",
            "settings": vars(args), "machine": {"platform": platform.platform(), "jax": jax.__version__},
            "env_cost": {}}
-    keys = episode_keys(args.seed, args.episodes)[:solve]
+    keys = multi_sku_keys(args.seed, args.episodes)[:solve]
     start = time.perf_counter()
     for ratio in args.ratios:
         for sigma in args.sigmas:

@@ -53,7 +53,7 @@ def test_coupled_bound_pairs_with_the_reproduction_and_bounds_mip_mixed(tmp_path
     import jax
 
     from sc_jax.env.hybrid_sample import hybrid_sample_catalog
-    from sc_jax.hybrid_reproduction import hybrid_keys
+    from sc_jax.hybrid_reproduction import hybrid_keys, multi_sku_keys
     from sc_jax.mip_mixed import run_mip_mixed
 
     script = _load("coupled_bound")
@@ -62,6 +62,6 @@ def test_coupled_bound_pairs_with_the_reproduction_and_bounds_mip_mixed(tmp_path
                  "--periods", "40", "--out", str(out)])
     bound = json.loads(out.read_text())["env_cost"]["100"]["2"]
     env, params = hybrid_sample_catalog(3, 100.0, semantics="exact", sigma_max=2.0, periods=40)
-    reset_keys, _ = hybrid_keys(script.episode_keys(0, 3)[:1], 3)  # the first of a 3-episode reproduction
+    reset_keys, _ = hybrid_keys(multi_sku_keys(0, 3)[:1], 3)  # the first of a 3-episode reproduction
     mip = run_mip_mixed(env, params, jax.numpy.swapaxes(reset_keys, 0, 1)).cost.sum(axis=0)
     assert len(bound) == 1 and 0 < bound[0] <= mip[0] + 1e-6, (bound, mip)

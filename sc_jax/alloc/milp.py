@@ -116,7 +116,7 @@ from .problem import AllocationProblem, AllocationResult, lead_time_demand
 
 __all__ = [
     "CAPACITY_BASES", "DAILY_OPTIONS", "build_cut_segments", "capacity_room", "check_daily_options", "newsvendor_cost",
-    "projected_stock",    "solve_daily", "threshold_band",
+    "projected_stock", "solve_daily", "threshold_band",
 ]
 
 CAPACITY_BASES = ("position", "expected", "projected")
