@@ -60,6 +60,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from sc_jax.checks import check_bool, check_time_limit
 from sc_jax.env.params import batch_shape
 from sc_jax.env.types import EnvParams
 from sc_jax.errors import ConfigError
@@ -342,6 +343,8 @@ def coupled_oracle_rewards(env, params: EnvParams, paths, *, initial_on_hand=Non
     policy's cost on the same paths. One HiGHS solve per sample, outside jit. A solve that stops
     at `time_limit` seconds (None: no limit) without an optimum raises: a bound is only a bound
     when it is optimal."""
+    integer = check_bool("integer", integer)
+    time_limit = check_time_limit(time_limit)
     model = build_coupled_model(env, params)
     paths, initial = _paths_and_stock(paths, initial_on_hand)
     N = len(model.blocks)

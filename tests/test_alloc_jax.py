@@ -330,3 +330,8 @@ def test_projected_basis_needs_the_arrival_schedule():
         capacity_room(problem, "projected")
     with pytest.raises(ConfigError, match=r"^capacity_basis 'projected' needs 'pipeline_by_day'"):
         allocate(problem, "jax", capacity_basis="projected")
+    with pytest.raises(ConfigError, match=r"^capacity_basis 'projected' needs 'pipeline_by_day'"):
+        jax_stage.daily_allocation(problem.desired_orders, problem.on_hand, problem.pipeline, problem.holding_cost,
+                                   problem.shortage_cost, problem.supply_capacity, problem.forecast_mean,
+                                   problem.forecast_std, problem.lead_times, problem.capacity,
+                                   capacity_basis="projected")

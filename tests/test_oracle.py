@@ -276,3 +276,7 @@ def test_coupled_bound_errors():
         coupled_oracle_rewards(env.replace(couple_products=False), params, paths)
     with pytest.raises(ConfigError, match=r"^paths must be \[N, S, T\] with N=3 products"):
         coupled_oracle_rewards(env, params, paths.actual[:2])
+    with pytest.raises(ConfigError, match=r"^'time_limit' must be None or a number > 0 \(seconds\), got -1"):
+        coupled_oracle_rewards(env, params, paths, time_limit=-1)
+    with pytest.raises(ConfigError, match=r"^'integer' must be True or False, got 'yes'"):
+        coupled_oracle_rewards(env, params, paths, integer="yes")
