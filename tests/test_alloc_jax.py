@@ -324,6 +324,31 @@ def test_projected_stock_by_hand():
     assert capacity_room(problem, "position")[0].tolist() == [87, 80, 87]
 
 
+def test_projected_basis_rounds_float64_forecasts_as_the_reference():
+    """Forecasts a hair off a half (float64 2.5 + 1e-9 is 2.5 in float32): the JAX stage rounds
+    hi + lo exactly as the reference's np.rint of the float64 value, so the projected room and the
+    orders agree (with the float32 part alone, the retailer's projected stock would be 4 units higher)."""
+    base = AllocationProblem(
+        desired_orders=[[6, 6, 6]] * 4, on_hand=[[12, 12, 12]] * 4, pipeline=[[0, 0, 0]] * 4,
+        pipeline_by_day=np.zeros((4, 3, 2), np.int64), holding_cost=[[0.1, 0.1, 0.1]] * 4,
+        shortage_cost=[[1.0, 1.0, 1.0]] * 4, supply_capacity=[[100, 100, 100]] * 4,
+        forecast_mean=[[2.5 + 1e-9] * 3, [2.5 + 1e-9] * 3, [4.5 + 1e-9] * 3, [3.5 - 1e-9] * 3],
+        forecast_std=[[1.0] * 3] * 4, lead_times=[2, 2, 2], capacity=[40, 40, 40])
+    assert np.rint(base.forecast_mean[:, 0]).tolist() == [3, 3, 5, 3]  # float32 alone: 2, 2, 4, 4
+    for problem in (base, dataclasses.replace(base, forecast_mean=np.rint(base.forecast_mean) + 0.5)):
+        room = capacity_room(problem, "projected")[0]
+        daily = allocate(problem, "daily", capacity_basis="projected", max_segments=None)
+        jax_result = allocate(problem, "jax", capacity_basis="projected", max_segments=None)
+        need = np.maximum(problem.order_upper_bound().sum(0) - room, 0)
+        assert jax_result.info["need"] == need.tolist() and (need[0] > 0 or problem is not base)
+        np.testing.assert_array_equal(jax_result.orders.sum(0), daily.orders.sum(0))
+        assert jax_result.objective == pytest.approx(daily.objective, rel=1e-6)
+    hi = np.array([2.5, 3.5, 2.5, 3.5, 2.5, -0.5, 0.4999999701976776], np.float32)
+    lo = np.array([1e-12, -1e-12, 0.0, 0.0, -1e-12, -1e-12, 0.0], np.float32)
+    expected = np.rint(hi.astype(np.float64) + lo.astype(np.float64))
+    np.testing.assert_array_equal(np.asarray(jax_stage._round_half_even(hi, lo)), expected)
+
+
 def test_projected_basis_needs_the_arrival_schedule():
     problem = dataclasses.replace(random_problem(3, 4), pipeline_by_day=None)
     with pytest.raises(ConfigError, match=r"^capacity_basis 'projected' needs 'pipeline_by_day'"):

@@ -25,6 +25,8 @@ def catalog(sigma=4):
     return make_catalog(jax.random.PRNGKey(0), N, shared_capacity=TIGHT, sigma_max=sigma, periods=T)
 
 
+@pytest.mark.slow  # the suite's time: tests/test_reproduce_hybrid.py's tiny run checks the same start on the jitted path,
+# and test_host_loop_and_jitted_episode_give_the_brain_the_same_utilisation ties that path to this host loop
 def test_untrained_brain_is_the_sigma_rule_with_z_init():
     env, params = catalog()
     keys = jax.random.split(jax.random.PRNGKey(1), 3)

@@ -197,19 +197,35 @@ def _df_negative(x):
     return (x[0] < 0) | ((x[0] == 0) & (x[1] < 0))
 
 
-def projected_stock(on_hand, pipeline_by_day, mean_days, lead_times, supply_capacity):
+def _round_half_even(hi, lo=None):
+    """round(hi + lo) half to even, exactly, as int32 (a double-float pair: lo the float32 part of
+    a float64 value below hi's precision, |lo| <= ulp(hi) / 2; |hi| < 2**23). hi - round(hi) is
+    exact, and lo only decides where hi lies exactly half-way (the float64 value is then just
+    above or below the half), so the result is float64's np.rint of the value hi + lo stands for."""
+    hi = jnp.asarray(hi, jnp.float32)
+    whole = jnp.round(hi)  # half to even
+    rounded = whole.astype(jnp.int32)
+    if lo is None:
+        return rounded
+    lo = jnp.asarray(lo, jnp.float32)
+    excess = hi - whole  # exact, in [-0.5, 0.5]
+    return rounded + ((excess == 0.5) & (lo > 0)).astype(jnp.int32) - ((excess == -0.5) & (lo < 0)).astype(jnp.int32)
+
+
+def projected_stock(on_hand, pipeline_by_day, mean_days, lead_times, supply_capacity, mean_days_lo=None):
     """[M, B, N] int32: each product's stock at stage j on the day an order placed today lands
     (day L_j), before that day's arrivals, projected day by day in whole units with the exact
     env's timing (`sc_jax.alloc.milp.projected_stock` is the NumPy reference): on_hand [M, B, N],
     pipeline_by_day [D, M, B, N] (day 0 = arrives today, D >= max lead time), mean_days [H, B, N]
-    (H >= D; rounded half to even: demand comes in whole units), lead_times [M, B],
-    supply_capacity [M, B, N]. The retailer sells min(stock + arrivals, demand); stage j >= 1
+    (H >= D; rounded half to even: demand comes in whole units; with `mean_days_lo`, the low
+    float32 parts of float64 forecasts, exactly as the float64 reference rounds them), lead_times
+    [M, B], supply_capacity [M, B, N]. The retailer sells min(stock + arrivals, demand); stage j >= 1
     ships what the stage below orders, taken as the demand forecast, at most its supply capacity
     and its own stock before the day's arrivals (the env's step 2), which is why an upper stage's
     stock does not drain when its inflow is short: the outflow the `expected` basis assumes
     does not come."""
     M = on_hand.shape[0]
-    demand = jnp.round(jnp.asarray(mean_days, jnp.float32)).astype(jnp.int32)
+    demand = _round_half_even(mean_days, mean_days_lo)
     below = jnp.concatenate([jnp.full_like(supply_capacity[:1], 2**30), supply_capacity[:-1]], axis=0)
     retail = (jnp.arange(M) == 0)[:, None, None]
     lead = lead_times[..., None]
@@ -227,9 +243,9 @@ def capacity_room(on_hand, pipeline, mean_days, lead_times, capacity, capacity_b
     """(room [M, B] int32, overflow [M, B] float32) as `sc_jax.alloc.milp.capacity_room`, summed
     over products (the last axis): on_hand, pipeline [M, B, N]; mean_days [H, B, N]; lead_times,
     capacity [M, B]. In int32 (position and projected bases, exact), or in double-float arithmetic
-    (expected basis; optional low parts: float64 inputs split as hi + lo float32). The projected
-    basis also needs pipeline_by_day [D, M, B, N] and supply_capacity [M, B, N]
-    (`projected_stock`)."""
+    (expected basis; optional low parts: float64 inputs split as hi + lo float32; the projected
+    basis rounds the forecasts from both parts). The projected basis also needs pipeline_by_day
+    [D, M, B, N] and supply_capacity [M, B, N] (`projected_stock`)."""
     capacity = jnp.asarray(capacity, jnp.float32)
     cap_lo = jnp.zeros_like(capacity) if capacity_lo is None else jnp.asarray(capacity_lo, jnp.float32)
     committed = on_hand + pipeline  # int32
@@ -238,7 +254,8 @@ def capacity_room(on_hand, pipeline, mean_days, lead_times, capacity, capacity_b
             raise ConfigError("capacity_basis 'projected' needs 'pipeline_by_day' (in-transit units by arrival "
                               "day) and 'supply_capacity'")
         committed = projected_stock(on_hand, jnp.asarray(pipeline_by_day, jnp.int32), mean_days, lead_times,
-                                    jnp.broadcast_to(jnp.asarray(supply_capacity, jnp.int32), on_hand.shape))
+                                    jnp.broadcast_to(jnp.asarray(supply_capacity, jnp.int32), on_hand.shape),
+                                    mean_days_lo)
     if capacity_basis in ("position", "projected"):
         total = jnp.sum(committed, axis=-1).astype(jnp.float32)  # exact: integers below 2**24
         free = _df_add(_two_sum(capacity, -total), (cap_lo, jnp.zeros_like(cap_lo)))
