@@ -454,7 +454,7 @@ def _brain_es(sem: str, full: dict, s: dict, tuned: dict, logger, timings: dict)
     timing (with "after_arrivals" the supplier's on hand plus today's arrivals: the policy's
     `supplier_includes_arrivals`), so the policy trained is the one deployed under both semantics."""
     from sc_jax.agents.capacity_brain import (CapacityBrainConfig, episode_objective, init_params, make_policy,
-                                              make_train, make_z, z_table)
+                                              make_train, make_action, z_table)
     from sc_jax.alloc.jax_stage import jit_for_backend
     from sc_jax.hybrid_jax import hybrid_episodes, stack_params
 
@@ -503,7 +503,7 @@ def _brain_es(sem: str, full: dict, s: dict, tuned: dict, logger, timings: dict)
             "points": [list(p) for p in points], "train_cost_first": float(curve[0]),
             "train_cost_last": float(curve[-1]), "train_cost_min": float(curve.min()),
             "z_base": z.tolist(), **gate_info}
-    return make_z(config, s["periods"]), policy_params, info
+    return make_action(config, s["periods"]), policy_params, info
 
 
 def _capacity_brain(sem: str, full: dict, s: dict, run_dir: Path, logger, timings: dict):
@@ -513,10 +513,10 @@ def _capacity_brain(sem: str, full: dict, s: dict, run_dir: Path, logger, timing
     sigma level a scenario; the JAX capacity stage with the experiment's basis) on training
     demand only (keys from fold_in(fold_in(PRNGKey(seed), 1), train_seed): the file's training
     stream, never an evaluation key), the sigma rule's timing of `sem`; saved under
-    capacity_brain_<sem>/. `z` is make_z's (the mode capacity_brain of the daily runner)."""
+    capacity_brain_<sem>/. `z` is make_action's (the mode capacity_brain of the daily runner: z and cover days)."""
     from flax import serialization
 
-    from sc_jax.agents.capacity_brain import CapacityBrainConfig, init_params, make_train, make_z
+    from sc_jax.agents.capacity_brain import CapacityBrainConfig, init_params, make_action, make_train
     from sc_jax.alloc.jax_stage import jit_for_backend
     from sc_jax.hybrid_jax import stack_params
 
@@ -533,7 +533,7 @@ def _capacity_brain(sem: str, full: dict, s: dict, run_dir: Path, logger, timing
                               f"episodes, but periods is {s['periods']}")
         policy_params = serialization.from_bytes(init_params(config, jax.random.PRNGKey(0)),
                                                  (path / "policy.msgpack").read_bytes())
-        return make_z(config, s["periods"]), policy_params, {"checkpoint": str(path), "config": config.to_dict(),
+        return make_action(config, s["periods"]), policy_params, {"checkpoint": str(path), "config": config.to_dict(),
                                                              "trained_semantics": saved.get("semantics")}
     config = cb["config"]
     overrides = {"timing": TIMING[sem]}
@@ -566,7 +566,7 @@ def _capacity_brain(sem: str, full: dict, s: dict, run_dir: Path, logger, timing
                      "train_seed": cb["train_seed"]})
     logger.info(f"[reproduce_hybrid] {sem} capacity brain: compile {t1 - t0:.1f}s + train {t2 - t1:.1f}s, the "
                 f"candidates' mean training cost per SKU and episode {curve[0]:.2f} -> {curve[-1]:.2f} -> {directory}")
-    return make_z(config, s["periods"]), policy_params, {
+    return make_action(config, s["periods"]), policy_params, {
         "trained_here": True, "config": config.to_dict(), "train_seed": cb["train_seed"],
         "train_key": f"fold_in(fold_in(PRNGKey({s['seed']}), 1), {cb['train_seed']})",
         "scenarios": [list(p) for p in scenarios], "num_skus": exp["num_skus"], "compile_s": t1 - t0,

@@ -46,7 +46,7 @@ from sc_jax.sample_metrics import NOTEBOOK_FIRST_DAY, notebook_day_terms
 
 #: the JAX methods `method_policy` switches between (index = position); "brain" is the brain of
 #: `brain_act` (PPO in experiments/reproduce_hybrid.py), "brain_hdpo" the one of `hdpo_act`,
-#: "capacity_brain" the sigma rule with the z of `capacity_z` (sc_jax.agents.capacity_brain.make_z)
+#: "capacity_brain" the sigma rule with the z and cover days of `capacity_z` (sc_jax.agents.capacity_brain.make_action)
 POLICY_MODES = ("brain", "safety", "random", "sigma_rule", "base_stock", "brain_hdpo", "capacity_brain")
 #: modes whose action is a safety stock held for `action_frequency` days (the others order daily)
 SAFETY_MODES = ("brain", "safety", "random", "brain_hdpo")
@@ -106,13 +106,13 @@ def method_policy(brain_act: Callable | None = None, timing: str = "after_arriva
       supplier's on hand) on `safety` for the safety modes, the sigma rule (installation form,
       capped to what the supplier can ship, `timing` "after_arrivals" under the sample's semantics,
       "before_arrivals" under sc_jax's exact ones) or echelon base stock for the others; mode
-      capacity_brain: the same sigma rule with z = capacity_z(mp.capacity_brain, state, params,
-      utilisation) (the stages' shared utilisation [M] of the product's sample at the start of the
+      capacity_brain: the same sigma rule with (z, cover_days) = capacity_z(mp.capacity_brain, state,
+      params, utilisation) (the stages' shared utilisation [M] of the product's sample at the start of the
       day, sc_jax.hybrid.stage_utilisation; None: zeros), decided every day.
     `brain_act(policy_params, state, params, key)` is the brain's act on `mp.brain` (None: mode
     brain gives 0), `hdpo_act` the second brain's on `mp.brain_hdpo` (None: mode brain_hdpo gives 0);
     both in the safety-stock env (sc_jax.env.wrappers.SafetyStockEnv) of the same base env.
-    `capacity_z` (sc_jax.agents.capacity_brain.make_z; None: mode capacity_brain orders 0)."""
+    `capacity_z` (sc_jax.agents.capacity_brain.make_action; None: mode capacity_brain orders 0)."""
     sigma = sigma_rule_policy("installation", True, timing)
 
     def decide(mp: MethodParams, state, params, key):
@@ -136,8 +136,9 @@ def method_policy(brain_act: Callable | None = None, timing: str = "after_arriva
         def capacity_brain():
             if capacity_z is None:
                 return jnp.zeros((M,), jnp.int32)
-            return sigma(jnp.asarray(capacity_z(mp.capacity_brain, state, params, utilisation), jnp.float32),
-                         state, params).astype(jnp.int32)
+            z, cover = capacity_z(mp.capacity_brain, state, params, utilisation)
+            return sigma(jnp.asarray(z, jnp.float32), state, params,
+                         cover_days=jnp.asarray(cover, jnp.float32)).astype(jnp.int32)
 
         return jax.lax.switch(jnp.asarray(_CONTROLLER, jnp.int32)[mp.mode], [
             lambda: order_up_to(safety, state, params).astype(jnp.int32),
@@ -199,7 +200,7 @@ def make_daily_runner(env, brain_act: Callable | None = None, *, timing: str = "
     "none": the wishes go to the env (its shared-capacity rule refuses what does not fit).
     Decisions on days t % action_frequency == 0 with keys split(fold_in(act_key, t), N), as
     run_hybrid. `brain_act` / `hdpo_act`: the acts of modes brain / brain_hdpo, `capacity_z` the
-    z of mode capacity_brain (method_policy); its utilisation is each sample's stages' total on
+    (z, cover days) of mode capacity_brain (method_policy); its utilisation is each sample's stages' total on
     hand / shared capacity at the start of the day (sc_jax.hybrid.stage_utilisation, as
     sc_jax.hybrid_jax.make_episode gives the brain in training; zeros without shared capacity).
     Cached per settings (one compilation per env and brains)."""

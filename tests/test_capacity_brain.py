@@ -140,6 +140,8 @@ def test_centred_ranks():
     ("population_batch", 0, "'capacity_brain.population_batch' must be an integer >= 1"),
     ("residual", 1, "'capacity_brain.residual' must be true or false"),
     ("delta_max", 0.0, "'capacity_brain.delta_max' must be a finite number > 0"),
+    ("cover_max", -1.0, "'capacity_brain.cover_max' must be a finite number >= 0"),
+    ("cover_max", float("inf"), "'capacity_brain.cover_max' must be a finite number >= 0"),
 ])
 def test_bad_settings_name_the_field(field, value, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -168,3 +170,39 @@ def test_uncoupled_scenarios_train_without_a_capacity_stage_and_weights_scale_th
     for bad in ([1.0, 1.0], [1.0, 0.0, 1.0], [1.0, float("nan"), 1.0]):
         with pytest.raises(ConfigError, match="'cost_weights' must be 3 finite numbers > 0"):
             make_train(config, env, stack_params([params]), allocation="none", cost_weights=bad)
+
+
+def test_cover_head_starts_at_zero_and_adds_days_of_mean_demand():
+    """cover_max > 0: a second head, zero at initialisation (the z-only brain's actions exactly);
+    set to c days, each stage's target rises by c times its cover window's mean daily forecast."""
+    from sc_jax.agents.capacity_brain import make_action
+    from sc_jax.policies.sigma_rule import cover_windows, targets
+
+    env, params = make_catalog(jax.random.PRNGKey(0), 1, sigma_max=3, periods=T)
+    one = jax.tree.map(lambda x: x[0], params)
+    _, state = env.reset(jax.random.PRNGKey(2), one)
+    utilisation = jnp.array([0.5, 0.8, 0.9], jnp.float32)
+    plain = CapacityBrainConfig(**TINY.to_dict())
+    cover = CapacityBrainConfig(**{**TINY.to_dict(), "cover_max": 2.0})
+    p_plain, p_cover = init_params(plain, jax.random.PRNGKey(0)), init_params(cover, jax.random.PRNGKey(0))
+    z0, c0 = make_action(plain, T)(p_plain, state, one, utilisation)
+    z1, c1 = make_action(cover, T)(p_cover, state, one, utilisation)
+    np.testing.assert_array_equal(z0, z1)
+    assert np.all(np.asarray(c0) == 0) and np.all(np.asarray(c1) == 0)
+    heads = sorted(k for k in p_cover["params"] if k.startswith("Dense"))
+    assert len(heads) == len([k for k in p_plain["params"] if k.startswith("Dense")]) + 1
+    bias = np.arctanh(np.array([0.25, 0.5, 0.75], np.float32))  # cover = 2 tanh(bias) = 0.5, 1, 1.5 days
+    moved = jax.tree.map(lambda x: x, p_cover)
+    moved["params"][heads[-1]]["bias"] = jnp.asarray(bias)
+    z2, c2 = make_action(cover, T)(moved, state, one, utilisation)
+    np.testing.assert_allclose(c2, [0.5, 1.0, 1.5], rtol=1e-6)
+    mask = np.asarray(cover_windows(one.lead_time, 40, "installation", cover.timing))
+    mean = np.asarray(state.demand.forecast_mean, np.float64)
+    window = np.concatenate([mean, np.repeat(mean[-1:], 40)])[int(state.time):int(state.time) + 40]
+    daily = (window @ mask) / mask.sum(0)
+    rule = lambda z, days=None: np.asarray(targets(z, state, one, "installation", cover.timing, days), np.float64)
+    np.testing.assert_array_equal(rule(z2, jnp.zeros(3)), rule(z2))  # zero cover days: the rule's targets exactly
+    want = window @ mask + np.asarray(c2, np.float64) * daily  # z = 0: the forecast over the window + c days
+    got = rule(jnp.zeros(3), c2)
+    near_integer = np.abs(want - np.round(want)) < 1e-4  # float32 vs float64 at a ceil boundary
+    assert np.all((got == np.ceil(want)) | near_integer) and np.all(got > rule(jnp.zeros(3)))

@@ -15,7 +15,10 @@ z = z_init everywhere, i.e. the untrained brain is the sigma rule with a constan
 `residual`, z = a tuned sigma rule's z for the product's cost ratio and sigma level (`ZTable`,
 fixed) + the network's correction in (-delta_max, delta_max), which starts at 0: the untrained
 brain is then the tuned rule itself, and training can only move away from it where that pays on
-the training demand.
+the training demand. With `cover_max` > 0 a second head adds, per stage, days of the cover
+window's mean daily demand in (-cover_max, cover_max) to the rule's target (starting at 0): a stock
+that scales with demand but not with sigma, which z cannot express where the forecast sigma is
+near 0 (docs/hybrid_reproduction.md: the constant safety stock tuned in the catalog wins there).
 
 Trainer: evolution strategies (antithetic Gaussian perturbations of the flattened parameters,
 centred-rank fitness, Adam; Salimans et al. 2017). The capacity stage's threshold search and
@@ -78,6 +81,8 @@ class CapacityBrainConfig:
     observe_utilisation: bool = True  # false: the utilisation features are zeros (the ablation)
     residual: bool = False  # true: z = a tuned sigma-rule table's z (ZTable) + the network's correction
     delta_max: float = 2.0  # residual: the correction's range (-delta_max, delta_max) per stage
+    cover_max: float = 0.0  # > 0: a second action per stage, days of mean demand in (-cover_max, cover_max) on
+    #   top of the rule's target (sc_jax.policies.sigma_rule.targets' cover_days); 0: z only
     population_batch: int = 1  # candidates evaluated together (vmap; 1: one after the other, best on CPU)
     progress_every_s: float = 0.0  # > 0: throttled progress lines from inside jit
 
@@ -110,6 +115,7 @@ class CapacityBrainConfig:
         check_bool(name("observe_utilisation"), self.observe_utilisation, "true or false")
         check_bool(name("residual"), self.residual, "true or false")
         check_number(name("delta_max"), self.delta_max, "a finite number > 0", lambda x: finite(x) and x > 0)
+        check_number(name("cover_max"), self.cover_max, "a finite number >= 0", lambda x: finite(x) and x >= 0)
 
     @classmethod
     def from_dict(cls, d) -> "CapacityBrainConfig":
@@ -146,8 +152,9 @@ def z_table(ratios, sigmas, z) -> ZTable:
 
 
 class ZNetwork(nn.Module):
-    """features -> z [M] in (z_low, z_high), or with `residual` a correction in (-delta_max,
-    delta_max); zero output weights: z = z_init (correction 0) at initialisation."""
+    """features -> (z [M] in (z_low, z_high), or with `residual` a correction in (-delta_max,
+    delta_max); cover days [M] in (-cover_max, cover_max), 0 when cover_max is 0); zero output
+    weights: z = z_init (correction 0) and cover 0 at initialisation."""
 
     hidden: Sequence[int]
     activation: str
@@ -156,22 +163,27 @@ class ZNetwork(nn.Module):
     z_init: float
     residual: bool = False
     delta_max: float = 2.0
+    cover_max: float = 0.0
 
     @nn.compact
     def __call__(self, x):
         hidden = MLP(self.hidden, self.activation)(x)
         if self.residual:
-            return self.delta_max * jnp.tanh(nn.Dense(NUM_STAGES, kernel_init=nn.initializers.zeros)(hidden))
-        fraction = (self.z_init - self.z_low) / (self.z_high - self.z_low)
-        bias = float(np.log(fraction / (1.0 - fraction)))
-        logits = nn.Dense(NUM_STAGES, kernel_init=nn.initializers.zeros,
-                          bias_init=nn.initializers.constant(bias))(hidden)
-        return self.z_low + (self.z_high - self.z_low) * jax.nn.sigmoid(logits)
+            z = self.delta_max * jnp.tanh(nn.Dense(NUM_STAGES, kernel_init=nn.initializers.zeros)(hidden))
+        else:
+            fraction = (self.z_init - self.z_low) / (self.z_high - self.z_low)
+            bias = float(np.log(fraction / (1.0 - fraction)))
+            logits = nn.Dense(NUM_STAGES, kernel_init=nn.initializers.zeros,
+                              bias_init=nn.initializers.constant(bias))(hidden)
+            z = self.z_low + (self.z_high - self.z_low) * jax.nn.sigmoid(logits)
+        if self.cover_max == 0:  # no second head: the z-only brain's parameters (its checkpoints load)
+            return z, jnp.zeros_like(z)
+        return z, self.cover_max * jnp.tanh(nn.Dense(NUM_STAGES, kernel_init=nn.initializers.zeros)(hidden))
 
 
 def network(config: CapacityBrainConfig) -> ZNetwork:
     return ZNetwork(config.hidden, config.activation, config.z_low, config.z_high, config.z_init, config.residual,
-                    config.delta_max)
+                    config.delta_max, config.cover_max)
 
 
 def features(state, params, utilisation, periods: int) -> jnp.ndarray:
@@ -191,24 +203,27 @@ def features(state, params, utilisation, periods: int) -> jnp.ndarray:
 
 
 @lru_cache(maxsize=None)
-def make_z(config: CapacityBrainConfig, periods: int):
-    """z(policy_params, state, params, utilisation [M]) -> the brain's safety factors z [M] float32
-    of one product (for a loop that runs the sigma rule itself); cached per (config, periods). A
-    residual brain's policy_params may carry a "gate" ZTable (0 or 1 per ratio and sigma level):
-    its correction then counts only where the gate is 1 (elsewhere z is the base table's)."""
+def make_action(config: CapacityBrainConfig, periods: int):
+    """action(policy_params, state, params, utilisation [M]) -> (z [M], cover_days [M]) float32 of
+    one product: the sigma rule's safety factors and the days of mean demand on top of its targets
+    (zeros unless config.cover_max > 0), for a loop that runs the rule itself (`sigma_rule_policy`'s
+    act(z, ..., cover_days=...)); cached per (config, periods). A residual brain's policy_params
+    may carry a "gate" ZTable (0 or 1 per ratio and sigma level): its correction then counts only
+    where the gate is 1 (elsewhere z is the base table's)."""
     net = network(config)
 
-    def z(policy_params, state, params, utilisation):
+    def action(policy_params, state, params, utilisation):
         if not config.observe_utilisation:  # the ablation: same network, blind to the shared capacity
             utilisation = jnp.zeros_like(utilisation)
-        out = net.apply({"params": policy_params["params"]}, features(state, params, utilisation, periods))
+        z, cover = net.apply({"params": policy_params["params"]}, features(state, params, utilisation, periods))
         if not config.residual:
-            return out
+            return z, cover
         if "gate" in policy_params:  # a 0/1 ZTable: the correction kept only where it was validated
-            out = out * policy_params["gate"].lookup(params)
-        return policy_params["z_base"].lookup(params) + out
+            gate = policy_params["gate"].lookup(params)
+            z, cover = z * gate, cover * gate
+        return policy_params["z_base"].lookup(params) + z, cover
 
-    return z
+    return action
 
 
 @lru_cache(maxsize=None)
@@ -216,12 +231,13 @@ def make_policy(config: CapacityBrainConfig, periods: int):
     """act(policy_params, state, params, key, utilisation [M]) -> safety stock [M] int32 of one
     product, for sc_jax.hybrid's loops (`observes_utilisation`); cached per (config, periods), so
     jit caches hit across calls."""
-    z_of = make_z(config, periods)
+    action_of = make_action(config, periods)
 
     def act(policy_params, state, params, key, utilisation):
         del key
-        z = z_of(policy_params, state, params, utilisation)
-        return safety_equivalent(z, state, params, config.form, config.timing)
+        z, cover = action_of(policy_params, state, params, utilisation)
+        return safety_equivalent(z, state, params, config.form, config.timing,
+                                 cover if config.cover_max > 0 else None)
 
     act.observes_utilisation = True
     # the sigma rule's supplier cap: with "after_arrivals" it counts today's arrivals (train = deploy)
@@ -333,4 +349,4 @@ def make_train(config: CapacityBrainConfig, env, params_by_scenario, *, capacity
 
 
 __all__ = ["CapacityBrainConfig", "FEATURE_WINDOW", "ZNetwork", "ZTable", "episode_objective", "z_table", "centred_ranks", "features", "init_params",
-           "make_policy", "make_train", "make_z", "network"]
+           "make_action", "make_policy", "make_train", "network"]

@@ -21,8 +21,8 @@ from the forecast mean and sigma the episode carries (the information the sample
 z may be negative (stock below the forecast: the right move at low cost ratios). The stage-0
 window (both forms) is `order_up_to`'s, so with sigma = 0 (or z = 0) stage 0 orders exactly what
 `order_up_to(0, ...)` orders (with timing "before_arrivals" and the cap, its stage-0 order is
-`order_up_to`'s). Signature act(z [M], state, params, key) for one product (vmap adds products
-and samples; sc_jax.env.rollout, sc_jax.evaluate run it). `sigma_rule_policy(form, cap_supplier,
+`order_up_to`'s). Signature act(z [M], state, params, key, cover_days=None) for one product (vmap
+adds products and samples; sc_jax.env.rollout, sc_jax.evaluate run it; `cover_days`: `targets`). `sigma_rule_policy(form, cap_supplier,
 timing)` returns the (cached, so jit caches hit) act function of a variant.
 """
 from __future__ import annotations
@@ -54,22 +54,27 @@ def cover_windows(lead_time, window_length: int, form: str = "installation", tim
     return ((d >= start[None]) & (d <= end[None])).astype(jnp.float32)
 
 
-def targets(z, state, params, form: str = "installation", timing: str = "after_arrivals"):
-    """[M] order-up-to targets: ceil(forecast over the cover window + z sqrt(sum sigma^2))."""
+def targets(z, state, params, form: str = "installation", timing: str = "after_arrivals", cover_days=None):
+    """[M] order-up-to targets: ceil(forecast over the cover window + z sqrt(sum sigma^2)), plus
+    `cover_days` [M] (optional) days of the window's mean daily forecast: a stock that scales with
+    demand, not with sigma (the capacity brain's second action; None: nothing added)."""
     M = len(state.stock)
     length = M * (max(len(state.requests), 1) + 1) + 1  # >= sum(L + 1) + 1 (history length >= max L)
     mask = cover_windows(params.lead_time, length, form, timing)
     mean = forecast_window(state.demand.forecast_mean, state.time, length)
     std = forecast_window(state.demand.forecast_std, state.time, length)
-    return jnp.ceil(mean @ mask + jnp.asarray(z, jnp.float32) * jnp.sqrt((std * std) @ mask))
+    target = mean @ mask + jnp.asarray(z, jnp.float32) * jnp.sqrt((std * std) @ mask)
+    if cover_days is not None:  # every window holds >= 1 day
+        target = target + jnp.asarray(cover_days, jnp.float32) * (mean @ mask) / jnp.sum(mask, axis=0)
+    return jnp.ceil(target)
 
 
-def _act(z, state, params, form: str, cap_supplier: bool, timing: str):
+def _act(z, state, params, form: str, cap_supplier: bool, timing: str, cover_days=None):
     if form == "echelon":
         position = inventory_position(state)
     else:
         position = state.on_hand + state.in_transit - state.backlog_units[:-1]
-    order = jnp.maximum(targets(z, state, params, form, timing).astype(jnp.int32) - position, 0)
+    order = jnp.maximum(targets(z, state, params, form, timing, cover_days).astype(jnp.int32) - position, 0)
     if cap_supplier:  # "after_arrivals": the supplier also ships what arrives today
         return cap_order(order, state, params, with_arrivals=timing == "after_arrivals").astype(jnp.int32)
     return jnp.minimum(order, params.supply_capacity).astype(jnp.int32)
@@ -82,9 +87,9 @@ def sigma_rule_policy(form: str = "installation", cap_supplier: bool = True, tim
     check_bool("cap_supplier", cap_supplier)
     check_choice("timing", timing, TIMINGS)
 
-    def act(z, state, params, key=None):
+    def act(z, state, params, key=None, cover_days=None):
         del key
-        return _act(z, state, params, form, bool(cap_supplier), timing)
+        return _act(z, state, params, form, bool(cap_supplier), timing, cover_days)
 
     act.__name__ = act.__qualname__ = (f"sigma_rule_{form}_{timing}{'' if cap_supplier else '_uncapped'}")
     return act
@@ -114,7 +119,7 @@ def validate_sigma_rule(z, num_stages: int, forecast_std=None) -> jnp.ndarray:
 
 # --- the rule as a safety stock of the order-up-to controller (safety-stock loops, sc_jax.hybrid) ---
 
-def safety_equivalent(z, state, params, form: str = "installation", timing: str = "before_arrivals"):
+def safety_equivalent(z, state, params, form: str = "installation", timing: str = "before_arrivals", cover_days=None):
     """[M] int32 safety stock s for which the order-up-to controller
     (sc_jax.policies.order_up_to: ceil(forecast over t..t+L_j + s_j) - own position) wishes exactly
     the rule's uncapped order max(target_j - position_j, 0) (position in `form`):
@@ -124,10 +129,10 @@ def safety_equivalent(z, state, params, form: str = "installation", timing: str 
     are the controller's: supply capacity and the supplier's on hand, plus today's arrivals for a
     policy marked `supplier_includes_arrivals` (sigma_rule_safety_policy with "after_arrivals"
     and the capacity brain with that timing are: sc_jax.policies.order_up_to.controller), so the
-    loop orders exactly what the rule orders under either timing."""
+    loop orders exactly what the rule orders under either timing. `cover_days`: as `targets`."""
     own = state.on_hand + state.in_transit - state.backlog_units[:-1]
     position = inventory_position(state) if form == "echelon" else own
-    target = targets(z, state, params, form, timing).astype(jnp.int32)
+    target = targets(z, state, params, form, timing, cover_days).astype(jnp.int32)
     lead_forecast = jnp.ceil(forecast_over_lead_time(state, params)).astype(jnp.int32)
     return (target - position + own - lead_forecast).astype(jnp.int32)
 
