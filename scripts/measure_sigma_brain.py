@@ -7,7 +7,7 @@ both on the same 100 held-out paths per sigma (seed 20240601), env cost over 200
     python scripts/measure_sigma_brain.py [exact|sample] [decisions]   # docs/hybrid_reproduction.md
 """
 import sys, time, json
-import jax, jax.numpy as jnp, numpy as np
+import jax, numpy as np
 import sc_jax
 from sc_jax.env.wrappers import SafetyStockEnv, ScaleRewardByCostRatio
 from sc_jax.agents.ppo import PPOConfig, make_train, make_policy

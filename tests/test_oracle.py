@@ -194,7 +194,7 @@ def test_safety_bound_uses_each_episodes_drawn_initial_stock():
     DemandPath, and lies at or below the cost of a policy on every path."""
     from sc_jax.agents import safety_bound
     from sc_jax.env.rollout import sample_paths
-    from sc_jax.env.wrappers import SafetyStockEnv, fixed_safety_stock, with_scenario
+    from sc_jax.env.wrappers import SafetyStockEnv, with_scenario
     from sc_jax.evaluate import scenario_costs
 
     env, params = sc_jax.make("hybrid_sample", cost_ratio=100.0, semantics="exact", periods=30)
