@@ -131,6 +131,7 @@ def test_sigma_rule_alloc_runs_on_the_jax_path(tmp_path):
     (["capacity_brain.population_batch=0"], "'capacity_brain.population_batch' must be an integer >= 1, got 0"),
     (["capacity_brain.residual=maybe"], "'capacity_brain.residual' must be true or false, got 'maybe'"),
     (["capacity_brain.delta_max=-1"], "'capacity_brain.delta_max' must be a finite number > 0, got -1"),
+    (["capacity_brain.cover_max=-1"], "'capacity_brain.cover_max' must be a finite number >= 0, got -1"),
 ])
 def test_hybrid_rejects_bad_sigma_rule_config(overrides, message, tmp_path):
     hybrid = importlib.import_module("experiments.hybrid")

@@ -216,6 +216,7 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     ("capacity_brain.checkpoint={sample: x}", "capacity_brain.checkpoint"),
     ("capacity_brain.residual=true", "capacity_brain.residual"),
     ("capacity_brain.observe_utilisation=2", "capacity_brain.observe_utilisation"),
+    ("capacity_brain.cover_max=-1", "capacity_brain.cover_max"), ("+brain_es.cover_max=1", "unknown brain_es key"),
     ("brain_es.population=3", "brain_es.population"), ("brain_es.train_seed=-1", "brain_es.train_seed"),
     ("+brain_es.residual=false", "unknown brain_es key"),
     ("brain_es.delta_max=0", "brain_es.delta_max"),

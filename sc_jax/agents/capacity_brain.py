@@ -236,8 +236,7 @@ def make_policy(config: CapacityBrainConfig, periods: int):
     def act(policy_params, state, params, key, utilisation):
         del key
         z, cover = action_of(policy_params, state, params, utilisation)
-        return safety_equivalent(z, state, params, config.form, config.timing,
-                                 cover if config.cover_max > 0 else None)
+        return safety_equivalent(z, state, params, config.form, config.timing, cover)  # cover 0: adds exactly 0
 
     act.observes_utilisation = True
     # the sigma rule's supplier cap: with "after_arrivals" it counts today's arrivals (train = deploy)
