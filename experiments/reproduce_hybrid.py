@@ -64,6 +64,7 @@ from sc_jax.agents.brains import build_env, load_brain, require_order_up_to
 from sc_jax.agents.checkpoint import load_config, save_checkpoint
 from sc_jax.agents.ppo import PPOConfig, make_policy, make_train
 from sc_jax.alloc.milp import CAPACITY_BASES
+from sc_jax.alloc.mip_mixed import INTEGRALITY
 from sc_jax.checks import check_bool, check_choice, check_integer, check_number, reject_unknown_keys, check_number_list
 from sc_jax.config import register_configs, to_dict
 from sc_jax.env import make
@@ -195,14 +196,15 @@ def settings(full: dict) -> dict:
     if not (out["single_sku"]["enabled"] or out["multi_sku"]["enabled"]):
         raise ConfigError("'single_sku.enabled' and 'multi_sku.enabled' are both false: nothing to run")
     mip = dict(full["mip_mixed"])
-    reject_unknown_keys(mip, ("alignment", "time_limit_s", "mip_rel_gap", "workers"), "mip_mixed")
+    reject_unknown_keys(mip, ("alignment", "time_limit_s", "mip_rel_gap", "workers", "integrality"), "mip_mixed")
     out["mip_mixed"] = {
         "alignment": check_choice("mip_mixed.alignment", mip["alignment"], ALIGNMENTS),
         "time_limit": check_number("mip_mixed.time_limit_s", mip["time_limit_s"], "null or a number > 0 (seconds)",
                                    lambda x: x > 0, allow_none=True),
         "mip_rel_gap": check_number("mip_mixed.mip_rel_gap", mip["mip_rel_gap"], "a number in [0, 1)",
                                     lambda x: 0 <= x < 1),
-        "workers": check_integer("mip_mixed.workers", mip.get("workers", 1), 1)}
+        "workers": check_integer("mip_mixed.workers", mip.get("workers", 1), 1),
+        "integrality": check_choice("mip_mixed.integrality", mip.get("integrality", "all"), INTEGRALITY)}
     tuning = dict(full["tuning"])
     reject_unknown_keys(tuning, ("train_episodes", "objective", "sigma_rule", "safety", "base_stock", "mip_safety"),
                         "tuning")
@@ -642,7 +644,8 @@ def _tune(sem: str, s: dict, full: dict, needed: dict, logger, timings: dict) ->
 def _mip_options(s: dict, safety_target=None) -> dict:
     """run_mip_mixed's options from the run's MIP settings; a safety target with its penalty weight."""
     return dict(alignment=s["mip_mixed"]["alignment"], time_limit=s["mip_mixed"]["time_limit"],
-                mip_rel_gap=s["mip_mixed"]["mip_rel_gap"], safety_target=safety_target,
+                mip_rel_gap=s["mip_mixed"]["mip_rel_gap"], integrality=s["mip_mixed"]["integrality"],
+                safety_target=safety_target,
                 safety_penalty_weight=s["tuning"]["mip_penalty_weight"])
 
 

@@ -221,6 +221,28 @@ def test_fallback_is_deterministic_and_reported(monkeypatch):
     assert zero.status == "fallback_zero" and not zero.orders.any()
 
 
+def test_integrality_none_rounds_the_lp_down_and_is_all_where_the_lp_is_integral():
+    rng = np.random.default_rng(111)  # an instance whose LP has fractional orders on day 0
+    base = random_problem(rng, N=3, M=2, H=4, L=[1, 2], timing="before_arrivals")
+    target = rng.integers(0, 4, size=(3, 2)).astype(float)
+    problem = MixedCostProblem(**{**base.__dict__, "capacity": np.array([float(rng.integers(4, 9)),
+                                                                        float(rng.integers(4, 9))]),
+                                  "safety_target": target, "safety_penalty": np.full(3, 1.0)})
+    model = mm.build_mixed_milp(problem, "none")
+    lp_first = mm._lp(model, model["lb"], model["ub"], None).x[model["first_orders"]]
+    assert not np.allclose(lp_first, np.rint(lp_first))
+    result = solve_mixed(problem, time_limit=None, integrality="none")
+    assert result.status == "lp_floor" and not result.fallback and not result.timed_out
+    np.testing.assert_array_equal(result.orders, np.floor(lp_first + 1e-6).reshape(result.orders.shape))
+    assert result.info["slack_added"] == pytest.approx(0.0, abs=1e-9)  # rounding down adds no arriving unit
+    for seed in range(5):  # without a target the model is a network flow: its LP is integral
+        plain = random_problem(np.random.default_rng(seed), N=2, M=2, H=4, L=[1, 2], capacity=np.array([6.0, 6.0]))
+        lp, mip = solve_mixed(plain, time_limit=None, integrality="none"), solve_mixed(plain, time_limit=None)
+        assert lp.status == mip.status == "optimal" and not lp.fallback
+        np.testing.assert_array_equal(lp.orders, mip.orders)
+        assert lp.objective == pytest.approx(mip.objective, abs=1e-9)
+
+
 def test_problem_validation_names_the_field():
     problem = random_problem(np.random.default_rng(0))
     with pytest.raises(ConfigError, match="'timing'"):

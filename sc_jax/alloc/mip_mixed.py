@@ -6,7 +6,9 @@ stages and H planned days (tau = 0 is today), on the forecast means:
 Variables
 ---------
 o[i,tau,j]  order placed by stage j on day tau, integer in [0, c_ij] (`integrality="all"`; "first":
-            integer on day 0 only, the one executed; "none": the LP relaxation). Orders that
+            integer on day 0 only, the one executed; "none": the LP relaxation, day 0's orders
+            rounded down when fractional: status "lp_floor", the method's rounding, not a
+            fallback; no branch and bound, so no time limit is ever hit). Orders that
             would arrive after the horizon (tau + L_j >= H) are fixed to 0 (they would only empty the
             supplier at no cost). Today's order o[i,0,j] <= `first_day_supply` (what the supplier
             can really ship today, e.g. its on hand under sc_jax's exact semantics) when given.
@@ -191,7 +193,8 @@ class MixedCostResult:
 
     orders [N, M] int64; status "optimal" | "lp_integral" | "lp_floor" | "fallback_zero";
     objective (the plan's, the safety penalty included, without the slack penalty); capacity_slack (sum of v in the plan used);
-    timed_out (HiGHS stopped at time_limit); fallback (status != "optimal"); build_s / solve_s
+    timed_out (HiGHS stopped at time_limit); fallback (status != "optimal", except "lp_floor" under
+    integrality "none", where rounding down is the method); build_s / solve_s
     wall time (build, and every solve including fallbacks); info: sizes, HiGHS messages, gap."""
 
     orders: np.ndarray
@@ -410,7 +413,9 @@ def solve_mixed(problem: MixedCostProblem, *, time_limit: float | None = 10.0, m
     # network flow: always integral); otherwise the MILP (HiGHS branch and bound)
     lp = _lp(model, model["lb"], model["ub"], time_limit)
     x = None
-    if _solved(lp) and np.all(np.abs(lp.x[integer] - np.rint(lp.x[integer])) <= 1e-6):
+    # "none": no integer variable; the executed orders (day 0's) must still be whole units
+    whole = integer if integrality != "none" else np.isin(np.arange(model["c"].size), first)
+    if _solved(lp) and np.all(np.abs(lp.x[whole] - np.rint(lp.x[whole])) <= 1e-6):
         x, status, info["solved_by"] = lp.x, "optimal", "lp_integral"
     elif integer.any():
         sol = _mip(model, time_limit, mip_rel_gap)
@@ -420,13 +425,12 @@ def solve_mixed(problem: MixedCostProblem, *, time_limit: float | None = 10.0, m
         if _solved(sol):
             x, status, info["solved_by"] = sol.x, "optimal", "milp"
             info["mip_gap"] = float(getattr(sol, "mip_gap", 0.0) or 0.0)
-    elif _solved(lp):  # integrality "none": the LP is the model
-        x, status, info["solved_by"] = lp.x, "optimal", "lp"
     timed_out = info.get("highs_status") == 1 or (not isinstance(lp, Exception) and lp.status == 1)
     if x is not None:
         orders = np.rint(x[first]).astype(np.int64).reshape(N, M)
     else:
-        # deterministic fallback: the LP relaxation without a time limit
+        # integrality "none" (the LP is the model, rounded down), or the deterministic fallback:
+        # the LP relaxation without a time limit
         if not _solved(lp):
             lp = _lp(model, model["lb"], model["ub"], None)
         if not _solved(lp):
@@ -444,11 +448,16 @@ def solve_mixed(problem: MixedCostProblem, *, time_limit: float | None = 10.0, m
                 fixed = _lp(model, lower, upper, None)
                 orders, status = floored.astype(np.int64).reshape(N, M), "lp_floor"
                 x = fixed.x if _solved(fixed) else None
+        if integrality == "none" and status in ("lp_integral", "lp_floor"):
+            info["solved_by"] = "lp"  # the chosen method, not a fallback
+            status = "optimal" if status == "lp_integral" else status
     objective, slack = _plan_cost(model, x) if x is not None else (float("nan"), float("nan"))
     if status == "lp_floor":
         info["slack_added"] = (slack - info["lp_slack"]) if x is not None else float("nan")
     if x is not None:
         info["integral_plan"] = bool(np.all(np.abs(x[integer] - np.rint(x[integer])) <= 1e-6))
     return MixedCostResult(orders=orders, status=status, objective=objective, capacity_slack=slack,
-                           timed_out=bool(timed_out), fallback=status != "optimal", build_s=build_s,
+                           timed_out=bool(timed_out),
+                           fallback=status != "optimal" and not (integrality == "none" and status == "lp_floor"),
+                           build_s=build_s,
                            solve_s=time.perf_counter() - t1, info=info)
