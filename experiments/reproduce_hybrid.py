@@ -76,8 +76,8 @@ from sc_jax.env.wrappers import check_sigma_levels
 from sc_jax.errors import ConfigError
 from sc_jax.hybrid_reproduction import (coordinate_search, hybrid_keys, make_daily_runner, method_params,
                                         multi_sku_keys, product_grid, single_keys, training_keys, tune_constant)
-from sc_jax.mip_mixed import (ALIGNMENTS, merge_mip_results, mip_mixed_executor, policy_safety_targets, run_mip_mixed,
-                             sigma_safety_targets, submit_mip_mixed)
+from sc_jax.mip_mixed import (ALIGNMENTS, checkpoint_safety_targets, merge_mip_results, mip_mixed_executor,
+                             policy_safety_targets, run_mip_mixed, sigma_safety_targets, submit_mip_mixed)
 from sc_jax.runlog import hydra_run_dir, logger_from_cfg, stop_cleanly_on_interrupt, write_json, write_text_atomic
 from sc_jax.sample_metrics import (NOTEBOOK_FIRST_DAY, PUBLISHED_MULTI_SKU, PUBLISHED_SINGLE_SKU, mean_standard_error,
                                    notebook_cost, step_points)
@@ -91,7 +91,7 @@ KEYS = ("agent", "logger", "ratios", "sigma_levels", "episodes", "num_skus", "se
 SINGLE_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "base_stock", "bound", "sigma_rule",
                   "fixed_safety", "brain_hdpo", "brain_es", "fixed_safety_mip", "brain_safety_mip", "brain_or_mip")
 MIP_METHODS = ("mip_mixed", "fixed_safety_mip", "brain_safety_mip")  # the rolling MILP every day (host loop)
-POOLED_MIP_METHODS = ("mip_mixed", "fixed_safety_mip")  # multi SKU with mip_mixed.workers > 1: episodes in processes
+POOLED_MIP_METHODS = MIP_METHODS  # multi SKU with mip_mixed.workers > 1: episodes in processes (the brain loaded there)
 PARTIAL_NOTE = ("the points finished so far (per-episode values, as details.json's per_episode), rewritten after each "
                 "point and removed when results.json is written; not resumed from: a rerun starts over")
 MULTI_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "sigma_rule_alloc", "fixed_safety_alloc",
@@ -669,10 +669,11 @@ def _mip_safety_z(sem: str, s: dict, z, lead_times):
     return sigma_safety_targets(z, lead_times, timing=TIMING[sem], alignment=s["mip_mixed"]["alignment"])
 
 
-def _mip_target(method: str, sem: str, s: dict, point, tuned: dict, params, brain, act_keys):
+def _mip_target(method: str, sem: str, s: dict, point, tuned: dict, params, brain, act_keys, pooled: bool = False):
     """(safety_target callable, recorded params) of a MIP method at a point: None for mip_mixed;
     fixed_safety_mip's tuned z; brain_safety_mip's brain (act, policy_params) every 10 days with the
-    daily runner's decision keys act_keys [S] (params [N] with a product axis)."""
+    daily runner's decision keys act_keys [S] (params [N] with a product axis); `pooled` (worker
+    processes): the same brain loaded from its checkpoint in each worker."""
     weight = s["tuning"]["mip_penalty_weight"]
     if method == "fixed_safety_mip":
         z = tuned["mip_safety"][point]
@@ -681,8 +682,10 @@ def _mip_target(method: str, sem: str, s: dict, point, tuned: dict, params, brai
     if method == "brain_safety_mip":
         if brain is None:
             raise AssertionError("brain missing")
-        return policy_safety_targets(brain[0], brain[1], params, act_keys, every=10), {"penalty_weight": weight,
-                                                                                       "every": 10}
+        recorded = {"penalty_weight": weight, "every": 10}
+        if pooled:
+            return checkpoint_safety_targets(brain[2]["checkpoint"], params, act_keys, every=10), recorded
+        return policy_safety_targets(brain[0], brain[1], params, act_keys, every=10), recorded
     return None, None
 
 
@@ -935,7 +938,8 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None
             for sigma in exp["sigma_levels"]:
                 env, params = catalog(ratio, sigma)
                 for method in pooled:
-                    target, recorded = _mip_target(method, sem, s, (ratio, sigma), tuned, params, brain, act_keys)
+                    target, recorded = _mip_target(method, sem, s, (ratio, sigma), tuned, params, brain, act_keys,
+                                                   pooled=True)
                     jobs[ratio, sigma, method] = (submit_mip_mixed(executor, env, params, jnp.swapaxes(reset_keys, 0, 1),
                                                                    **_mip_options(s, target)), recorded)
         compiled = None

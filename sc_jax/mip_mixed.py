@@ -23,7 +23,8 @@ to the model as its soft safety target (sc_jax.alloc.mip_mixed), each unit-day s
 costing `safety_penalty_weight` x the product's retail k. `sigma_safety_targets(z, ...)` gives
 issue #15's fixed-safety hybrid (z sqrt(sum sigma^2) over each stage's cover window, from the
 forecast sigma); `policy_safety_targets(policy, ...)` a safety-stock brain's decisions (the
-sample's brain + "Safety" controller). Without a target the model is MIP-mixed itself.
+sample's brain + "Safety" controller), `checkpoint_safety_targets(checkpoint, ...)` the same from a
+saved brain, loaded in each worker process (so it runs with `workers` > 1). Without a target the model is MIP-mixed itself.
 
 Models per day: with shared capacity, one model per sample over its P products (their capacity
 row); without, one block-diagonal model over all P x S episodes (HiGHS solves the blocks together:
@@ -33,12 +34,14 @@ from __future__ import annotations
 
 import inspect
 import multiprocessing
+import functools
 import os
 import pickle
 import time
 from collections import Counter
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Callable
 
 import jax
@@ -169,24 +172,74 @@ def policy_safety_targets(policy: Callable, policy_params, params: EnvParams, ac
     """safety_target(t, state) for run_mip_mixed from a safety-stock brain: policy(policy_params,
     state, params, key) -> [M] decided on days t % every == 0 with keys split(fold_in(act_key, t), P)
     (sc_jax.hybrid_reproduction.make_daily_runner's: the same decisions in the same state), held
-    in between. act_keys [S]."""
+    in between. act_keys [S]. It does not pickle (the policy is a function): for worker processes
+    use checkpoint_safety_targets."""
     check_integer("every", every, 1)
+    return PolicySafetyTarget(params, act_keys, every, policy=(policy, policy_params))
 
-    @jax.jit
-    def decide(state, params, day_keys):  # state [S, P], day_keys [S, P]
-        return jax.vmap(jax.vmap(lambda s, p, k: policy(policy_params, s, p, k), in_axes=(0, 0, 0)),
-                        in_axes=(0, None, 0))(state, params, day_keys)
 
-    held = {}
+def _load_safety_brain(checkpoint: str):
+    """(act, policy_params) of the safety-stock brain saved at `checkpoint` (in the process that runs it)."""
+    from sc_jax.agents.brains import load_brain
 
-    def safety_target(t, state):
-        if t % every == 0 or "safety" not in held:
+    kind, act, policy_params, *_ = load_brain(Path(checkpoint))
+    if kind != "safety":
+        raise ConfigError(f"'checkpoint' must hold a safety-stock brain, got a {kind!r} brain ({checkpoint})")
+    return act, policy_params
+
+
+def checkpoint_safety_targets(checkpoint, params: EnvParams, act_keys, *, every: int = 10):
+    """policy_safety_targets of the safety-stock brain saved at `checkpoint` (sc_jax.agents.brains.load_brain),
+    as a target that pickles: each process that runs it (submit_mip_mixed's workers) loads the brain
+    itself on first use; submit_mip_mixed hands each job its samples' act_keys."""
+    check_integer("every", every, 1)
+    path = Path(checkpoint)
+    if not path.is_dir():
+        raise ConfigError(f"'checkpoint' must be a brain's checkpoint directory, got {str(checkpoint)!r}")
+    return PolicySafetyTarget(params, act_keys, every, load=functools.partial(_load_safety_brain, str(path)))
+
+
+class PolicySafetyTarget:
+    """policy_safety_targets' and checkpoint_safety_targets' callable: decisions every `every` days
+    (held in between) for the samples of `act_keys` [S]. With a loader it pickles (the compiled
+    decision is rebuilt in the receiving process); `for_samples(index)` is the same target on a
+    subset of the samples (one job per sample in submit_mip_mixed)."""
+
+    def __init__(self, params, act_keys, every: int, *, policy=None, load=None):
+        self.params, self.act_keys, self.every = params, jnp.asarray(act_keys), int(every)
+        self._policy, self._load = policy, load
+        self._decide, self._held = None, None
+
+    def for_samples(self, index) -> "PolicySafetyTarget":
+        return PolicySafetyTarget(self.params, self.act_keys[index], self.every, policy=self._policy, load=self._load)
+
+    def __getstate__(self):
+        if self._load is None:
+            raise TypeError("a safety target built from a policy function does not pickle "
+                            "(checkpoint_safety_targets' does)")
+        return {"params": self.params, "act_keys": self.act_keys, "every": self.every, "load": self._load}
+
+    def __setstate__(self, state):
+        self.__init__(state["params"], state["act_keys"], state["every"], load=state["load"])
+
+    def _compiled(self):
+        policy, policy_params = self._policy if self._policy is not None else self._load()
+
+        @jax.jit
+        def decide(state, params, day_keys):  # state [S, P], day_keys [S, P]
+            return jax.vmap(jax.vmap(lambda s, p, k: policy(policy_params, s, p, k), in_axes=(0, 0, 0)),
+                            in_axes=(0, None, 0))(state, params, day_keys)
+
+        return decide
+
+    def __call__(self, t, state):
+        if self._decide is None:
+            self._decide = self._compiled()
+        if t % self.every == 0 or self._held is None:
             P = jax.tree.leaves(state)[0].shape[1]
-            day_keys = jax.vmap(lambda k: jax.random.split(jax.random.fold_in(k, t), P))(act_keys)
-            held["safety"] = np.maximum(np.asarray(decide(state, params, day_keys), np.float64), 0.0)
-        return held["safety"]
-
-    return safety_target
+            day_keys = jax.vmap(lambda k: jax.random.split(jax.random.fold_in(k, t), P))(self.act_keys)
+            self._held = np.maximum(np.asarray(self._decide(state, self.params, day_keys), np.float64), 0.0)
+        return self._held
 
 
 def minimal_horizon(lead_times, timing: str) -> int:
@@ -394,7 +447,8 @@ def submit_mip_mixed(executor: Executor, env, params: EnvParams, keys, **options
     `executor` (e.g. mip_mixed_executor(16)); merge_mip_results([job.result() ...]) is the result
     run_mip_mixed gives on all samples at once (one model per sample and day: the samples are
     independent). Submitting several points' jobs before collecting any keeps every worker busy.
-    A safety target must pickle (sigma_safety_targets' does, policy_safety_targets' does not)."""
+    A safety target must pickle (sigma_safety_targets' and checkpoint_safety_targets' do,
+    policy_safety_targets' does not); one with `for_samples` (a brain's) gets each job's samples."""
     unknown = sorted(set(options) - _RUN_OPTIONS)
     if unknown:
         raise ConfigError(f"submit_mip_mixed options must be among {sorted(_RUN_OPTIONS)}, got {unknown}")
@@ -402,12 +456,20 @@ def submit_mip_mixed(executor: Executor, env, params: EnvParams, keys, **options
     if not env.couple_products:
         raise ConfigError("'workers' > 1 needs a catalog sharing capacity (env.couple_products): without it every "
                           "sample's products are solved in one block model per day")
+    target = options.get("safety_target")
     try:
-        pickle.dumps(options.get("safety_target"))
+        pickle.dumps(target)
     except Exception as error:  # noqa: BLE001 - any pickling failure means the same thing here
-        raise ConfigError(f"'safety_target' must pickle to run in worker processes (sigma_safety_targets' does, "
-                          f"policy_safety_targets' does not): {error}") from None
-    return [executor.submit(_one_run, env, params, keys[:, s:s + 1], options) for s in range(keys.shape[1])]
+        raise ConfigError(f"'safety_target' must pickle to run in worker processes (sigma_safety_targets' and "
+                          f"checkpoint_safety_targets' do, policy_safety_targets' does not): {error}") from None
+    if target is not None and hasattr(target, "for_samples"):
+        if len(target.act_keys) != keys.shape[1]:
+            raise ConfigError(f"the safety target's act_keys must hold one key per sample ({keys.shape[1]}), "
+                              f"got {len(target.act_keys)}")
+        per_job = lambda s: {**options, "safety_target": target.for_samples(slice(s, s + 1))}
+    else:
+        per_job = lambda s: options
+    return [executor.submit(_one_run, env, params, keys[:, s:s + 1], per_job(s)) for s in range(keys.shape[1])]
 
 
 def merge_mip_results(parts: list[MipMixedResult]) -> MipMixedResult:
@@ -437,6 +499,7 @@ _RUN_DEFAULTS = {name: param.default for name, param in inspect.signature(run_mi
 _RUN_OPTIONS = set(_RUN_DEFAULTS)
 
 
-__all__ = ["ALIGNMENTS", "DAILY_FIELDS", "MipMixedResult", "SigmaSafetyTarget", "forecast_slice", "merge_mip_results",
+__all__ = ["ALIGNMENTS", "DAILY_FIELDS", "MipMixedResult", "PolicySafetyTarget", "SigmaSafetyTarget",
+           "checkpoint_safety_targets", "forecast_slice", "merge_mip_results",
            "minimal_horizon", "mip_mixed_executor", "policy_safety_targets", "run_mip_mixed", "sigma_safety_targets",
            "submit_mip_mixed"]

@@ -334,6 +334,15 @@ def test_runner_safety_targets_sigma_form_and_a_brain_decided_every_k_days():
         state = state.replace(time=jnp.full_like(state.time, t))
         seen.append(target(t, state)[0, 0, 0])
     assert seen == [0.0] * 10 + [10.0] * 10 + [20.0] * 5
+    # a worker job's target (for_samples) decides for its samples with their own keys, as the whole one
+    act_keys = jax.random.split(jax.random.PRNGKey(4), 2)
+    noisy = policy_safety_targets(lambda p, s, q, k: jax.random.randint(k, (3,), 0, 100), 0,
+                                  sc_jax.env.replicate(params, 1), act_keys, every=10)
+    whole = noisy(0, state)
+    assert not np.array_equal(whole[0], whole[1])
+    for s in range(2):
+        part = noisy.for_samples(slice(s, s + 1))(0, jax.tree.map(lambda x: x[s:s + 1], state))
+        np.testing.assert_array_equal(part[0], whole[s])
     with pytest.raises(ConfigError, match="safety_penalty_weight"):
         run_mip_mixed(env, params, keys, safety_target=fn, safety_penalty_weight=-1.0)
     with pytest.raises(ConfigError, match="'z' of the safety target"):
@@ -350,7 +359,7 @@ def test_runner_safety_targets_sigma_form_and_a_brain_decided_every_k_days():
         policy_safety_targets(policy, 1, params, keys, every=0)
 
 
-def test_samples_in_worker_processes_give_the_same_episodes():
+def test_samples_in_worker_processes_give_the_same_episodes(tmp_path):
     """workers > 1 (submit_mip_mixed + merge_mip_results): the samples of a coupled catalog in a
     process pool give the same orders, costs and units as one run (the capacity binding, a
     pickled sigma target); bad uses are refused before any process starts."""
@@ -378,6 +387,12 @@ def test_samples_in_worker_processes_give_the_same_episodes():
     brain = policy_safety_targets(lambda p, s, q, k: jnp.zeros(3), 0, params, jax.random.split(jax.random.PRNGKey(0), 3))
     with pytest.raises(ConfigError, match="'safety_target' must pickle"):
         run_mip_mixed(env, params, keys, safety_target=brain, workers=2)
+    from sc_jax.mip_mixed import checkpoint_safety_targets
+    with pytest.raises(ConfigError, match="'checkpoint' must be a brain's checkpoint directory"):
+        checkpoint_safety_targets(tmp_path / "missing", params, jax.random.split(jax.random.PRNGKey(0), 3))
+    two_keys = checkpoint_safety_targets(tmp_path, params, jax.random.split(jax.random.PRNGKey(0), 2))
+    with pytest.raises(ConfigError, match="one key per sample"):  # refused before any worker loads the brain
+        run_mip_mixed(env, params, keys, safety_target=two_keys, workers=2)
     with pytest.raises(ConfigError, match="'workers'"):
         run_mip_mixed(env, params, keys, workers=0)
     with pytest.raises(ConfigError, match="at least one"):

@@ -165,9 +165,19 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     assert raw["fixed_safety_mip"]["exact"]["env_cost"] == raw["mip_mixed"]["exact"]["env_cost"]
     # brain_safety_mip: the PPO brain's safety stocks as the MIP's target (they cost something here)
     assert single["brain_safety_mip"]["params"]["exact"]["every"] == 10 and "brain_minus_this" in single["brain_safety_mip"]
-    # ... and coupled by the capacity row for the SKUs sharing capacity: z = 0 is MIP-mixed there too (both
-    # run in mip_mixed.workers' processes, brain_safety_mip in this one)
+    # ... and coupled by the capacity row for the SKUs sharing capacity: z = 0 is MIP-mixed there too (all
+    # three run in mip_mixed.workers' processes, brain_safety_mip's brain loaded from its checkpoint in each)
     assert raw_multi["fixed_safety_mip"]["exact"]["env_cost"] == raw_multi["mip_mixed"]["exact"]["env_cost"]
+    from sc_jax.agents.brains import load_brain
+    from sc_jax.env.hybrid_sample import hybrid_sample_catalog
+    from sc_jax.hybrid_reproduction import hybrid_keys, multi_sku_keys
+    from sc_jax.mip_mixed import policy_safety_targets, run_mip_mixed
+    _, act, policy_params, *_ = load_brain(Path(checkpoint))  # the PPO brain the run loaded
+    env, params = hybrid_sample_catalog(2, 100.0, semantics="exact", sigma_max=3, periods=30)
+    reset_keys, act_keys = hybrid_keys(multi_sku_keys(0, 2), 2)
+    here = run_mip_mixed(env, params, jnp.swapaxes(reset_keys, 0, 1),
+                         safety_target=policy_safety_targets(act, policy_params, params, act_keys, every=10))
+    np.testing.assert_allclose(here.cost.sum(0), raw_multi["brain_safety_mip"]["exact"]["env_cost"], rtol=1e-12)
     assert multi["brain_safety_mip"]["refused_units"] >= 0 and multi["fixed_safety_mip"]["params"]["exact"]["z"] == [0.0] * 3
     # brain_or_mip: the family with the lower training cost, its evaluation values
     choice = single["brain_or_mip"]["params"]["exact"]
