@@ -155,7 +155,9 @@ class DailyRun(NamedTuple):
     cost: jnp.ndarray  # [S, N] env cost per episode and product (holding + missed sales + refused)
     day_cost: jnp.ndarray  # [T, S, N] the env cost of each day
     notebook_day: jnp.ndarray  # [T, S, N] the sample's notebook cost of each day (sc_jax.sample_metrics)
-    lost_units: jnp.ndarray  # [S, N] units lost (retail + suppliers' unfilled orders) on days >= 20
+    lost_units: jnp.ndarray  # [S, N] units lost (retail + suppliers' unfilled orders) on days >= first_day (20)
+    lost_by_stage: jnp.ndarray  # [S, N, M+1] the same per stage (0: the retailer's missed sales)
+    mean_on_hand: jnp.ndarray  # [S, N, M] each stage's mean on hand at the end of the days >= first_day
     refused_units: jnp.ndarray  # [S, M] arrivals refused over the shared capacity (summed over days)
     peak_utilisation: jnp.ndarray  # [S, M] max over days of total on hand / shared capacity
     cut_units: jnp.ndarray  # [S, M] units the capacity stage cut from the controller's wishes
@@ -225,7 +227,7 @@ def make_daily_runner(env, brain_act: Callable | None = None, *, timing: str = "
         lost_term, held_term = notebook_day_terms(info)
         notebook = lost_term + held_term / params.cost_ratio
         return state, (info.holding_cost + info.shortage_cost + info.overflow_cost, notebook,
-                       info.lost.sum(), info.overflow, info.shared_utilisation)
+                       info.lost, info.overflow, info.shared_utilisation, state.on_hand)
 
     day_inputs = jax.vmap(jax.vmap(inputs, in_axes=(None, 0, _SHARED_TIME, 0, None)),
                           in_axes=(None, 0, _SHARED_TIME, None, 0))
@@ -250,7 +252,7 @@ def make_daily_runner(env, brain_act: Callable | None = None, *, timing: str = "
             return decide_all(mp, state, params, day_keys)
 
         def day(carry, t):
-            state, safety, hint, refused, peak, cut = carry
+            state, safety, hint, refused, peak, cut, lost_sum, held_sum = carry
             safety = jax.lax.cond(t % action_frequency == 0, new_safety, lambda s, t: safety, state, t)
             if capacity is not None:  # [S, M]: each sample's stages, before the day's arrivals
                 utilisation = stage_utilisation(state.stock, capacity.T).T
@@ -268,18 +270,22 @@ def make_daily_runner(env, brain_act: Callable | None = None, *, timing: str = "
                 hint = jnp.where(stage.threshold >= 0, stage.threshold, hint)
             else:
                 orders = wishes
-            state, (cost, notebook, lost, overflow, utilisation) = env_step(state, params, orders)
+            state, (cost, notebook, lost, overflow, utilisation, on_hand) = env_step(state, params, orders)
             refused = refused + overflow.sum(1)
             peak = jnp.maximum(peak, utilisation.max(1))
-            lost = jnp.where(t >= first_day, lost, 0)
-            return (state, safety, hint, refused, peak, cut), (cost, notebook, lost)
+            counted = t >= first_day  # summed in the carry: per-day [T, S, N, M] outputs would not fit large runs
+            lost_sum = lost_sum + jnp.where(counted, lost, 0).astype(jnp.float32)
+            held_sum = held_sum + jnp.where(counted, on_hand, 0).astype(jnp.float32)
+            return (state, safety, hint, refused, peak, cut, lost_sum, held_sum), (cost, notebook)
 
         zeros_m = jnp.zeros((S, M), jnp.int32)
         carry = (state, jnp.zeros((S, N, M), jnp.float32), jnp.full((S, M), -1.0, jnp.float32), zeros_m,
-                 jnp.zeros((S, M), jnp.float32), zeros_m)
-        (_, _, _, refused, peak, cut), (cost, notebook, lost) = jax.lax.scan(day, carry,
-                                                                            jnp.arange(T, dtype=jnp.int32))
-        return DailyRun(cost=cost.sum(0), day_cost=cost, notebook_day=notebook, lost_units=lost.sum(0),
+                 jnp.zeros((S, M), jnp.float32), zeros_m, jnp.zeros((S, N, M + 1), jnp.float32),
+                 jnp.zeros((S, N, M), jnp.float32))
+        (_, _, _, refused, peak, cut, lost_sum, held_sum), (cost, notebook) = jax.lax.scan(
+            day, carry, jnp.arange(T, dtype=jnp.int32))
+        return DailyRun(cost=cost.sum(0), day_cost=cost, notebook_day=notebook, lost_units=lost_sum.sum(-1),
+                        lost_by_stage=lost_sum, mean_on_hand=held_sum / max(T - first_day, 1),
                         refused_units=refused, peak_utilisation=peak, cut_units=cut)
 
     return run

@@ -275,6 +275,10 @@ def test_daily_runner_matches_the_safety_env_and_the_rollout():
         np.testing.assert_allclose(np.asarray(out.cost[:, 0]), -np.asarray(reward), rtol=1e-5)
         np.testing.assert_allclose(np.asarray(out.notebook_day[20:, :, 0]).sum(0),
                                    notebook_cost(np.asarray(lost), np.asarray(on_hand), 100.0), rtol=1e-5)
+        # the per-stage diagnostics: lost units and mean on hand per stage over days >= 20, as the rollout's
+        np.testing.assert_array_equal(np.asarray(out.lost_by_stage[:, 0]), np.asarray(lost)[20:].sum(0))
+        np.testing.assert_allclose(np.asarray(out.mean_on_hand[:, 0]), np.asarray(on_hand)[20:].mean(0), rtol=1e-6)
+        np.testing.assert_array_equal(np.asarray(out.lost_units), np.asarray(out.lost_by_stage).sum(-1))
 
 
 
