@@ -49,6 +49,7 @@ from sc_jax.config import register_configs, to_dict
 from sc_jax.env import make
 from sc_jax.env.catalog import STATIONARY_PROFILES, make_catalog, stationary_profile
 from sc_jax.env.demand import load_demand_csv
+from sc_jax.env.types import SUPPLIER_TIMING
 from sc_jax.env.wrappers import SafetyStockEnv, fixed_safety_stock
 from sc_jax.errors import ConfigError
 from sc_jax.evaluate import demand_paths
@@ -322,7 +323,7 @@ def run(cfg, run_dir=None) -> dict:
                 for j, g in enumerate(sigma_levels)}), alloc_method)
     residual = capacity_cfg is not None and capacity_cfg[1].residual  # its base: the tuned rule's z
     if "sigma_rule_alloc" in methods or residual:
-        timing = "after_arrivals" if getattr(base_env, "supply_semantics", "exact") == "sample" else "before_arrivals"
+        timing = SUPPLIER_TIMING[getattr(base_env, "supply_semantics", "exact")]
         info["sigma_rule"], policies["sigma_rule_alloc"] = _tune_sigma_rule(
             sigma_cfg, timing, ratios, sigma_levels, periods, demand_kind, profile, log_ratios, alloc_method, logger)
     policies["zero_safety+alloc"] = (fixed_safety_stock, jnp.zeros(3, jnp.int32), alloc_method)

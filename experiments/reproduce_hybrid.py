@@ -71,7 +71,7 @@ from sc_jax.env import make
 from sc_jax.env.hybrid_sample import hybrid_sample_catalog
 from sc_jax.env.params import replicate
 from sc_jax.env.rollout import sample_paths
-from sc_jax.env.types import SUPPLY_SEMANTICS
+from sc_jax.env.types import SUPPLIER_TIMING, SUPPLY_SEMANTICS
 from sc_jax.env.wrappers import check_sigma_levels
 from sc_jax.errors import ConfigError
 from sc_jax.hybrid_reproduction import (coordinate_search, hybrid_keys, make_daily_runner, method_params,
@@ -97,7 +97,6 @@ PARTIAL_NOTE = ("the points finished so far (per-episode values, as details.json
 MULTI_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "sigma_rule_alloc", "fixed_safety_alloc",
                  "capacity_brain_alloc", "fixed_safety_mip", "brain_safety_mip")
 METRICS = ("env_cost", "notebook_cost")
-TIMING = {"sample": "after_arrivals", "exact": "before_arrivals"}  # when a supplier ships its arrivals
 DESCRIPTIONS = {
     "brain_alloc": "safety-stock brain every 10 days + order-up-to controller (+ JAX capacity stage for multi SKU)",
     "brain_hdpo": "the safety-stock brain trained by HDPO (pathwise gradients through the relaxed step and the same "
@@ -303,7 +302,7 @@ def _brain_es_settings(cfg) -> dict:
     validation = check_integer("brain_es.validation_episodes", cfg.pop("validation_episodes", 32), 0)
     try:
         config = CapacityBrainConfig.from_dict({**cfg, "residual": True, "observe_utilisation": False,
-                                                "timing": TIMING["exact"]})
+                                                "timing": SUPPLIER_TIMING["exact"]})
     except ConfigError as err:  # name the field where this entry point reads it
         raise ConfigError(str(err).replace("capacity_brain.", "brain_es.")) from None
     return {"train_seed": train_seed, "validation_episodes": validation, "config": config}
@@ -332,7 +331,7 @@ def _capacity_brain_settings(cfg, semantics: list) -> dict:
         if key in cfg and (cfg[key] != only or type(cfg[key]) is not type(only)):
             shown = "null" if only is None else str(only).lower() if isinstance(only, bool) else repr(only)
             raise ConfigError(f"'capacity_brain.{key}' must be {shown} ({why}), got {cfg[key]!r}")
-    cfg["timing"] = TIMING["exact"]  # checked with a valid timing; set per semantics when trained
+    cfg["timing"] = SUPPLIER_TIMING["exact"]  # checked with a valid timing; set per semantics when trained
     config = CapacityBrainConfig.from_dict(cfg)  # every field checked, unknown keys named
     return {"checkpoint": checkpoint, "train_seed": train_seed, "train_sigma_levels": levels, "config": config}
 
@@ -461,7 +460,7 @@ def _brain_es(sem: str, full: dict, s: dict, tuned: dict, logger, timings: dict)
     from sc_jax.hybrid_jax import hybrid_episodes, stack_params
 
     exp, es = s["single_sku"], s["brain_es"]
-    config = CapacityBrainConfig.from_dict({**es["config"].to_dict(), "timing": TIMING[sem]})
+    config = CapacityBrainConfig.from_dict({**es["config"].to_dict(), "timing": SUPPLIER_TIMING[sem]})
     if not config.progress_every_s:
         config = CapacityBrainConfig.from_dict({**config.to_dict(), "progress_every_s": float(
             (full.get("logger") or {}).get("progress_every_s", 0.0))})
@@ -538,7 +537,7 @@ def _capacity_brain(sem: str, full: dict, s: dict, run_dir: Path, logger, timing
         return make_action(config, s["periods"]), policy_params, {"checkpoint": str(path), "config": config.to_dict(),
                                                              "trained_semantics": saved.get("semantics")}
     config = cb["config"]
-    overrides = {"timing": TIMING[sem]}
+    overrides = {"timing": SUPPLIER_TIMING[sem]}
     if not config.progress_every_s:
         overrides["progress_every_s"] = float((full.get("logger") or {}).get("progress_every_s", 0.0))
     config = CapacityBrainConfig.from_dict({**config.to_dict(), **overrides})
@@ -601,7 +600,7 @@ def _tune(sem: str, s: dict, full: dict, needed: dict, logger, timings: dict) ->
     t = s["tuning"]
     keys = _train_keys(s)
     objective = t["objective"][sem]
-    common = dict(objective=objective, timing=TIMING[sem])
+    common = dict(objective=objective, timing=SUPPLIER_TIMING[sem])
     low, high = int(full["agent"]["safety"].get("safety_low", 0)), int(full["agent"]["safety"].get("safety_high", 10))
     out = {"points": [list(p) for p in points], "objective": objective, "train_episodes": t["train_episodes"],
            "train_keys": f"split(fold_in(PRNGKey({s['seed']}), 1), {t['train_episodes']})"}
@@ -666,7 +665,7 @@ def _mip_run(s: dict, env, params, keys, safety_target=None, progress=None):
 
 
 def _mip_safety_z(sem: str, s: dict, z, lead_times):
-    return sigma_safety_targets(z, lead_times, timing=TIMING[sem], alignment=s["mip_mixed"]["alignment"])
+    return sigma_safety_targets(z, lead_times, timing=SUPPLIER_TIMING[sem], alignment=s["mip_mixed"]["alignment"])
 
 
 def _mip_target(method: str, sem: str, s: dict, point, tuned: dict, params, brain, act_keys, pooled: bool = False):
@@ -800,7 +799,7 @@ def _single(sem, s, full, brain, tuned, logger, raw, timings, brain_hdpo=None, b
     act, brain_params, _ = brain if brain is not None else (None, None, None)
     hdpo_act, hdpo_params, _ = brain_hdpo if brain_hdpo is not None else (None, None, None)
     es_z, es_params, _ = brain_es if brain_es is not None else (None, None, None)
-    runner = make_daily_runner(env, act, timing=TIMING[sem], hdpo_act=hdpo_act,
+    runner = make_daily_runner(env, act, timing=SUPPLIER_TIMING[sem], hdpo_act=hdpo_act,
                                capacity_z=es_z)  # every brain: one compile
     t_start = time.perf_counter()
     n_points = len(exp["ratios"]) * len(exp["sigma_levels"])
@@ -924,7 +923,7 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None
     z_fn, capacity_params, _ = capacity_brain if capacity_brain is not None else (None, None, None)
     catalog = lambda ratio, sigma: _multi_catalog(s, sem, ratio, sigma)
     env = catalog(exp["ratios"][0], exp["sigma_levels"][0])[0]
-    runner = make_daily_runner(env, act, timing=TIMING[sem], allocation="jax", capacity_basis=exp["capacity_basis"],
+    runner = make_daily_runner(env, act, timing=SUPPLIER_TIMING[sem], allocation="jax", capacity_basis=exp["capacity_basis"],
                                max_segments=exp["max_segments"], capacity_z=z_fn)  # every method: one compile
     frac = np.float32(exp["min_cut_cost_fraction"])
     if exp["tune_in_catalog"]:

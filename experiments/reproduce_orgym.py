@@ -36,6 +36,7 @@ from sc_jax.agents.orders import train_orders_agent
 from sc_jax.checks import check_bool, check_choice, check_integer, reject_unknown_keys, check_number_list
 from sc_jax.config import env_from_cfg, register_configs, to_dict
 from sc_jax.errors import ConfigError
+from sc_jax.env.types import SUPPLIER_TIMING
 from sc_jax.evaluate import demand_paths, evaluate, summarise
 from sc_jax.runlog import (hydra_run_dir, logger_from_cfg, stop_cleanly_on_interrupt, write_json,
                            write_text_atomic)
@@ -201,7 +202,7 @@ def run_variant(cfg, variant: str, log) -> tuple[dict, dict]:
     sr = sigma_rule_settings(cfg)
     if sr["enabled"]:  # on the training paths only (the held-out `test` paths are never seen here)
         t0 = time.perf_counter()
-        timing = "after_arrivals" if env.supply_semantics == "sample" else "before_arrivals"
+        timing = SUPPLIER_TIMING[env.supply_semantics]
         found = tune_sigma_rule_on_paths(env, params, train, form=sr["form"], timing=timing, z_values=sr["z_values"],
                                          steps=sr["steps"])
         timings["sigma_rule_search_s"] = time.perf_counter() - t0

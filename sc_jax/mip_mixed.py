@@ -52,7 +52,7 @@ from sc_jax.alloc.mip_mixed import CAPACITY_ROWS, INTEGRALITY, TIMINGS, MixedCos
 from sc_jax.checks import check_choice, check_integer, check_number, check_time_limit
 from sc_jax.env.keys import check_key_batch
 from sc_jax.env.params import batch_shape, replicate
-from sc_jax.env.types import EnvParams
+from sc_jax.env.types import SUPPLIER_TIMING, EnvParams
 from sc_jax.errors import ConfigError
 
 ALIGNMENTS = ("sample", "aligned")
@@ -264,7 +264,7 @@ def _checked(env, params, keys, *, horizon, alignment, time_limit, mip_rel_gap, 
         raise ConfigError("'safety_target' must be a callable (t, state) -> [samples, products, stages] or None, "
                           f"got {type(safety_target).__name__}")
     if timing is None:
-        timing = "before_arrivals" if env.supply_semantics == "exact" else "after_arrivals"
+        timing = SUPPLIER_TIMING[env.supply_semantics]
     check_choice("timing", timing, TIMINGS)
     if getattr(env, "unwrapped", env) is not env:
         raise ConfigError("run_mip_mixed needs the InventoryEnv itself (it plans the orders), not a wrapper")

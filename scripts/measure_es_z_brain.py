@@ -29,6 +29,7 @@ import numpy as np
 import sc_jax
 from sc_jax.agents.capacity_brain import CapacityBrainConfig, make_policy, make_train, z_table
 from sc_jax.alloc.jax_stage import jit_for_backend
+from sc_jax.env.types import SUPPLIER_TIMING
 from sc_jax.env.wrappers import with_scenario
 from sc_jax.hybrid_jax import hybrid_episodes, stack_params
 from sc_jax.policies.sigma_rule import safety_equivalent
@@ -56,7 +57,7 @@ def main() -> None:
     iterations = int(sys.argv[2]) if len(sys.argv) > 2 else 150
     variant = sys.argv[3] if len(sys.argv) > 3 else "absolute"
     assert variant in ("absolute", "residual"), variant
-    timing = "after_arrivals" if semantics == "sample" else "before_arrivals"
+    timing = SUPPLIER_TIMING[semantics]
     env, base = sc_jax.make("hybrid_sample", cost_ratio=100.0, semantics=semantics, periods=200)
     t0 = time.perf_counter()
     z_table_arr, train_cost = np.zeros((len(RATIOS), len(SIGMAS), 3)), np.zeros((len(RATIOS), len(SIGMAS)))

@@ -25,6 +25,9 @@ OBSERVATION_KINDS = ("orgym", "rich")
 #: (the hybrid sample's simulator) ships min(order, capacity) in full, the supplier sells
 #: min(its on hand after its arrivals, order) and the difference is charged to it as a missed sale.
 SUPPLY_SEMANTICS = ("exact", "sample")
+#: When a supplier can ship the units arriving that day, per supply semantics (the sigma rule's
+#: and MIP-mixed's `timing`): the next day under "exact", the same day under "sample".
+SUPPLIER_TIMING = {"exact": "before_arrivals", "sample": "after_arrivals"}
 
 #: Name of the vmapped product axis; the shared-capacity rule reduces over it with `lax.psum`.
 #: Internal: `InventoryEnv.vmap_products` / `sc_jax.env.rollout` name the axis for callers.

@@ -27,7 +27,7 @@ from flax import struct
 from sc_jax.checks import check_choice, check_number
 from sc_jax.env import dynamics
 from sc_jax.env.spaces import Box
-from sc_jax.env.types import EnvParams
+from sc_jax.env.types import SUPPLIER_TIMING, EnvParams
 from sc_jax.errors import ConfigError
 
 SIGMA_INDEX = 6  # position of sigma_max in EnvParams.forecast
@@ -167,7 +167,7 @@ class SafetyStockEnv(Wrapper):
     @property
     def sigma_rule_timing(self) -> str:
         """The sigma rule's supplier timing for this env's supply semantics."""
-        return "after_arrivals" if self.env.unwrapped.supply_semantics == "sample" else "before_arrivals"
+        return SUPPLIER_TIMING[self.env.unwrapped.supply_semantics]
 
     def daily_controller(self):
         """controller(action [M], state, params) -> orders [M] of one day."""
