@@ -426,6 +426,7 @@ def solve_mixed(problem: MixedCostProblem, *, time_limit: float | None = 10.0, m
             x, status, info["solved_by"] = sol.x, "optimal", "milp"
             info["mip_gap"] = float(getattr(sol, "mip_gap", 0.0) or 0.0)
     timed_out = info.get("highs_status") == 1 or (not isinstance(lp, Exception) and lp.status == 1)
+    fallback = x is None
     if x is not None:
         orders = np.rint(x[first]).astype(np.int64).reshape(N, M)
     else:
@@ -448,8 +449,8 @@ def solve_mixed(problem: MixedCostProblem, *, time_limit: float | None = 10.0, m
                 fixed = _lp(model, lower, upper, None)
                 orders, status = floored.astype(np.int64).reshape(N, M), "lp_floor"
                 x = fixed.x if _solved(fixed) else None
-        if integrality == "none" and status in ("lp_integral", "lp_floor"):
-            info["solved_by"] = "lp"  # the chosen method, not a fallback
+        if integrality == "none" and status != "fallback_zero":  # the LP rounded down is the method itself
+            info["solved_by"], fallback = "lp", False
             status = "optimal" if status == "lp_integral" else status
     objective, slack = _plan_cost(model, x) if x is not None else (float("nan"), float("nan"))
     if status == "lp_floor":
@@ -457,7 +458,5 @@ def solve_mixed(problem: MixedCostProblem, *, time_limit: float | None = 10.0, m
     if x is not None:
         info["integral_plan"] = bool(np.all(np.abs(x[integer] - np.rint(x[integer])) <= 1e-6))
     return MixedCostResult(orders=orders, status=status, objective=objective, capacity_slack=slack,
-                           timed_out=bool(timed_out),
-                           fallback=status != "optimal" and not (integrality == "none" and status == "lp_floor"),
-                           build_s=build_s,
+                           timed_out=bool(timed_out), fallback=fallback, build_s=build_s,
                            solve_s=time.perf_counter() - t1, info=info)
