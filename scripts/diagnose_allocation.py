@@ -20,12 +20,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sc_jax.alloc.milp import CAPACITY_BASES
 from sc_jax.env.hybrid_sample import hybrid_sample_catalog
+from sc_jax.env.types import SUPPLIER_TIMING
 from sc_jax.hybrid_reproduction import hybrid_keys, make_daily_runner, method_params, multi_sku_keys
 from sc_jax.mip_mixed import run_mip_mixed
 from sc_jax.sample_metrics import NOTEBOOK_FIRST_DAY
-
-TIMING = {"sample": "after_arrivals", "exact": "before_arrivals"}
 
 
 def group_rows(name, cost, retail_lost, demand, on_hand, groups):
@@ -44,15 +44,23 @@ def main(argv=None):
     parser.add_argument("--sigma", type=int, default=1)
     parser.add_argument("--episodes", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--semantics", choices=sorted(TIMING), default="exact")
+    parser.add_argument("--semantics", choices=sorted(SUPPLIER_TIMING), default="exact")
     parser.add_argument("--groups", type=int, nargs="*", default=[7, 15], help="first SKU index of each group after the first")
     parser.add_argument("--safety", nargs="*", default=["0,0,0", "0,10,10"], help="safety stocks per stage, comma separated")
-    parser.add_argument("--basis", default="projected", help="the JAX capacity stage's capacity basis")
+    parser.add_argument("--basis", default="projected", choices=CAPACITY_BASES, help="the JAX capacity stage's capacity basis")
     args = parser.parse_args(argv)
     N = args.skus
-    bounds = [0] + [g for g in args.groups if 0 < g < N] + [N]
+    if N < 1 or list(args.groups) != sorted(set(args.groups)) or any(not 0 < g < N for g in args.groups):
+        parser.error(f"--skus must be >= 1 and --groups increasing SKU indices in 1..{N - 1}, got {args.groups}")
+    try:
+        safety_stocks = [np.asarray([float(x) for x in text.split(",")], np.float32) for text in args.safety]
+    except ValueError:
+        parser.error(f"--safety must be comma-separated numbers per stage, got {args.safety}")
+    bounds = [0] + list(args.groups) + [N]
     groups = list(zip(bounds[:-1], bounds[1:]))
     env, params = hybrid_sample_catalog(N, args.ratio, semantics=args.semantics, sigma_max=args.sigma, periods=200)
+    if any(x.shape != (params.num_stages,) for x in safety_stocks):
+        parser.error(f"--safety must give {params.num_stages} numbers (one per stage) each, got {args.safety}")
     reset_keys, act_keys = hybrid_keys(multi_sku_keys(args.seed, args.episodes), N)
     first = NOTEBOOK_FIRST_DAY
     t0 = time.perf_counter()
@@ -63,9 +71,8 @@ def main(argv=None):
           f"per day over days {first}-{env.periods - 1}; MIP-mixed {time.perf_counter() - t0:.0f}s")
     group_rows("MIP-mixed", mip.cost.sum(0).mean(), mip.daily["lost"][first:, :, :, 0].sum(0).mean(-1) / days,
                demand / days, mip.daily["on_hand"][first:].mean(0).mean(1), groups)
-    runner = make_daily_runner(env, None, timing=TIMING[args.semantics], allocation="jax", capacity_basis=args.basis)
-    for text in args.safety:
-        safety = np.asarray([float(x) for x in text.split(",")], np.float32)
+    runner = make_daily_runner(env, None, timing=SUPPLIER_TIMING[args.semantics], allocation="jax", capacity_basis=args.basis)
+    for text, safety in zip(args.safety, safety_stocks):
         out = jax.device_get(runner(method_params("safety", params.num_stages, safety=safety), params, reset_keys,
                                     act_keys, np.float32(1e-3)))
         group_rows(f"order-up-to, safety {text} (JAX stage, {args.basis})", np.asarray(out.cost).sum(1).mean(),
