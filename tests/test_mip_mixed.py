@@ -390,6 +390,8 @@ def test_samples_in_worker_processes_give_the_same_episodes(tmp_path):
     from sc_jax.mip_mixed import checkpoint_safety_targets
     with pytest.raises(ConfigError, match="'checkpoint' must be a brain's checkpoint directory"):
         checkpoint_safety_targets(tmp_path / "missing", params, jax.random.split(jax.random.PRNGKey(0), 3))
+    with pytest.raises(ConfigError, match="'every' must be an integer >= 1"):
+        checkpoint_safety_targets(tmp_path, params, jax.random.split(jax.random.PRNGKey(0), 3), every=0)
     two_keys = checkpoint_safety_targets(tmp_path, params, jax.random.split(jax.random.PRNGKey(0), 2))
     with pytest.raises(ConfigError, match="one key per sample"):  # refused before any worker loads the brain
         run_mip_mixed(env, params, keys, safety_target=two_keys, workers=2)
