@@ -195,7 +195,8 @@ def settings(full: dict) -> dict:
     if not (out["single_sku"]["enabled"] or out["multi_sku"]["enabled"]):
         raise ConfigError("'single_sku.enabled' and 'multi_sku.enabled' are both false: nothing to run")
     mip = dict(full["mip_mixed"])
-    reject_unknown_keys(mip, ("alignment", "time_limit_s", "mip_rel_gap", "workers", "integrality"), "mip_mixed")
+    reject_unknown_keys(mip, ("alignment", "time_limit_s", "mip_rel_gap", "workers", "integrality", "capacity_margin_z"),
+                        "mip_mixed")
     out["mip_mixed"] = {
         "alignment": check_choice("mip_mixed.alignment", mip["alignment"], ALIGNMENTS),
         "time_limit": check_number("mip_mixed.time_limit_s", mip["time_limit_s"], "null or a number > 0 (seconds)",
@@ -203,7 +204,9 @@ def settings(full: dict) -> dict:
         "mip_rel_gap": check_number("mip_mixed.mip_rel_gap", mip["mip_rel_gap"], "a number in [0, 1)",
                                     lambda x: 0 <= x < 1),
         "workers": check_integer("mip_mixed.workers", mip.get("workers", 1), 1),
-        "integrality": check_choice("mip_mixed.integrality", mip.get("integrality", "all"), INTEGRALITY)}
+        "integrality": check_choice("mip_mixed.integrality", mip.get("integrality", "all"), INTEGRALITY),
+        "capacity_margin_z": check_number("mip_mixed.capacity_margin_z", mip.get("capacity_margin_z", 0.0),
+                                          "a number >= 0", lambda x: x >= 0)}
     tuning = dict(full["tuning"])
     reject_unknown_keys(tuning, ("train_episodes", "objective", "sigma_rule", "safety", "base_stock", "mip_safety"),
                         "tuning")
@@ -640,12 +643,15 @@ def _tune(sem: str, s: dict, full: dict, needed: dict, logger, timings: dict) ->
     return out
 
 
-def _mip_options(s: dict, safety_target=None) -> dict:
-    """run_mip_mixed's options from the run's MIP settings; a safety target with its penalty weight."""
-    return dict(alignment=s["mip_mixed"]["alignment"], time_limit=s["mip_mixed"]["time_limit"],
-                mip_rel_gap=s["mip_mixed"]["mip_rel_gap"], integrality=s["mip_mixed"]["integrality"],
-                safety_target=safety_target,
-                safety_penalty_weight=s["tuning"]["mip_penalty_weight"])
+def _mip_options(s: dict, safety_target=None, coupled: bool = False) -> dict:
+    """run_mip_mixed's options from the run's MIP settings; a safety target with its penalty weight;
+    `coupled` (the multi-SKU catalog): the capacity row's margin too."""
+    options = dict(alignment=s["mip_mixed"]["alignment"], time_limit=s["mip_mixed"]["time_limit"],
+                   mip_rel_gap=s["mip_mixed"]["mip_rel_gap"], integrality=s["mip_mixed"]["integrality"],
+                   safety_target=safety_target, safety_penalty_weight=s["tuning"]["mip_penalty_weight"])
+    if coupled:
+        options["capacity_margin_z"] = s["mip_mixed"]["capacity_margin_z"]
+    return options
 
 
 @contextlib.contextmanager
@@ -661,7 +667,8 @@ def _mip_pool(workers: int):
 
 def _mip_run(s: dict, env, params, keys, safety_target=None, progress=None):
     """run_mip_mixed with the run's MIP settings (keys [P, S])."""
-    return run_mip_mixed(env, params, keys, progress=progress, **_mip_options(s, safety_target))
+    return run_mip_mixed(env, params, keys, progress=progress,
+                         **_mip_options(s, safety_target, coupled=bool(env.couple_products)))
 
 
 def _mip_safety_z(sem: str, s: dict, z, lead_times):
@@ -940,7 +947,7 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None
                     target, recorded = _mip_target(method, sem, s, (ratio, sigma), tuned, params, brain, act_keys,
                                                    pooled=True)
                     jobs[ratio, sigma, method] = (submit_mip_mixed(executor, env, params, jnp.swapaxes(reset_keys, 0, 1),
-                                                                   **_mip_options(s, target)), recorded)
+                                                                   **_mip_options(s, target, coupled=True)), recorded)
         compiled = None
         n_points = len(exp["ratios"]) * len(exp["sigma_levels"])
         done = 0

@@ -26,6 +26,16 @@ forecast sigma); `policy_safety_targets(policy, ...)` a safety-stock brain's dec
 sample's brain + "Safety" controller), `checkpoint_safety_targets(checkpoint, ...)` the same from a
 saved brain, loaded in each worker process (so it runs with `workers` > 1). Without a target the model is MIP-mixed itself.
 
+Capacity margin (`capacity_margin_z` z_c >= 0, shared capacity only): the model's capacity row of
+day tau and stage j keeps z_c sqrt(sum over the sample's products and the days before
+min(tau, L_j) of sigma^2) units free (the forecast sigma over the days the plan covers, `alignment`
+as the means). A plan that fills the row on the forecast means has arrivals refused whenever
+demand falls short of the forecast (more stock on hand than planned when they come); the margin
+is headroom for that aggregate shortfall over the lead time of the orders placed today (later
+rows are re-planned before their orders are placed: their margin stays at the lead time's). Day
+0's row is what is already committed: no margin there. z_c = 0 (the default) is the model
+without a margin.
+
 Models per day: with shared capacity, one model per sample over its P products (their capacity
 row); without, one block-diagonal model over all P x S episodes (HiGHS solves the blocks together:
 one call per day instead of P x S). Shapes: P products, S samples, M stages, T days.
@@ -251,7 +261,7 @@ def minimal_horizon(lead_times, timing: str) -> int:
 
 
 def _checked(env, params, keys, *, horizon, alignment, time_limit, mip_rel_gap, integrality, capacity_row,
-             timing, safety_target, safety_penalty_weight):
+             timing, safety_target, safety_penalty_weight, capacity_margin_z):
     """run_mip_mixed's arguments checked (ConfigError naming the field): (params [P], keys [P, S],
     timing, lead times [M], horizon)."""
     check_choice("alignment", alignment, ALIGNMENTS)
@@ -260,6 +270,10 @@ def _checked(env, params, keys, *, horizon, alignment, time_limit, mip_rel_gap, 
     check_time_limit(time_limit)
     check_number("mip_rel_gap", mip_rel_gap, "a number in [0, 1)", lambda x: 0 <= x < 1)
     check_number("safety_penalty_weight", safety_penalty_weight, "a number >= 0", lambda x: x >= 0)
+    check_number("capacity_margin_z", capacity_margin_z, "a number >= 0", lambda x: x >= 0)
+    if capacity_margin_z > 0 and not env.couple_products:
+        raise ConfigError(f"'capacity_margin_z' > 0 needs a catalog sharing capacity (env.couple_products), "
+                          f"got {capacity_margin_z} without one")
     if safety_target is not None and not callable(safety_target):
         raise ConfigError("'safety_target' must be a callable (t, state) -> [samples, products, stages] or None, "
                           f"got {type(safety_target).__name__}")
@@ -297,6 +311,7 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
                   time_limit: float | None = 10.0, mip_rel_gap: float = 1e-6, integrality: str = "all",
                   capacity_row: str = "env", timing: str | None = None,
                   safety_target: Callable | None = None, safety_penalty_weight: float = 1.0,
+                  capacity_margin_z: float = 0.0,
                   progress: Callable[[int, float], None] | None = None, workers: int = 1) -> MipMixedResult:
     """One episode per (product, sample) under MIP-mixed.
 
@@ -312,12 +327,14 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
       is ever short at its supplier; under the sample's semantics they ship in full anyway.
     safety_target(t, state) -> [S, P, M] units or None, safety_penalty_weight w >= 0: the soft
       safety target (module docstring), each unit-day short costing w x the product's retail k.
+    capacity_margin_z >= 0: the capacity row's headroom for demand below the forecast (module
+      docstring; shared capacity only).
     progress(t, seconds so far): called after each day (not with workers > 1: the days run in the workers).
     workers > 1: the samples of a coupled catalog (one model per sample and day, so the samples are
       independent) run in that many processes (`submit_mip_mixed`); the same result as workers=1."""
     options = dict(horizon=horizon, alignment=alignment, time_limit=time_limit, mip_rel_gap=mip_rel_gap,
                    integrality=integrality, capacity_row=capacity_row, timing=timing, safety_target=safety_target,
-                   safety_penalty_weight=safety_penalty_weight)
+                   safety_penalty_weight=safety_penalty_weight, capacity_margin_z=capacity_margin_z)
     if check_integer("workers", workers, 1) > 1:
         t_start = time.perf_counter()
         with mip_mixed_executor(workers) as executor:
@@ -342,6 +359,7 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
     shortage = np.asarray(params.unit_shortage_cost, np.float64)[:, 0]
     supply = np.asarray(params.supply_capacity, np.float64)
     capacity = np.asarray(params.shared_capacity, np.float64)[0] if coupled else None
+    variance = np.square(np.asarray(state.demand.forecast_std, np.float64)) if capacity_margin_z > 0 else None
 
     daily = {}
     reward_sum = np.zeros((S, P))
@@ -360,6 +378,12 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
             if target.shape != (S, P, M) or not np.all(np.isfinite(target)) or np.any(target < 0):
                 raise ConfigError(f"safety_target(t, state) must return finite units >= 0 of shape {(S, P, M)}, "
                                   f"got shape {target.shape}")
+        margin = None
+        if variance is not None:  # [S, H, M]: z_c sqrt(sum of sigma^2 over products and days < min(tau, L_j))
+            total = forecast_slice(variance, t, horizon, alignment).sum(axis=1)  # [S, H]
+            before = np.concatenate([np.zeros((S, 1)), np.cumsum(total, axis=1)], axis=1)  # [S, H + 1]
+            days = np.minimum(np.arange(horizon)[:, None], lead[None, :])  # [H, M]
+            margin = capacity_margin_z * np.sqrt(before[:, days])  # [S, H, M]
         a0 = time.perf_counter()
         if coupled:
             orders, day_slack = np.zeros((S, P, M), np.int64), []
@@ -368,6 +392,7 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
                     on_hand=on_hand[s], arrivals=arrivals[s], forecast_mean=mean[s], holding_cost=holding,
                     shortage_cost=shortage, supply_capacity=supply, lead_times=lead, capacity=capacity,
                     timing=timing, first_day_supply=on_hand[s] if exact_env else None,
+                    capacity_margin=None if margin is None else margin[s],
                     **_safety_fields(target, s, shortage, safety_penalty_weight)), time_limit=time_limit, mip_rel_gap=mip_rel_gap,
                     integrality=integrality, capacity_row=capacity_row)
                 orders[s] = result.orders
@@ -415,7 +440,7 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
         settings={"horizon": horizon, "alignment": alignment, "time_limit": time_limit, "mip_rel_gap": mip_rel_gap,
                   "integrality": integrality, "capacity_row": capacity_row, "timing": timing,
                   "supply_semantics": env.supply_semantics, "safety_target": safety_target is not None,
-                  "safety_penalty_weight": safety_penalty_weight,
+                  "safety_penalty_weight": safety_penalty_weight, "capacity_margin_z": capacity_margin_z,
                   "products": P, "samples": S, "coupled": coupled})
 
 

@@ -401,3 +401,74 @@ def test_samples_in_worker_processes_give_the_same_episodes(tmp_path):
         merge_mip_results([])
     with pytest.raises(ConfigError, match=r"submit_mip_mixed options must be among .*'typo'"):
         submit_mip_mixed(None, env, params, keys, typo=1)
+
+
+def test_capacity_margin_is_capacity_taken_off_the_row():
+    """A margin [H, M] is taken off the shared capacity of each day's row: a constant one equals a
+    smaller capacity, a zero one changes nothing; it needs a shared capacity and the right shape."""
+    rng = np.random.default_rng(11)
+    N, H, M = 4, 8, 2
+    L = np.array([1, 2])
+    arrivals = np.zeros((N, H, M), np.int64)
+    arrivals[:, 0] = rng.integers(2, 6, (N, M))
+    base = dict(on_hand=rng.integers(0, 6, (N, M)), arrivals=arrivals, forecast_mean=np.floor(rng.uniform(3, 8, (N, H))),
+                holding_cost=np.tile([0.002, 0.001], (N, 1)), shortage_cost=np.full(N, 0.1),
+                supply_capacity=np.full((N, M), 40), lead_times=L)
+    capacity = np.array([29.0, 26.0])
+    plain = solve_mixed(MixedCostProblem(**base, capacity=capacity), time_limit=None)
+    zero = solve_mixed(MixedCostProblem(**base, capacity=capacity, capacity_margin=np.zeros((H, M))), time_limit=None)
+    assert zero.objective == plain.objective and np.array_equal(zero.orders, plain.orders)
+    margin = np.array([3.0, 4.0])
+    kept = solve_mixed(MixedCostProblem(**base, capacity=capacity, capacity_margin=np.tile(margin, (H, 1))),
+                       time_limit=None)
+    smaller = solve_mixed(MixedCostProblem(**base, capacity=capacity - margin), time_limit=None)
+    assert kept.objective == pytest.approx(smaller.objective, rel=1e-12)
+    np.testing.assert_array_equal(kept.orders, smaller.orders)
+    assert kept.objective > plain.objective and kept.capacity_slack == plain.capacity_slack == 0  # it binds
+    with pytest.raises(ConfigError, match="'capacity_margin' needs a shared 'capacity'"):
+        MixedCostProblem(**base, capacity_margin=np.zeros((H, M)))
+    with pytest.raises(ConfigError, match=r"'capacity_margin' must have shape \(8, 2\)"):
+        MixedCostProblem(**base, capacity=capacity, capacity_margin=np.zeros((H, M + 1)))
+    with pytest.raises(ConfigError, match="'capacity_margin' must be >= 0"):
+        MixedCostProblem(**base, capacity=capacity, capacity_margin=-np.ones((H, M)))
+
+
+def test_runner_capacity_margin_from_the_forecast_sigma_stops_refused_arrivals(monkeypatch):
+    """capacity_margin_z: day tau's row keeps z sqrt(sum of sigma^2 over products and the days before
+    min(tau, L_j)) free. On a catalog whose safety targets fill the shared capacity, arrivals are
+    refused without it (demand below the forecast leaves more stock than planned) and none with it."""
+    from sc_jax.env.hybrid_sample import hybrid_sample_catalog
+    from sc_jax.hybrid_reproduction import hybrid_keys
+    import sc_jax.mip_mixed as runner
+
+    env, params = hybrid_sample_catalog(8, 100.0, semantics="exact", sigma_max=9, capacity_per_sku=8, periods=40)
+    reset_keys, _ = hybrid_keys(jax.random.split(jax.random.PRNGKey(3), 2), 8)
+    keys = jnp.swapaxes(reset_keys, 0, 1)
+    lead = np.asarray(params.lead_time)[0]
+    target = lambda: runner.sigma_safety_targets(np.full(3, 3.0), lead, timing="before_arrivals")
+    seen = {}
+    real = runner.solve_mixed
+
+    def spy(problem, **kw):
+        seen.setdefault(len(seen), problem.capacity_margin)
+        return real(problem, **kw)
+
+    monkeypatch.setattr(runner, "solve_mixed", spy)
+    without = runner.run_mip_mixed(env, params, keys, safety_target=target(), integrality="none")
+    assert set(seen.values()) == {None}
+    seen.clear()
+    held = runner.run_mip_mixed(env, params, keys, safety_target=target(), integrality="none", capacity_margin_z=1.0)
+    assert without.refused_units.sum() > 0 and held.refused_units.tolist() == [0, 0, 0]
+    assert held.settings["capacity_margin_z"] == 1.0
+    # day 0, sample 0 (the first model): the forecast sigma of the plan's days (sample alignment: from day 1)
+    state = jax.vmap(lambda k: jax.vmap(env.reset)(k, params)[1])(keys.swapaxes(0, 1))
+    variance = np.square(np.asarray(state.demand.forecast_std, np.float64))[0, :, 1:13].sum(axis=0)  # [H = 12]
+    cumulative = np.concatenate([[0.0], np.cumsum(variance)])
+    expected = np.sqrt(cumulative[np.minimum(np.arange(12)[:, None], lead[None, :])])
+    np.testing.assert_allclose(seen[0], expected, rtol=1e-12)
+    assert np.all(seen[0][0] == 0) and seen[0][5, 0] == seen[0][2, 0] > 0  # none today; the lead time's from L_j on
+    free_env, free = hybrid_sample_catalog(2, 100.0, sigma_max=4, periods=12, coupled=False, semantics="exact")
+    with pytest.raises(ConfigError, match="'capacity_margin_z' > 0 needs a catalog sharing capacity"):
+        runner.run_mip_mixed(free_env, free, keys[:2], capacity_margin_z=1.0)
+    with pytest.raises(ConfigError, match="'capacity_margin_z'"):
+        runner.run_mip_mixed(env, params, keys, capacity_margin_z=-1.0)

@@ -40,6 +40,9 @@ capacity  per group g of products sharing capacity C (a multi-SKU episode), stag
                                  refused if demand meets the forecast;
           capacity_row="sample": sum_i (I[i,tau,j] + A[i,tau,j]) - v <= C_j for tau > L_j (the
                                  sample's row: stock after sales plus arrivals, after the lead time).
+          capacity_margin [H, M] (optional) is taken off C_j in day tau's row: headroom for demand
+          below the forecast, which leaves more stock on hand than planned when the arrivals come
+          (sc_jax.mip_mixed's `capacity_margin_z` sizes it from the forecast sigma).
 
 safety    I[i,tau,j] + u[i,tau,j] >= safety_target[i,j] for tau >= L_j, with the retailer's net
           stock I[i,tau,0] - m[i,L_0] - ... - m[i,tau] there, and the retailer's missed sales on
@@ -127,7 +130,9 @@ class MixedCostProblem:
     module docstring); first_day_supply [N, M] integers >= 0 or None: most units each stage's
     supplier can ship today (the top stage's entry is ignored: the plant is unlimited);
     safety_target [N, M] >= 0 or None: a soft floor on each stage's stock after sales from day L_j
-    on, each unit-day short of it costing safety_penalty [N] >= 0 (required with a target).
+    on, each unit-day short of it costing safety_penalty [N] >= 0 (required with a target);
+    capacity_margin [H, M] >= 0 or None (only with `capacity`): units taken off the shared capacity
+    of stage j in day tau's row (every group's).
     """
 
     on_hand: np.ndarray
@@ -143,6 +148,7 @@ class MixedCostProblem:
     first_day_supply: np.ndarray | None = None
     safety_target: np.ndarray | None = None
     safety_penalty: np.ndarray | None = None
+    capacity_margin: np.ndarray | None = None
 
     def __post_init__(self):
         store = lambda name, value: object.__setattr__(self, name, value)
@@ -180,6 +186,12 @@ class MixedCostProblem:
                                           what=" [products, stages], units of stock"))
             store("safety_penalty", _array("safety_penalty", self.safety_penalty, (N,),
                                            what=" [products], cost per unit-day short of the target"))
+        if self.capacity_margin is not None:
+            if self.capacity is None:
+                raise ConfigError("'capacity_margin' needs a shared 'capacity' (it is taken off that row), "
+                                  "got capacity=None")
+            store("capacity_margin", _array("capacity_margin", self.capacity_margin, (H, M),
+                                            what=" [horizon days, stages], units"))
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -291,7 +303,10 @@ def build_mixed_milp(problem: MixedCostProblem, integrality: str = "all", capaci
         row_stage = np.arange(n_rows) % M
         row_active = np.zeros(n_rows, bool)
         row_active[row_of[active]] = True
-        ub = np.where(row_active, problem.capacity[row_stage] - known_sum, np.inf)
+        room = problem.capacity[row_stage]
+        if problem.capacity_margin is not None:
+            room = room - problem.capacity_margin[(np.arange(n_rows) // M) % H, row_stage]
+        ub = np.where(row_active, room - known_sum, np.inf)
         blocks.append((rows, cols, vals, n_rows, np.full(n_rows, -np.inf), ub))
 
     if targeted.any():  # I[cell] (- m at retail) + u >= target
