@@ -289,7 +289,9 @@ def _brain_hdpo_settings(cfg, semantics: list) -> dict:
 
 
 BRAIN_ES_KEYS = ("train_seed", "hidden", "population", "noise_std", "learning_rate", "iterations", "train_samples",
-                 "delta_max", "population_batch", "progress_every_s", "validation_episodes")
+                 "delta_max", "population_batch", "progress_every_s", "validation_episodes", "validation_gate")
+#: brain_es.validation_gate: when a point keeps the trained correction (on the validation episodes)
+VALIDATION_GATES = ("paired_ci", "mean")
 
 
 def _brain_es_settings(cfg) -> dict:
@@ -303,12 +305,13 @@ def _brain_es_settings(cfg) -> dict:
     reject_unknown_keys(cfg, BRAIN_ES_KEYS, "brain_es")
     train_seed = check_integer("brain_es.train_seed", cfg.pop("train_seed", 0), 0)
     validation = check_integer("brain_es.validation_episodes", cfg.pop("validation_episodes", 32), 0)
+    gate = check_choice("brain_es.validation_gate", cfg.pop("validation_gate", "paired_ci"), VALIDATION_GATES)
     try:
         config = CapacityBrainConfig.from_dict({**cfg, "residual": True, "observe_utilisation": False,
                                                 "timing": SUPPLIER_TIMING["exact"]})
     except ConfigError as err:  # name the field where this entry point reads it
         raise ConfigError(str(err).replace("capacity_brain.", "brain_es.")) from None
-    return {"train_seed": train_seed, "validation_episodes": validation, "config": config}
+    return {"train_seed": train_seed, "validation_episodes": validation, "validation_gate": gate, "config": config}
 
 
 #: capacity_brain keys the reproduction sets itself: (the only value accepted, why)
@@ -441,6 +444,19 @@ def _multi_catalog(s: dict, sem: str, ratio: float, sigma: int):
                                  capacity_per_sku=exp["capacity_per_sku"], periods=s["periods"])
 
 
+def correction_gate(brain_episodes, rule_episodes, gate: str) -> np.ndarray:
+    """[points] bool: where brain_es keeps its correction, from per-episode validation costs
+    [episodes, points] of the brain and of its base rule on the same episodes. "mean": the
+    brain's mean is lower; "paired_ci": the paired difference's whole 95% CI is below 0 (never with
+    a single episode, where no interval exists)."""
+    brain_episodes, rule_episodes = np.asarray(brain_episodes, np.float64), np.asarray(rule_episodes, np.float64)
+    if gate == "mean":
+        return brain_episodes.mean(0) < rule_episodes.mean(0)
+    check_choice("brain_es.validation_gate", gate, VALIDATION_GATES)
+    diff = paired_difference(brain_episodes, rule_episodes, axis=0)
+    return np.asarray(diff["mean"] + diff["ci95"] < 0)  # NaN interval: False
+
+
 def _brain_es(sem: str, full: dict, s: dict, tuned: dict, logger, timings: dict):
     """(z, policy_params, info) of method brain_es under semantics `sem`: a residual capacity
     brain (sc_jax.agents.capacity_brain) over the single-SKU points (ratio x sigma, the products
@@ -451,7 +467,11 @@ def _brain_es(sem: str, full: dict, s: dict, tuned: dict, logger, timings: dict)
     rule's there on 32 training episodes of that stream. With brain_es.validation_episodes > 0 the
     trained correction is then kept only at the points where it beat the tuned rule on that many
     validation episodes of the training stream (a gate per point; elsewhere z is the rule's), so
-    the brain is the tuned rule wherever learning did not help. Not saved (retrained per run).
+    the brain is the tuned rule wherever learning did not help: brain_es.validation_gate "paired_ci"
+    keeps it where the paired difference brain - rule (same episodes) has its 95% CI below 0,
+    "mean" wherever the brain's mean is lower (measured: with 32 episodes that kept noise, a
+    correction 0.3-10% better on validation and up to 17% worse on the evaluation episodes).
+    Not saved (retrained per run).
 
     The training episode (sc_jax.hybrid_jax) turns z into the order-up-to controller's safety stock
     (`safety_equivalent`) and the controller caps it as the sigma rule does under the semantics'
@@ -490,12 +510,15 @@ def _brain_es(sem: str, full: dict, s: dict, tuned: dict, logger, timings: dict)
         # episodes of the training stream (fold_in(key, 2): neither ES's samples nor evaluation ones)
         validation = jax.random.split(jax.random.fold_in(key, 2), es["validation_episodes"])
         score = lambda p: np.asarray(episode_objective(jax.device_get(episodes(p, catalog, validation)),
-                                                       objective)).mean(0)
-        brain_cost, rule_cost = score(policy_params), score(rule)
-        keep = (brain_cost < rule_cost).astype(np.float64).reshape(len(exp["ratios"]), len(exp["sigma_levels"]))
+                                                       objective), np.float64)  # [episodes, points]
+        brain_episodes, rule_episodes = score(policy_params), score(rule)
+        brain_cost, rule_cost = brain_episodes.mean(0), rule_episodes.mean(0)
+        keep = correction_gate(brain_episodes, rule_episodes, es["validation_gate"]).astype(np.float64).reshape(
+            len(exp["ratios"]), len(exp["sigma_levels"]))
         policy_params = {**policy_params, "gate": z_table(exp["ratios"], exp["sigma_levels"],
                                                           np.repeat(keep[..., None], z.shape[-1], axis=-1))}
-        gate_info = {"validation_episodes": es["validation_episodes"], "gate": keep.tolist(),
+        gate_info = {"validation_episodes": es["validation_episodes"], "validation_gate": es["validation_gate"],
+                     "gate": keep.tolist(),
                      "validation_cost_brain": brain_cost.tolist(), "validation_cost_rule": rule_cost.tolist()}
     seconds = time.perf_counter() - t0
     timings[f"brain_es_{sem}_s"] = seconds

@@ -154,9 +154,11 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     es = saved["brain_es"]["exact"]
     assert es["z_base"] == [[[1.0, 1.0, 1.0]]] and es["points"] == [[100.0, 3]] and es["config"]["residual"]
     assert np.isfinite(es["train_cost_last"]) and "brain_minus_this" in single["brain_es"]
-    # its correction is kept only where it beat the rule on validation episodes (the default 32)
-    assert es["validation_episodes"] == 32 and es["gate"] == [[float(es["validation_cost_brain"][0]
-                                                                    < es["validation_cost_rule"][0])]]
+    # its correction is kept only where it beat the rule on validation episodes (the default 32), the
+    # paired difference's whole 95% CI below 0: never where the brain's validation mean is not lower
+    assert es["validation_episodes"] == 32 and es["validation_gate"] == "paired_ci"
+    assert es["gate"] in ([[0.0]], [[1.0]])
+    assert es["gate"] == [[0.0]] or es["validation_cost_brain"][0] < es["validation_cost_rule"][0]
     if es["gate"] == [[0.0]]:  # gated off: the tuned rule itself, episode by episode
         assert raw["brain_es"]["exact"]["env_cost"] == raw["sigma_rule"]["exact"]["env_cost"]
     # fixed_safety_mip with z = 0 (the one candidate) is MIP-mixed itself, episode by episode (issue #15)
@@ -232,6 +234,7 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     ("brain_es.delta_max=0", "brain_es.delta_max"),
     ("brain_es.population_batch=0", "brain_es.population_batch"),
     ("brain_es.validation_episodes=-1", "brain_es.validation_episodes"),
+    ("brain_es.validation_gate=median", "brain_es.validation_gate"),
     ("single_sku.methods=[brain_or_mip,brain_es]", "brain_or_mip chooses between brain_es and fixed_safety_mip"),
     ("tuning.mip_safety.z_values=[-1.0]", "tuning.mip_safety.z_values"),
     ("tuning.mip_safety.z_values=[]", "tuning.mip_safety.z_values"),
@@ -299,3 +302,20 @@ def test_capacity_brain_trains_on_training_keys_and_loads_back(tmp_path):
     _, loaded, info = module._capacity_brain("exact", {}, s, tmp_path / "unused", _Log(), {})
     assert info["checkpoint"].endswith("capacity_brain_exact") and info["trained_semantics"] == "exact"
     jax.tree.map(np.testing.assert_array_equal, loaded, trained)
+
+
+def test_brain_es_gate_keeps_a_correction_only_where_the_paired_interval_is_below_zero():
+    """brain_es.validation_gate: "mean" keeps a correction whose mean is lower by noise; "paired_ci"
+    only one whose paired difference (same episodes) has its whole 95% CI below 0."""
+    gate = _module().correction_gate
+    rng = np.random.default_rng(0)
+    rule = rng.uniform(10.0, 20.0, (32, 3))
+    noise = rng.normal(0.0, 1.0, 32)
+    brain = np.stack([rule[:, 0] - 0.5,  # better on every episode
+                      rule[:, 1] + noise - noise.mean() - 0.01,  # lower mean, by noise
+                      rule[:, 2] + 0.2], axis=1)  # worse
+    assert gate(brain, rule, "mean").tolist() == [True, True, False]
+    assert gate(brain, rule, "paired_ci").tolist() == [True, False, False]
+    assert gate(brain[:1], rule[:1], "paired_ci").tolist() == [False, False, False]  # one episode: no interval
+    with pytest.raises(ConfigError, match="brain_es.validation_gate"):
+        gate(brain, rule, "median")

@@ -1,0 +1,105 @@
+"""Issue #10's and #15's single-SKU goals, read from reproduce_hybrid runs (docs/hybrid_reproduction.md).
+
+    python scripts/summarize_single_sku.py RUN_DIR [RUN_DIR ...] [--out summary.md]
+
+Reads each run dir's details.json (per-episode values; several dirs, e.g. one run per semantics,
+are merged) and prints, per semantics and metric, one row per ratio and sigma: MIP-mixed, the
+best classical policy (the lowest mean of mip_mixed, sigma_rule, fixed_safety and
+fixed_safety_mip: issue #15's bar), the PPO brain + controller (brain_alloc), brain_or_mip, and
+paired differences on the same episodes (common random numbers): brain_or_mip - best classical
+(mean ± 95% CI, and in % of the best), brain_alloc and brain_or_mip against MIP-mixed (in %, issue
+#10's single-SKU goals), brain_or_mip against fixed_safety (the learned row's ablation). A closing
+count per table says at how many points brain_or_mip is above the best classical with a CI clear
+of 0, inside the CI, or below.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from sc_jax.runlog import write_text_atomic
+from sc_jax.stats import mean_ci, paired_difference
+
+CLASSICAL = ("mip_mixed", "sigma_rule", "fixed_safety", "fixed_safety_mip")
+METRICS = ("env_cost", "notebook_cost")
+
+
+def load(run_dirs: list[Path]) -> dict:
+    """{sem: {ratio: {sigma: {method: {metric: values}}}}} merged over the runs' details.json."""
+    merged: dict = {}
+    for run in run_dirs:
+        path = run / "details.json"
+        if not path.is_file():
+            raise SystemExit(f"no details.json in {run} (a finished reproduce_hybrid run dir is needed)")
+        per_episode = json.loads(path.read_text())["per_episode"].get("single_sku", {})
+        for ratio, by_sigma in per_episode.items():
+            for sigma, by_method in by_sigma.items():
+                for method, by_sem in by_method.items():
+                    for sem, entry in by_sem.items():
+                        cell = merged.setdefault(sem, {}).setdefault(ratio, {}).setdefault(sigma, {})
+                        cell[method] = {m: np.asarray(entry[m], np.float64) for m in METRICS if m in entry}
+    return merged
+
+
+def _pct(diff: float, base: float) -> str:
+    return f"{100 * diff / base:+.1f}%" if base else "n/a"
+
+
+def table(cells: dict, metric: str) -> tuple[list[str], dict]:
+    head = ["ratio", "σ", "mip_mixed", "best classical", "brain_alloc", "brain_or_mip",
+            "brain_or_mip − best (paired)", "brain_alloc vs MIP", "brain_or_mip vs MIP", "brain_or_mip vs fixed_safety"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    count = {"above": 0, "inside": 0, "below": 0, "equal": 0}
+    for ratio in sorted(cells, key=float):
+        for sigma in sorted(cells[ratio], key=int):
+            c = cells[ratio][sigma]
+            if not all(m in c and metric in c[m] for m in ("mip_mixed", "brain_or_mip")):
+                continue
+            mean = lambda m: float(np.mean(c[m][metric]))
+            present = [m for m in CLASSICAL if m in c and metric in c[m]]
+            best = min(present, key=mean)
+            d = paired_difference(c["brain_or_mip"][metric], c[best][metric])
+            if d["mean"] == 0 and d["ci95"] == 0:
+                count["equal"] += 1
+            elif d["mean"] - d["ci95"] > 0:
+                count["above"] += 1
+            elif d["mean"] + d["ci95"] < 0:
+                count["below"] += 1
+            else:
+                count["inside"] += 1
+            fmt = lambda m: "{:.2f} ± {:.2f}".format(*mean_ci(c[m][metric])) if m in c else "-"
+            mip = mean("mip_mixed")
+            lines.append(" | ".join([
+                f"| {float(ratio):g}", sigma, fmt("mip_mixed"), f"{fmt(best)} ({best})", fmt("brain_alloc"),
+                fmt("brain_or_mip"), f"{d['mean']:+.2f} ± {d['ci95']:.2f} ({_pct(d['mean'], mean(best))})",
+                _pct(mean("brain_alloc") - mip, mip) if "brain_alloc" in c else "-",
+                _pct(mean("brain_or_mip") - mip, mip),
+                _pct(mean("brain_or_mip") - mean("fixed_safety"), mean("fixed_safety")) if "fixed_safety" in c else "-",
+            ]) + " |")
+    return lines, count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="reproduce_hybrid run dirs (details.json)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the tables to this markdown file")
+    args = parser.parse_args()
+    merged = load(args.runs)
+    out = []
+    for sem in sorted(merged):
+        for metric in METRICS:
+            lines, count = table(merged[sem], metric)
+            out += [f"## {sem} semantics, {metric}", ""] + lines + [
+                "", f"brain_or_mip against the best classical: equal at {count['equal']}, below (CI clear of 0) at "
+                f"{count['below']}, inside the CI at {count['inside']}, above (CI clear of 0) at {count['above']} points.", ""]
+    text = "\n".join(out)
+    print(text)
+    if args.out is not None:
+        write_text_atomic(args.out, text + "\n")
+
+
+if __name__ == "__main__":
+    main()
