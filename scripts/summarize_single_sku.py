@@ -52,7 +52,7 @@ def table(cells: dict, metric: str) -> tuple[list[str], dict]:
     head = ["ratio", "σ", "mip_mixed", "best classical", "brain_alloc", "brain_or_mip",
             "brain_or_mip − best (paired)", "brain_alloc vs MIP", "brain_or_mip vs MIP", "brain_or_mip vs fixed_safety"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    count = {"above": 0, "inside": 0, "below": 0, "equal": 0}
+    count = {"above": 0, "inside": 0, "below": 0, "equal": 0, "above_points": []}
     for ratio in sorted(cells, key=float):
         for sigma in sorted(cells[ratio], key=int):
             c = cells[ratio][sigma]
@@ -66,6 +66,7 @@ def table(cells: dict, metric: str) -> tuple[list[str], dict]:
                 count["equal"] += 1
             elif d["mean"] - d["ci95"] > 0:
                 count["above"] += 1
+                count["above_points"].append(f"ratio {float(ratio):g} σ {sigma} ({_pct(d['mean'], mean(best))})")
             elif d["mean"] + d["ci95"] < 0:
                 count["below"] += 1
             else:
@@ -94,7 +95,8 @@ def main() -> None:
             lines, count = table(merged[sem], metric)
             out += [f"## {sem} semantics, {metric}", ""] + lines + [
                 "", f"brain_or_mip against the best classical: equal at {count['equal']}, below (CI clear of 0) at "
-                f"{count['below']}, inside the CI at {count['inside']}, above (CI clear of 0) at {count['above']} points.", ""]
+                f"{count['below']}, inside the CI at {count['inside']}, above (CI clear of 0) at {count['above']} points"
+                + (": " + ", ".join(count["above_points"]) if count["above_points"] else "") + ".", ""]
     text = "\n".join(out)
     print(text)
     if args.out is not None:

@@ -65,3 +65,33 @@ def test_coupled_bound_pairs_with_the_reproduction_and_bounds_mip_mixed(tmp_path
     reset_keys, _ = hybrid_keys(multi_sku_keys(0, 3)[:1], 3)  # the first of a 3-episode reproduction
     mip = run_mip_mixed(env, params, jax.numpy.swapaxes(reset_keys, 0, 1)).cost.sum(axis=0)
     assert len(bound) == 1 and 0 < bound[0] <= mip[0] + 1e-6, (bound, mip)
+
+
+def test_summarize_single_sku_classifies_brain_or_mip_against_the_best_classical(tmp_path):
+    """summarize_single_sku: the best classical row per point, the paired difference and where
+    brain_or_mip is above it; runs merged across dirs (one per semantics)."""
+    import json
+
+    import numpy as np
+    import pytest
+
+    summarize = _load("summarize_single_sku")
+    base = np.array([10.0, 12.0, 11.0, 13.0])
+
+    def point(brain_or_mip):
+        rows = {"mip_mixed": base + 2, "sigma_rule": base, "fixed_safety": base + 5, "fixed_safety_mip": base + 1,
+                "brain_alloc": base + 3, "brain_or_mip": brain_or_mip}
+        return {m: {"exact": {"env_cost": v.tolist(), "notebook_cost": v.tolist()}} for m, v in rows.items()}
+
+    details = {"per_episode": {"single_sku": {"100": {"2": point(base), "6": point(base + 1.0),
+                                                      "11": point(base - 0.5)}}}}
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "details.json").write_text(json.dumps(details))
+    merged = summarize.load([tmp_path / "run"])
+    lines, count = summarize.table(merged["exact"], "env_cost")
+    assert count["equal"] == 1 and count["above"] == 1 and count["below"] == 1 and count["inside"] == 0
+    assert count["above_points"] == ["ratio 100 σ 6 (+8.7%)"]
+    row = next(line for line in lines if line.startswith("| 100 | 6 |"))
+    assert "(sigma_rule)" in row and "+1.00 ± 0.00 (+8.7%)" in row
+    with pytest.raises(SystemExit, match="no details.json"):
+        summarize.load([tmp_path / "missing"])
