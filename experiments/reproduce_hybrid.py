@@ -449,10 +449,10 @@ def correction_gate(brain_episodes, rule_episodes, gate: str) -> np.ndarray:
     [episodes, points] of the brain and of its base rule on the same episodes. "mean": the
     brain's mean is lower; "paired_ci": the paired difference's whole 95% CI is below 0 (never with
     a single episode, where no interval exists)."""
+    check_choice("brain_es.validation_gate", gate, VALIDATION_GATES)
     brain_episodes, rule_episodes = np.asarray(brain_episodes, np.float64), np.asarray(rule_episodes, np.float64)
     if gate == "mean":
         return brain_episodes.mean(0) < rule_episodes.mean(0)
-    check_choice("brain_es.validation_gate", gate, VALIDATION_GATES)
     diff = paired_difference(brain_episodes, rule_episodes, axis=0)
     return np.asarray(diff["mean"] + diff["ci95"] < 0)  # NaN interval: False
 

@@ -300,12 +300,12 @@ def build_mixed_milp(problem: MixedCostProblem, integrality: str = "all", capaci
         n_rows = G * H * M
         rows.append(np.arange(n_rows)); cols.append(v_base + np.arange(n_rows)); vals.append(-np.ones(n_rows))
         known_sum = np.bincount(row_of[active], weights=known[active], minlength=n_rows)
-        row_stage = np.arange(n_rows) % M
+        row_stage, row_day = np.arange(n_rows) % M, (np.arange(n_rows) // M) % H
         row_active = np.zeros(n_rows, bool)
         row_active[row_of[active]] = True
         room = problem.capacity[row_stage]
         if problem.capacity_margin is not None:
-            room = room - problem.capacity_margin[(np.arange(n_rows) // M) % H, row_stage]
+            room = room - problem.capacity_margin[row_day, row_stage]
         ub = np.where(row_active, room - known_sum, np.inf)
         blocks.append((rows, cols, vals, n_rows, np.full(n_rows, -np.inf), ub))
 
