@@ -34,6 +34,10 @@ Methods (results.json keys; single SKU / multi SKU):
   brain_or_mip         single SKU: per ratio and sigma, brain_es or fixed_safety_mip, whichever had the lower
                        tuning objective on the training episodes (the controller family chosen per cost
                        regime on training data; needs both rows)
+  mip_then_brain       single SKU: fixed_safety_mip's plan for the first D days (the start-up: stock 5..9,
+                       an empty pipeline), brain_es from day D on; D per ratio and sigma tuned on the
+                       training episodes from tuning.mip_start_days (0: brain_es; >= periods:
+                       fixed_safety_mip); needs both rows
   base_stock           echelon base stock per ratio and sigma (tuned; single SKU)
   bound                perfect information (sc_jax.oracle; single SKU, either semantics)
 Metrics: env_cost (the env's own cost, all days, each SKU's k and h) and notebook_cost (single SKU:
@@ -89,7 +93,8 @@ KEYS = ("agent", "logger", "ratios", "sigma_levels", "episodes", "num_skus", "se
         "single_sku", "multi_sku", "mip_mixed", "tuning", "brain", "brain_hdpo", "capacity_brain", "brain_es", "plot",
         "resume")
 SINGLE_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "base_stock", "bound", "sigma_rule",
-                  "fixed_safety", "brain_hdpo", "brain_es", "fixed_safety_mip", "brain_safety_mip", "brain_or_mip")
+                  "fixed_safety", "brain_hdpo", "brain_es", "fixed_safety_mip", "brain_safety_mip", "brain_or_mip",
+                  "mip_then_brain")
 MIP_METHODS = ("mip_mixed", "fixed_safety_mip", "brain_safety_mip")  # the rolling MILP every day (host loop)
 POOLED_MIP_METHODS = MIP_METHODS  # multi SKU with mip_mixed.workers > 1: episodes in processes (the brain loaded there)
 PARTIAL_NOTE = ("the points finished so far (per-episode values, as details.json's per_episode), rewritten after each "
@@ -120,6 +125,9 @@ DESCRIPTIONS = {
                         "'Safety' controller, penalty w k per unit-day short)",
     "brain_or_mip": "per ratio and sigma, brain_es or fixed_safety_mip, whichever had the lower tuning objective on "
                     "the training episodes (never the evaluation ones)",
+    "mip_then_brain": "fixed_safety_mip's plan (its executed orders) for the first D days, brain_es from day D on; "
+                      "D per ratio and sigma tuned on the training episodes (0: brain_es; the whole episode: "
+                      "fixed_safety_mip)",
     "base_stock": "echelon base stock per ratio and sigma",
     "bound": "perfect-information MILP (sc_jax.oracle, under the run's semantics; its notebook_cost is that of the "
              "env-cost-optimal plan, not a bound on the notebook metric)",
@@ -187,11 +195,12 @@ def settings(full: dict) -> dict:
                                                         cfg["catalog_train_episodes"], 1)
         out[exp] = e
     single = out["single_sku"]["methods"]
-    if "brain_or_mip" in single:
-        if not {"brain_es", "fixed_safety_mip"} <= set(single):
-            raise ConfigError("'single_sku.methods': brain_or_mip chooses between brain_es and fixed_safety_mip, so it "
+    for combined in ("brain_or_mip", "mip_then_brain"):
+        if combined in single and not {"brain_es", "fixed_safety_mip"} <= set(single):
+            raise ConfigError(f"'single_sku.methods': {combined} combines brain_es and fixed_safety_mip, so it "
                               f"needs both in the list, got {single!r}")
-        out["single_sku"]["methods"] = [m for m in single if m != "brain_or_mip"] + ["brain_or_mip"]  # after both
+    combined = [m for m in ("brain_or_mip", "mip_then_brain") if m in single]
+    out["single_sku"]["methods"] = [m for m in single if m not in combined] + combined  # after both rows
     if not (out["single_sku"]["enabled"] or out["multi_sku"]["enabled"]):
         raise ConfigError("'single_sku.enabled' and 'multi_sku.enabled' are both false: nothing to run")
     mip = dict(full["mip_mixed"])
@@ -208,8 +217,8 @@ def settings(full: dict) -> dict:
         "capacity_margin_z": check_number("mip_mixed.capacity_margin_z", mip.get("capacity_margin_z", 0.0),
                                           "a number >= 0", lambda x: x >= 0)}
     tuning = dict(full["tuning"])
-    reject_unknown_keys(tuning, ("train_episodes", "objective", "sigma_rule", "safety", "base_stock", "mip_safety"),
-                        "tuning")
+    reject_unknown_keys(tuning, ("train_episodes", "objective", "sigma_rule", "safety", "base_stock", "mip_safety",
+                                 "mip_start_days"), "tuning")
     t = {"train_episodes": check_integer("tuning.train_episodes", tuning["train_episodes"], 1)}
     objective = dict(tuning["objective"] or {})
     reject_unknown_keys(objective, SUPPLY_SEMANTICS, "tuning.objective")
@@ -242,6 +251,10 @@ def settings(full: dict) -> dict:
     t["mip_penalty_weight"] = check_number("tuning.mip_safety.penalty_weight", ms.get("penalty_weight", 1.0),
                                            "a number >= 0 (x the retail k per unit-day short)",
                                            lambda x: 0 <= x < float("inf"))
+    days = check_number_list("tuning.mip_start_days", tuning.get("mip_start_days", [0, 20]),
+                             "integers >= 0 (days of fixed_safety_mip before brain_es; >= periods: the whole episode)",
+                             lambda a: a.size > 0 and np.all(a >= 0) and np.all(a == np.round(a)))
+    t["mip_start_days"] = sorted({min(int(d), out["periods"]) for d in days})
     out["tuning"] = t
     brain = dict(full["brain"])
     reject_unknown_keys(brain, ("checkpoint", "train_semantics", "seed"), "brain")
@@ -729,7 +742,7 @@ def _tune_mip_safety(sem: str, s: dict, logger, timings: dict) -> dict:
     keys = _train_keys(s)
     values = sorted(t["mip_z_values"])
     objective = t["objective"][sem]
-    out, costs = {}, {}
+    out, costs, orders = {}, {}, {}
     points = sorted({(r, g) for exp in ("single_sku", "multi_sku") if s[exp]["enabled"]
                      and "fixed_safety_mip" in s[exp]["methods"] for r in s[exp]["ratios"] for g in s[exp]["sigma_levels"]})
     for ratio, sigma in points:
@@ -743,10 +756,11 @@ def _tune_mip_safety(sem: str, s: dict, logger, timings: dict) -> dict:
         best = int(np.argmin(cost))  # the first (smallest z) among equals
         out[(ratio, sigma)] = [float(x) for x in z[best]]
         costs[(ratio, sigma)] = {f"{v:g}": float(c) for v, c in zip(values, cost)}
+        orders[(ratio, sigma)] = result.daily["orders"][:, best]  # [T, S, M]: mip_then_brain's start-up
     timings[f"tune_mip_safety_{sem}_s"] = time.perf_counter() - t0
     logger.info(f"[reproduce_hybrid] {sem}: fixed_safety_mip's z tuned ({len(values)} candidates x "
                 f"{len(out)} points, {timings[f'tune_mip_safety_{sem}_s']:.1f}s)")
-    return {"mip_safety": out, "mip_safety_train_cost": costs}
+    return {"mip_safety": out, "mip_safety_train_cost": costs, "mip_safety_train_orders": orders}
 
 
 # ------------------------------------------------------------------------------- experiments
@@ -786,6 +800,13 @@ def _mp(method: str, exp: str, point, tuned: dict, brain, safety_cfg: dict, brai
 _sample_paths = jax.jit(sample_paths, static_argnums=0)
 
 
+def _objective(out, objective: str) -> np.ndarray:
+    """[S] a daily run's tuning objective per episode (env_cost or notebook_cost, the first product)."""
+    if objective == "env_cost":
+        return np.asarray(out.cost[:, 0], np.float64)
+    return np.asarray(out.notebook_day[NOTEBOOK_FIRST_DAY:, :, 0], np.float64).sum(0)
+
+
 def _brain_or_mip(sem: str, s: dict, point_raw: dict, tuned: dict, point, runner, p1, es_params, safety_cfg,
                   brain_params, hdpo_params) -> dict:
     """brain_or_mip at a point: brain_es's cost on the tuning episodes (the daily runner, their keys
@@ -795,13 +816,37 @@ def _brain_or_mip(sem: str, s: dict, point_raw: dict, tuned: dict, point, runner
     mp, _ = _mp("brain_es", "single_sku", point, tuned, brain_params, safety_cfg, hdpo_params, es_params)
     out = jax.device_get(runner(mp, p1, reset_keys, act_keys))
     objective = s["tuning"]["objective"][sem]
-    es_train = float(np.mean(out.cost[:, 0] if objective == "env_cost"
-                             else np.asarray(out.notebook_day[NOTEBOOK_FIRST_DAY:, :, 0], np.float64).sum(0)))
+    es_train = float(np.mean(_objective(out, objective)))
     mip_train = min(tuned["mip_safety_train_cost"][point].values())
     chosen = "brain_es" if es_train <= mip_train else "fixed_safety_mip"
     return {"env_cost": point_raw[chosen][sem]["env_cost"], "notebook_cost": point_raw[chosen][sem]["notebook_cost"],
             "params": {"chosen": chosen, "objective": objective,
                        "train_cost": {"brain_es": es_train, "fixed_safety_mip": mip_train}}}
+
+
+def _mip_then_brain(sem: str, s: dict, tuned: dict, point, runner, p1, eval_orders, reset_keys, act_keys,
+                    es_params, safety_cfg, brain_params, hdpo_params) -> dict:
+    """mip_then_brain at a point: fixed_safety_mip's executed orders on days < D replayed by the
+    daily runner, brain_es's own from day D on. D: the candidate (tuning.mip_start_days) with the
+    lowest tuning objective on the training episodes, whose fixed_safety_mip orders its tuning kept
+    (ties: the smaller D); then the evaluation episodes with eval_orders [T, S, M], fixed_safety_mip's
+    orders on them."""
+    mp, _ = _mp("brain_es", "single_sku", point, tuned, brain_params, safety_cfg, hdpo_params, es_params)
+    objective = s["tuning"]["objective"][sem]
+    train_reset, train_act = single_keys(_train_keys(s))
+    train_orders = jnp.asarray(tuned["mip_safety_train_orders"][point], jnp.int32)[:, :, None, :]
+    train_cost = {}
+    for days in s["tuning"]["mip_start_days"]:
+        out = jax.device_get(runner(mp, p1, train_reset, train_act, start_orders=train_orders,
+                                    start_days=jnp.int32(days)))
+        train_cost[days] = float(np.mean(_objective(out, objective)))
+    chosen = min(train_cost, key=lambda d: (train_cost[d], d))
+    out = jax.device_get(runner(mp, p1, reset_keys, act_keys, start_orders=jnp.asarray(eval_orders, jnp.int32)[:, :, None, :],
+                                start_days=jnp.int32(chosen)))
+    return {"env_cost": np.asarray(out.cost[:, 0], np.float64),
+            "notebook_cost": np.asarray(out.notebook_day[NOTEBOOK_FIRST_DAY:, :, 0], np.float64).sum(0),
+            "params": {"start_days": chosen, "objective": objective, "mip_z": tuned["mip_safety"][point],
+                       "train_cost": {str(d): c for d, c in train_cost.items()}}}
 
 
 def _bound(env, params, keys):
@@ -834,6 +879,7 @@ def _single(sem, s, full, brain, tuned, logger, raw, timings, brain_hdpo=None, b
     t_start = time.perf_counter()
     n_points = len(exp["ratios"]) * len(exp["sigma_levels"])
     done = 0
+    start_orders = {}  # fixed_safety_mip's executed orders per point [T, S, M]: mip_then_brain's start-up
     for ratio in exp["ratios"]:
         for sigma in exp["sigma_levels"]:
             params = make("hybrid_sample", cost_ratio=ratio, sigma_max=sigma, semantics=sem, periods=s["periods"])[1]
@@ -851,8 +897,14 @@ def _single(sem, s, full, brain, tuned, logger, raw, timings, brain_hdpo=None, b
                     entry["solve_s_per_episode_day"] = float(result.solve_s.sum() / (env.periods * exp["episodes"]))
                     entry["statuses"] = result.statuses
                     entry["settings"] = result.settings
+                    if method == "fixed_safety_mip":
+                        start_orders[(ratio, sigma)] = result.daily["orders"][:, 0]
                 elif method == "bound":
                     entry["env_cost"], entry["notebook_cost"] = _bound(env, params, keys)
+                elif method == "mip_then_brain":
+                    entry = _mip_then_brain(sem, s, tuned, (ratio, sigma), runner, p1, start_orders.pop((ratio, sigma)),
+                                            reset_keys, act_keys, es_params, full["agent"]["safety"], brain_params,
+                                            hdpo_params)
                 elif method == "brain_or_mip":
                     entry = _brain_or_mip(sem, s, raw[f"{ratio:g}"][str(sigma)], tuned, (ratio, sigma), runner,
                                           p1, es_params, full["agent"]["safety"], brain_params, hdpo_params)
@@ -1295,6 +1347,8 @@ def run(cfg, run_dir=None) -> dict:
 def _jsonable_tuned(tuned: dict) -> dict:
     out = {}
     for key, value in tuned.items():
+        if key.endswith("_orders"):  # per-episode orders for the run itself, not a tuned parameter
+            continue
         if isinstance(value, dict):
             out[key] = {(f"ratio_{k[0]:g}_sigma_{k[1]}" if isinstance(k[0], float) else f"{k[0]}_ratio_{k[1]:g}")
                         if isinstance(k, tuple) else str(k): v for k, v in value.items()}

@@ -205,6 +205,10 @@ def make_daily_runner(env, brain_act: Callable | None = None, *, timing: str = "
     (z, cover days) of mode capacity_brain (method_policy); its utilisation is each sample's stages' total on
     hand / shared capacity at the start of the day (sc_jax.hybrid.stage_utilisation, as
     sc_jax.hybrid_jax.make_episode gives the brain in training; zeros without shared capacity).
+    `start_orders` [T, S, N, M] int32 with `start_days` (a traced int): on days t < start_days the
+    episode executes start_orders[t] instead of the method's orders (another policy's start-up,
+    e.g. sc_jax.mip_mixed's `daily["orders"]` on the same keys, which then replays that policy's
+    days exactly), the method's own from then on.
     Cached per settings (one compilation per env and brains)."""
     check_choice("allocation", allocation, ("none", "jax"))
     check_integer("action_frequency", action_frequency, 1)
@@ -236,7 +240,8 @@ def make_daily_runner(env, brain_act: Callable | None = None, *, timing: str = "
     decide_all = jax.vmap(jax.vmap(decide, in_axes=(None, _SHARED_TIME, 0, 0)), in_axes=(None, _SHARED_TIME, None, 0))
 
     @jax.jit
-    def run(mp: MethodParams, params: EnvParams, reset_keys, act_keys, min_cut_cost_fraction=1e-3) -> DailyRun:
+    def run(mp: MethodParams, params: EnvParams, reset_keys, act_keys, min_cut_cost_fraction=1e-3,
+            start_orders=None, start_days=0) -> DailyRun:
         S, N = reset_keys.shape[0], reset_keys.shape[1]
         M = params.num_stages
         reset = jax.vmap(lambda k: jax.vmap(env.reset)(k, params)[1])
@@ -266,10 +271,13 @@ def make_daily_runner(env, brain_act: Callable | None = None, *, timing: str = "
                                                min_cut_cost_fraction=min_cut_cost_fraction, threshold_hint=hint,
                                                pipeline_by_day=by_day if capacity_basis == "projected" else None)
                 orders = stage.orders
-                cut = cut + stage.cuts.sum(1)
+                own_day = True if start_orders is None else t >= start_days  # replayed days cut nothing
+                cut = cut + jnp.where(own_day, stage.cuts.sum(1), 0)
                 hint = jnp.where(stage.threshold >= 0, stage.threshold, hint)
             else:
                 orders = wishes
+            if start_orders is not None:  # another policy's executed orders replayed on days < start_days
+                orders = jnp.where(t < start_days, start_orders[t], orders)
             state, (cost, notebook, lost, overflow, utilisation, on_hand) = env_step(state, params, orders)
             refused = refused + overflow.sum(1)
             peak = jnp.maximum(peak, utilisation.max(1))

@@ -76,7 +76,9 @@ class MipMixedResult:
     """P products x S samples under MIP-mixed (module docstring).
 
     cost [P, S]: env cost per episode (-reward: holding + shortage + overflow, the SKU's own k, h);
-    daily: dict of per-day arrays [T, P, S, ...] (DAILY_FIELDS) plus "shared_utilisation" [T, S, M];
+    daily: dict of per-day arrays [T, P, S, ...] (DAILY_FIELDS, and "orders" [T, P, S, M]: the
+      orders executed each day, which replayed through the env give the same episode) plus
+      "shared_utilisation" [T, S, M];
     statuses: solver status -> number of models; solve_s [T]: wall time of the day's solves (model
     build included); solve_s_per_model [T]: the same divided by the models of the day;
     capacity_slack [T, models]: each plan's capacity slack (0 when its capacity rows hold);
@@ -416,6 +418,7 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
         solve_s[t] = time.perf_counter() - a0
         per_model[t] = solve_s[t] / n_models
         slack.append(day_slack)
+        daily.setdefault("orders", []).append(np.asarray(orders, np.int32))  # [S, P, M]: what was executed
         state, reward, kept, on_hand_j, schedule_j = step_all(state, jnp.asarray(orders, jnp.int32), params)
         on_hand, schedule = np.asarray(on_hand_j), np.asarray(schedule_j)
         reward_sum += np.asarray(reward, np.float64)

@@ -1,16 +1,16 @@
 """Issue #10's and #15's single-SKU goals, read from reproduce_hybrid runs (docs/hybrid_reproduction.md).
 
-    python scripts/summarize_single_sku.py RUN_DIR [RUN_DIR ...] [--out summary.md]
+    python scripts/summarize_single_sku.py RUN_DIR [RUN_DIR ...] [--row mip_then_brain] [--out summary.md]
 
 Reads each run dir's details.json (per-episode values; several dirs, e.g. one run per semantics,
-are merged) and prints, per semantics and metric, one row per ratio and sigma: MIP-mixed, the
+are merged; a method in several dirs: the last dir's values) and prints, per semantics and metric, one row per ratio and sigma: MIP-mixed, the
 best classical policy (the lowest mean of mip_mixed, sigma_rule, fixed_safety and
-fixed_safety_mip: issue #15's bar), the PPO brain + controller (brain_alloc), brain_or_mip, and
-paired differences on the same episodes (common random numbers): brain_or_mip - best classical
-(mean ± 95% CI, and in % of the best), brain_alloc and brain_or_mip against MIP-mixed (in %, issue
-#10's single-SKU goals), brain_or_mip against fixed_safety (the learned row's ablation). A closing
-count per table says at how many points brain_or_mip is above the best classical with a CI clear
-of 0, inside the CI, or below.
+fixed_safety_mip: issue #15's bar), the PPO brain + controller (brain_alloc), the judged row
+(`--row`, default brain_or_mip), and paired differences on the same episodes (common random
+numbers): row - best classical (mean ± 95% CI, and in % of the best), brain_alloc and the row
+against MIP-mixed (in %, issue #10's single-SKU goals), the row against fixed_safety (the learned
+row's ablation). A closing count per table says at how many points the row is above the best
+classical with a CI clear of 0, inside the CI, or below.
 """
 from __future__ import annotations
 
@@ -48,20 +48,20 @@ def _pct(diff: float, base: float) -> str:
     return f"{100 * diff / base:+.1f}%" if base else "n/a"
 
 
-def table(cells: dict, metric: str) -> tuple[list[str], dict]:
-    head = ["ratio", "σ", "mip_mixed", "best classical", "brain_alloc", "brain_or_mip",
-            "brain_or_mip − best (paired)", "brain_alloc vs MIP", "brain_or_mip vs MIP", "brain_or_mip vs fixed_safety"]
+def table(cells: dict, metric: str, row: str = "brain_or_mip") -> tuple[list[str], dict]:
+    head = ["ratio", "σ", "mip_mixed", "best classical", "brain_alloc", row,
+            f"{row} − best (paired)", "brain_alloc vs MIP", f"{row} vs MIP", f"{row} vs fixed_safety"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     count = {"above": 0, "inside": 0, "below": 0, "equal": 0, "above_points": []}
     for ratio in sorted(cells, key=float):
         for sigma in sorted(cells[ratio], key=int):
             c = cells[ratio][sigma]
-            if not all(m in c and metric in c[m] for m in ("mip_mixed", "brain_or_mip")):
+            if not all(m in c and metric in c[m] for m in ("mip_mixed", row)):
                 continue
             mean = lambda m: float(np.mean(c[m][metric]))
             present = [m for m in CLASSICAL if m in c and metric in c[m]]
             best = min(present, key=mean)
-            d = paired_difference(c["brain_or_mip"][metric], c[best][metric])
+            d = paired_difference(c[row][metric], c[best][metric])
             if d["mean"] == 0 and d["ci95"] == 0:
                 count["equal"] += 1
             elif d["mean"] - d["ci95"] > 0:
@@ -75,10 +75,10 @@ def table(cells: dict, metric: str) -> tuple[list[str], dict]:
             mip = mean("mip_mixed")
             lines.append(" | ".join([
                 f"| {float(ratio):g}", sigma, fmt("mip_mixed"), f"{fmt(best)} ({best})", fmt("brain_alloc"),
-                fmt("brain_or_mip"), f"{d['mean']:+.2f} ± {d['ci95']:.2f} ({_pct(d['mean'], mean(best))})",
+                fmt(row), f"{d['mean']:+.2f} ± {d['ci95']:.2f} ({_pct(d['mean'], mean(best))})",
                 _pct(mean("brain_alloc") - mip, mip) if "brain_alloc" in c else "-",
-                _pct(mean("brain_or_mip") - mip, mip),
-                _pct(mean("brain_or_mip") - mean("fixed_safety"), mean("fixed_safety")) if "fixed_safety" in c else "-",
+                _pct(mean(row) - mip, mip),
+                _pct(mean(row) - mean("fixed_safety"), mean("fixed_safety")) if "fixed_safety" in c else "-",
             ]) + " |")
     return lines, count
 
@@ -86,15 +86,16 @@ def table(cells: dict, metric: str) -> tuple[list[str], dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="reproduce_hybrid run dirs (details.json)")
+    parser.add_argument("--row", default="brain_or_mip", help="the row judged against the best classical")
     parser.add_argument("--out", type=Path, default=None, help="also write the tables to this markdown file")
     args = parser.parse_args()
     merged = load(args.runs)
     out = []
     for sem in sorted(merged):
         for metric in METRICS:
-            lines, count = table(merged[sem], metric)
+            lines, count = table(merged[sem], metric, args.row)
             out += [f"## {sem} semantics, {metric}", ""] + lines + [
-                "", f"brain_or_mip against the best classical: equal at {count['equal']}, below (CI clear of 0) at "
+                "", f"{args.row} against the best classical: equal at {count['equal']}, below (CI clear of 0) at "
                 f"{count['below']}, inside the CI at {count['inside']}, above (CI clear of 0) at {count['above']} points"
                 + (": " + ", ".join(count["above_points"]) if count["above_points"] else "") + ".", ""]
     text = "\n".join(out)

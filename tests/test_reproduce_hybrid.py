@@ -22,7 +22,7 @@ TINY = ["+preset=quick", "periods=30", "episodes=2", "num_skus=2", "ratios=[100]
         "semantics=[exact]", "tuning.train_episodes=2", "tuning.sigma_rule.z_values=[1.0]",
         "tuning.sigma_rule.steps=[]", "tuning.safety.steps=[]",
         "tuning.base_stock.grid_max=0", "tuning.base_stock.steps=[]", "agent.safety.safety_high=8",
-        "tuning.mip_safety.z_values=[0.0]", "mip_mixed.workers=2", "multi_sku.catalog_train_episodes=2",
+        "tuning.mip_safety.z_values=[0.0]", "tuning.mip_start_days=[0,20,200]", "mip_mixed.workers=2", "multi_sku.catalog_train_episodes=2",
         "multi_sku.methods=[brain_alloc,mip_mixed,random_alloc,static_alloc,sigma_rule_alloc,fixed_safety_alloc,"
         "capacity_brain_alloc,fixed_safety_mip,brain_safety_mip]",
         "tuning.safety.values=[4]", "capacity_brain.hidden=[4]", "capacity_brain.population=2",
@@ -187,6 +187,18 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     assert choice["chosen"] == ("brain_es" if train["brain_es"] <= train["fixed_safety_mip"] else "fixed_safety_mip")
     assert raw["brain_or_mip"]["exact"]["env_cost"] == raw[choice["chosen"]]["exact"]["env_cost"]
     assert train["fixed_safety_mip"] == min(saved["tuned"]["exact"]["mip_safety_train_cost"]["ratio_100_sigma_3"].values())
+    # mip_then_brain: D = 0 is brain_es and D = the whole episode fixed_safety_mip on the training episodes
+    # (fixed_safety_mip's orders replayed), the lowest training cost chosen, its evaluation run in between
+    switch = single["mip_then_brain"]["params"]["exact"]
+    assert set(switch["train_cost"]) == {"0", "20", "30"}  # the preset's candidates, 200 clipped to 30 days
+    assert switch["train_cost"]["0"] == pytest.approx(train["brain_es"], rel=1e-9)
+    assert switch["train_cost"]["30"] == pytest.approx(train["fixed_safety_mip"], rel=1e-5)
+    assert str(switch["start_days"]) == min(switch["train_cost"], key=lambda d: (switch["train_cost"][d], int(d)))
+    if switch["start_days"] == 0:
+        assert raw["mip_then_brain"]["exact"]["env_cost"] == raw["brain_es"]["exact"]["env_cost"]
+    if switch["start_days"] == 30:
+        np.testing.assert_allclose(raw["mip_then_brain"]["exact"]["env_cost"], raw["fixed_safety_mip"]["exact"]["env_cost"],
+                                   rtol=1e-5)
     # the perfect-information bound is below every policy on the env's own cost (same episodes)
     bound = single["bound"]["env_cost"]["exact"]["mean"]
     assert all(row["env_cost"]["exact"]["mean"] >= bound - 1e-6 for row in single.values())
@@ -235,7 +247,10 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     ("brain_es.population_batch=0", "brain_es.population_batch"),
     ("brain_es.validation_episodes=-1", "brain_es.validation_episodes"),
     ("brain_es.validation_gate=median", "brain_es.validation_gate"),
-    ("single_sku.methods=[brain_or_mip,brain_es]", "brain_or_mip chooses between brain_es and fixed_safety_mip"),
+    ("single_sku.methods=[brain_or_mip,brain_es]", "brain_or_mip combines brain_es and fixed_safety_mip"),
+    ("single_sku.methods=[mip_then_brain,fixed_safety_mip]", "mip_then_brain combines brain_es and fixed_safety_mip"),
+    ("tuning.mip_start_days=[-1]", "tuning.mip_start_days"), ("tuning.mip_start_days=[2.5]", "tuning.mip_start_days"),
+    ("tuning.mip_start_days=[]", "tuning.mip_start_days"),
     ("tuning.mip_safety.z_values=[-1.0]", "tuning.mip_safety.z_values"),
     ("tuning.mip_safety.z_values=[]", "tuning.mip_safety.z_values"),
     ("tuning.mip_safety.penalty_weight=-1", "tuning.mip_safety.penalty_weight"),
@@ -284,6 +299,37 @@ def test_daily_runner_matches_the_safety_env_and_the_rollout():
         np.testing.assert_allclose(np.asarray(out.mean_on_hand[:, 0]), np.asarray(on_hand)[20:].mean(0), rtol=1e-6)
         np.testing.assert_array_equal(np.asarray(out.lost_units), np.asarray(out.lost_by_stage).sum(-1))
 
+
+
+@pytest.mark.parametrize("semantics", ["sample", "exact"])
+def test_daily_runner_replays_mip_mixed_orders_then_runs_its_own_method(semantics):
+    """MIP-mixed's executed orders (run_mip_mixed's daily["orders"]) replayed by the daily runner on
+    the same keys give MIP-mixed's episodes day by day; start_days 0 is the method alone; a switch on
+    day D is MIP-mixed's days before D and the method's orders from D on (mip_then_brain)."""
+    from sc_jax.env.params import replicate
+    from sc_jax.hybrid_reproduction import make_daily_runner, method_params, single_keys
+    from sc_jax.mip_mixed import run_mip_mixed
+
+    timing = {"sample": "after_arrivals", "exact": "before_arrivals"}[semantics]
+    env, params = sc_jax.make("hybrid_sample", cost_ratio=100.0, sigma_max=4, semantics=semantics, periods=30)
+    keys = jax.random.split(jax.random.PRNGKey(3), 3)
+    mip = run_mip_mixed(env, params, keys[None])
+    start = jnp.asarray(mip.daily["orders"][:, 0])[:, :, None, :]  # [T, S, 1, M]
+    run = make_daily_runner(env, None, timing=timing)
+    reset_keys, act_keys = single_keys(keys)
+    p1 = replicate(params, 1)
+    rule = method_params("sigma_rule", 3, z=[2.0, 1.0, 0.5])
+    mip_cost = mip.daily["holding_cost"] + mip.daily["shortage_cost"] + mip.daily["overflow_cost"]  # [T, 1, S]
+    replayed = run(rule, p1, reset_keys, act_keys, 1e-3, start, 30)
+    np.testing.assert_allclose(np.asarray(replayed.day_cost[:, :, 0]), mip_cost[:, 0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(replayed.cost[:, 0]), mip.cost[0], rtol=1e-6)
+    alone = run(rule, p1, reset_keys, act_keys)
+    np.testing.assert_array_equal(np.asarray(run(rule, p1, reset_keys, act_keys, 1e-3, start, 0).day_cost),
+                                  np.asarray(alone.day_cost))
+    switched = run(rule, p1, reset_keys, act_keys, 1e-3, start, 12)
+    np.testing.assert_allclose(np.asarray(switched.day_cost[:12, :, 0]), mip_cost[:12, 0], rtol=1e-6, atol=1e-6)
+    # from day 12 on the rule's own orders: the episode leaves MIP-mixed's (its later days differ)
+    assert not np.allclose(np.asarray(switched.day_cost[12:, :, 0]), mip_cost[12:, 0])
 
 
 def test_capacity_brain_trains_on_training_keys_and_loads_back(tmp_path):

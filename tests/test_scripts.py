@@ -93,5 +93,8 @@ def test_summarize_single_sku_classifies_brain_or_mip_against_the_best_classical
     assert count["above_points"] == ["ratio 100 σ 6 (+8.7%)"]
     row = next(line for line in lines if line.startswith("| 100 | 6 |"))
     assert "(sigma_rule)" in row and "+1.00 ± 0.00 (+8.7%)" in row
+    # any row can be the judged one: brain_alloc (base + 3) is above sigma_rule (base) at every point
+    _, count = summarize.table(merged["exact"], "env_cost", row="brain_alloc")
+    assert count["above"] == 3 and count["equal"] == count["below"] == count["inside"] == 0
     with pytest.raises(SystemExit, match="no details.json"):
         summarize.load([tmp_path / "missing"])
