@@ -36,7 +36,7 @@ Methods (results.json keys; single SKU / multi SKU):
                        regime on training data; needs both rows)
   mip_then_brain       single SKU: fixed_safety_mip's plan for the first D days (the start-up: stock 5..9,
                        an empty pipeline), brain_es from day D on; D per ratio and sigma tuned on the
-                       training episodes from tuning.mip_start_days (0: brain_es; >= periods:
+                       training episodes' env cost from tuning.mip_start_days (0: brain_es; >= periods:
                        fixed_safety_mip); needs both rows
   base_stock           echelon base stock per ratio and sigma (tuned; single SKU)
   bound                perfect information (sc_jax.oracle; single SKU, either semantics)
@@ -126,8 +126,8 @@ DESCRIPTIONS = {
     "brain_or_mip": "per ratio and sigma, brain_es or fixed_safety_mip, whichever had the lower tuning objective on "
                     "the training episodes (never the evaluation ones)",
     "mip_then_brain": "fixed_safety_mip's plan (its executed orders) for the first D days, brain_es from day D on; "
-                      "D per ratio and sigma tuned on the training episodes (0: brain_es; the whole episode: "
-                      "fixed_safety_mip)",
+                      "D per ratio and sigma tuned on the training episodes' env cost (0: brain_es; the whole "
+                      "episode: fixed_safety_mip)",
     "base_stock": "echelon base stock per ratio and sigma",
     "bound": "perfect-information MILP (sc_jax.oracle, under the run's semantics; its notebook_cost is that of the "
              "env-cost-optimal plan, not a bound on the notebook metric)",
@@ -218,7 +218,7 @@ def settings(full: dict) -> dict:
                                           "a number >= 0", lambda x: x >= 0)}
     tuning = dict(full["tuning"])
     reject_unknown_keys(tuning, ("train_episodes", "objective", "sigma_rule", "safety", "base_stock", "mip_safety",
-                                 "mip_start_days"), "tuning")
+                                 "mip_start_days", "mip_start_objective"), "tuning")
     t = {"train_episodes": check_integer("tuning.train_episodes", tuning["train_episodes"], 1)}
     objective = dict(tuning["objective"] or {})
     reject_unknown_keys(objective, SUPPLY_SEMANTICS, "tuning.objective")
@@ -255,6 +255,8 @@ def settings(full: dict) -> dict:
                              "integers >= 0 (days of fixed_safety_mip before brain_es; >= periods: the whole episode)",
                              lambda a: a.size > 0 and np.all(a >= 0) and np.all(a == np.round(a)))
     t["mip_start_days"] = sorted({min(int(d), out["periods"]) for d in days})
+    t["mip_start_objective"] = check_choice("tuning.mip_start_objective", tuning.get("mip_start_objective", "env_cost"),
+                                            METRICS + ("semantics",))
     out["tuning"] = t
     brain = dict(full["brain"])
     reject_unknown_keys(brain, ("checkpoint", "train_semantics", "seed"), "brain")
@@ -828,11 +830,13 @@ def _mip_then_brain(sem: str, s: dict, tuned: dict, point, runner, p1, eval_orde
                     es_params, safety_cfg, brain_params, hdpo_params) -> dict:
     """mip_then_brain at a point: fixed_safety_mip's executed orders on days < D replayed by the
     daily runner, brain_es's own from day D on. D: the candidate (tuning.mip_start_days) with the
-    lowest tuning objective on the training episodes, whose fixed_safety_mip orders its tuning kept
-    (ties: the smaller D); then the evaluation episodes with eval_orders [T, S, M], fixed_safety_mip's
-    orders on them."""
+    lowest tuning.mip_start_objective (env_cost by default: the only metric that prices the start-up,
+    which the notebook metric leaves out; "semantics": the semantics' tuning objective) on the
+    training episodes, whose fixed_safety_mip orders its tuning kept (ties: the smaller D); then the
+    evaluation episodes with eval_orders [T, S, M], fixed_safety_mip's orders on them."""
     mp, _ = _mp("brain_es", "single_sku", point, tuned, brain_params, safety_cfg, hdpo_params, es_params)
-    objective = s["tuning"]["objective"][sem]
+    objective = s["tuning"]["mip_start_objective"]
+    objective = s["tuning"]["objective"][sem] if objective == "semantics" else objective
     train_reset, train_act = single_keys(_train_keys(s))
     train_orders = jnp.asarray(tuned["mip_safety_train_orders"][point], jnp.int32)[:, :, None, :]
     train_cost = {}

@@ -251,6 +251,7 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     ("single_sku.methods=[mip_then_brain,fixed_safety_mip]", "mip_then_brain combines brain_es and fixed_safety_mip"),
     ("tuning.mip_start_days=[-1]", "tuning.mip_start_days"), ("tuning.mip_start_days=[2.5]", "tuning.mip_start_days"),
     ("tuning.mip_start_days=[]", "tuning.mip_start_days"),
+    ("tuning.mip_start_objective=cost", "tuning.mip_start_objective"),
     ("tuning.mip_safety.z_values=[-1.0]", "tuning.mip_safety.z_values"),
     ("tuning.mip_safety.z_values=[]", "tuning.mip_safety.z_values"),
     ("tuning.mip_safety.penalty_weight=-1", "tuning.mip_safety.penalty_weight"),
