@@ -49,7 +49,7 @@ def test_defaults_and_quick_compose():
     assert cfg.agent.brain == "safety" and cfg.agent.safety.ratio_low == 1.0
     quick = _compose(["+preset=quick"])
     assert quick.multi_sku.num_skus < 200 and quick.single_sku.episodes < cfg.single_sku.episodes
-    assert {"sigma_rule", "fixed_safety"} <= set(quick.single_sku.methods)
+    assert {"sigma_rule", "fixed_safety", "brain_or_mip", "mip_then_brain"} <= set(quick.single_sku.methods)
     assert {"sigma_rule_alloc", "fixed_safety_alloc"} <= set(quick.multi_sku.methods)
     # the top-level keys override every experiment, the preset included
     s = _module().settings(_module().to_dict(_compose(["+preset=quick", "episodes=3", "ratios=[7]", "num_skus=5"])))
@@ -156,7 +156,8 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     assert np.isfinite(es["train_cost_last"]) and "brain_minus_this" in single["brain_es"]
     # its correction is kept only where it beat the rule on validation episodes (the default 32), the
     # paired difference's whole 95% CI below 0: never where the brain's validation mean is not lower
-    assert es["validation_episodes"] == 32 and es["validation_gate"] == "paired_ci"
+    assert es["validation_episodes"] == 32 and es["validation_gate"] == "paired_ci_both"
+    assert len(es["validation_notebook_cost_brain"]) == len(es["validation_notebook_cost_rule"]) == 1
     assert es["gate"] in ([[0.0]], [[1.0]])
     assert es["gate"] == [[0.0]] or es["validation_cost_brain"][0] < es["validation_cost_rule"][0]
     if es["gate"] == [[0.0]]:  # gated off: the tuned rule itself, episode by episode
@@ -364,5 +365,13 @@ def test_brain_es_gate_keeps_a_correction_only_where_the_paired_interval_is_belo
     assert gate(brain, rule, "mean").tolist() == [True, True, False]
     assert gate(brain, rule, "paired_ci").tolist() == [True, False, False]
     assert gate(brain[:1], rule[:1], "paired_ci").tolist() == [False, False, False]  # one episode: no interval
+    # paired_ci_both: also not worse on the other metric's mean (point 0 worse there: dropped)
+    other_rule = rng.uniform(5.0, 6.0, (32, 3))
+    other_brain = other_rule + np.array([0.1, -1.0, -1.0])
+    assert gate(brain, rule, "paired_ci_both", other_brain, other_rule).tolist() == [False, False, False]
+    assert gate(brain, rule, "paired_ci_both", other_rule - 0.1, other_rule).tolist() == [True, False, False]
+    assert gate(brain, rule, "paired_ci_both", other_rule, other_rule).tolist() == [True, False, False]  # equal: kept
+    with pytest.raises(ConfigError, match="paired_ci_both"):
+        gate(brain, rule, "paired_ci_both")
     with pytest.raises(ConfigError, match="brain_es.validation_gate"):
         gate(brain, rule, "median")
