@@ -98,3 +98,31 @@ def test_summarize_single_sku_classifies_brain_or_mip_against_the_best_classical
     assert count["above"] == 3 and count["equal"] == count["below"] == count["inside"] == 0
     with pytest.raises(SystemExit, match="no details.json"):
         summarize.load([tmp_path / "missing"])
+
+
+def test_diagnose_startup_splits_each_episode_at_the_notebook_metric_first_day():
+    """diagnose_startup: the two windows add up to each policy's episode cost (the same episodes as
+    reproduce_hybrid: the σ-rule's through the daily runner, MIP-mixed's through run_mip_mixed), and
+    the notebook window equals sc_jax.sample_metrics.notebook_cost."""
+    import jax
+    import numpy as np
+
+    import sc_jax
+    from sc_jax.env.params import replicate
+    from sc_jax.hybrid_reproduction import make_daily_runner, method_params, single_keys
+    from sc_jax.mip_mixed import run_mip_mixed
+    from sc_jax.sample_metrics import notebook_cost
+
+    script = _load("diagnose_startup")
+    got = script.diagnose("exact", 10.0, 2, [1.0, 0.0, 0.0], episodes=3, periods=30)
+    env, params = sc_jax.make("hybrid_sample", cost_ratio=10.0, sigma_max=2, semantics="exact", periods=30)
+    keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    mip = run_mip_mixed(env, params, keys[None])
+    np.testing.assert_allclose(sum(got["mip_mixed"]["env_cost"]), mip.cost.mean(), rtol=1e-9)
+    np.testing.assert_allclose(got["mip_mixed"]["notebook_cost"][1],
+                               notebook_cost(mip.daily["lost"][:, 0], mip.daily["on_hand"][:, 0], 10.0).mean(), rtol=1e-9)
+    reset_keys, act_keys = single_keys(keys)
+    rule = make_daily_runner(env, None, timing="before_arrivals")(
+        method_params("sigma_rule", 3, z=[1.0, 0.0, 0.0]), replicate(params, 1), reset_keys, act_keys)
+    np.testing.assert_allclose(sum(got["sigma_rule"]["env_cost"]), float(np.asarray(rule.cost).mean()), rtol=1e-5)
+    assert got["sigma_rule"]["env_cost"][0] > 0 and got["mip_mixed"]["env_cost"][0] > 0
