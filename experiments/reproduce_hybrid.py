@@ -539,17 +539,18 @@ def _brain_es(sem: str, full: dict, s: dict, tuned: dict, logger, timings: dict)
         score = lambda stats, metric: np.asarray(episode_objective(stats, metric), np.float64)  # [episodes, points]
         brain_stats, rule_stats = (jax.device_get(episodes(p, catalog, validation)) for p in (policy_params, rule))
         brain_episodes, rule_episodes = score(brain_stats, objective), score(rule_stats, objective)
+        brain_other, rule_other = score(brain_stats, other), score(rule_stats, other)
         brain_cost, rule_cost = brain_episodes.mean(0), rule_episodes.mean(0)
-        keep = correction_gate(brain_episodes, rule_episodes, es["validation_gate"], score(brain_stats, other),
-                               score(rule_stats, other)).astype(np.float64).reshape(
+        keep = correction_gate(brain_episodes, rule_episodes, es["validation_gate"], brain_other,
+                               rule_other).astype(np.float64).reshape(
             len(exp["ratios"]), len(exp["sigma_levels"]))
         policy_params = {**policy_params, "gate": z_table(exp["ratios"], exp["sigma_levels"],
                                                           np.repeat(keep[..., None], z.shape[-1], axis=-1))}
         gate_info = {"validation_episodes": es["validation_episodes"], "validation_gate": es["validation_gate"],
                      "gate": keep.tolist(),
                      "validation_cost_brain": brain_cost.tolist(), "validation_cost_rule": rule_cost.tolist(),
-                     f"validation_{other}_brain": score(brain_stats, other).mean(0).tolist(),
-                     f"validation_{other}_rule": score(rule_stats, other).mean(0).tolist()}
+                     f"validation_{other}_brain": brain_other.mean(0).tolist(),
+                     f"validation_{other}_rule": rule_other.mean(0).tolist()}
     seconds = time.perf_counter() - t0
     timings[f"brain_es_{sem}_s"] = seconds
     curve = np.asarray(metrics["cost"], np.float64)
@@ -818,7 +819,7 @@ _sample_paths = jax.jit(sample_paths, static_argnums=0)
 
 
 def _objective(out, objective: str) -> np.ndarray:
-    """[S] a daily run's tuning objective per episode (env_cost or notebook_cost, the first product)."""
+    """[S] a daily run's metric per episode (env_cost or notebook_cost, the first product)."""
     if objective == "env_cost":
         return np.asarray(out.cost[:, 0], np.float64)
     return np.asarray(out.notebook_day[NOTEBOOK_FIRST_DAY:, :, 0], np.float64).sum(0)
@@ -862,8 +863,7 @@ def _mip_then_brain(sem: str, s: dict, tuned: dict, point, runner, p1, eval_orde
     chosen = min(train_cost, key=lambda d: (train_cost[d], d))
     out = jax.device_get(runner(mp, p1, reset_keys, act_keys, start_orders=jnp.asarray(eval_orders, jnp.int32)[:, :, None, :],
                                 start_days=jnp.int32(chosen)))
-    return {"env_cost": np.asarray(out.cost[:, 0], np.float64),
-            "notebook_cost": np.asarray(out.notebook_day[NOTEBOOK_FIRST_DAY:, :, 0], np.float64).sum(0),
+    return {**{m: _objective(out, m) for m in METRICS},
             "params": {"start_days": chosen, "objective": objective, "mip_z": tuned["mip_safety"][point],
                        "train_cost": {str(d): c for d, c in train_cost.items()}}}
 
@@ -933,8 +933,7 @@ def _single(sem, s, full, brain, tuned, logger, raw, timings, brain_hdpo=None, b
                     mp, recorded = _mp(method, "single_sku", (ratio, sigma), tuned, brain_params,
                                        full["agent"]["safety"], hdpo_params, es_params)
                     out = jax.device_get(runner(mp, p1, reset_keys, act_keys))
-                    entry["env_cost"] = np.asarray(out.cost[:, 0], np.float64)
-                    entry["notebook_cost"] = np.asarray(out.notebook_day[NOTEBOOK_FIRST_DAY:, :, 0], np.float64).sum(0)
+                    entry["env_cost"], entry["notebook_cost"] = (_objective(out, m) for m in METRICS)
                     entry["params"] = recorded
                 entry["wall_s"] = time.perf_counter() - t0
                 raw.setdefault(f"{ratio:g}", {}).setdefault(str(sigma), {}).setdefault(method, {})[sem] = entry
