@@ -244,6 +244,10 @@ def make_daily_runner(env, brain_act: Callable | None = None, *, timing: str = "
             start_orders=None, start_days=0) -> DailyRun:
         S, N = reset_keys.shape[0], reset_keys.shape[1]
         M = params.num_stages
+        if start_orders is not None and (jnp.shape(start_orders) != (T, S, N, M)
+                                         or not jnp.issubdtype(jnp.asarray(start_orders).dtype, jnp.integer)):
+            raise ConfigError(f"'start_orders' must be integer orders of shape [periods, samples, products, stages] = "
+                              f"{(T, S, N, M)}, got {jnp.asarray(start_orders).dtype} {jnp.shape(start_orders)}")
         reset = jax.vmap(lambda k: jax.vmap(env.reset)(k, params)[1])
         state = reset(reset_keys).replace(time=jnp.zeros((), jnp.int32))
         per_sample = lambda x: jnp.broadcast_to(x, (S,) + x.shape)

@@ -63,20 +63,29 @@ def main(argv=None) -> None:
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--periods", type=int, default=200)
     args = parser.parse_args(argv)
-    results = json.loads((args.run / "results.json").read_text())
+    points = []
+    for point in args.points:
+        try:
+            ratio, sigma = point.split(":")
+            points.append((float(ratio), int(sigma)))
+        except ValueError:
+            raise SystemExit(f"--points: each point must be ratio:sigma, e.g. 10:1, got {point!r}") from None
+    path = args.run / "results.json"
+    if not path.is_file():
+        raise SystemExit(f"no results.json in {args.run} (a finished reproduce_hybrid run dir is needed)")
+    results = json.loads(path.read_text())
     print(f"| point | env days 0-{NOTEBOOK_FIRST_DAY}: σ-rule / MIP | env days {NOTEBOOK_FIRST_DAY}-end | "
           f"notebook days {NOTEBOOK_FIRST_DAY}-end |")
     print("|---|---|---|---|")
-    for point in args.points:
-        ratio, sigma = point.split(":")
+    for ratio, sigma in points:
         try:
-            z = results["single_sku"][f"{float(ratio):g}"][str(int(sigma))]["sigma_rule"]["params"][args.semantics]["z"]
+            z = results["single_sku"][f"{ratio:g}"][str(sigma)]["sigma_rule"]["params"][args.semantics]["z"]
         except KeyError as missing:
             raise SystemExit(f"{args.run}/results.json has no sigma_rule z for {args.semantics} ratio {ratio} "
                              f"sigma {sigma} ({missing})") from None
-        got = diagnose(args.semantics, float(ratio), int(sigma), z, args.episodes, periods=args.periods)
+        got = diagnose(args.semantics, ratio, sigma, z, args.episodes, periods=args.periods)
         r, m = got["sigma_rule"], got["mip_mixed"]
-        print(f"| {args.semantics} ratio {float(ratio):g} σ {sigma} (z {z}) | {r['env_cost'][0]:.2f} / "
+        print(f"| {args.semantics} ratio {ratio:g} σ {sigma} (z {z}) | {r['env_cost'][0]:.2f} / "
               f"{m['env_cost'][0]:.2f} | {r['env_cost'][1]:.2f} / {m['env_cost'][1]:.2f} | "
               f"{r['notebook_cost'][1]:.2f} / {m['notebook_cost'][1]:.2f} |", flush=True)
 

@@ -87,13 +87,16 @@ def table(cells: dict, metric: str, row: str = "brain_or_mip") -> tuple[list[str
     return lines, count
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="reproduce_hybrid run dirs (details.json)")
     parser.add_argument("--row", default="brain_or_mip", help="the row judged against the best classical")
     parser.add_argument("--out", type=Path, default=None, help="also write the tables to this markdown file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     merged = load(args.runs)
+    found = {m for by_ratio in merged.values() for by_sigma in by_ratio.values() for c in by_sigma.values() for m in c}
+    if args.row not in found:
+        raise SystemExit(f"--row {args.row!r} is in none of the runs' details.json; rows there: {sorted(found)}")
     out = []
     for sem in sorted(merged):
         for metric in METRICS:

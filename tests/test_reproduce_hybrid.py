@@ -332,6 +332,9 @@ def test_daily_runner_replays_mip_mixed_orders_then_runs_its_own_method(semantic
     np.testing.assert_allclose(np.asarray(switched.day_cost[:12, :, 0]), mip_cost[:12, 0], rtol=1e-6, atol=1e-6)
     # from day 12 on the rule's own orders: the episode leaves MIP-mixed's (its later days differ)
     assert not np.allclose(np.asarray(switched.day_cost[12:, :, 0]), mip_cost[12:, 0])
+    for bad in (start[:10], start.astype(jnp.float32)):  # too few days; fractional orders
+        with pytest.raises(ConfigError, match="'start_orders' must be integer orders of shape"):
+            run(rule, p1, reset_keys, act_keys, 1e-3, bad, 5)
 
 
 def test_capacity_brain_trains_on_training_keys_and_loads_back(tmp_path):

@@ -98,14 +98,17 @@ def test_summarize_single_sku_classifies_brain_or_mip_against_the_best_classical
     assert count["above"] == 3 and count["equal"] == count["below"] == count["inside"] == 0
     with pytest.raises(SystemExit, match="no details.json"):
         summarize.load([tmp_path / "missing"])
+    with pytest.raises(SystemExit, match="--row 'brain_typo' is in none of the runs"):
+        summarize.main([str(tmp_path / "run"), "--row", "brain_typo"])
 
 
 def test_diagnose_startup_splits_each_episode_at_the_notebook_metric_first_day():
     """diagnose_startup: the two windows add up to each policy's episode cost (the same episodes as
     reproduce_hybrid: the σ-rule's through the daily runner, MIP-mixed's through run_mip_mixed), and
-    the notebook window equals sc_jax.sample_metrics.notebook_cost."""
+    the notebook window equals sc_jax.sample_metrics.notebook_cost; bad input names what is wrong."""
     import jax
     import numpy as np
+    import pytest
 
     import sc_jax
     from sc_jax.env.params import replicate
@@ -126,3 +129,7 @@ def test_diagnose_startup_splits_each_episode_at_the_notebook_metric_first_day()
         method_params("sigma_rule", 3, z=[1.0, 0.0, 0.0]), replicate(params, 1), reset_keys, act_keys)
     np.testing.assert_allclose(sum(got["sigma_rule"]["env_cost"]), float(np.asarray(rule.cost).mean()), rtol=1e-5)
     assert got["sigma_rule"]["env_cost"][0] > 0 and got["mip_mixed"]["env_cost"][0] > 0
+    with pytest.raises(SystemExit, match="each point must be ratio:sigma"):
+        script.main(["unused_run_dir", "--points", "10-1"])
+    with pytest.raises(SystemExit, match="no results.json"):
+        script.main(["missing_run_dir", "--points", "10:1"])
