@@ -204,8 +204,8 @@ def settings(full: dict) -> dict:
     if not (out["single_sku"]["enabled"] or out["multi_sku"]["enabled"]):
         raise ConfigError("'single_sku.enabled' and 'multi_sku.enabled' are both false: nothing to run")
     mip = dict(full["mip_mixed"])
-    reject_unknown_keys(mip, ("alignment", "time_limit_s", "mip_rel_gap", "workers", "integrality", "capacity_margin_z"),
-                        "mip_mixed")
+    reject_unknown_keys(mip, ("alignment", "time_limit_s", "mip_rel_gap", "workers", "integrality", "capacity_margin_z",
+                              "warm_start"), "mip_mixed")
     out["mip_mixed"] = {
         "alignment": check_choice("mip_mixed.alignment", mip["alignment"], ALIGNMENTS),
         "time_limit": check_number("mip_mixed.time_limit_s", mip["time_limit_s"], "null or a number > 0 (seconds)",
@@ -215,7 +215,8 @@ def settings(full: dict) -> dict:
         "workers": check_integer("mip_mixed.workers", mip.get("workers", 1), 1),
         "integrality": check_choice("mip_mixed.integrality", mip.get("integrality", "all"), INTEGRALITY),
         "capacity_margin_z": check_number("mip_mixed.capacity_margin_z", mip.get("capacity_margin_z", 0.0),
-                                          "a number >= 0", lambda x: x >= 0)}
+                                          "a number >= 0", lambda x: x >= 0),
+        "warm_start": check_bool("mip_mixed.warm_start", mip.get("warm_start", False), "true or false")}
     tuning = dict(full["tuning"])
     reject_unknown_keys(tuning, ("train_episodes", "objective", "sigma_rule", "safety", "base_stock", "mip_safety",
                                  "mip_start_days", "mip_start_objective"), "tuning")
@@ -702,7 +703,7 @@ def _mip_options(s: dict, safety_target=None, coupled: bool = False) -> dict:
     `coupled` (the multi-SKU catalog): the capacity row's margin too."""
     options = dict(alignment=s["mip_mixed"]["alignment"], time_limit=s["mip_mixed"]["time_limit"],
                    mip_rel_gap=s["mip_mixed"]["mip_rel_gap"], integrality=s["mip_mixed"]["integrality"],
-                   safety_target=safety_target, safety_penalty_weight=s["tuning"]["mip_penalty_weight"])
+                   warm_start=s["mip_mixed"]["warm_start"], safety_target=safety_target, safety_penalty_weight=s["tuning"]["mip_penalty_weight"])
     if coupled:
         options["capacity_margin_z"] = s["mip_mixed"]["capacity_margin_z"]
     return options

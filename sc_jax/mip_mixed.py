@@ -58,7 +58,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sc_jax.alloc.mip_mixed import CAPACITY_ROWS, INTEGRALITY, TIMINGS, MixedCostProblem, solve_mixed
+from sc_jax.alloc.mip_mixed import CAPACITY_ROWS, INTEGRALITY, TIMINGS, LpWarmStart, MixedCostProblem, solve_mixed
 from sc_jax.checks import check_choice, check_integer, check_number, check_time_limit
 from sc_jax.env.keys import check_key_batch
 from sc_jax.env.params import batch_shape, replicate
@@ -263,7 +263,7 @@ def minimal_horizon(lead_times, timing: str) -> int:
 
 
 def _checked(env, params, keys, *, horizon, alignment, time_limit, mip_rel_gap, integrality, capacity_row,
-             timing, safety_target, safety_penalty_weight, capacity_margin_z):
+             timing, safety_target, safety_penalty_weight, capacity_margin_z, warm_start):
     """run_mip_mixed's arguments checked (ConfigError naming the field): (params [P], keys [P, S],
     timing, lead times [M], horizon)."""
     check_choice("alignment", alignment, ALIGNMENTS)
@@ -273,6 +273,8 @@ def _checked(env, params, keys, *, horizon, alignment, time_limit, mip_rel_gap, 
     check_number("mip_rel_gap", mip_rel_gap, "a number in [0, 1)", lambda x: 0 <= x < 1)
     check_number("safety_penalty_weight", safety_penalty_weight, "a number >= 0", lambda x: x >= 0)
     check_number("capacity_margin_z", capacity_margin_z, "a number >= 0", lambda x: x >= 0)
+    if not isinstance(warm_start, (bool, np.bool_)):
+        raise ConfigError(f"'warm_start' must be True or False, got {warm_start!r}")
     if capacity_margin_z > 0 and not env.couple_products:
         raise ConfigError(f"'capacity_margin_z' > 0 needs a catalog sharing capacity (env.couple_products), "
                           f"got {capacity_margin_z} without one")
@@ -313,7 +315,7 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
                   time_limit: float | None = 10.0, mip_rel_gap: float = 1e-6, integrality: str = "all",
                   capacity_row: str = "env", timing: str | None = None,
                   safety_target: Callable | None = None, safety_penalty_weight: float = 1.0,
-                  capacity_margin_z: float = 0.0,
+                  capacity_margin_z: float = 0.0, warm_start: bool = False,
                   progress: Callable[[int, float], None] | None = None, workers: int = 1) -> MipMixedResult:
     """One episode per (product, sample) under MIP-mixed.
 
@@ -331,12 +333,17 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
       safety target (module docstring), each unit-day short costing w x the product's retail k.
     capacity_margin_z >= 0: the capacity row's headroom for demand below the forecast (module
       docstring; shared capacity only).
+    warm_start: each day's LP starts from the plan's optimal basis of the day before (one chain per
+      sample of a coupled catalog, one for a batch of independent SKUs; sc_jax.alloc.mip_mixed,
+      "Warm start"): the same optimum value per model, 3-4x faster at 200 SKUs; where the LP has
+      several optimal plans the episodes can differ from cold-started ones (deterministically).
     progress(t, seconds so far): called after each day (not with workers > 1: the days run in the workers).
     workers > 1: the samples of a coupled catalog (one model per sample and day, so the samples are
       independent) run in that many processes (`submit_mip_mixed`); the same result as workers=1."""
     options = dict(horizon=horizon, alignment=alignment, time_limit=time_limit, mip_rel_gap=mip_rel_gap,
                    integrality=integrality, capacity_row=capacity_row, timing=timing, safety_target=safety_target,
-                   safety_penalty_weight=safety_penalty_weight, capacity_margin_z=capacity_margin_z)
+                   safety_penalty_weight=safety_penalty_weight, capacity_margin_z=capacity_margin_z,
+                   warm_start=warm_start)
     if check_integer("workers", workers, 1) > 1:
         t_start = time.perf_counter()
         with mip_mixed_executor(workers) as executor:
@@ -369,6 +376,7 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
     solve_s, per_model, slack = np.zeros(T), np.zeros(T), []
     fallback = timed_out = 0
     n_models = S if coupled else 1
+    chains = [LpWarmStart() for _ in range(n_models)] if warm_start else [None] * n_models
     for t in range(T):
         mean = forecast_slice(forecast, t, horizon, alignment)  # [S, P, H]
         arrivals = np.zeros((S, P, horizon, M))
@@ -396,7 +404,7 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
                     timing=timing, first_day_supply=on_hand[s] if exact_env else None,
                     capacity_margin=None if margin is None else margin[s],
                     **_safety_fields(target, s, shortage, safety_penalty_weight)), time_limit=time_limit, mip_rel_gap=mip_rel_gap,
-                    integrality=integrality, capacity_row=capacity_row)
+                    integrality=integrality, capacity_row=capacity_row, warm_start=chains[s])
                 orders[s] = result.orders
                 day_slack.append(result.capacity_slack)
                 statuses[result.status] += 1
@@ -409,7 +417,7 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
                 shortage_cost=np.tile(shortage, S), supply_capacity=np.tile(supply, (S, 1)), lead_times=lead,
                 timing=timing, first_day_supply=on_hand.reshape(S * P, M) if exact_env else None,
                 **_safety_fields(target, None, shortage, safety_penalty_weight)), time_limit=time_limit, mip_rel_gap=mip_rel_gap,
-                integrality=integrality, capacity_row=capacity_row)
+                integrality=integrality, capacity_row=capacity_row, warm_start=chains[0])
             orders = result.orders.reshape(S, P, M)
             day_slack = [result.capacity_slack]
             statuses[result.status] += 1
@@ -444,7 +452,7 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
                   "integrality": integrality, "capacity_row": capacity_row, "timing": timing,
                   "supply_semantics": env.supply_semantics, "safety_target": safety_target is not None,
                   "safety_penalty_weight": safety_penalty_weight, "capacity_margin_z": capacity_margin_z,
-                  "products": P, "samples": S, "coupled": coupled})
+                  "warm_start": bool(warm_start), "products": P, "samples": S, "coupled": coupled})
 
 
 # ------------------------------------------------------------------------- samples in processes

@@ -472,3 +472,78 @@ def test_runner_capacity_margin_from_the_forecast_sigma_stops_refused_arrivals(m
         runner.run_mip_mixed(free_env, free, keys[:2], capacity_margin_z=1.0)
     with pytest.raises(ConfigError, match="'capacity_margin_z'"):
         runner.run_mip_mixed(env, params, keys, capacity_margin_z=-1.0)
+
+
+def _rolling_sequence(rng, days=8):
+    """A coupled model's rolling days: targets that appear and vanish (the model's size changes),
+    the capacity binding, a fractional LP on some days."""
+    N, H, M = 5, 6, 2
+    L = np.array([1, 2])
+    problems = []
+    for day in range(days):
+        arrivals = np.zeros((N, H, M), np.int64)
+        arrivals[:, 0] = rng.integers(0, 6, (N, M))
+        arrivals[:, 1, 1] = rng.integers(0, 6, N)
+        target = rng.integers(0, 5, (N, M)).astype(float) * (rng.uniform(size=(N, M)) < 0.7)
+        problems.append(MixedCostProblem(
+            on_hand=rng.integers(0, 8, (N, M)), arrivals=arrivals, forecast_mean=np.floor(rng.uniform(1, 6, (N, H))),
+            holding_cost=np.tile([0.02, 0.01], (N, 1)), shortage_cost=rng.uniform(0.5, 2.0, N),
+            supply_capacity=np.full((N, M), 12), lead_times=L, capacity=np.array([24.0, 30.0]),
+            timing="before_arrivals" if day % 2 else "after_arrivals", safety_target=target,
+            safety_penalty=np.full(N, 0.7), capacity_margin=np.tile([1.5, 2.5], (H, 1)) if day % 3 else None))
+    return problems
+
+
+@pytest.mark.parametrize("integrality", ["none", "all"])
+def test_warm_started_lp_reaches_the_cold_optimum(integrality):
+    """LpWarmStart: each day's LP from the previous day's basis (highspy) has the cold solve's
+    optimum, whatever the model's size did; "lp_floor" rounds the same LP plan; the key of every
+    column and row is unique; a bad warm_start is refused."""
+    warm = mm.LpWarmStart()
+    fractional = 0
+    for problem in _rolling_sequence(np.random.default_rng(5)):
+        model = mm.build_mixed_milp(problem, integrality)
+        assert model["col_key"].size == model["c"].size and np.unique(model["col_key"]).size == model["c"].size
+        assert model["row_key"].size == model["A"].shape[0] and np.unique(model["row_key"]).size == model["A"].shape[0]
+        cold = solve_mixed(problem, time_limit=None, integrality=integrality)
+        hot = solve_mixed(problem, time_limit=None, integrality=integrality, warm_start=warm)
+        assert hot.status == cold.status and not hot.fallback
+        assert hot.objective == pytest.approx(cold.objective, rel=1e-9, abs=1e-9)
+        assert hot.capacity_slack == pytest.approx(cold.capacity_slack, abs=1e-9)
+        if cold.status == "lp_floor":
+            fractional += 1
+            assert hot.info["lp_objective"] == pytest.approx(cold.info["lp_objective"], rel=1e-9)
+            assert hot.info["slack_added"] == pytest.approx(cold.info["slack_added"], abs=1e-9)
+        assert hot.info["lp_iterations"] >= 0
+    assert warm.solves == 8 and warm.warm_solves == 7
+    if integrality == "none":
+        assert fractional >= 1  # the re-solve with day 0's orders fixed ran warm
+    with pytest.raises(ConfigError, match="'warm_start' must be an LpWarmStart or None, got bool"):
+        solve_mixed(problem, warm_start=True)
+
+
+def test_runner_warm_start_chains_per_sample_and_is_deterministic():
+    """run_mip_mixed(warm_start=True) on a coupled catalog whose capacity binds: one basis chain per
+    sample, so a sample's episode is the same alone or with others (and in worker processes), and
+    the same run twice gives the same episodes; its episodes' plans are optimal (the cold run's
+    costs within a small tolerance: ties may pick other optimal plans); a bad flag names the field."""
+    from sc_jax.env.hybrid_sample import hybrid_sample_catalog
+    from sc_jax.hybrid_reproduction import hybrid_keys
+    from sc_jax.mip_mixed import run_mip_mixed, sigma_safety_targets
+
+    env, params = hybrid_sample_catalog(4, 100.0, semantics="exact", sigma_max=5, capacity_per_sku=6, periods=16)
+    reset_keys, _ = hybrid_keys(jax.random.split(jax.random.PRNGKey(3), 3), 4)
+    keys = jnp.swapaxes(reset_keys, 0, 1)  # [P, S]
+    target = lambda: sigma_safety_targets([2.0, 1.0, 1.0], np.asarray(params.lead_time)[0], timing="before_arrivals")
+    options = dict(safety_target=None, integrality="none", warm_start=True)
+    both = run_mip_mixed(env, params, keys, **{**options, "safety_target": target()})
+    again = run_mip_mixed(env, params, keys, **{**options, "safety_target": target()})
+    np.testing.assert_array_equal(both.daily["orders"], again.daily["orders"])
+    alone = run_mip_mixed(env, params, keys[:, 1:2], **{**options, "safety_target": target()})
+    np.testing.assert_array_equal(alone.daily["orders"][:, :, 0], both.daily["orders"][:, :, 1])
+    np.testing.assert_array_equal(alone.cost[:, 0], both.cost[:, 1])
+    assert both.peak_utilisation.max() == pytest.approx(1.0) and both.settings["warm_start"] is True
+    cold = run_mip_mixed(env, params, keys, **{**options, "safety_target": target(), "warm_start": False})
+    np.testing.assert_allclose(both.cost.sum(axis=0), cold.cost.sum(axis=0), rtol=0.02)
+    with pytest.raises(ConfigError, match="'warm_start' must be True or False, got 'yes'"):
+        run_mip_mixed(env, params, keys, warm_start="yes")

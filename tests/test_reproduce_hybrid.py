@@ -259,6 +259,7 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     ("+tuning.mip_safety.typo=1", "typo"), ("mip_mixed.workers=0", "mip_mixed.workers"),
     ("mip_mixed.integrality=some", "mip_mixed.integrality"),
     ("mip_mixed.capacity_margin_z=-1", "mip_mixed.capacity_margin_z"),
+    ("mip_mixed.warm_start=maybe", "mip_mixed.warm_start"),
 ])
 def test_bad_keys_name_the_field(tmp_path, override, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.").replace("[", r"\[")):
