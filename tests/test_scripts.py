@@ -67,15 +67,15 @@ def test_coupled_bound_pairs_with_the_reproduction_and_bounds_mip_mixed(tmp_path
     assert len(bound) == 1 and 0 < bound[0] <= mip[0] + 1e-6, (bound, mip)
 
 
-def test_summarize_single_sku_classifies_brain_or_mip_against_the_best_classical(tmp_path):
-    """summarize_single_sku: the best classical row per point, the paired difference and where
+def test_summarize_goals_classifies_brain_or_mip_against_the_best_classical(tmp_path):
+    """summarize_goals: the best classical row per point, the paired difference and where
     brain_or_mip is above it; runs merged across dirs (one per semantics)."""
     import json
 
     import numpy as np
     import pytest
 
-    summarize = _load("summarize_single_sku")
+    summarize = _load("summarize_goals")
     base = np.array([10.0, 12.0, 11.0, 13.0])
 
     def point(brain_or_mip):
@@ -96,6 +96,21 @@ def test_summarize_single_sku_classifies_brain_or_mip_against_the_best_classical
     # any row can be the judged one: brain_alloc (base + 3) is above sigma_rule (base) at every point
     _, count = summarize.table(merged["exact"], "env_cost", row="brain_alloc")
     assert count["above"] == 3 and count["equal"] == count["below"] == count["inside"] == 0
+    # 200 SKUs: the bar is mip_mixed / sigma_rule_alloc / fixed_safety_alloc, the row brain_safety_mip by
+    # default, its refused units per stage shown; a later run dir's method at a point replaces an earlier one's
+    multi = lambda rows: {m: {"exact": {"env_cost": v.tolist(), "refused_units_per_stage": [3, 0, 1]}}
+                          for m, v in rows.items()}
+    first = {"100": {"5": multi({"mip_mixed": base + 2, "sigma_rule_alloc": base + 4, "fixed_safety_alloc": base + 1,
+                                 "brain_safety_mip": base + 9})}}
+    later = {"100": {"5": multi({"brain_safety_mip": base - 1.0})}}
+    for name, per_episode in (("a", first), ("b", later)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "details.json").write_text(json.dumps({"per_episode": {"multi_sku": per_episode}}))
+    merged = summarize.load([tmp_path / "a", tmp_path / "b"], "multi_sku")
+    lines, count = summarize.table(merged["exact"], "env_cost", experiment="multi_sku")
+    assert count["below"] == 1 and count["above"] == count["equal"] == count["inside"] == 0
+    row = next(line for line in lines if line.startswith("| 100 | 5 |"))
+    assert "(fixed_safety_alloc)" in row and "-2.00 ± 0.00" in row and row.endswith("| 3 / 0 / 1 |")
     with pytest.raises(SystemExit, match="no details.json"):
         summarize.load([tmp_path / "missing"])
     with pytest.raises(SystemExit, match="--row 'brain_typo' is in none of the runs"):
