@@ -335,7 +335,7 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
       docstring; shared capacity only).
     warm_start: each day's LP starts from the plan's optimal basis of the day before (one chain per
       sample of a coupled catalog, one for a batch of independent SKUs; sc_jax.alloc.mip_mixed,
-      "Warm start"): the same optimum value per model, 3-4x faster at 200 SKUs; where the LP has
+      "Warm start"): the same optimum value per model, about 6x faster per point at 200 SKUs; where the LP has
       several optimal plans the episodes can differ from cold-started ones (deterministically).
     progress(t, seconds so far): called after each day (not with workers > 1: the days run in the workers).
     workers > 1: the samples of a coupled catalog (one model per sample and day, so the samples are
