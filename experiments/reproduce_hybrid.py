@@ -703,7 +703,8 @@ def _mip_options(s: dict, safety_target=None, coupled: bool = False) -> dict:
     `coupled` (the multi-SKU catalog): the capacity row's margin too."""
     options = dict(alignment=s["mip_mixed"]["alignment"], time_limit=s["mip_mixed"]["time_limit"],
                    mip_rel_gap=s["mip_mixed"]["mip_rel_gap"], integrality=s["mip_mixed"]["integrality"],
-                   warm_start=s["mip_mixed"]["warm_start"], safety_target=safety_target, safety_penalty_weight=s["tuning"]["mip_penalty_weight"])
+                   warm_start=s["mip_mixed"]["warm_start"], safety_target=safety_target,
+                   safety_penalty_weight=s["tuning"]["mip_penalty_weight"])
     if coupled:
         options["capacity_margin_z"] = s["mip_mixed"]["capacity_margin_z"]
     return options
@@ -1064,8 +1065,7 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None
                             result = _mip_run(s, env, params, jnp.swapaxes(reset_keys, 0, 1), target, progress)
                         if recorded:
                             entry["params"] = recorded
-                        day_cost = (result.daily["holding_cost"] + result.daily["shortage_cost"]
-                                    + result.daily["overflow_cost"]).sum(axis=1)  # [T, S]
+                        day_cost = result.day_cost.sum(axis=1)  # [T, S]
                         entry["env_cost"] = result.cost.sum(axis=0)
                         refused = result.refused_units
                         peak = result.peak_utilisation

@@ -59,7 +59,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sc_jax.alloc.mip_mixed import CAPACITY_ROWS, INTEGRALITY, TIMINGS, LpWarmStart, MixedCostProblem, solve_mixed
-from sc_jax.checks import check_choice, check_integer, check_number, check_time_limit
+from sc_jax.checks import check_bool, check_choice, check_integer, check_number, check_time_limit
 from sc_jax.env.keys import check_key_batch
 from sc_jax.env.params import batch_shape, replicate
 from sc_jax.env.types import SUPPLIER_TIMING, EnvParams
@@ -96,6 +96,11 @@ class MipMixedResult:
     peak_utilisation: np.ndarray
     wall_s: float
     settings: dict = field(default_factory=dict)
+
+    @property
+    def day_cost(self) -> np.ndarray:
+        """[T, P, S] the env cost of each day (holding + shortage + overflow): `cost` day by day."""
+        return self.daily["holding_cost"] + self.daily["shortage_cost"] + self.daily["overflow_cost"]
 
 
 def forecast_slice(forecast_mean: np.ndarray, t: int, horizon: int, alignment: str) -> np.ndarray:
@@ -273,8 +278,7 @@ def _checked(env, params, keys, *, horizon, alignment, time_limit, mip_rel_gap, 
     check_number("mip_rel_gap", mip_rel_gap, "a number in [0, 1)", lambda x: 0 <= x < 1)
     check_number("safety_penalty_weight", safety_penalty_weight, "a number >= 0", lambda x: x >= 0)
     check_number("capacity_margin_z", capacity_margin_z, "a number >= 0", lambda x: x >= 0)
-    if not isinstance(warm_start, (bool, np.bool_)):
-        raise ConfigError(f"'warm_start' must be True or False, got {warm_start!r}")
+    check_bool("warm_start", warm_start)
     if capacity_margin_z > 0 and not env.couple_products:
         raise ConfigError(f"'capacity_margin_z' > 0 needs a catalog sharing capacity (env.couple_products), "
                           f"got {capacity_margin_z} without one")

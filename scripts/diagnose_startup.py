@@ -50,9 +50,8 @@ def diagnose(semantics: str, ratio: float, sigma: int, z, episodes: int = 100, s
     rule = windows(out.day_cost[:, :, 0], out.notebook_day[:, :, 0])
     mip = run_mip_mixed(env, params, keys[None])
     d = mip.daily
-    env_day = (d["holding_cost"] + d["shortage_cost"] + d["overflow_cost"])[:, 0]  # [T, S]
-    return {"sigma_rule": rule, "mip_mixed": windows(env_day, notebook_daily_cost(d["lost"][:, 0], d["on_hand"][:, 0],
-                                                                                  ratio))}
+    return {"sigma_rule": rule, "mip_mixed": windows(mip.day_cost[:, 0], notebook_daily_cost(d["lost"][:, 0],
+                                                                                             d["on_hand"][:, 0], ratio))}
 
 
 def main(argv=None) -> None:

@@ -49,8 +49,7 @@ def multi_sku(sigma, episodes, seed, num_skus=200):
     env, params = hybrid_sample_catalog(num_skus, 100.0, sigma_max=sigma)
     keys = demand_keys(jax.random.PRNGKey(seed), num_skus, episodes)
     result = run_mip_mixed(env, params, keys)
-    day_cost = (result.daily["holding_cost"] + result.daily["shortage_cost"]
-                + result.daily["overflow_cost"]).sum(axis=1)  # [T, S]: all SKUs
+    day_cost = result.day_cost.sum(axis=1)  # [T, S]: all SKUs
     mean, se = mean_standard_error(step_points(day_cost))
     return {"sigma": sigma, "num_skus": num_skus, "episodes": episodes, "figure_metric": {"mean": mean, "se": se},
             "env_cost_per_episode": summary(result.cost.sum(axis=0)), "statuses": result.statuses,

@@ -543,6 +543,7 @@ def test_runner_warm_start_chains_per_sample_and_is_deterministic():
     np.testing.assert_array_equal(alone.daily["orders"][:, :, 0], both.daily["orders"][:, :, 1])
     np.testing.assert_array_equal(alone.cost[:, 0], both.cost[:, 1])
     assert both.peak_utilisation.max() == pytest.approx(1.0) and both.settings["warm_start"] is True
+    np.testing.assert_allclose(both.day_cost.sum(axis=0), both.cost, rtol=1e-5)  # day by day, the episode's cost
     cold = run_mip_mixed(env, params, keys, **{**options, "safety_target": target(), "warm_start": False})
     np.testing.assert_allclose(both.cost.sum(axis=0), cold.cost.sum(axis=0), rtol=0.02)
     with pytest.raises(ConfigError, match="'warm_start' must be True or False, got 'yes'"):

@@ -272,6 +272,10 @@ def build_mixed_milp(problem: MixedCostProblem, integrality: str = "all", capaci
     n_var = u_base + int(targeted.sum())
     retail = stage == 0
     mean = problem.forecast_mean[product, day]
+    # (block, product or group, plan day, stage) of every column and row as one integer: what
+    # LpWarmStart carries from one day's model to the next (each row block records its own)
+    key = lambda kind, entity, t, j: ((kind * N + entity) * H + t) * M + j
+    col_key = [key(0, product, day, stage), key(1, product, day, stage), key(2, product[retail], day[retail], 0)]
 
     # balance rows (one per cell): I[t] - I[t-1] - o[t-L] + o[t, j-1] - m[t] (retail) = rhs
     rows, cols, vals = [cell], [i_base + cell], [np.ones(block)]
@@ -286,7 +290,7 @@ def build_mixed_milp(problem: MixedCostProblem, integrality: str = "all", capaci
     vals.append(-np.ones(retail.sum()))
     rhs = (np.where(day == 0, problem.on_hand[product, stage], 0.0) + problem.arrivals[product, day, stage]
            - np.where(retail, mean, 0.0))
-    blocks = [(rows, cols, vals, block, rhs, rhs)]
+    blocks = [(rows, cols, vals, block, rhs, rhs, key(0, product, day, stage))]
 
     # before_arrivals: o[t, j] <= I[t-1, j+1] for t >= 1 (t = 0 is a bound below)
     if problem.timing == "before_arrivals" and M > 1:
@@ -294,7 +298,8 @@ def build_mixed_milp(problem: MixedCostProblem, integrality: str = "all", capaci
         r = np.arange(sel.sum())
         c_sel = cell[sel]
         blocks.append(([r, r], [o_base + c_sel, i_base + c_sel - M + 1],
-                       [np.ones(r.size), -np.ones(r.size)], r.size, np.full(r.size, -np.inf), np.zeros(r.size)))
+                       [np.ones(r.size), -np.ones(r.size)], r.size, np.full(r.size, -np.inf), np.zeros(r.size),
+                       key(1, product[sel], day[sel], stage[sel])))
 
     if coupled:
         # the row of (group g, day t, stage j); which cells enter it depends on capacity_row
@@ -313,14 +318,15 @@ def build_mixed_milp(problem: MixedCostProblem, integrality: str = "all", capaci
         n_rows = G * H * M
         rows.append(np.arange(n_rows)); cols.append(v_base + np.arange(n_rows)); vals.append(-np.ones(n_rows))
         known_sum = np.bincount(row_of[active], weights=known[active], minlength=n_rows)
-        row_stage, row_day = np.arange(n_rows) % M, (np.arange(n_rows) // M) % H
+        row_stage, row_day, row_group = np.arange(n_rows) % M, (np.arange(n_rows) // M) % H, np.arange(n_rows) // (H * M)
         row_active = np.zeros(n_rows, bool)
         row_active[row_of[active]] = True
         room = problem.capacity[row_stage]
         if problem.capacity_margin is not None:
             room = room - problem.capacity_margin[row_day, row_stage]
         ub = np.where(row_active, room - known_sum, np.inf)
-        blocks.append((rows, cols, vals, n_rows, np.full(n_rows, -np.inf), ub))
+        blocks.append((rows, cols, vals, n_rows, np.full(n_rows, -np.inf), ub, key(2, row_group, row_day, row_stage)))
+        col_key.append(key(3, row_group, row_day, row_stage))  # the rows' slack columns v
 
     if targeted.any():  # I[cell] (- m at retail) + u >= target
         r = np.arange(targeted.sum())
@@ -335,10 +341,12 @@ def build_mixed_milp(problem: MixedCostProblem, integrality: str = "all", capaci
         col_m = m_base + product[targeted][row_m] * H + day_m
         blocks.append(([r, r, row_m], [i_base + c_sel, u_base + r, col_m],
                        [np.ones(r.size), np.ones(r.size), -np.ones(row_m.size)], r.size,
-                       problem.safety_target[product[targeted], stage[targeted]], np.full(r.size, np.inf)))
+                       problem.safety_target[product[targeted], stage[targeted]], np.full(r.size, np.inf),
+                       key(3, product[targeted], day[targeted], stage[targeted])))
+        col_key.append(key(4, product[targeted], day[targeted], stage[targeted]))  # the shortfall columns u
 
     mats, lbs, ubs = [], [], []
-    for rows, cols, vals, n_rows, lo, hi in blocks:
+    for rows, cols, vals, n_rows, lo, hi, _ in blocks:
         mats.append(sparse.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                                      shape=(n_rows, n_var)))
         lbs.append(lo)
@@ -377,26 +385,10 @@ def build_mixed_milp(problem: MixedCostProblem, integrality: str = "all", capaci
         integer[o_base:o_base + block] = 1
     elif integrality == "first":
         integer[o_base + cell[day == 0]] = 1
-    # (block, product or group, plan day, stage) of every column and row, one integer each: what
-    # LpWarmStart carries from one day's model to the next
-    key = lambda kind, entity, t, j: ((kind * N + entity) * H + t) * M + j
-    rows_of = np.arange(G * H * M)
-    slack_key = key(3, rows_of // (H * M), (rows_of // M) % H, rows_of % M)
-    col_key = [key(0, product, day, stage), key(1, product, day, stage),
-               key(2, product[retail], day[retail], 0), slack_key,
-               key(4, product[targeted], day[targeted], stage[targeted])]
-    row_key = [key(0, product, day, stage)]
-    if problem.timing == "before_arrivals" and M > 1:
-        sel = (stage < M - 1) & (day >= 1)
-        row_key.append(key(1, product[sel], day[sel], stage[sel]))
-    if coupled:
-        row_key.append(slack_key + (2 - 3) * N * H * M)  # block 2, the same (group, day, stage)
-    if targeted.any():
-        row_key.append(key(3, product[targeted], day[targeted], stage[targeted]))
     return {"c": cost, "A": matrix, "row_lb": np.concatenate(lbs), "row_ub": np.concatenate(ubs),
             "lb": lower, "ub": upper, "integrality": integer, "first_orders": o_base + cell[day == 0],
             "slack": np.arange(v_base, u_base), "penalty": big,
-            "col_key": np.concatenate(col_key), "row_key": np.concatenate(row_key)}
+            "col_key": np.concatenate(col_key), "row_key": np.concatenate([b[-1] for b in blocks])}
 
 
 def _lp(model, lower, upper, time_limit):
@@ -445,7 +437,7 @@ class LpWarmStart:
         if self.col_key is None:
             return False
         basis = highspy.HighsBasis()
-        kinds = list(highspy.HighsBasisStatus.__members__.values())
+        kinds = {int(kind): kind for kind in highspy.HighsBasisStatus.__members__.values()}
         lower, basic = int(highspy.HighsBasisStatus.kLower), int(highspy.HighsBasisStatus.kBasic)
         basis.col_status = [kinds[v] for v in self._statuses(self.col_key, self.col_status, model["col_key"],
                                                              lower).tolist()]
@@ -482,11 +474,10 @@ def _highs_lp(model, time_limit, warm: LpWarmStart):
         highs.setOptionValue("time_limit", float("inf") if time_limit is None else float(time_limit))
         lp = highspy.HighsLp()
         A = model["A"].tocsc()
-        inf = highspy.kHighsInf
         lp.num_col_, lp.num_row_ = A.shape[1], A.shape[0]
-        lp.col_cost_ = model["c"]
-        lp.col_lower_, lp.col_upper_ = model["lb"], np.minimum(model["ub"], inf)
-        lp.row_lower_, lp.row_upper_ = np.maximum(model["row_lb"], -inf), np.minimum(model["row_ub"], inf)
+        lp.col_cost_ = model["c"]  # the model's infinite bounds are HiGHS's (kHighsInf is inf)
+        lp.col_lower_, lp.col_upper_ = model["lb"], model["ub"]
+        lp.row_lower_, lp.row_upper_ = model["row_lb"], model["row_ub"]
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = A.indptr, A.indices, A.data
         highs.passModel(lp)
