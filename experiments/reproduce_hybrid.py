@@ -33,7 +33,10 @@ Methods (results.json keys; single SKU / multi SKU):
                        issue #10's ablation row)
   brain_or_mip         single SKU: per ratio and sigma, brain_es or fixed_safety_mip, whichever had the lower
                        tuning objective on the training episodes (the controller family chosen per cost
-                       regime on training data; needs both rows)
+                       regime on training data; needs both rows); multi SKU: brain_safety_mip or
+                       fixed_safety_mip, whichever had the lower tuning objective on
+                       multi_sku.mip_choice_episodes training episodes of the coupled catalog (the chosen
+                       row's evaluation: reused where that row runs too, else run)
   mip_then_brain       single SKU: fixed_safety_mip's plan for the first D days (the start-up: stock 5..9,
                        an empty pipeline), brain_es from day D on; D per ratio and sigma tuned on the
                        training episodes' env cost from tuning.mip_start_days (0: brain_es; >= periods:
@@ -100,7 +103,7 @@ POOLED_MIP_METHODS = MIP_METHODS  # multi SKU with mip_mixed.workers > 1: episod
 PARTIAL_NOTE = ("the points finished so far (per-episode values, as details.json's per_episode), rewritten after each "
                 "point and removed when results.json is written; not resumed from: a rerun starts over")
 MULTI_METHODS = ("brain_alloc", "mip_mixed", "random_alloc", "static_alloc", "sigma_rule_alloc", "fixed_safety_alloc",
-                 "capacity_brain_alloc", "fixed_safety_mip", "brain_safety_mip")
+                 "capacity_brain_alloc", "fixed_safety_mip", "brain_safety_mip", "brain_or_mip")
 METRICS = ("env_cost", "notebook_cost")
 DESCRIPTIONS = {
     "brain_alloc": "safety-stock brain every 10 days + order-up-to controller (+ JAX capacity stage for multi SKU)",
@@ -123,8 +126,9 @@ DESCRIPTIONS = {
                         "(penalty w k per unit-day short), z per ratio and sigma tuned (z = 0, MIP-mixed, a candidate)",
     "brain_safety_mip": "the safety-stock brain every 10 days as MIP-mixed's soft safety target (the sample's brain + "
                         "'Safety' controller, penalty w k per unit-day short)",
-    "brain_or_mip": "per ratio and sigma, brain_es or fixed_safety_mip, whichever had the lower tuning objective on "
-                    "the training episodes (never the evaluation ones)",
+    "brain_or_mip": "per ratio and sigma, the learned row (single SKU: brain_es; multi SKU: brain_safety_mip) or "
+                    "fixed_safety_mip, whichever had the lower tuning objective on training episodes (never the "
+                    "evaluation ones; multi SKU: in the coupled catalog)",
     "mip_then_brain": "fixed_safety_mip's plan (its executed orders) for the first D days, brain_es from day D on; "
                       "D per ratio and sigma tuned on the training episodes' env cost (0: brain_es; the whole "
                       "episode: fixed_safety_mip)",
@@ -168,7 +172,8 @@ def settings(full: dict) -> dict:
     for exp, allowed, extra in (("single_sku", SINGLE_METHODS, ()),
                                 ("multi_sku", MULTI_METHODS, ("num_skus", "capacity_per_sku", "capacity_basis",
                                                               "max_segments", "min_cut_cost_fraction",
-                                                              "tune_in_catalog", "catalog_train_episodes"))):
+                                                              "tune_in_catalog", "catalog_train_episodes",
+                                                              "mip_choice_episodes"))):
         cfg = dict(full[exp])
         reject_unknown_keys(cfg, ("enabled", "ratios", "sigma_levels", "episodes", "methods") + extra, exp)
         e = {"enabled": check_bool(f"{exp}.enabled", cfg["enabled"], "true or false")}
@@ -193,6 +198,8 @@ def settings(full: dict) -> dict:
             e["tune_in_catalog"] = check_bool("multi_sku.tune_in_catalog", cfg["tune_in_catalog"], "true or false")
             e["catalog_train_episodes"] = check_integer("multi_sku.catalog_train_episodes",
                                                         cfg["catalog_train_episodes"], 1)
+            e["mip_choice_episodes"] = check_integer("multi_sku.mip_choice_episodes",
+                                                     cfg.get("mip_choice_episodes", 2), 1)
         out[exp] = e
     single = out["single_sku"]["methods"]
     for combined in ("brain_or_mip", "mip_then_brain"):
@@ -201,6 +208,8 @@ def settings(full: dict) -> dict:
                               f"needs both in the list, got {single!r}")
     combined = [m for m in ("brain_or_mip", "mip_then_brain") if m in single]
     out["single_sku"]["methods"] = [m for m in single if m not in combined] + combined  # after both rows
+    multi = out["multi_sku"]["methods"]
+    out["multi_sku"]["methods"] = [m for m in multi if m != "brain_or_mip"] + [m for m in multi if m == "brain_or_mip"]
     if not (out["single_sku"]["enabled"] or out["multi_sku"]["enabled"]):
         raise ConfigError("'single_sku.enabled' and 'multi_sku.enabled' are both false: nothing to run")
     mip = dict(full["mip_mixed"])
@@ -727,6 +736,37 @@ def _mip_run(s: dict, env, params, keys, safety_target=None, progress=None):
                          **_mip_options(s, safety_target, coupled=bool(env.couple_products)))
 
 
+def _mip_episodes(s: dict, executor, env, params, reset_keys, safety_target=None, progress=None):
+    """MipMixedResult of the coupled catalog's episodes of reset_keys [S, N]: in mip_mixed.workers'
+    processes where there is a pool (each sample's episode the same either way), else here."""
+    keys = jnp.swapaxes(reset_keys, 0, 1)
+    if executor is None:
+        return _mip_run(s, env, params, keys, safety_target, progress)
+    options = _mip_options(s, safety_target, coupled=True)
+    return merge_mip_results([job.result() for job in submit_mip_mixed(executor, env, params, keys, **options)])
+
+
+def _multi_mip_choice(sem: str, s: dict, point, tuned: dict, env, params, brain, executor,
+                      progress=None) -> tuple[str, dict]:
+    """Multi SKU brain_or_mip's row at a point: brain_safety_mip and fixed_safety_mip (its tuned z) on
+    multi_sku.mip_choice_episodes training episodes of the coupled catalog (the tuning stream, never
+    the evaluation keys), on the semantics' tuning objective; the lower wins (ties: brain_safety_mip)."""
+    exp = s["multi_sku"]
+    count = exp["mip_choice_episodes"]
+    reset_keys, act_keys = hybrid_keys(training_keys(s["seed"], count), exp["num_skus"])
+    objective = s["tuning"]["objective"][sem]
+    train = {}
+    for method in ("brain_safety_mip", "fixed_safety_mip"):
+        target, _ = _mip_target(method, sem, s, point, tuned, params, brain, act_keys, pooled=executor is not None)
+        result = _mip_episodes(s, executor, env, params, reset_keys, target, progress)
+        per_episode = (result.cost.sum(axis=0) if objective == "env_cost"
+                       else step_points(result.day_cost.sum(axis=1)).mean(axis=0))  # [S]
+        train[method] = float(np.mean(per_episode))
+    chosen = "brain_safety_mip" if train["brain_safety_mip"] <= train["fixed_safety_mip"] else "fixed_safety_mip"
+    return chosen, {"chosen": chosen, "objective": objective, "train_cost": train,
+                    "train_keys": f"split(fold_in(PRNGKey({s['seed']}), 1), {count})"}
+
+
 def _mip_safety_z(sem: str, s: dict, z, lead_times):
     return sigma_safety_targets(z, lead_times, timing=SUPPLIER_TIMING[sem], alignment=s["mip_mixed"]["alignment"])
 
@@ -764,7 +804,8 @@ def _tune_mip_safety(sem: str, s: dict, logger, timings: dict) -> dict:
     objective = t["objective"][sem]
     out, costs, orders = {}, {}, {}
     points = sorted({(r, g) for exp in ("single_sku", "multi_sku") if s[exp]["enabled"]
-                     and "fixed_safety_mip" in s[exp]["methods"] for r in s[exp]["ratios"] for g in s[exp]["sigma_levels"]})
+                     and set(s[exp]["methods"]) & {"fixed_safety_mip", "brain_or_mip"}
+                     for r in s[exp]["ratios"] for g in s[exp]["sigma_levels"]})
     for ratio, sigma in points:
         env, params = make("hybrid_sample", cost_ratio=ratio, sigma_max=sigma, semantics=sem, periods=s["periods"])
         z = np.repeat(np.asarray(values)[:, None], params.num_stages, axis=1)  # [C, M]
@@ -1033,7 +1074,8 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None
                          logger, timings)
     t_start = time.perf_counter()
     pooled = [m for m in exp["methods"] if m in POOLED_MIP_METHODS] if s["mip_mixed"]["workers"] > 1 else []
-    with _mip_pool(s["mip_mixed"]["workers"] if pooled else 1) as executor:
+    choosing = "brain_or_mip" in exp["methods"]
+    with _mip_pool(s["mip_mixed"]["workers"] if pooled or choosing else 1) as executor:
         jobs = {}  # every point's pooled MIP episodes submitted first: the workers stay busy across points
         for ratio in exp["ratios"]:
             for sigma in exp["sigma_levels"]:
@@ -1049,20 +1091,32 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None
         for ratio in exp["ratios"]:
             for sigma in exp["sigma_levels"]:
                 env, params = catalog(ratio, sigma)
+                mip_results = {}  # this point's MIP rows: brain_or_mip reuses its chosen row's episodes
                 for method in exp["methods"]:
                     entry = {}
                     t0 = time.perf_counter()
-                    if method in MIP_METHODS:
+                    if method in MIP_METHODS or method == "brain_or_mip":
                         def progress(t, seconds, ratio=ratio, sigma=sigma, method=method):
                             logger.progress(f"[reproduce_hybrid] multi SKU {sem} ratio {ratio:g} sigma {sigma} {method}: "
                                             f"day {t + 1}/{env.periods} ({seconds:.0f}s)")
 
-                        if (ratio, sigma, method) in jobs:  # run in the worker processes (mip_mixed.workers)
+                        if method == "brain_or_mip":
+                            chosen, recorded = _multi_mip_choice(sem, s, (ratio, sigma), tuned, env, params, brain,
+                                                                 executor, progress)
+                            if chosen in mip_results:
+                                result, chosen_params = mip_results[chosen]
+                            else:
+                                target, chosen_params = _mip_target(chosen, sem, s, (ratio, sigma), tuned, params, brain,
+                                                                    act_keys, pooled=executor is not None)
+                                result = _mip_episodes(s, executor, env, params, reset_keys, target, progress)
+                            recorded = {**recorded, "chosen_params": chosen_params}
+                        elif (ratio, sigma, method) in jobs:  # run in the worker processes (mip_mixed.workers)
                             pending, recorded = jobs.pop((ratio, sigma, method))
                             result = merge_mip_results([job.result() for job in pending])
                         else:
                             target, recorded = _mip_target(method, sem, s, (ratio, sigma), tuned, params, brain, act_keys)
-                            result = _mip_run(s, env, params, jnp.swapaxes(reset_keys, 0, 1), target, progress)
+                            result = _mip_episodes(s, None, env, params, reset_keys, target, progress)
+                        mip_results[method] = (result, recorded)
                         if recorded:
                             entry["params"] = recorded
                         day_cost = result.day_cost.sum(axis=1)  # [T, S]
@@ -1291,8 +1345,9 @@ def run(cfg, run_dir=None) -> dict:
     try:
         methods = set(s["single_sku"]["methods"] if s["single_sku"]["enabled"] else []) | \
             set(s["multi_sku"]["methods"] if s["multi_sku"]["enabled"] else [])
+        multi_methods = set(s["multi_sku"]["methods"]) if s["multi_sku"]["enabled"] else set()
         needed = {"safety": bool(methods & {"static_alloc", "fixed_safety", "fixed_safety_alloc"}),
-                  "mip_safety": "fixed_safety_mip" in methods,
+                  "mip_safety": "fixed_safety_mip" in methods or "brain_or_mip" in multi_methods,
                   "sigma_rule": bool(methods & {"sigma_rule", "sigma_rule_alloc", "brain_es"}),
                   "base_stock": "base_stock" in methods and s["single_sku"]["enabled"]}
         logger.info(f"[reproduce_hybrid] semantics {s['semantics']}; single SKU {s['single_sku']['enabled']} "
@@ -1300,7 +1355,8 @@ def run(cfg, run_dir=None) -> dict:
                     f"{s['single_sku']['episodes']} episodes); {s['multi_sku']['num_skus']} SKUs "
                     f"{s['multi_sku']['enabled']} (ratios {s['multi_sku']['ratios']}, sigma "
                     f"{s['multi_sku']['sigma_levels']}, {s['multi_sku']['episodes']} episodes); load {machine['load_average']}")
-        brains = _brain(full, s, run_dir, logger, timings) if methods & {"brain_alloc", "brain_safety_mip"} else {}
+        brains = (_brain(full, s, run_dir, logger, timings)
+                  if methods & {"brain_alloc", "brain_safety_mip"} or "brain_or_mip" in multi_methods else {})
         hdpo_brains = (_brain_hdpo(full, s, run_dir, logger, timings)
                        if s["single_sku"]["enabled"] and "brain_hdpo" in s["single_sku"]["methods"] else {})
         raw = {"single_sku": {}, "multi_sku": {}}

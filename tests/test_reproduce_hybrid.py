@@ -24,7 +24,7 @@ TINY = ["+preset=quick", "periods=30", "episodes=2", "num_skus=2", "ratios=[100]
         "tuning.base_stock.grid_max=0", "tuning.base_stock.steps=[]", "agent.safety.safety_high=8",
         "tuning.mip_safety.z_values=[0.0]", "tuning.mip_start_days=[0,20,200]", "mip_mixed.workers=2", "multi_sku.catalog_train_episodes=2",
         "multi_sku.methods=[brain_alloc,mip_mixed,random_alloc,static_alloc,sigma_rule_alloc,fixed_safety_alloc,"
-        "capacity_brain_alloc,fixed_safety_mip,brain_safety_mip]",
+        "capacity_brain_alloc,brain_or_mip,fixed_safety_mip,brain_safety_mip]",
         "tuning.safety.values=[4]", "capacity_brain.hidden=[4]", "capacity_brain.population=2",
         "capacity_brain.iterations=2", "capacity_brain.train_samples=1", "brain_es.hidden=[4]",
         "brain_es.population=2", "brain_es.iterations=2", "brain_es.train_samples=1",
@@ -182,6 +182,18 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
                          safety_target=policy_safety_targets(act, policy_params, params, act_keys, every=10))
     np.testing.assert_allclose(here.cost.sum(0), raw_multi["brain_safety_mip"]["exact"]["env_cost"], rtol=1e-12)
     assert multi["brain_safety_mip"]["refused_units"] >= 0 and multi["fixed_safety_mip"]["params"]["exact"]["z"] == [0.0] * 3
+    # multi SKU brain_or_mip (listed before the rows it compares, run after them): brain_safety_mip or
+    # fixed_safety_mip, whichever was cheaper on the coupled catalog's training episodes, its evaluation reused
+    choice = multi["brain_or_mip"]["params"]["exact"]
+    train = choice["train_cost"]
+    assert choice["chosen"] == ("brain_safety_mip" if train["brain_safety_mip"] <= train["fixed_safety_mip"]
+                                else "fixed_safety_mip")
+    assert raw_multi["brain_or_mip"]["exact"]["env_cost"] == raw_multi[choice["chosen"]]["exact"]["env_cost"]
+    assert choice["chosen_params"] == multi[choice["chosen"]]["params"]["exact"]
+    # its training cost is fixed_safety_mip's (z = 0: MIP-mixed) on the tuning stream's 2 episodes, never the evaluation ones
+    train_reset, _ = hybrid_keys(jax.random.split(jax.random.fold_in(jax.random.PRNGKey(0), 1), 2), 2)
+    on_train = run_mip_mixed(env, params, jnp.swapaxes(train_reset, 0, 1))
+    assert train["fixed_safety_mip"] == pytest.approx(float(on_train.cost.sum(0).mean()), rel=1e-12)
     # brain_or_mip: the family with the lower training cost, its evaluation values
     choice = single["brain_or_mip"]["params"]["exact"]
     train = choice["train_cost"]
@@ -227,6 +239,7 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     ("multi_sku.capacity_basis=stock", "multi_sku.capacity_basis"), ("periods=20", "periods"),
     ("multi_sku.tune_in_catalog=maybe", "multi_sku.tune_in_catalog"),
     ("multi_sku.catalog_train_episodes=0", "multi_sku.catalog_train_episodes"),
+    ("multi_sku.mip_choice_episodes=0", "multi_sku.mip_choice_episodes"),
     ("multi_sku.capacity_per_sku=0", "multi_sku.capacity_per_sku"), ("tuning.safety.steps=[0]", "tuning.safety.steps"),
     ("brain.checkpoint={sample: x}", "brain.checkpoint"), ("tuning.safety.values=[-1]", "tuning.safety.values"),
     ("brain_hdpo.hdpo.lr=-1", "'brain_hdpo.hdpo.lr' must be a finite number"),
@@ -265,6 +278,34 @@ def test_bad_keys_name_the_field(tmp_path, override, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.").replace("[", r"\[")):
         _module().run(_compose(TINY + [override]), run_dir=tmp_path)
     assert not (tmp_path / "results.json").exists()
+
+
+def test_multi_sku_brain_or_mip_runs_its_choice_alone(tmp_path):
+    """Multi SKU brain_or_mip without the rows it compares (in this process, mip_mixed.workers=1):
+    the chosen row's episodes run on the evaluation keys, equal to that row run directly."""
+    from sc_jax.agents.brains import load_brain
+    from sc_jax.env.hybrid_sample import hybrid_sample_catalog
+    from sc_jax.hybrid_reproduction import hybrid_keys, multi_sku_keys
+    from sc_jax.mip_mixed import policy_safety_targets, run_mip_mixed, sigma_safety_targets
+
+    checkpoint = _untrained_ppo_checkpoint(tmp_path / "ppo_brain", _compose(TINY))
+    overrides = TINY + [f"brain.checkpoint={checkpoint}", "single_sku.enabled=false", "mip_mixed.workers=1",
+                        "multi_sku.methods=[brain_or_mip]", "tuning.mip_safety.z_values=[2.0]"]
+    saved = _module().run(_compose(overrides), run_dir=tmp_path / "run")
+    row = saved["multi_sku"]["100"]["3"]
+    assert set(row) == {"brain_or_mip"}
+    choice = row["brain_or_mip"]["params"]["exact"]
+    env, params = hybrid_sample_catalog(2, 100.0, semantics="exact", sigma_max=3, periods=30)
+    reset_keys, act_keys = hybrid_keys(multi_sku_keys(0, 2), 2)
+    if choice["chosen"] == "brain_safety_mip":
+        _, act, policy_params, *_ = load_brain(Path(checkpoint))
+        target = policy_safety_targets(act, policy_params, params, act_keys, every=10)
+    else:
+        assert choice["chosen_params"]["z"] == [2.0] * 3
+        target = sigma_safety_targets([2.0] * 3, np.asarray(params.lead_time).reshape(-1, 3)[0], timing="before_arrivals")
+    here = run_mip_mixed(env, params, jnp.swapaxes(reset_keys, 0, 1), safety_target=target)
+    assert row["brain_or_mip"]["env_cost"]["exact"]["mean"] == pytest.approx(float(here.cost.sum(0).mean()), rel=1e-12)
+    assert set(choice["train_cost"]) == {"brain_safety_mip", "fixed_safety_mip"}
 
 
 def test_daily_runner_matches_the_safety_env_and_the_rollout():
