@@ -83,8 +83,9 @@ from sc_jax.env.wrappers import check_sigma_levels
 from sc_jax.errors import ConfigError
 from sc_jax.hybrid_reproduction import (coordinate_search, hybrid_keys, make_daily_runner, method_params,
                                         multi_sku_keys, product_grid, single_keys, training_keys, tune_constant)
-from sc_jax.mip_mixed import (ALIGNMENTS, checkpoint_safety_targets, merge_mip_results, mip_mixed_executor,
-                             policy_safety_targets, run_mip_mixed, sigma_safety_targets, submit_mip_mixed)
+from sc_jax.mip_mixed import (ALIGNMENTS, capped_safety_targets, checkpoint_safety_targets, merge_mip_results,
+                             mip_mixed_executor, policy_safety_targets, run_mip_mixed, sigma_safety_targets,
+                             submit_mip_mixed)
 from sc_jax.runlog import hydra_run_dir, logger_from_cfg, stop_cleanly_on_interrupt, write_json, write_text_atomic
 from sc_jax.sample_metrics import (NOTEBOOK_FIRST_DAY, PUBLISHED_MULTI_SKU, PUBLISHED_SINGLE_SKU, mean_standard_error,
                                    notebook_cost, step_points)
@@ -173,7 +174,7 @@ def settings(full: dict) -> dict:
                                 ("multi_sku", MULTI_METHODS, ("num_skus", "capacity_per_sku", "capacity_basis",
                                                               "max_segments", "min_cut_cost_fraction",
                                                               "tune_in_catalog", "catalog_train_episodes",
-                                                              "mip_choice_episodes"))):
+                                                              "mip_choice_episodes", "brain_target_cap"))):
         cfg = dict(full[exp])
         reject_unknown_keys(cfg, ("enabled", "ratios", "sigma_levels", "episodes", "methods") + extra, exp)
         e = {"enabled": check_bool(f"{exp}.enabled", cfg["enabled"], "true or false")}
@@ -200,6 +201,9 @@ def settings(full: dict) -> dict:
                                                         cfg["catalog_train_episodes"], 1)
             e["mip_choice_episodes"] = check_integer("multi_sku.mip_choice_episodes",
                                                      cfg.get("mip_choice_episodes", 2), 1)
+            e["brain_target_cap"] = check_number("multi_sku.brain_target_cap", cfg.get("brain_target_cap"),
+                                                 "null or a number > 0 (a fraction of the shared capacity per stage)",
+                                                 lambda x: 0 < x < float("inf"), allow_none=True)
         out[exp] = e
     single = out["single_sku"]["methods"]
     for combined in ("brain_or_mip", "mip_then_brain"):
@@ -757,7 +761,8 @@ def _multi_mip_choice(sem: str, s: dict, point, tuned: dict, env, params, brain,
     objective = s["tuning"]["objective"][sem]
     train = {}
     for method in ("brain_safety_mip", "fixed_safety_mip"):
-        target, _ = _mip_target(method, sem, s, point, tuned, params, brain, act_keys, pooled=executor is not None)
+        target, _ = _mip_target(method, sem, s, point, tuned, params, brain, act_keys, pooled=executor is not None,
+                                coupled=True)
         result = _mip_episodes(s, executor, env, params, reset_keys, target, progress)
         per_episode = (result.cost.sum(axis=0) if objective == "env_cost"
                        else step_points(result.day_cost.sum(axis=1)).mean(axis=0))  # [S]
@@ -771,11 +776,14 @@ def _mip_safety_z(sem: str, s: dict, z, lead_times):
     return sigma_safety_targets(z, lead_times, timing=SUPPLIER_TIMING[sem], alignment=s["mip_mixed"]["alignment"])
 
 
-def _mip_target(method: str, sem: str, s: dict, point, tuned: dict, params, brain, act_keys, pooled: bool = False):
+def _mip_target(method: str, sem: str, s: dict, point, tuned: dict, params, brain, act_keys, pooled: bool = False,
+                coupled: bool = False):
     """(safety_target callable, recorded params) of a MIP method at a point: None for mip_mixed;
     fixed_safety_mip's tuned z; brain_safety_mip's brain (act, policy_params) every 10 days with the
     daily runner's decision keys act_keys [S] (params [N] with a product axis); `pooled` (worker
-    processes): the same brain loaded from its checkpoint in each worker."""
+    processes): the same brain loaded from its checkpoint in each worker; `coupled` (the multi-SKU
+    catalog): the brain's targets capped at multi_sku.brain_target_cap of the shared capacity
+    (where set)."""
     weight = s["tuning"]["mip_penalty_weight"]
     if method == "fixed_safety_mip":
         z = tuned["mip_safety"][point]
@@ -786,8 +794,15 @@ def _mip_target(method: str, sem: str, s: dict, point, tuned: dict, params, brai
             raise AssertionError("brain missing")
         recorded = {"penalty_weight": weight, "every": 10}
         if pooled:
-            return checkpoint_safety_targets(brain[2]["checkpoint"], params, act_keys, every=10), recorded
-        return policy_safety_targets(brain[0], brain[1], params, act_keys, every=10), recorded
+            target = checkpoint_safety_targets(brain[2]["checkpoint"], params, act_keys, every=10)
+        else:
+            target = policy_safety_targets(brain[0], brain[1], params, act_keys, every=10)
+        cap = s["multi_sku"]["brain_target_cap"] if coupled else None
+        if cap is not None:
+            capacity = np.asarray(params.shared_capacity, np.float64).reshape(-1, params.num_stages)[0]
+            target = capped_safety_targets(target, capacity, cap)
+            recorded["target_cap"] = cap
+        return target, recorded
     return None, None
 
 
@@ -1082,7 +1097,7 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None
                 env, params = catalog(ratio, sigma)
                 for method in pooled:
                     target, recorded = _mip_target(method, sem, s, (ratio, sigma), tuned, params, brain, act_keys,
-                                                   pooled=True)
+                                                   pooled=True, coupled=True)
                     jobs[ratio, sigma, method] = (submit_mip_mixed(executor, env, params, jnp.swapaxes(reset_keys, 0, 1),
                                                                    **_mip_options(s, target, coupled=True)), recorded)
         compiled = None
@@ -1107,14 +1122,15 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None
                                 result, chosen_params = mip_results[chosen]
                             else:
                                 target, chosen_params = _mip_target(chosen, sem, s, (ratio, sigma), tuned, params, brain,
-                                                                    act_keys, pooled=executor is not None)
+                                                                    act_keys, pooled=executor is not None, coupled=True)
                                 result = _mip_episodes(s, executor, env, params, reset_keys, target, progress)
                             recorded = {**recorded, "chosen_params": chosen_params}
                         elif (ratio, sigma, method) in jobs:  # run in the worker processes (mip_mixed.workers)
                             pending, recorded = jobs.pop((ratio, sigma, method))
                             result = merge_mip_results([job.result() for job in pending])
                         else:
-                            target, recorded = _mip_target(method, sem, s, (ratio, sigma), tuned, params, brain, act_keys)
+                            target, recorded = _mip_target(method, sem, s, (ratio, sigma), tuned, params, brain, act_keys,
+                                                           coupled=True)
                             result = _mip_episodes(s, None, env, params, reset_keys, target, progress)
                         mip_results[method] = (result, recorded)
                         if recorded:

@@ -259,6 +259,50 @@ class PolicySafetyTarget:
         return self._held
 
 
+def capped_safety_targets(target, capacity, fraction: float):
+    """`target` (a safety_target callable) with its sum over a sample's products at most
+    fraction x capacity per stage: where a stage's targets ask for more, all of that stage's are
+    scaled down in proportion (rounded down), elsewhere unchanged. A brain trained on one SKU
+    alone asks, at high forecast sigma, for more safety stock in total than the shared capacity
+    holds; soft targets the plan cannot meet make it fill every stage to the brim
+    (docs/hybrid_reproduction.md, "The 200-SKU grid"). capacity: [M] units per stage (the
+    catalog's shared capacity); fraction > 0. It pickles (and splits per sample) when `target` does."""
+    if not callable(target):
+        raise ConfigError(f"'target' must be a safety_target callable (t, state) -> [samples, products, stages], "
+                          f"got {type(target).__name__}")
+    cap = np.asarray(capacity, np.float64).reshape(-1)
+    if cap.size == 0 or not np.all(np.isfinite(cap)) or np.any(cap <= 0):
+        raise ConfigError(f"'capacity' must be finite units > 0 per stage, got {cap.tolist()}")
+    fraction = check_number("fraction", fraction, "a finite number > 0 (of the shared capacity per stage)",
+                            lambda x: 0 < x < float("inf"))
+    return CappedSafetyTarget(target, fraction * cap)
+
+
+class CappedSafetyTarget:
+    """capped_safety_targets' callable: a class (not a closure) so it pickles into the workers."""
+
+    def __init__(self, target, cap: np.ndarray):
+        self.target, self.cap = target, cap
+
+    @property
+    def act_keys(self):  # submit_mip_mixed hands each job its samples' keys through for_samples
+        return self.target.act_keys
+
+    def __getattr__(self, name):
+        if name == "for_samples" and hasattr(self.target, "for_samples"):
+            return lambda index: CappedSafetyTarget(self.target.for_samples(index), self.cap)
+        raise AttributeError(name)
+
+    def __call__(self, t, state):
+        units = np.asarray(self.target(t, state), np.float64)  # [S, P, M]
+        if units.shape[-1] != self.cap.size:
+            raise ConfigError(f"the capped safety target has {units.shape[-1]} stages, the capacity {self.cap.size}")
+        total = units.sum(axis=1, keepdims=True)  # [S, 1, M]
+        over = total > self.cap
+        scale = np.where(over, self.cap / np.where(over, total, 1.0), 1.0)
+        return np.where(over, np.floor(units * scale + 1e-9), units)
+
+
 def minimal_horizon(lead_times, timing: str) -> int:
     """The shortest plan in which a top-stage order can reach the customer: sum(L) + 1 with
     "after_arrivals" (10 on the hybrid chain, the sample's H), sum(L) + M - 1 + 1 with
@@ -540,6 +584,6 @@ _RUN_OPTIONS = set(_RUN_DEFAULTS)
 
 
 __all__ = ["ALIGNMENTS", "DAILY_FIELDS", "MipMixedResult", "PolicySafetyTarget", "SigmaSafetyTarget",
-           "checkpoint_safety_targets", "forecast_slice", "merge_mip_results",
+           "capped_safety_targets", "checkpoint_safety_targets", "forecast_slice", "merge_mip_results",
            "minimal_horizon", "mip_mixed_executor", "policy_safety_targets", "run_mip_mixed", "sigma_safety_targets",
            "submit_mip_mixed"]

@@ -548,3 +548,50 @@ def test_runner_warm_start_chains_per_sample_and_is_deterministic():
     np.testing.assert_allclose(both.cost.sum(axis=0), cold.cost.sum(axis=0), rtol=0.02)
     with pytest.raises(ConfigError, match="'warm_start' must be True or False, got 'yes'"):
         run_mip_mixed(env, params, keys, warm_start="yes")
+
+
+class _PerSampleTarget:
+    """A picklable safety target with per-sample keys (as a brain's): units[s] for sample s."""
+
+    def __init__(self, units, act_keys):
+        self.units, self.act_keys = np.asarray(units, np.float64), np.asarray(act_keys)
+
+    def for_samples(self, index):
+        return _PerSampleTarget(self.units[index], self.act_keys[index])
+
+    def __call__(self, t, state):
+        return self.units
+
+
+def test_capped_safety_targets_scale_each_stage_down_to_the_cap():
+    """capped_safety_targets: where a sample's targets summed over products exceed fraction x the
+    stage's capacity, that stage's are scaled in proportion and rounded down (never above the cap);
+    elsewhere unchanged; it pickles and splits per sample as the target it wraps; bad input named."""
+    import pickle
+
+    from sc_jax.mip_mixed import capped_safety_targets
+
+    units = np.array([[[30.0, 5.0, 7.5], [10.0, 5.0, 2.5]],      # sample 0: stage 0 sums 40 (over a cap of 20)
+                      [[8.0, 1.0, 0.0], [8.0, 1.0, 0.0]]])       # sample 1: every stage under its cap
+    inner = _PerSampleTarget(units, np.arange(2))
+    capped = capped_safety_targets(inner, [40.0, 100.0, 100.0], 0.5)  # caps 20 / 50 / 50
+    out = capped(0, None)
+    np.testing.assert_array_equal(out[0, :, 0], [15.0, 5.0])  # 30 and 10 halved
+    np.testing.assert_array_equal(out[:, :, 1:], units[:, :, 1:])  # under the cap: untouched (fractions kept)
+    np.testing.assert_array_equal(out[1], units[1])
+    assert np.all(out.sum(axis=1) <= np.array([20.0, 50.0, 50.0]))
+    tight = capped_safety_targets(_PerSampleTarget([[[7.0], [7.0], [7.0]]], [0]), [10.0], 1.0)(0, None)
+    assert tight.sum() <= 10 and tight.tolist() == [[[3.0], [3.0], [3.0]]]  # rounded down, never above the cap
+    again = pickle.loads(pickle.dumps(capped))
+    np.testing.assert_array_equal(again(0, None), out)
+    one = capped.for_samples(slice(1, 2))
+    assert len(one.act_keys) == 1 and np.array_equal(one(0, None), out[1:])
+    plain = capped_safety_targets(lambda t, s: units, [40.0, 100.0, 100.0], 0.5)
+    assert not hasattr(plain, "for_samples")  # only where the wrapped target splits per sample
+    for kwargs, field in (({"fraction": 0.0}, "'fraction'"), ({"fraction": float("inf")}, "'fraction'"),
+                          ({"capacity": [10.0, -1.0, 5.0]}, "'capacity'"), ({"target": 3}, "'target'")):
+        args = {"target": inner, "capacity": [40.0, 100.0, 100.0], "fraction": 0.5, **kwargs}
+        with pytest.raises(ConfigError, match=field):
+            capped_safety_targets(**args)
+    with pytest.raises(ConfigError, match="3 stages, the capacity 2"):
+        capped_safety_targets(inner, [40.0, 100.0], 0.5)(0, None)

@@ -240,6 +240,7 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     ("multi_sku.tune_in_catalog=maybe", "multi_sku.tune_in_catalog"),
     ("multi_sku.catalog_train_episodes=0", "multi_sku.catalog_train_episodes"),
     ("multi_sku.mip_choice_episodes=0", "multi_sku.mip_choice_episodes"),
+    ("multi_sku.brain_target_cap=0", "multi_sku.brain_target_cap"),
     ("multi_sku.capacity_per_sku=0", "multi_sku.capacity_per_sku"), ("tuning.safety.steps=[0]", "tuning.safety.steps"),
     ("brain.checkpoint={sample: x}", "brain.checkpoint"), ("tuning.safety.values=[-1]", "tuning.safety.values"),
     ("brain_hdpo.hdpo.lr=-1", "'brain_hdpo.hdpo.lr' must be a finite number"),
@@ -281,16 +282,18 @@ def test_bad_keys_name_the_field(tmp_path, override, field):
 
 
 def test_multi_sku_brain_or_mip_runs_its_choice_alone(tmp_path):
-    """Multi SKU brain_or_mip without the rows it compares (in this process, mip_mixed.workers=1):
-    the chosen row's episodes run on the evaluation keys, equal to that row run directly."""
+    """Multi SKU brain_or_mip without the rows it compares (in this process, mip_mixed.workers=1),
+    the brain's targets capped (multi_sku.brain_target_cap): the chosen row's episodes run on the
+    evaluation keys, equal to that row run directly."""
     from sc_jax.agents.brains import load_brain
     from sc_jax.env.hybrid_sample import hybrid_sample_catalog
     from sc_jax.hybrid_reproduction import hybrid_keys, multi_sku_keys
-    from sc_jax.mip_mixed import policy_safety_targets, run_mip_mixed, sigma_safety_targets
+    from sc_jax.mip_mixed import capped_safety_targets, policy_safety_targets, run_mip_mixed, sigma_safety_targets
 
     checkpoint = _untrained_ppo_checkpoint(tmp_path / "ppo_brain", _compose(TINY))
     overrides = TINY + [f"brain.checkpoint={checkpoint}", "single_sku.enabled=false", "mip_mixed.workers=1",
-                        "multi_sku.methods=[brain_or_mip]", "tuning.mip_safety.z_values=[2.0]"]
+                        "multi_sku.methods=[brain_or_mip]", "tuning.mip_safety.z_values=[2.0]",
+                        "multi_sku.brain_target_cap=0.3"]
     saved = _module().run(_compose(overrides), run_dir=tmp_path / "run")
     row = saved["multi_sku"]["100"]["3"]
     assert set(row) == {"brain_or_mip"}
@@ -299,7 +302,9 @@ def test_multi_sku_brain_or_mip_runs_its_choice_alone(tmp_path):
     reset_keys, act_keys = hybrid_keys(multi_sku_keys(0, 2), 2)
     if choice["chosen"] == "brain_safety_mip":
         _, act, policy_params, *_ = load_brain(Path(checkpoint))
-        target = policy_safety_targets(act, policy_params, params, act_keys, every=10)
+        target = capped_safety_targets(policy_safety_targets(act, policy_params, params, act_keys, every=10),
+                                       np.asarray(params.shared_capacity)[0], 0.3)
+        assert choice["chosen_params"]["target_cap"] == 0.3
     else:
         assert choice["chosen_params"]["z"] == [2.0] * 3
         target = sigma_safety_targets([2.0] * 3, np.asarray(params.lead_time).reshape(-1, 3)[0], timing="before_arrivals")
