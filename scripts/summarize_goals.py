@@ -2,6 +2,7 @@
 
     python scripts/summarize_goals.py RUN_DIR [RUN_DIR ...] [--row mip_then_brain] [--out summary.md]
     python scripts/summarize_goals.py RUN_DIR [RUN_DIR ...] --experiment multi_sku   # row: brain_safety_mip
+    python scripts/summarize_goals.py RUN_DIR ... --experiment multi_sku --row brain_or_mip --ablation fixed_safety_mip
 
 Reads each run dir's details.json (per-episode values; several dirs, e.g. one run per semantics
 or per group of points, are merged; a method at a point in several dirs: the last dir's values)
@@ -11,8 +12,8 @@ fixed_safety_mip for the single SKU; of mip_mixed, sigma_rule_alloc and fixed_sa
 200 SKUs), the PPO brain + controller (brain_alloc), the judged row (`--row`, default brain_or_mip
 / brain_safety_mip), and paired differences on the same episodes (common random numbers): row -
 best classical (mean ± 95% CI, and in % of the best), brain_alloc and the row against MIP-mixed
-(in %, issue #10's goals), the row against its fixed-safety ablation (fixed_safety /
-fixed_safety_alloc); for 200 SKUs also the row's refused units per stage (summed over the
+(in %, issue #10's goals), the row against its fixed-safety ablation (`--ablation`, default
+fixed_safety / fixed_safety_alloc; paired, mean ± 95% CI and in %); for 200 SKUs also the row's refused units per stage (summed over the
 episodes). A closing count per table says at how many points the row equals the best classical
 (within 0.01%: float32 against float64 sums of the same orders), is above it with a CI clear of
 0, inside the CI, or below.
@@ -65,10 +66,17 @@ def _pct(diff: float, base: float) -> str:
     return f"{100 * diff / base:+.1f}%" if base else "n/a"
 
 
-def table(cells: dict, metric: str, row: str | None = None, experiment: str = "single_sku") -> tuple[list[str], dict]:
+def _paired(a, b) -> str:
+    """a - b on the same episodes: mean ± 95% CI (in % of b's mean)."""
+    d = paired_difference(a, b)
+    return f"{d['mean']:+.2f} ± {d['ci95']:.2f} ({_pct(d['mean'], float(np.mean(b)))})"
+
+
+def table(cells: dict, metric: str, row: str | None = None, experiment: str = "single_sku",
+          ablation: str | None = None) -> tuple[list[str], dict]:
     spec = EXPERIMENTS[experiment]
     row = row or spec["row"]
-    ablation = spec["ablation"]
+    ablation = ablation or spec["ablation"]
     head = ["ratio", "σ", "mip_mixed", "best classical", "brain_alloc", row,
             f"{row} − best (paired)", "brain_alloc vs MIP", f"{row} vs MIP", f"{row} vs {ablation}"]
     if experiment == "multi_sku":
@@ -100,7 +108,7 @@ def table(cells: dict, metric: str, row: str | None = None, experiment: str = "s
                 fmt(row), f"{d['mean']:+.2f} ± {d['ci95']:.2f} ({_pct(d['mean'], mean(best))})",
                 _pct(mean("brain_alloc") - mip, mip) if "brain_alloc" in c else "-",
                 _pct(mean(row) - mip, mip),
-                _pct(mean(row) - mean(ablation), mean(ablation)) if ablation in c else "-",
+                _paired(c[row][metric], c[ablation][metric]) if ablation in c and metric in c[ablation] else "-",
             ] + ([" / ".join(f"{u:,}" for u in c[row]["refused"]) if "refused" in c[row] else "-"]
                  if experiment == "multi_sku" else [])) + " |")
     return lines, count
@@ -113,6 +121,8 @@ def main(argv=None) -> None:
                         help="single_sku (one SKU) or multi_sku (the SKUs sharing capacity)")
     parser.add_argument("--row", default=None,
                         help="the row judged against the best classical (default brain_or_mip / brain_safety_mip)")
+    parser.add_argument("--ablation", default=None,
+                        help="the row's ablation, compared paired (default fixed_safety / fixed_safety_alloc)")
     parser.add_argument("--out", type=Path, default=None, help="also write the tables to this markdown file")
     args = parser.parse_args(argv)
     merged = load(args.runs, args.experiment)
@@ -123,7 +133,7 @@ def main(argv=None) -> None:
     out = []
     for sem in sorted(merged):
         for metric in METRICS:
-            lines, count = table(merged[sem], metric, args.row, args.experiment)
+            lines, count = table(merged[sem], metric, args.row, args.experiment, args.ablation)
             out += [f"## {sem} semantics, {metric}", ""] + lines + [
                 "", f"{args.row} against the best classical: equal at {count['equal']}, below (CI clear of 0) at "
                 f"{count['below']}, inside the CI at {count['inside']}, above (CI clear of 0) at {count['above']} points"

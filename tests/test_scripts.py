@@ -111,6 +111,10 @@ def test_summarize_goals_classifies_brain_or_mip_against_the_best_classical(tmp_
     assert count["below"] == 1 and count["above"] == count["equal"] == count["inside"] == 0
     row = next(line for line in lines if line.startswith("| 100 | 5 |"))
     assert "(fixed_safety_alloc)" in row and "-2.00 ± 0.00" in row and row.endswith("| 3 / 0 / 1 |")
+    assert "| -2.00 ± 0.00 (-16.0%) | 3 / 0 / 1 |" in row  # against fixed_safety_alloc (base + 1), paired
+    lines, _ = summarize.table(merged["exact"], "env_cost", experiment="multi_sku", ablation="mip_mixed")
+    assert "brain_safety_mip vs mip_mixed" in lines[0]
+    assert next(line for line in lines if line.startswith("| 100 | 5 |")).endswith("| -3.00 ± 0.00 (-22.2%) | 3 / 0 / 1 |")
     with pytest.raises(SystemExit, match="no details.json"):
         summarize.load([tmp_path / "missing"])
     with pytest.raises(SystemExit, match="--row 'brain_typo' is in none of the runs"):
