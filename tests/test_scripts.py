@@ -152,3 +152,30 @@ def test_diagnose_startup_splits_each_episode_at_the_notebook_metric_first_day()
         script.main(["unused_run_dir", "--points", "10-1"])
     with pytest.raises(SystemExit, match="no results.json"):
         script.main(["missing_run_dir", "--points", "10:1"])
+
+
+def test_probe_target_cap_a_cap_that_never_binds_changes_nothing(tmp_path):
+    """probe_target_cap: a cap far above the capacity is the uncapped brain, episode by episode;
+    a tight one changes the plan; fixed z = 0 is MIP-mixed itself (no target); bad input named."""
+    import jax.numpy as jnp
+    import pytest
+
+    from sc_jax.env.hybrid_sample import hybrid_sample_catalog
+    from sc_jax.errors import ConfigError
+    from sc_jax.hybrid_reproduction import hybrid_keys, training_keys
+    from sc_jax.mip_mixed import run_mip_mixed
+    from tests.test_reproduce_hybrid import TINY, _compose, _untrained_ppo_checkpoint
+
+    checkpoint = _untrained_ppo_checkpoint(tmp_path / "brain", _compose(TINY))
+    script = _load("probe_target_cap")
+    out = script.probe(checkpoint, 100.0, 3, [None, 1e9, 0.05], 0.0, episodes=2, num_skus=2, periods=30)
+    assert out["brain_cap_1e+09"]["env_cost"] == out["brain"]["env_cost"]
+    assert out["brain_cap_0.05"]["env_cost"] != out["brain"]["env_cost"]
+    env, params = hybrid_sample_catalog(2, 100.0, semantics="exact", sigma_max=3, periods=30)
+    reset_keys, _ = hybrid_keys(training_keys(0, 2), 2)  # the tuning stream's, never evaluation episodes
+    mip = run_mip_mixed(env, params, jnp.swapaxes(reset_keys, 0, 1), integrality="none", warm_start=True)
+    assert out["fixed_z_0"]["env_cost"] == mip.cost.sum(axis=0).tolist()
+    with pytest.raises(ConfigError, match="'episodes'"):
+        script.probe(checkpoint, 100.0, 3, [None], episodes=0, num_skus=2, periods=30)
+    with pytest.raises(SystemExit):
+        script.main(["--checkpoint", checkpoint, "--caps", "lots"])
