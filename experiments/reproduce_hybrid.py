@@ -750,20 +750,43 @@ def _mip_episodes(s: dict, executor, env, params, reset_keys, safety_target=None
     return merge_mip_results([job.result() for job in submit_mip_mixed(executor, env, params, keys, **options)])
 
 
+#: multi SKU brain_or_mip's candidates (ties: the first)
+MIP_CHOICE = ("brain_safety_mip", "fixed_safety_mip")
+
+
+def _mip_choice_keys(s: dict):
+    """(reset keys [S, N], decision keys [S]) of multi SKU brain_or_mip's training episodes."""
+    return hybrid_keys(training_keys(s["seed"], s["multi_sku"]["mip_choice_episodes"]), s["multi_sku"]["num_skus"])
+
+
+def _submit_mip_choice(sem: str, s: dict, point, tuned: dict, env, params, brain, executor) -> dict:
+    """brain_or_mip's training episodes at a point submitted to the pool: {candidate: futures}."""
+    reset_keys, act_keys = _mip_choice_keys(s)
+    out = {}
+    for method in MIP_CHOICE:
+        target, _ = _mip_target(method, sem, s, point, tuned, params, brain, act_keys, pooled=True, coupled=True)
+        out[method] = submit_mip_mixed(executor, env, params, jnp.swapaxes(reset_keys, 0, 1),
+                                       **_mip_options(s, target, coupled=True))
+    return out
+
+
 def _multi_mip_choice(sem: str, s: dict, point, tuned: dict, env, params, brain, executor,
-                      progress=None) -> tuple[str, dict]:
+                      progress=None, pending: dict | None = None) -> tuple[str, dict]:
     """Multi SKU brain_or_mip's row at a point: brain_safety_mip and fixed_safety_mip (its tuned z) on
     multi_sku.mip_choice_episodes training episodes of the coupled catalog (the tuning stream, never
-    the evaluation keys), on the semantics' tuning objective; the lower wins (ties: brain_safety_mip)."""
-    exp = s["multi_sku"]
-    count = exp["mip_choice_episodes"]
-    reset_keys, act_keys = hybrid_keys(training_keys(s["seed"], count), exp["num_skus"])
+    the evaluation keys), on the semantics' tuning objective; the lower wins (ties: brain_safety_mip).
+    `pending`: those episodes already submitted to the pool (_submit_mip_choice)."""
+    count = s["multi_sku"]["mip_choice_episodes"]
+    reset_keys, act_keys = _mip_choice_keys(s)
     objective = s["tuning"]["objective"][sem]
     train = {}
-    for method in ("brain_safety_mip", "fixed_safety_mip"):
-        target, _ = _mip_target(method, sem, s, point, tuned, params, brain, act_keys, pooled=executor is not None,
-                                coupled=True)
-        result = _mip_episodes(s, executor, env, params, reset_keys, target, progress)
+    for method in MIP_CHOICE:
+        if pending is not None:
+            result = merge_mip_results([job.result() for job in pending[method]])
+        else:
+            target, _ = _mip_target(method, sem, s, point, tuned, params, brain, act_keys,
+                                    pooled=executor is not None, coupled=True)
+            result = _mip_episodes(s, executor, env, params, reset_keys, target, progress)
         per_episode = (result.cost.sum(axis=0) if objective == "env_cost"
                        else step_points(result.day_cost.sum(axis=1)).mean(axis=0))  # [S]
         train[method] = float(np.mean(per_episode))
@@ -1092,6 +1115,7 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None
     choosing = "brain_or_mip" in exp["methods"]
     with _mip_pool(s["mip_mixed"]["workers"] if pooled or choosing else 1) as executor:
         jobs = {}  # every point's pooled MIP episodes submitted first: the workers stay busy across points
+        choice_jobs = {}  # and brain_or_mip's training episodes, each point's after its rows'
         for ratio in exp["ratios"]:
             for sigma in exp["sigma_levels"]:
                 env, params = catalog(ratio, sigma)
@@ -1100,6 +1124,9 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None
                                                    pooled=True, coupled=True)
                     jobs[ratio, sigma, method] = (submit_mip_mixed(executor, env, params, jnp.swapaxes(reset_keys, 0, 1),
                                                                    **_mip_options(s, target, coupled=True)), recorded)
+                if choosing and executor is not None:
+                    choice_jobs[ratio, sigma] = _submit_mip_choice(sem, s, (ratio, sigma), tuned, env, params, brain,
+                                                                   executor)
         compiled = None
         n_points = len(exp["ratios"]) * len(exp["sigma_levels"])
         done = 0
@@ -1117,7 +1144,7 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None
 
                         if method == "brain_or_mip":
                             chosen, recorded = _multi_mip_choice(sem, s, (ratio, sigma), tuned, env, params, brain,
-                                                                 executor, progress)
+                                                                 executor, progress, choice_jobs.pop((ratio, sigma), None))
                             if chosen in mip_results:
                                 result, chosen_params = mip_results[chosen]
                             else:
