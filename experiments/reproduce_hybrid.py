@@ -199,9 +199,8 @@ def settings(full: dict) -> dict:
             e["tune_in_catalog"] = check_bool("multi_sku.tune_in_catalog", cfg["tune_in_catalog"], "true or false")
             e["catalog_train_episodes"] = check_integer("multi_sku.catalog_train_episodes",
                                                         cfg["catalog_train_episodes"], 1)
-            e["mip_choice_episodes"] = check_integer("multi_sku.mip_choice_episodes",
-                                                     cfg.get("mip_choice_episodes", 2), 1)
-            e["brain_target_cap"] = check_number("multi_sku.brain_target_cap", cfg.get("brain_target_cap"),
+            e["mip_choice_episodes"] = check_integer("multi_sku.mip_choice_episodes", cfg["mip_choice_episodes"], 1)
+            e["brain_target_cap"] = check_number("multi_sku.brain_target_cap", cfg["brain_target_cap"],
                                                  "null or a number > 0 (a fraction of the shared capacity per stage)",
                                                  lambda x: 0 < x < float("inf"), allow_none=True)
         out[exp] = e
@@ -740,14 +739,20 @@ def _mip_run(s: dict, env, params, keys, safety_target=None, progress=None):
                          **_mip_options(s, safety_target, coupled=bool(env.couple_products)))
 
 
+def _submit_episodes(s: dict, executor, env, params, reset_keys, safety_target=None) -> list:
+    """The coupled catalog's episodes of reset_keys [S, N] submitted to mip_mixed.workers' pool: one
+    future per sample (merge_mip_results of their results is the MipMixedResult)."""
+    return submit_mip_mixed(executor, env, params, jnp.swapaxes(reset_keys, 0, 1),
+                            **_mip_options(s, safety_target, coupled=True))
+
+
 def _mip_episodes(s: dict, executor, env, params, reset_keys, safety_target=None, progress=None):
     """MipMixedResult of the coupled catalog's episodes of reset_keys [S, N]: in mip_mixed.workers'
     processes where there is a pool (each sample's episode the same either way), else here."""
-    keys = jnp.swapaxes(reset_keys, 0, 1)
     if executor is None:
-        return _mip_run(s, env, params, keys, safety_target, progress)
-    options = _mip_options(s, safety_target, coupled=True)
-    return merge_mip_results([job.result() for job in submit_mip_mixed(executor, env, params, keys, **options)])
+        return _mip_run(s, env, params, jnp.swapaxes(reset_keys, 0, 1), safety_target, progress)
+    return merge_mip_results([job.result() for job in _submit_episodes(s, executor, env, params, reset_keys,
+                                                                       safety_target)])
 
 
 #: multi SKU brain_or_mip's candidates (ties: the first)
@@ -765,8 +770,7 @@ def _submit_mip_choice(sem: str, s: dict, point, tuned: dict, env, params, brain
     out = {}
     for method in MIP_CHOICE:
         target, _ = _mip_target(method, sem, s, point, tuned, params, brain, act_keys, pooled=True, coupled=True)
-        out[method] = submit_mip_mixed(executor, env, params, jnp.swapaxes(reset_keys, 0, 1),
-                                       **_mip_options(s, target, coupled=True))
+        out[method] = _submit_episodes(s, executor, env, params, reset_keys, target)
     return out
 
 
@@ -1122,8 +1126,8 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None
                 for method in pooled:
                     target, recorded = _mip_target(method, sem, s, (ratio, sigma), tuned, params, brain, act_keys,
                                                    pooled=True, coupled=True)
-                    jobs[ratio, sigma, method] = (submit_mip_mixed(executor, env, params, jnp.swapaxes(reset_keys, 0, 1),
-                                                                   **_mip_options(s, target, coupled=True)), recorded)
+                    jobs[ratio, sigma, method] = (_submit_episodes(s, executor, env, params, reset_keys, target),
+                                                  recorded)
                 if choosing and executor is not None:
                     choice_jobs[ratio, sigma] = _submit_mip_choice(sem, s, (ratio, sigma), tuned, env, params, brain,
                                                                    executor)
