@@ -174,7 +174,8 @@ def settings(full: dict) -> dict:
                                 ("multi_sku", MULTI_METHODS, ("num_skus", "capacity_per_sku", "capacity_basis",
                                                               "max_segments", "min_cut_cost_fraction",
                                                               "tune_in_catalog", "catalog_train_episodes",
-                                                              "mip_choice_episodes", "brain_target_cap"))):
+                                                              "mip_choice_episodes", "brain_target_cap",
+                                                              "fixed_target_cap"))):
         cfg = dict(full[exp])
         reject_unknown_keys(cfg, ("enabled", "ratios", "sigma_levels", "episodes", "methods") + extra, exp)
         e = {"enabled": check_bool(f"{exp}.enabled", cfg["enabled"], "true or false")}
@@ -200,9 +201,10 @@ def settings(full: dict) -> dict:
             e["catalog_train_episodes"] = check_integer("multi_sku.catalog_train_episodes",
                                                         cfg["catalog_train_episodes"], 1)
             e["mip_choice_episodes"] = check_integer("multi_sku.mip_choice_episodes", cfg["mip_choice_episodes"], 1)
-            e["brain_target_cap"] = check_number("multi_sku.brain_target_cap", cfg["brain_target_cap"],
-                                                 "null or a number > 0 (a fraction of the shared capacity per stage)",
-                                                 lambda x: 0 < x < float("inf"), allow_none=True)
+            for cap_key in ("brain_target_cap", "fixed_target_cap"):
+                e[cap_key] = check_number(f"multi_sku.{cap_key}", cfg[cap_key],
+                                          "null or a number > 0 (a fraction of the shared capacity per stage)",
+                                          lambda x: 0 < x < float("inf"), allow_none=True)
         out[exp] = e
     single = out["single_sku"]["methods"]
     for combined in ("brain_or_mip", "mip_then_brain"):
@@ -809,14 +811,15 @@ def _mip_target(method: str, sem: str, s: dict, point, tuned: dict, params, brai
     fixed_safety_mip's tuned z; brain_safety_mip's brain (act, policy_params) every 10 days with the
     daily runner's decision keys act_keys [S] (params [N] with a product axis); `pooled` (worker
     processes): the same brain loaded from its checkpoint in each worker; `coupled` (the multi-SKU
-    catalog): the brain's targets capped at multi_sku.brain_target_cap of the shared capacity
-    (where set)."""
+    catalog): the targets capped at multi_sku.brain_target_cap (the brain's) or
+    multi_sku.fixed_target_cap (the constant z's) of the shared capacity, where set."""
     weight = s["tuning"]["mip_penalty_weight"]
     if method == "fixed_safety_mip":
         z = tuned["mip_safety"][point]
         lead = np.asarray(params.lead_time).reshape(-1, params.num_stages)[0]
-        return _mip_safety_z(sem, s, z, lead), {"z": z, "penalty_weight": weight}
-    if method == "brain_safety_mip":
+        target, recorded = _mip_safety_z(sem, s, z, lead), {"z": z, "penalty_weight": weight}
+        cap_key = "fixed_target_cap"
+    elif method == "brain_safety_mip":
         if brain is None:
             raise AssertionError("brain missing")
         recorded = {"penalty_weight": weight, "every": 10}
@@ -824,13 +827,15 @@ def _mip_target(method: str, sem: str, s: dict, point, tuned: dict, params, brai
             target = checkpoint_safety_targets(brain[2]["checkpoint"], params, act_keys, every=10)
         else:
             target = policy_safety_targets(brain[0], brain[1], params, act_keys, every=10)
-        cap = s["multi_sku"]["brain_target_cap"] if coupled else None
-        if cap is not None:
-            capacity = np.asarray(params.shared_capacity, np.float64).reshape(-1, params.num_stages)[0]
-            target = capped_safety_targets(target, capacity, cap)
-            recorded["target_cap"] = cap
-        return target, recorded
-    return None, None
+        cap_key = "brain_target_cap"
+    else:
+        return None, None
+    cap = s["multi_sku"][cap_key] if coupled else None
+    if cap is not None:
+        capacity = np.asarray(params.shared_capacity, np.float64).reshape(-1, params.num_stages)[0]
+        target = capped_safety_targets(target, capacity, cap)
+        recorded["target_cap"] = cap
+    return target, recorded
 
 
 def _tune_mip_safety(sem: str, s: dict, logger, timings: dict) -> dict:

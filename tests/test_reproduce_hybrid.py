@@ -241,6 +241,7 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     ("multi_sku.catalog_train_episodes=0", "multi_sku.catalog_train_episodes"),
     ("multi_sku.mip_choice_episodes=0", "multi_sku.mip_choice_episodes"),
     ("multi_sku.brain_target_cap=0", "multi_sku.brain_target_cap"),
+    ("multi_sku.fixed_target_cap=-0.5", "multi_sku.fixed_target_cap"),
     ("multi_sku.capacity_per_sku=0", "multi_sku.capacity_per_sku"), ("tuning.safety.steps=[0]", "tuning.safety.steps"),
     ("brain.checkpoint={sample: x}", "brain.checkpoint"), ("tuning.safety.values=[-1]", "tuning.safety.values"),
     ("brain_hdpo.hdpo.lr=-1", "'brain_hdpo.hdpo.lr' must be a finite number"),
@@ -311,6 +312,30 @@ def test_multi_sku_brain_or_mip_runs_its_choice_alone(tmp_path):
     here = run_mip_mixed(env, params, jnp.swapaxes(reset_keys, 0, 1), safety_target=target)
     assert row["brain_or_mip"]["env_cost"]["exact"]["mean"] == pytest.approx(float(here.cost.sum(0).mean()), rel=1e-12)
     assert set(choice["train_cost"]) == {"brain_safety_mip", "fixed_safety_mip"}
+
+
+def test_multi_sku_fixed_target_cap_caps_the_ablation_alone(tmp_path):
+    """multi_sku.fixed_target_cap caps fixed_safety_mip's constant-z targets in the coupled catalog
+    (the brain's cap's ablation): the row equals run_mip_mixed with the capped target on the
+    evaluation keys, the cap binds (the uncapped target gives another cost) and is recorded."""
+    from sc_jax.env.hybrid_sample import hybrid_sample_catalog
+    from sc_jax.hybrid_reproduction import hybrid_keys, multi_sku_keys
+    from sc_jax.mip_mixed import capped_safety_targets, run_mip_mixed, sigma_safety_targets
+
+    overrides = TINY + ["single_sku.enabled=false", "mip_mixed.workers=1", "multi_sku.methods=[fixed_safety_mip]",
+                        "tuning.mip_safety.z_values=[3.0]", "multi_sku.fixed_target_cap=0.2"]
+    row = _module().run(_compose(overrides), run_dir=tmp_path / "run")["multi_sku"]["100"]["3"]["fixed_safety_mip"]
+    assert row["params"]["exact"]["target_cap"] == 0.2 and row["params"]["exact"]["z"] == [3.0] * 3
+    env, params = hybrid_sample_catalog(2, 100.0, semantics="exact", sigma_max=3, periods=30)
+    reset_keys, _ = hybrid_keys(multi_sku_keys(0, 2), 2)
+    keys = jnp.swapaxes(reset_keys, 0, 1)
+    plain = sigma_safety_targets([3.0] * 3, np.asarray(params.lead_time).reshape(-1, 3)[0], timing="before_arrivals")
+    capped = run_mip_mixed(env, params, keys,
+                           safety_target=capped_safety_targets(plain, np.asarray(params.shared_capacity)[0], 0.2))
+    uncapped = run_mip_mixed(env, params, keys, safety_target=plain)
+    mean = row["env_cost"]["exact"]["mean"]
+    assert mean == pytest.approx(float(capped.cost.sum(0).mean()), rel=1e-12)
+    assert mean != pytest.approx(float(uncapped.cost.sum(0).mean()), rel=1e-6)
 
 
 def test_daily_runner_matches_the_safety_env_and_the_rollout():
