@@ -27,7 +27,8 @@ Methods (results.json keys; single SKU / multi SKU):
                        training episodes only) + the capacity stage
   fixed_safety_mip     MIP-mixed plus a soft safety target z sqrt(sum sigma^2) per stage (penalty w k per
                        unit-day short), z per ratio and sigma tuned (on SKU 0 alone, as every tuned
-                       constant), z = 0 (MIP-mixed) a candidate: issue #15's fixed-safety hybrid
+                       constant; multi SKU with multi_sku.tune_mip_in_catalog: in the coupled catalog),
+                       z = 0 (MIP-mixed) a candidate: issue #15's fixed-safety hybrid
   brain_safety_mip     the brain's safety stocks every 10 days as MIP-mixed's soft safety target (the
                        sample's brain + "Safety" controller, coupled by the capacity row for multi SKU;
                        issue #10's ablation row)
@@ -175,7 +176,7 @@ def settings(full: dict) -> dict:
                                                               "max_segments", "min_cut_cost_fraction",
                                                               "tune_in_catalog", "catalog_train_episodes",
                                                               "mip_choice_episodes", "brain_target_cap",
-                                                              "fixed_target_cap"))):
+                                                              "fixed_target_cap", "tune_mip_in_catalog"))):
         cfg = dict(full[exp])
         reject_unknown_keys(cfg, ("enabled", "ratios", "sigma_levels", "episodes", "methods") + extra, exp)
         e = {"enabled": check_bool(f"{exp}.enabled", cfg["enabled"], "true or false")}
@@ -201,6 +202,8 @@ def settings(full: dict) -> dict:
             e["catalog_train_episodes"] = check_integer("multi_sku.catalog_train_episodes",
                                                         cfg["catalog_train_episodes"], 1)
             e["mip_choice_episodes"] = check_integer("multi_sku.mip_choice_episodes", cfg["mip_choice_episodes"], 1)
+            e["tune_mip_in_catalog"] = check_bool("multi_sku.tune_mip_in_catalog", cfg["tune_mip_in_catalog"],
+                                                  "true or false")
             for cap_key in ("brain_target_cap", "fixed_target_cap"):
                 e[cap_key] = check_number(f"multi_sku.{cap_key}", cfg[cap_key],
                                           "null or a number > 0 (a fraction of the shared capacity per stage)",
@@ -793,12 +796,54 @@ def _multi_mip_choice(sem: str, s: dict, point, tuned: dict, env, params, brain,
             target, _ = _mip_target(method, sem, s, point, tuned, params, brain, act_keys,
                                     pooled=executor is not None, coupled=True)
             result = _mip_episodes(s, executor, env, params, reset_keys, target, progress)
-        per_episode = (result.cost.sum(axis=0) if objective == "env_cost"
-                       else step_points(result.day_cost.sum(axis=1)).mean(axis=0))  # [S]
-        train[method] = float(np.mean(per_episode))
+        train[method] = float(np.mean(_tuning_cost(result, objective)))
     chosen = "brain_safety_mip" if train["brain_safety_mip"] <= train["fixed_safety_mip"] else "fixed_safety_mip"
     return chosen, {"chosen": chosen, "objective": objective, "train_cost": train,
                     "train_keys": f"split(fold_in(PRNGKey({s['seed']}), 1), {count})"}
+
+
+def _tune_mip_in_catalog(sem: str, s: dict, tuned: dict, catalog, brain, executor, logger, timings: dict) -> None:
+    """fixed_safety_mip's z per multi-SKU point tuned in the coupled catalog itself (every SKU, the
+    shared capacity, the margin, multi_sku.fixed_target_cap): every candidate of
+    tuning.mip_safety.z_values (one z for every stage) on the multi_sku.mip_choice_episodes training
+    episodes of brain_or_mip's choice (the tuning stream, never the evaluation keys), on the
+    semantics' tuning objective; the lowest mean wins (ties: the smaller z, so z = 0, MIP-mixed,
+    wins any tie). Sets tuned["catalog_mip_safety"][(ratio, sigma)] (read by _mip_target when
+    coupled) and its training costs. With a pool every point's candidates are submitted before any
+    is read."""
+    t0 = time.perf_counter()
+    exp, values = s["multi_sku"], sorted(s["tuning"]["mip_z_values"])
+    reset_keys, act_keys = _mip_choice_keys(s)
+    objective = s["tuning"]["objective"][sem]
+    runs = {}  # (ratio, sigma, z) -> (env, params, target, futures or None)
+    for ratio in exp["ratios"]:
+        for sigma in exp["sigma_levels"]:
+            env, params = catalog(ratio, sigma)
+            for z in values:
+                trial = {**tuned, "catalog_mip_safety": {(ratio, sigma): [z] * params.num_stages}}
+                target, _ = _mip_target("fixed_safety_mip", sem, s, (ratio, sigma), trial, params, brain, act_keys,
+                                        pooled=executor is not None, coupled=True)
+                futures = None if executor is None else _submit_episodes(s, executor, env, params, reset_keys, target)
+                runs[ratio, sigma, z] = (env, params, target, futures)
+    costs, chosen = {}, tuned.setdefault("catalog_mip_safety", {})
+    for (ratio, sigma, z), (env, params, target, futures) in runs.items():
+        result = (_mip_episodes(s, None, env, params, reset_keys, target) if futures is None
+                  else merge_mip_results([job.result() for job in futures]))
+        costs.setdefault((ratio, sigma), {})[f"{z:g}"] = float(np.mean(_tuning_cost(result, objective)))
+        if z == values[-1]:  # the point's last candidate: choose
+            by_z = [costs[ratio, sigma][f"{v:g}"] for v in values]
+            chosen[ratio, sigma] = [float(values[int(np.argmin(by_z))])] * params.num_stages  # ties: the smaller z
+    tuned.setdefault("catalog_mip_safety_train_cost", {}).update(costs)
+    timings[f"tune_mip_in_catalog_{sem}_s"] = time.perf_counter() - t0
+    logger.info(f"[reproduce_hybrid] {sem}: fixed_safety_mip's z tuned in the {exp['num_skus']}-SKU catalog "
+                f"({len(values)} candidates x {len(costs)} points, {timings[f'tune_mip_in_catalog_{sem}_s']:.1f}s)")
+
+
+def _tuning_cost(result, objective: str) -> np.ndarray:
+    """[S] a coupled catalog's tuning objective per episode: the env cost summed over SKUs, or the
+    200-SKU figure's metric (its points averaged per episode)."""
+    return (result.cost.sum(axis=0) if objective == "env_cost"
+            else step_points(result.day_cost.sum(axis=1)).mean(axis=0))
 
 
 def _mip_safety_z(sem: str, s: dict, z, lead_times):
@@ -815,7 +860,9 @@ def _mip_target(method: str, sem: str, s: dict, point, tuned: dict, params, brai
     multi_sku.fixed_target_cap (the constant z's) of the shared capacity, where set."""
     weight = s["tuning"]["mip_penalty_weight"]
     if method == "fixed_safety_mip":
-        z = tuned["mip_safety"][point]
+        # in the coupled catalog, the z tuned there where multi_sku.tune_mip_in_catalog ran; else SKU 0's
+        z = tuned.get("catalog_mip_safety", {}).get(point) if coupled else None
+        z = tuned["mip_safety"][point] if z is None else z
         lead = np.asarray(params.lead_time).reshape(-1, params.num_stages)[0]
         target, recorded = _mip_safety_z(sem, s, z, lead), {"z": z, "penalty_weight": weight}
         cap_key = "fixed_target_cap"
@@ -1122,7 +1169,10 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None
     t_start = time.perf_counter()
     pooled = [m for m in exp["methods"] if m in POOLED_MIP_METHODS] if s["mip_mixed"]["workers"] > 1 else []
     choosing = "brain_or_mip" in exp["methods"]
-    with _mip_pool(s["mip_mixed"]["workers"] if pooled or choosing else 1) as executor:
+    tuning_mip = exp["tune_mip_in_catalog"] and bool({"fixed_safety_mip", "brain_or_mip"} & set(exp["methods"]))
+    with _mip_pool(s["mip_mixed"]["workers"] if pooled or choosing or tuning_mip else 1) as executor:
+        if tuning_mip:  # before any row's episodes: they read the z chosen here
+            _tune_mip_in_catalog(sem, s, tuned, catalog, brain, executor, logger, timings)
         jobs = {}  # every point's pooled MIP episodes submitted first: the workers stay busy across points
         choice_jobs = {}  # and brain_or_mip's training episodes, each point's after its rows'
         for ratio in exp["ratios"]:

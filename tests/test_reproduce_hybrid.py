@@ -242,6 +242,7 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     ("multi_sku.mip_choice_episodes=0", "multi_sku.mip_choice_episodes"),
     ("multi_sku.brain_target_cap=0", "multi_sku.brain_target_cap"),
     ("multi_sku.fixed_target_cap=-0.5", "multi_sku.fixed_target_cap"),
+    ("multi_sku.tune_mip_in_catalog=maybe", "multi_sku.tune_mip_in_catalog"),
     ("multi_sku.capacity_per_sku=0", "multi_sku.capacity_per_sku"), ("tuning.safety.steps=[0]", "tuning.safety.steps"),
     ("brain.checkpoint={sample: x}", "brain.checkpoint"), ("tuning.safety.values=[-1]", "tuning.safety.values"),
     ("brain_hdpo.hdpo.lr=-1", "'brain_hdpo.hdpo.lr' must be a finite number"),
@@ -450,3 +451,33 @@ def test_brain_es_gate_keeps_a_correction_only_where_the_paired_interval_is_belo
         gate(brain, rule, "paired_ci_both")
     with pytest.raises(ConfigError, match="brain_es.validation_gate"):
         gate(brain, rule, "median")
+
+
+def test_multi_sku_fixed_safety_mip_tuned_in_the_catalog(tmp_path):
+    """multi_sku.tune_mip_in_catalog: fixed_safety_mip's z per point is the candidate with the lowest
+    tuning objective on brain_or_mip's training episodes of the coupled catalog (ties: the smaller
+    z), each run here directly; the row then equals run_mip_mixed with that z on the evaluation
+    keys, and the tuned values are recorded."""
+    from sc_jax.env.hybrid_sample import hybrid_sample_catalog
+    from sc_jax.hybrid_reproduction import hybrid_keys, multi_sku_keys, training_keys
+    from sc_jax.mip_mixed import run_mip_mixed, sigma_safety_targets
+
+    overrides = TINY + ["single_sku.enabled=false", "mip_mixed.workers=1", "multi_sku.methods=[fixed_safety_mip]",
+                        "tuning.mip_safety.z_values=[0.0,1.0,4.0]", "multi_sku.tune_mip_in_catalog=true",
+                        "multi_sku.mip_choice_episodes=2"]
+    saved = _module().run(_compose(overrides), run_dir=tmp_path / "run")
+    row = saved["multi_sku"]["100"]["3"]["fixed_safety_mip"]
+    env, params = hybrid_sample_catalog(2, 100.0, semantics="exact", sigma_max=3, periods=30)
+    lead = np.asarray(params.lead_time).reshape(-1, 3)[0]
+    target = lambda z: sigma_safety_targets([z] * 3, lead, timing="before_arrivals")
+    train_keys, _ = hybrid_keys(training_keys(0, 2), 2)
+    train = {z: float(run_mip_mixed(env, params, jnp.swapaxes(train_keys, 0, 1), safety_target=target(z))
+                      .cost.sum(0).mean()) for z in (0.0, 1.0, 4.0)}
+    recorded = saved["tuned"]["exact"]["catalog_mip_safety_train_cost"]["ratio_100_sigma_3"]
+    assert recorded == pytest.approx({f"{z:g}": c for z, c in train.items()}, rel=1e-12)
+    best = min(train, key=lambda z: (train[z], z))
+    assert row["params"]["exact"]["z"] == [best] * 3
+    assert saved["tuned"]["exact"]["catalog_mip_safety"]["ratio_100_sigma_3"] == [best] * 3
+    reset_keys, _ = hybrid_keys(multi_sku_keys(0, 2), 2)
+    here = run_mip_mixed(env, params, jnp.swapaxes(reset_keys, 0, 1), safety_target=target(best))
+    assert row["env_cost"]["exact"]["mean"] == pytest.approx(float(here.cost.sum(0).mean()), rel=1e-12)
