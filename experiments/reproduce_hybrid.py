@@ -60,6 +60,7 @@ import contextlib
 import os
 import platform
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import hydra
@@ -204,10 +205,16 @@ def settings(full: dict) -> dict:
             e["mip_choice_episodes"] = check_integer("multi_sku.mip_choice_episodes", cfg["mip_choice_episodes"], 1)
             e["tune_mip_in_catalog"] = check_bool("multi_sku.tune_mip_in_catalog", cfg["tune_mip_in_catalog"],
                                                   "true or false")
-            for cap_key in ("brain_target_cap", "fixed_target_cap"):
-                e[cap_key] = check_number(f"multi_sku.{cap_key}", cfg[cap_key],
-                                          "null or a number > 0 (a fraction of the shared capacity per stage)",
-                                          lambda x: 0 < x < float("inf"), allow_none=True)
+            allowed_cap = "null or a number > 0 (a fraction of the shared capacity per stage)"
+            e["fixed_target_cap"] = check_number("multi_sku.fixed_target_cap", cfg["fixed_target_cap"], allowed_cap,
+                                                 lambda x: 0 < x < float("inf"), allow_none=True)
+            cap = cfg["brain_target_cap"]
+            e["brain_target_cap"] = (  # a list: its candidates, tuned per point in the catalog (_tune_in_catalog_mip)
+                check_number_list("multi_sku.brain_target_cap", cap, "numbers > 0 (fractions of the shared capacity)",
+                                  lambda a: bool(np.all(a > 0)))
+                if isinstance(cap, Sequence) and not isinstance(cap, str) else
+                check_number("multi_sku.brain_target_cap", cap, allowed_cap + ", or a list of candidates",
+                             lambda x: 0 < x < float("inf"), allow_none=True))
         out[exp] = e
     single = out["single_sku"]["methods"]
     for combined in ("brain_or_mip", "mip_then_brain"):
@@ -802,41 +809,61 @@ def _multi_mip_choice(sem: str, s: dict, point, tuned: dict, env, params, brain,
                     "train_keys": f"split(fold_in(PRNGKey({s['seed']}), 1), {count})"}
 
 
-def _tune_mip_in_catalog(sem: str, s: dict, tuned: dict, catalog, brain, executor, logger, timings: dict) -> None:
-    """fixed_safety_mip's z per multi-SKU point tuned in the coupled catalog itself (every SKU, the
-    shared capacity, the margin, multi_sku.fixed_target_cap): every candidate of
-    tuning.mip_safety.z_values (one z for every stage) on the multi_sku.mip_choice_episodes training
-    episodes of brain_or_mip's choice (the tuning stream, never the evaluation keys), on the
-    semantics' tuning objective; the lowest mean wins (ties: the smaller z, so z = 0, MIP-mixed,
-    wins any tie). Sets tuned["catalog_mip_safety"][(ratio, sigma)] (read by _mip_target when
-    coupled) and its training costs. With a pool every point's candidates are submitted before any
-    is read."""
+def _tune_in_catalog_mip(sem: str, s: dict, tuned: dict, catalog, brain, executor, logger, timings: dict) -> None:
+    """The MIP rows' constants per multi-SKU point tuned in the coupled catalog itself (every SKU, the
+    shared capacity, the margin) on the multi_sku.mip_choice_episodes training episodes of
+    brain_or_mip's choice (the tuning stream, never the evaluation keys), on the semantics' tuning
+    objective, the lowest mean winning (ties: the first candidate):
+
+    - with multi_sku.tune_mip_in_catalog, fixed_safety_mip's z from tuning.mip_safety.z_values
+      (one z for every stage; ascending, so z = 0, MIP-mixed, wins any tie; its fixed_target_cap
+      applied) -> tuned["catalog_mip_safety"][(ratio, sigma)];
+    - with a list multi_sku.brain_target_cap, brain_safety_mip's cap fraction from that list
+      (ascending) -> tuned["catalog_brain_target_cap"][(ratio, sigma)].
+
+    _mip_target reads them where coupled; their training costs are recorded. With a pool every
+    candidate of every point is submitted before any is read."""
     t0 = time.perf_counter()
-    exp, values = s["multi_sku"], sorted(s["tuning"]["mip_z_values"])
+    exp = s["multi_sku"]
+    searches = []  # (method, tuned key, candidates, the tuned value of a candidate given the stages)
+    if exp["tune_mip_in_catalog"] and {"fixed_safety_mip", "brain_or_mip"} & set(exp["methods"]):
+        searches.append(("fixed_safety_mip", "catalog_mip_safety", sorted(s["tuning"]["mip_z_values"]),
+                         lambda z, stages: [float(z)] * stages))
+    if isinstance(exp["brain_target_cap"], list) and {"brain_safety_mip", "brain_or_mip"} & set(exp["methods"]):
+        searches.append(("brain_safety_mip", "catalog_brain_target_cap", sorted(exp["brain_target_cap"]),
+                         lambda c, stages: float(c)))
+    if not searches:
+        return
     reset_keys, act_keys = _mip_choice_keys(s)
     objective = s["tuning"]["objective"][sem]
-    runs = {}  # (ratio, sigma, z) -> (env, params, target, futures or None)
-    for ratio in exp["ratios"]:
-        for sigma in exp["sigma_levels"]:
-            env, params = catalog(ratio, sigma)
-            for z in values:
-                trial = {**tuned, "catalog_mip_safety": {(ratio, sigma): [z] * params.num_stages}}
-                target, _ = _mip_target("fixed_safety_mip", sem, s, (ratio, sigma), trial, params, brain, act_keys,
-                                        pooled=executor is not None, coupled=True)
-                futures = None if executor is None else _submit_episodes(s, executor, env, params, reset_keys, target)
-                runs[ratio, sigma, z] = (env, params, target, futures)
-    costs, chosen = {}, tuned.setdefault("catalog_mip_safety", {})
-    for (ratio, sigma, z), (env, params, target, futures) in runs.items():
-        result = (_mip_episodes(s, None, env, params, reset_keys, target) if futures is None
-                  else merge_mip_results([job.result() for job in futures]))
-        costs.setdefault((ratio, sigma), {})[f"{z:g}"] = float(np.mean(_tuning_cost(result, objective)))
-        if z == values[-1]:  # the point's last candidate: choose
-            by_z = [costs[ratio, sigma][f"{v:g}"] for v in values]
-            chosen[ratio, sigma] = [float(values[int(np.argmin(by_z))])] * params.num_stages  # ties: the smaller z
-    tuned.setdefault("catalog_mip_safety_train_cost", {}).update(costs)
-    timings[f"tune_mip_in_catalog_{sem}_s"] = time.perf_counter() - t0
-    logger.info(f"[reproduce_hybrid] {sem}: fixed_safety_mip's z tuned in the {exp['num_skus']}-SKU catalog "
-                f"({len(values)} candidates x {len(costs)} points, {timings[f'tune_mip_in_catalog_{sem}_s']:.1f}s)")
+    runs = {}  # (tuned key, ratio, sigma, index) -> (env, params, target, futures or None)
+    for method, key, candidates, value in searches:
+        for ratio in exp["ratios"]:
+            for sigma in exp["sigma_levels"]:
+                env, params = catalog(ratio, sigma)
+                for i, c in enumerate(candidates):
+                    trial = {**tuned, key: {(ratio, sigma): value(c, params.num_stages)}}
+                    target, _ = _mip_target(method, sem, s, (ratio, sigma), trial, params, brain, act_keys,
+                                            pooled=executor is not None, coupled=True)
+                    futures = (None if executor is None
+                               else _submit_episodes(s, executor, env, params, reset_keys, target))
+                    runs[key, ratio, sigma, i] = (env, params, target, futures)
+    for method, key, candidates, value in searches:
+        costs, chosen = {}, tuned.setdefault(key, {})
+        for ratio in exp["ratios"]:
+            for sigma in exp["sigma_levels"]:
+                by_candidate = []
+                for i in range(len(candidates)):
+                    env, params, target, futures = runs.pop((key, ratio, sigma, i))
+                    result = (_mip_episodes(s, None, env, params, reset_keys, target) if futures is None
+                              else merge_mip_results([job.result() for job in futures]))
+                    by_candidate.append(float(np.mean(_tuning_cost(result, objective))))
+                costs[ratio, sigma] = {f"{c:g}": v for c, v in zip(candidates, by_candidate)}
+                chosen[ratio, sigma] = value(candidates[int(np.argmin(by_candidate))], params.num_stages)
+        tuned.setdefault(f"{key}_train_cost", {}).update(costs)
+        logger.info(f"[reproduce_hybrid] {sem}: {method}'s {key.removeprefix('catalog_')} tuned in the "
+                    f"{exp['num_skus']}-SKU catalog ({len(candidates)} candidates x {len(costs)} points)")
+    timings[f"tune_in_catalog_mip_{sem}_s"] = time.perf_counter() - t0
 
 
 def _tuning_cost(result, objective: str) -> np.ndarray:
@@ -878,6 +905,8 @@ def _mip_target(method: str, sem: str, s: dict, point, tuned: dict, params, brai
     else:
         return None, None
     cap = s["multi_sku"][cap_key] if coupled else None
+    if isinstance(cap, list):  # candidates: the fraction tuned at this point (_tune_in_catalog_mip)
+        cap = tuned["catalog_brain_target_cap"][point]
     if cap is not None:
         capacity = np.asarray(params.shared_capacity, np.float64).reshape(-1, params.num_stages)[0]
         target = capped_safety_targets(target, capacity, cap)
@@ -1169,10 +1198,10 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None
     t_start = time.perf_counter()
     pooled = [m for m in exp["methods"] if m in POOLED_MIP_METHODS] if s["mip_mixed"]["workers"] > 1 else []
     choosing = "brain_or_mip" in exp["methods"]
-    tuning_mip = exp["tune_mip_in_catalog"] and bool({"fixed_safety_mip", "brain_or_mip"} & set(exp["methods"]))
+    tuning_mip = exp["tune_mip_in_catalog"] or isinstance(exp["brain_target_cap"], list)
     with _mip_pool(s["mip_mixed"]["workers"] if pooled or choosing or tuning_mip else 1) as executor:
-        if tuning_mip:  # before any row's episodes: they read the z chosen here
-            _tune_mip_in_catalog(sem, s, tuned, catalog, brain, executor, logger, timings)
+        if tuning_mip:  # before any row's episodes: they read the constants chosen here
+            _tune_in_catalog_mip(sem, s, tuned, catalog, brain, executor, logger, timings)
         jobs = {}  # every point's pooled MIP episodes submitted first: the workers stay busy across points
         choice_jobs = {}  # and brain_or_mip's training episodes, each point's after its rows'
         for ratio in exp["ratios"]:

@@ -243,6 +243,8 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     ("multi_sku.brain_target_cap=0", "multi_sku.brain_target_cap"),
     ("multi_sku.fixed_target_cap=-0.5", "multi_sku.fixed_target_cap"),
     ("multi_sku.tune_mip_in_catalog=maybe", "multi_sku.tune_mip_in_catalog"),
+    ("multi_sku.brain_target_cap=[0.5,-1]", "multi_sku.brain_target_cap"),
+    ("multi_sku.brain_target_cap=[]", "multi_sku.brain_target_cap"),
     ("multi_sku.capacity_per_sku=0", "multi_sku.capacity_per_sku"), ("tuning.safety.steps=[0]", "tuning.safety.steps"),
     ("brain.checkpoint={sample: x}", "brain.checkpoint"), ("tuning.safety.values=[-1]", "tuning.safety.values"),
     ("brain_hdpo.hdpo.lr=-1", "'brain_hdpo.hdpo.lr' must be a finite number"),
@@ -481,3 +483,37 @@ def test_multi_sku_fixed_safety_mip_tuned_in_the_catalog(tmp_path):
     reset_keys, _ = hybrid_keys(multi_sku_keys(0, 2), 2)
     here = run_mip_mixed(env, params, jnp.swapaxes(reset_keys, 0, 1), safety_target=target(best))
     assert row["env_cost"]["exact"]["mean"] == pytest.approx(float(here.cost.sum(0).mean()), rel=1e-12)
+
+
+def test_multi_sku_brain_target_cap_tuned_in_the_catalog(tmp_path):
+    """A list multi_sku.brain_target_cap: per point the fraction with the lowest tuning objective on
+    brain_or_mip's training episodes of the coupled catalog (ties: the smaller), each run here
+    directly; brain_safety_mip's row equals the brain capped at that fraction on the evaluation keys."""
+    from sc_jax.agents.brains import load_brain
+    from sc_jax.env.hybrid_sample import hybrid_sample_catalog
+    from sc_jax.hybrid_reproduction import hybrid_keys, multi_sku_keys, training_keys
+    from sc_jax.mip_mixed import capped_safety_targets, policy_safety_targets, run_mip_mixed
+
+    checkpoint = _untrained_ppo_checkpoint(tmp_path / "ppo_brain", _compose(TINY))
+    caps = [0.05, 0.3, 2.0]
+    overrides = TINY + [f"brain.checkpoint={checkpoint}", "single_sku.enabled=false", "mip_mixed.workers=1",
+                        "multi_sku.methods=[brain_safety_mip]", f"multi_sku.brain_target_cap={caps}"]
+    saved = _module().run(_compose(overrides), run_dir=tmp_path / "run")
+    env, params = hybrid_sample_catalog(2, 100.0, semantics="exact", sigma_max=3, periods=30)
+    _, act, policy_params, *_ = load_brain(Path(checkpoint))
+    capacity = np.asarray(params.shared_capacity)[0]
+
+    def cost(keys, act_keys, cap):
+        target = capped_safety_targets(policy_safety_targets(act, policy_params, params, act_keys, every=10),
+                                       capacity, cap)
+        return float(run_mip_mixed(env, params, jnp.swapaxes(keys, 0, 1), safety_target=target).cost.sum(0).mean())
+
+    train = {c: cost(*hybrid_keys(training_keys(0, 2), 2), c) for c in caps}
+    assert len(set(train.values())) > 1  # the cap binds: the choice matters
+    recorded = saved["tuned"]["exact"]["catalog_brain_target_cap_train_cost"]["ratio_100_sigma_3"]
+    assert recorded == pytest.approx({f"{c:g}": v for c, v in train.items()}, rel=1e-12)
+    best = min(caps, key=lambda c: (train[c], c))
+    row = saved["multi_sku"]["100"]["3"]["brain_safety_mip"]
+    assert row["params"]["exact"]["target_cap"] == best
+    assert row["env_cost"]["exact"]["mean"] == pytest.approx(cost(*hybrid_keys(multi_sku_keys(0, 2), 2), best),
+                                                             rel=1e-12)
