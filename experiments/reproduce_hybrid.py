@@ -860,6 +860,9 @@ def _tune_in_catalog_mip(sem: str, s: dict, tuned: dict, catalog, brain, executo
                     by_candidate.append(float(np.mean(_tuning_cost(result, objective))))
                 costs[ratio, sigma] = {f"{c:g}": v for c, v in zip(candidates, by_candidate)}
                 chosen[ratio, sigma] = value(candidates[int(np.argmin(by_candidate))], params.num_stages)
+                logger.progress(f"[reproduce_hybrid] {sem}: {method}'s {key.removeprefix('catalog_')} in the "
+                                f"catalog, {len(costs)}/{len(exp['ratios']) * len(exp['sigma_levels'])} points "
+                                f"({time.perf_counter() - t0:.0f}s)")
         tuned.setdefault(f"{key}_train_cost", {}).update(costs)
         logger.info(f"[reproduce_hybrid] {sem}: {method}'s {key.removeprefix('catalog_')} tuned in the "
                     f"{exp['num_skus']}-SKU catalog ({len(candidates)} candidates x {len(costs)} points)")
