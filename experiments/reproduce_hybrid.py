@@ -776,11 +776,25 @@ def _mip_choice_keys(s: dict):
     return hybrid_keys(training_keys(s["seed"], s["multi_sku"]["mip_choice_episodes"]), s["multi_sku"]["num_skus"])
 
 
+#: the in-catalog tuning's record of each candidate row (_tune_in_catalog_mip)
+CATALOG_TUNED_MIP = {"fixed_safety_mip": "catalog_mip_safety", "brain_safety_mip": "catalog_brain_target_cap"}
+
+
+def _tuned_train_cost(method: str, tuned: dict, point):
+    """A brain_or_mip candidate's training cost where _tune_in_catalog_mip chose its constant at the
+    point (the same episodes and objective: its chosen candidate's, the lowest), else None."""
+    costs = tuned.get(f"{CATALOG_TUNED_MIP[method]}_train_cost", {}).get(point)
+    return None if costs is None else min(costs.values())
+
+
 def _submit_mip_choice(sem: str, s: dict, point, tuned: dict, env, params, brain, executor) -> dict:
-    """brain_or_mip's training episodes at a point submitted to the pool: {candidate: futures}."""
+    """brain_or_mip's training episodes at a point submitted to the pool: {candidate: futures} (none
+    for a candidate whose cost the in-catalog tuning already has)."""
     reset_keys, act_keys = _mip_choice_keys(s)
     out = {}
     for method in MIP_CHOICE:
+        if _tuned_train_cost(method, tuned, point) is not None:
+            continue
         target, _ = _mip_target(method, sem, s, point, tuned, params, brain, act_keys, pooled=True, coupled=True)
         out[method] = _submit_episodes(s, executor, env, params, reset_keys, target)
     return out
@@ -797,6 +811,10 @@ def _multi_mip_choice(sem: str, s: dict, point, tuned: dict, env, params, brain,
     objective = s["tuning"]["objective"][sem]
     train = {}
     for method in MIP_CHOICE:
+        known = _tuned_train_cost(method, tuned, point)
+        if known is not None:
+            train[method] = known
+            continue
         if pending is not None:
             result = merge_mip_results([job.result() for job in pending[method]])
         else:

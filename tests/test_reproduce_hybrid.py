@@ -488,7 +488,8 @@ def test_multi_sku_fixed_safety_mip_tuned_in_the_catalog(tmp_path):
 def test_multi_sku_brain_target_cap_tuned_in_the_catalog(tmp_path):
     """A list multi_sku.brain_target_cap: per point the fraction with the lowest tuning objective on
     brain_or_mip's training episodes of the coupled catalog (ties: the smaller), each run here
-    directly; brain_safety_mip's row equals the brain capped at that fraction on the evaluation keys."""
+    directly; brain_safety_mip's row equals the brain capped at that fraction on the evaluation keys;
+    brain_or_mip takes both candidates' training costs from the tuning."""
     from sc_jax.agents.brains import load_brain
     from sc_jax.env.hybrid_sample import hybrid_sample_catalog
     from sc_jax.hybrid_reproduction import hybrid_keys, multi_sku_keys, training_keys
@@ -497,7 +498,9 @@ def test_multi_sku_brain_target_cap_tuned_in_the_catalog(tmp_path):
     checkpoint = _untrained_ppo_checkpoint(tmp_path / "ppo_brain", _compose(TINY))
     caps = [0.05, 0.3, 2.0]
     overrides = TINY + [f"brain.checkpoint={checkpoint}", "single_sku.enabled=false", "mip_mixed.workers=1",
-                        "multi_sku.methods=[brain_safety_mip]", f"multi_sku.brain_target_cap={caps}"]
+                        "multi_sku.methods=[brain_safety_mip,fixed_safety_mip,brain_or_mip]",
+                        f"multi_sku.brain_target_cap={caps}", "multi_sku.tune_mip_in_catalog=true",
+                        "tuning.mip_safety.z_values=[0.0,2.0]"]
     saved = _module().run(_compose(overrides), run_dir=tmp_path / "run")
     env, params = hybrid_sample_catalog(2, 100.0, semantics="exact", sigma_max=3, periods=30)
     _, act, policy_params, *_ = load_brain(Path(checkpoint))
@@ -517,3 +520,11 @@ def test_multi_sku_brain_target_cap_tuned_in_the_catalog(tmp_path):
     assert row["params"]["exact"]["target_cap"] == best
     assert row["env_cost"]["exact"]["mean"] == pytest.approx(cost(*hybrid_keys(multi_sku_keys(0, 2), 2), best),
                                                              rel=1e-12)
+    # brain_or_mip reads both candidates' training costs off the tuning (the same episodes): the chosen
+    # constants' costs, and the lower row's evaluation
+    point = saved["multi_sku"]["100"]["3"]
+    choice = point["brain_or_mip"]["params"]["exact"]
+    fixed_costs = saved["tuned"]["exact"]["catalog_mip_safety_train_cost"]["ratio_100_sigma_3"]
+    assert choice["train_cost"] == {"brain_safety_mip": min(train.values()),
+                                    "fixed_safety_mip": min(fixed_costs.values())}
+    assert point["brain_or_mip"]["env_cost"] == point[choice["chosen"]]["env_cost"]
