@@ -1,10 +1,11 @@
-import sys, numpy as np, jax.numpy as jnp
+"""The cap probe under the sample semantics: python probe_20_skus.py 20 sample (SKUs, semantics); the brain checkpoint path is the run's."""
+import os, sys, numpy as np, jax.numpy as jnp
 from sc_jax.env.hybrid_sample import hybrid_sample_catalog
 from sc_jax.hybrid_reproduction import hybrid_keys, training_keys
 from sc_jax.mip_mixed import capped_safety_targets, checkpoint_safety_targets, run_mip_mixed
 from sc_jax.sample_metrics import notebook_cost
 from sc_jax.sample_metrics import step_points
-ck = "/tmp/meas/grid_bsm_r100/checkpoint_exact"
+ck = os.environ["BRAIN_CHECKPOINT"]  # the run's checkpoint_exact (PPO brain)
 N = int(sys.argv[1]); sem = sys.argv[2]
 for ratio in (100.0, 10.0):
   for sigma in (1, 5, 9):
