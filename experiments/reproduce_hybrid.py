@@ -827,7 +827,22 @@ def _multi_mip_choice(sem: str, s: dict, point, tuned: dict, env, params, brain,
                     "train_keys": f"split(fold_in(PRNGKey({s['seed']}), 1), {count})"}
 
 
-def _tune_in_catalog_mip(sem: str, s: dict, tuned: dict, catalog, brain, executor, logger, timings: dict) -> None:
+def _catalog_mip_searches(s: dict) -> list:
+    """The in-catalog searches of the MIP rows' constants the run asks for (_tune_in_catalog_mip):
+    [(method, tuned key, candidates ascending, the tuned value of a candidate given the stages)]."""
+    exp = s["multi_sku"]
+    searches = []
+    if exp["tune_mip_in_catalog"] and {"fixed_safety_mip", "brain_or_mip"} & set(exp["methods"]):
+        searches.append(("fixed_safety_mip", "catalog_mip_safety", sorted(s["tuning"]["mip_z_values"]),
+                         lambda z, stages: [float(z)] * stages))
+    if isinstance(exp["brain_target_cap"], list) and {"brain_safety_mip", "brain_or_mip"} & set(exp["methods"]):
+        searches.append(("brain_safety_mip", "catalog_brain_target_cap", sorted(exp["brain_target_cap"]),
+                         lambda c, stages: float(c)))
+    return searches
+
+
+def _tune_in_catalog_mip(sem: str, s: dict, searches: list, tuned: dict, catalog, brain, executor, logger,
+                         timings: dict) -> None:
     """The MIP rows' constants per multi-SKU point tuned in the coupled catalog itself (every SKU, the
     shared capacity, the margin) on the multi_sku.mip_choice_episodes training episodes of
     brain_or_mip's choice (the tuning stream, never the evaluation keys), on the semantics' tuning
@@ -840,18 +855,9 @@ def _tune_in_catalog_mip(sem: str, s: dict, tuned: dict, catalog, brain, executo
       (ascending) -> tuned["catalog_brain_target_cap"][(ratio, sigma)].
 
     _mip_target reads them where coupled; their training costs are recorded. With a pool every
-    candidate of every point is submitted before any is read."""
+    candidate of every point is submitted before any is read. `searches`: _catalog_mip_searches(s)."""
     t0 = time.perf_counter()
     exp = s["multi_sku"]
-    searches = []  # (method, tuned key, candidates, the tuned value of a candidate given the stages)
-    if exp["tune_mip_in_catalog"] and {"fixed_safety_mip", "brain_or_mip"} & set(exp["methods"]):
-        searches.append(("fixed_safety_mip", "catalog_mip_safety", sorted(s["tuning"]["mip_z_values"]),
-                         lambda z, stages: [float(z)] * stages))
-    if isinstance(exp["brain_target_cap"], list) and {"brain_safety_mip", "brain_or_mip"} & set(exp["methods"]):
-        searches.append(("brain_safety_mip", "catalog_brain_target_cap", sorted(exp["brain_target_cap"]),
-                         lambda c, stages: float(c)))
-    if not searches:
-        return
     reset_keys, act_keys = _mip_choice_keys(s)
     objective = s["tuning"]["objective"][sem]
     runs = {}  # (tuned key, ratio, sigma, index) -> (env, params, target, futures or None)
@@ -1219,10 +1225,10 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None
     t_start = time.perf_counter()
     pooled = [m for m in exp["methods"] if m in POOLED_MIP_METHODS] if s["mip_mixed"]["workers"] > 1 else []
     choosing = "brain_or_mip" in exp["methods"]
-    tuning_mip = exp["tune_mip_in_catalog"] or isinstance(exp["brain_target_cap"], list)
-    with _mip_pool(s["mip_mixed"]["workers"] if pooled or choosing or tuning_mip else 1) as executor:
-        if tuning_mip:  # before any row's episodes: they read the constants chosen here
-            _tune_in_catalog_mip(sem, s, tuned, catalog, brain, executor, logger, timings)
+    searches = _catalog_mip_searches(s)
+    with _mip_pool(s["mip_mixed"]["workers"] if pooled or choosing or searches else 1) as executor:
+        if searches:  # before any row's episodes: they read the constants chosen here
+            _tune_in_catalog_mip(sem, s, searches, tuned, catalog, brain, executor, logger, timings)
         jobs = {}  # every point's pooled MIP episodes submitted first: the workers stay busy across points
         choice_jobs = {}  # and brain_or_mip's training episodes, each point's after its rows'
         for ratio in exp["ratios"]:
