@@ -131,7 +131,8 @@ DESCRIPTIONS = {
                         "'Safety' controller, penalty w k per unit-day short)",
     "brain_or_mip": "per ratio and sigma, the learned row (single SKU: brain_es; multi SKU: brain_safety_mip) or "
                     "fixed_safety_mip, whichever had the lower tuning objective on training episodes (never the "
-                    "evaluation ones; multi SKU: in the coupled catalog)",
+                    "evaluation ones; multi SKU: in the coupled catalog; with multi_sku.mip_mixed_guard only "
+                    "candidates no worse than MIP-mixed there on both metrics)",
     "mip_then_brain": "fixed_safety_mip's plan (its executed orders) for the first D days, brain_es from day D on; "
                       "D per ratio and sigma tuned on the training episodes' env cost (0: brain_es; the whole "
                       "episode: fixed_safety_mip)",
@@ -177,7 +178,8 @@ def settings(full: dict) -> dict:
                                                               "max_segments", "min_cut_cost_fraction",
                                                               "tune_in_catalog", "catalog_train_episodes",
                                                               "mip_choice_episodes", "brain_target_cap",
-                                                              "fixed_target_cap", "tune_mip_in_catalog"))):
+                                                              "fixed_target_cap", "tune_mip_in_catalog",
+                                                              "mip_mixed_guard"))):
         cfg = dict(full[exp])
         reject_unknown_keys(cfg, ("enabled", "ratios", "sigma_levels", "episodes", "methods") + extra, exp)
         e = {"enabled": check_bool(f"{exp}.enabled", cfg["enabled"], "true or false")}
@@ -205,6 +207,8 @@ def settings(full: dict) -> dict:
             e["mip_choice_episodes"] = check_integer("multi_sku.mip_choice_episodes", cfg["mip_choice_episodes"], 1)
             e["tune_mip_in_catalog"] = check_bool("multi_sku.tune_mip_in_catalog", cfg["tune_mip_in_catalog"],
                                                   "true or false")
+            e["mip_mixed_guard"] = check_bool("multi_sku.mip_mixed_guard", cfg.get("mip_mixed_guard", False),
+                                              "true or false")
             allowed_cap = "null or a number > 0 (a fraction of the shared capacity per stage)"
             e["fixed_target_cap"] = check_number("multi_sku.fixed_target_cap", cfg["fixed_target_cap"], allowed_cap,
                                                  lambda x: 0 < x < float("inf"), allow_none=True)
@@ -283,6 +287,7 @@ def settings(full: dict) -> dict:
     t["mip_start_objective"] = check_choice("tuning.mip_start_objective", tuning.get("mip_start_objective", "env_cost"),
                                             METRICS + ("semantics",))
     out["tuning"] = t
+    _check_mip_mixed_guard(out)
     brain = dict(full["brain"])
     reject_unknown_keys(brain, ("checkpoint", "train_semantics", "seed"), "brain")
     checkpoint = _checkpoint_setting("brain.checkpoint", brain["checkpoint"], out["semantics"])
@@ -782,9 +787,38 @@ CATALOG_TUNED_MIP = {"fixed_safety_mip": "catalog_mip_safety", "brain_safety_mip
 
 def _tuned_train_cost(method: str, tuned: dict, point):
     """A brain_or_mip candidate's training cost where _tune_in_catalog_mip chose its constant at the
-    point (the same episodes and objective: its chosen candidate's, the lowest), else None."""
-    costs = tuned.get(f"{CATALOG_TUNED_MIP[method]}_train_cost", {}).get(point)
-    return None if costs is None else min(costs.values())
+    point (the same episodes and objective: its chosen candidate's), else None."""
+    key = CATALOG_TUNED_MIP[method]
+    costs = tuned.get(f"{key}_train_cost", {}).get(point)
+    return None if costs is None else costs[tuned[f"{key}_train_choice"][point]]
+
+
+def _tuned_train_metrics(method: str, tuned: dict, point) -> dict | None:
+    """{metric: training mean} of a brain_or_mip candidate's chosen constant (as _tuned_train_cost)."""
+    key = CATALOG_TUNED_MIP[method]
+    metrics = tuned.get(f"{key}_train_metrics", {}).get(point)
+    return None if metrics is None else metrics[tuned[f"{key}_train_choice"][point]]
+
+
+def _check_mip_mixed_guard(s: dict) -> None:
+    """multi_sku.mip_mixed_guard needs MIP-mixed's training means at each point: the in-catalog z search
+    with z = 0 (MIP-mixed itself) among its candidates (_tune_in_catalog_mip)."""
+    exp = s["multi_sku"]
+    if not (exp["enabled"] and exp["mip_mixed_guard"]):
+        return
+    if not {"fixed_safety_mip", "brain_safety_mip", "brain_or_mip"} & set(exp["methods"]):
+        raise ConfigError("'multi_sku.mip_mixed_guard' guards the MIP rows' tuning, so multi_sku.methods needs "
+                          f"fixed_safety_mip, brain_safety_mip or brain_or_mip, got {exp['methods']!r}")
+    if not exp["tune_mip_in_catalog"] or 0.0 not in s["tuning"]["mip_z_values"]:
+        raise ConfigError("'multi_sku.mip_mixed_guard' compares each candidate with MIP-mixed on the same training "
+                          "episodes, so it needs multi_sku.tune_mip_in_catalog=true and 0 in "
+                          f"tuning.mip_safety.z_values, got tune_mip_in_catalog={exp['tune_mip_in_catalog']!r}, "
+                          f"z_values={s['tuning']['mip_z_values']!r}")
+
+
+def _guard_eligible(metrics: dict, reference: dict) -> bool:
+    """multi_sku.mip_mixed_guard: no metric's training mean above MIP-mixed's (the same episodes)."""
+    return all(metrics[m] <= reference[m] for m in METRICS)
 
 
 def _submit_mip_choice(sem: str, s: dict, point, tuned: dict, env, params, brain, executor) -> dict:
@@ -809,22 +843,29 @@ def _multi_mip_choice(sem: str, s: dict, point, tuned: dict, env, params, brain,
     count = s["multi_sku"]["mip_choice_episodes"]
     reset_keys, act_keys = _mip_choice_keys(s)
     objective = s["tuning"]["objective"][sem]
-    train = {}
+    train, metrics = {}, {}
     for method in MIP_CHOICE:
-        known = _tuned_train_cost(method, tuned, point)
-        if known is not None:
-            train[method] = known
-            continue
-        if pending is not None:
-            result = merge_mip_results([job.result() for job in pending[method]])
-        else:
-            target, _ = _mip_target(method, sem, s, point, tuned, params, brain, act_keys,
-                                    pooled=executor is not None, coupled=True)
-            result = _mip_episodes(s, executor, env, params, reset_keys, target, progress)
-        train[method] = float(np.mean(_tuning_cost(result, objective)))
-    chosen = "brain_safety_mip" if train["brain_safety_mip"] <= train["fixed_safety_mip"] else "fixed_safety_mip"
-    return chosen, {"chosen": chosen, "objective": objective, "train_cost": train,
-                    "train_keys": f"split(fold_in(PRNGKey({s['seed']}), 1), {count})"}
+        known = _tuned_train_metrics(method, tuned, point)
+        if known is None:
+            if pending is not None:
+                result = merge_mip_results([job.result() for job in pending[method]])
+            else:
+                target, _ = _mip_target(method, sem, s, point, tuned, params, brain, act_keys,
+                                        pooled=executor is not None, coupled=True)
+                result = _mip_episodes(s, executor, env, params, reset_keys, target, progress)
+            known = {m: float(np.mean(_tuning_cost(result, m))) for m in METRICS}
+        train[method], metrics[method] = known[objective], known
+    record = {"objective": objective, "train_cost": train, "train_metrics": metrics,
+              "train_keys": f"split(fold_in(PRNGKey({s['seed']}), 1), {count})"}
+    brain_ok = True
+    if s["multi_sku"]["mip_mixed_guard"]:  # the brain only where no metric is above MIP-mixed's (the z search
+        # guarded the fixed row already: z = 0 at worst)
+        reference = tuned["catalog_mip_safety_train_metrics"][point]["0"]
+        brain_ok = _guard_eligible(metrics["brain_safety_mip"], reference)
+        record["guard"] = {"mip_mixed_train_metrics": reference, "brain_eligible": brain_ok}
+    chosen = ("brain_safety_mip" if brain_ok and train["brain_safety_mip"] <= train["fixed_safety_mip"]
+              else "fixed_safety_mip")
+    return chosen, {"chosen": chosen, **record}
 
 
 def _catalog_mip_searches(s: dict) -> list:
@@ -832,7 +873,8 @@ def _catalog_mip_searches(s: dict) -> list:
     [(method, tuned key, candidates ascending, the tuned value of a candidate given the stages)]."""
     exp = s["multi_sku"]
     searches = []
-    if exp["tune_mip_in_catalog"] and {"fixed_safety_mip", "brain_or_mip"} & set(exp["methods"]):
+    if exp["tune_mip_in_catalog"] and ({"fixed_safety_mip", "brain_or_mip"} & set(exp["methods"])
+                                       or exp["mip_mixed_guard"]):  # the guard's reference: its z = 0
         searches.append(("fixed_safety_mip", "catalog_mip_safety", sorted(s["tuning"]["mip_z_values"]),
                          lambda z, stages: [float(z)] * stages))
     if isinstance(exp["brain_target_cap"], list) and {"brain_safety_mip", "brain_or_mip"} & set(exp["methods"]):
@@ -854,8 +896,12 @@ def _tune_in_catalog_mip(sem: str, s: dict, searches: list, tuned: dict, catalog
     - with a list multi_sku.brain_target_cap, brain_safety_mip's cap fraction from that list
       (ascending) -> tuned["catalog_brain_target_cap"][(ratio, sigma)].
 
-    _mip_target reads them where coupled; their training costs are recorded. With a pool every
-    candidate of every point is submitted before any is read. `searches`: _catalog_mip_searches(s)."""
+    _mip_target reads them where coupled; their training costs (both metrics) are recorded. With
+    multi_sku.mip_mixed_guard a candidate counts only where neither metric's training mean is above
+    MIP-mixed's (the z = 0 candidate, on the same episodes): the lowest objective among those wins
+    (z = 0 always qualifies; where no cap does, the lowest anyway, and brain_or_mip drops the brain).
+    With a pool every candidate of every point is submitted before any is read. `searches`:
+    _catalog_mip_searches(s)."""
     t0 = time.perf_counter()
     exp = s["multi_sku"]
     reset_keys, act_keys = _mip_choice_keys(s)
@@ -872,8 +918,10 @@ def _tune_in_catalog_mip(sem: str, s: dict, searches: list, tuned: dict, catalog
                     futures = (None if executor is None
                                else _submit_episodes(s, executor, env, params, reset_keys, target))
                     runs[key, ratio, sigma, i] = (env, params, target, futures)
-    for method, key, candidates, value in searches:
+    guard = exp["mip_mixed_guard"]
+    for method, key, candidates, value in searches:  # the z search first: the guard's reference is its z = 0
         costs, chosen = {}, tuned.setdefault(key, {})
+        metrics, choice, refused = {}, {}, {}
         for ratio in exp["ratios"]:
             for sigma in exp["sigma_levels"]:
                 by_candidate = []
@@ -881,13 +929,29 @@ def _tune_in_catalog_mip(sem: str, s: dict, searches: list, tuned: dict, catalog
                     env, params, target, futures = runs.pop((key, ratio, sigma, i))
                     result = (_mip_episodes(s, None, env, params, reset_keys, target) if futures is None
                               else merge_mip_results([job.result() for job in futures]))
-                    by_candidate.append(float(np.mean(_tuning_cost(result, objective))))
-                costs[ratio, sigma] = {f"{c:g}": v for c, v in zip(candidates, by_candidate)}
-                chosen[ratio, sigma] = value(candidates[int(np.argmin(by_candidate))], params.num_stages)
+                    by_candidate.append({m: float(np.mean(_tuning_cost(result, m))) for m in METRICS})
+                labels = [f"{c:g}" for c in candidates]
+                costs[ratio, sigma] = {c: v[objective] for c, v in zip(labels, by_candidate)}
+                metrics[ratio, sigma] = dict(zip(labels, by_candidate))
+                eligible = list(range(len(candidates)))
+                if guard:  # only candidates no worse than MIP-mixed on every metric (z = 0 always is)
+                    reference = (metrics[ratio, sigma] if key == "catalog_mip_safety"
+                                 else tuned["catalog_mip_safety_train_metrics"][ratio, sigma])["0"]
+                    eligible = [i for i in eligible if _guard_eligible(by_candidate[i], reference)]
+                    refused[ratio, sigma] = [labels[i] for i in range(len(labels)) if i not in eligible]
+                # no eligible candidate (the brain's caps only): the lowest anyway; brain_or_mip then drops it
+                pool = eligible or list(range(len(candidates)))
+                best = min(pool, key=lambda i: by_candidate[i][objective])  # ties: the first (ascending)
+                choice[ratio, sigma] = labels[best]
+                chosen[ratio, sigma] = value(candidates[best], params.num_stages)
                 logger.progress(f"[reproduce_hybrid] {sem}: {method}'s {key.removeprefix('catalog_')} in the "
                                 f"catalog, {len(costs)}/{len(exp['ratios']) * len(exp['sigma_levels'])} points "
                                 f"({time.perf_counter() - t0:.0f}s)")
         tuned.setdefault(f"{key}_train_cost", {}).update(costs)
+        tuned.setdefault(f"{key}_train_metrics", {}).update(metrics)
+        tuned.setdefault(f"{key}_train_choice", {}).update(choice)
+        if guard:
+            tuned.setdefault(f"{key}_guard_excluded", {}).update(refused)
         logger.info(f"[reproduce_hybrid] {sem}: {method}'s {key.removeprefix('catalog_')} tuned in the "
                     f"{exp['num_skus']}-SKU catalog ({len(candidates)} candidates x {len(costs)} points)")
     timings[f"tune_in_catalog_mip_{sem}_s"] = time.perf_counter() - t0

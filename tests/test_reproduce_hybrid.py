@@ -245,6 +245,10 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     ("multi_sku.tune_mip_in_catalog=maybe", "multi_sku.tune_mip_in_catalog"),
     ("multi_sku.brain_target_cap=[0.5,-1]", "multi_sku.brain_target_cap"),
     ("multi_sku.brain_target_cap=[]", "multi_sku.brain_target_cap"),
+    ("multi_sku.mip_mixed_guard=yes", "multi_sku.mip_mixed_guard"),
+    ("multi_sku.mip_mixed_guard=true", "multi_sku.mip_mixed_guard"),  # without tune_mip_in_catalog
+    (("multi_sku.mip_mixed_guard=true", "multi_sku.tune_mip_in_catalog=true", "tuning.mip_safety.z_values=[1.0]"),
+     "multi_sku.mip_mixed_guard"),  # no z = 0: no MIP-mixed reference
     ("multi_sku.capacity_per_sku=0", "multi_sku.capacity_per_sku"), ("tuning.safety.steps=[0]", "tuning.safety.steps"),
     ("brain.checkpoint={sample: x}", "brain.checkpoint"), ("tuning.safety.values=[-1]", "tuning.safety.values"),
     ("brain_hdpo.hdpo.lr=-1", "'brain_hdpo.hdpo.lr' must be a finite number"),
@@ -281,7 +285,8 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
 ])
 def test_bad_keys_name_the_field(tmp_path, override, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.").replace("[", r"\[")):
-        _module().run(_compose(TINY + [override]), run_dir=tmp_path)
+        _module().run(_compose(TINY + (list(override) if isinstance(override, tuple) else [override])),
+                      run_dir=tmp_path)
     assert not (tmp_path / "results.json").exists()
 
 
@@ -528,3 +533,65 @@ def test_multi_sku_brain_target_cap_tuned_in_the_catalog(tmp_path):
     assert choice["train_cost"] == {"brain_safety_mip": min(train.values()),
                                     "fixed_safety_mip": min(fixed_costs.values())}
     assert point["brain_or_mip"]["env_cost"] == point[choice["chosen"]]["env_cost"]
+
+
+def test_multi_sku_mip_mixed_guard(tmp_path):
+    """multi_sku.mip_mixed_guard: each in-catalog candidate (z, brain cap) counts only where neither
+    metric's training mean is above MIP-mixed's (z = 0) on the same episodes, each run here directly;
+    the lowest objective among those wins, and brain_or_mip takes the brain only where it qualifies."""
+    from sc_jax.agents.brains import load_brain
+    from sc_jax.env.hybrid_sample import hybrid_sample_catalog
+    from sc_jax.hybrid_reproduction import hybrid_keys, training_keys
+    from sc_jax.mip_mixed import capped_safety_targets, policy_safety_targets, run_mip_mixed, sigma_safety_targets
+    from sc_jax.sample_metrics import step_points
+
+    checkpoint = _untrained_ppo_checkpoint(tmp_path / "ppo_brain", _compose(TINY))
+    caps, zs = [0.05, 0.3, 2.0], [0.0, 1.0, 4.0]
+    overrides = TINY + [f"brain.checkpoint={checkpoint}", "single_sku.enabled=false", "mip_mixed.workers=1",
+                        "multi_sku.methods=[brain_safety_mip,fixed_safety_mip,brain_or_mip]",
+                        f"multi_sku.brain_target_cap={caps}", "multi_sku.tune_mip_in_catalog=true",
+                        f"tuning.mip_safety.z_values={zs}", "multi_sku.mip_mixed_guard=true",
+                        "tuning.objective.exact=notebook_cost"]  # the guard then bites through env_cost
+    saved = _module().run(_compose(overrides), run_dir=tmp_path / "run")
+    env, params = hybrid_sample_catalog(2, 100.0, semantics="exact", sigma_max=3, periods=30)
+    _, act, policy_params, *_ = load_brain(Path(checkpoint))
+    capacity = np.asarray(params.shared_capacity)[0]
+    lead = np.asarray(params.lead_time).reshape(-1, 3)[0]
+    keys, act_keys = hybrid_keys(training_keys(0, 2), 2)
+
+    def metrics(target):
+        out = run_mip_mixed(env, params, jnp.swapaxes(keys, 0, 1), safety_target=target)
+        return {"env_cost": float(out.cost.sum(0).mean()),
+                "notebook_cost": float(step_points(out.day_cost.sum(axis=1)).mean(axis=0).mean())}
+
+    by_z = {z: metrics(sigma_safety_targets([z] * 3, lead, timing="before_arrivals")) for z in zs}
+    by_cap = {c: metrics(capped_safety_targets(policy_safety_targets(act, policy_params, params, act_keys, every=10),
+                                               capacity, c)) for c in caps}
+    reference = by_z[0.0]
+    ok = lambda m: all(m[k] <= reference[k] for k in reference)  # noqa: E731
+    tuned = saved["tuned"]["exact"]
+    point = "ratio_100_sigma_3"
+    for z, m in by_z.items():
+        assert tuned["catalog_mip_safety_train_metrics"][point][f"{z:g}"] == pytest.approx(m, rel=1e-12)
+    excluded = [f"{z:g}" for z in zs if not ok(by_z[z])] + [f"{c:g}" for c in caps if not ok(by_cap[c])]
+    assert tuned["catalog_mip_safety_guard_excluded"][point] + tuned["catalog_brain_target_cap_guard_excluded"][
+        point] == excluded
+    objective = lambda m: m["notebook_cost"]  # noqa: E731
+    best_z = min((z for z in zs if ok(by_z[z])), key=lambda z: (objective(by_z[z]), z))
+    assert tuned["catalog_mip_safety"][point] == [best_z] * 3
+    eligible_caps = [c for c in caps if ok(by_cap[c])] or caps
+    best_cap = min(eligible_caps, key=lambda c: (objective(by_cap[c]), c))
+    assert tuned["catalog_brain_target_cap"][point] == best_cap
+    choice = saved["multi_sku"]["100"]["3"]["brain_or_mip"]["params"]["exact"]
+    brain_ok = ok(by_cap[best_cap])
+    assert choice["guard"]["brain_eligible"] == brain_ok
+    expected = ("brain_safety_mip" if brain_ok and objective(by_cap[best_cap]) <= objective(by_z[best_z])
+                else "fixed_safety_mip")
+    assert choice["chosen"] == expected
+    # the guard changes the choices on this instance (else the test could not fail on them): unguarded, the
+    # lowest objective would be another z, and brain_or_mip would take the other row
+    assert min(zs, key=lambda z: (objective(by_z[z]), z)) != best_z
+    unguarded_cap = min(caps, key=lambda c: (objective(by_cap[c]), c))
+    unguarded = ("brain_safety_mip" if objective(by_cap[unguarded_cap]) <= objective(by_z[min(
+        zs, key=lambda z: (objective(by_z[z]), z))]) else "fixed_safety_mip")
+    assert unguarded != expected
