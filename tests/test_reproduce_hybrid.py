@@ -535,10 +535,12 @@ def test_multi_sku_brain_target_cap_tuned_in_the_catalog(tmp_path):
     assert point["brain_or_mip"]["env_cost"] == point[choice["chosen"]]["env_cost"]
 
 
-def test_multi_sku_mip_mixed_guard(tmp_path):
+@pytest.mark.parametrize("tuned_cap", [True, False])
+def test_multi_sku_mip_mixed_guard(tmp_path, tuned_cap):
     """multi_sku.mip_mixed_guard: each in-catalog candidate (z, brain cap) counts only where neither
     metric's training mean is above MIP-mixed's (z = 0) on the same episodes, each run here directly;
-    the lowest objective among those wins, and brain_or_mip takes the brain only where it qualifies."""
+    the lowest objective among those wins, and brain_or_mip takes the brain only where it qualifies
+    (its cap tuned in the catalog, or one cap whose training episodes brain_or_mip runs itself)."""
     from sc_jax.agents.brains import load_brain
     from sc_jax.env.hybrid_sample import hybrid_sample_catalog
     from sc_jax.hybrid_reproduction import hybrid_keys, training_keys
@@ -546,10 +548,11 @@ def test_multi_sku_mip_mixed_guard(tmp_path):
     from sc_jax.sample_metrics import step_points
 
     checkpoint = _untrained_ppo_checkpoint(tmp_path / "ppo_brain", _compose(TINY))
-    caps, zs = [0.05, 0.3, 2.0], [0.0, 1.0, 4.0]
+    caps, zs = ([0.05, 0.3, 2.0] if tuned_cap else [0.05]), [0.0, 1.0, 4.0]
     overrides = TINY + [f"brain.checkpoint={checkpoint}", "single_sku.enabled=false", "mip_mixed.workers=1",
                         "multi_sku.methods=[brain_safety_mip,fixed_safety_mip,brain_or_mip]",
-                        f"multi_sku.brain_target_cap={caps}", "multi_sku.tune_mip_in_catalog=true",
+                        f"multi_sku.brain_target_cap={caps if tuned_cap else caps[0]}",
+                        "multi_sku.tune_mip_in_catalog=true",
                         f"tuning.mip_safety.z_values={zs}", "multi_sku.mip_mixed_guard=true",
                         "tuning.objective.exact=notebook_cost"]  # the guard then bites through env_cost
     saved = _module().run(_compose(overrides), run_dir=tmp_path / "run")
@@ -573,18 +576,22 @@ def test_multi_sku_mip_mixed_guard(tmp_path):
     point = "ratio_100_sigma_3"
     for z, m in by_z.items():
         assert tuned["catalog_mip_safety_train_metrics"][point][f"{z:g}"] == pytest.approx(m, rel=1e-12)
-    excluded = [f"{z:g}" for z in zs if not ok(by_z[z])] + [f"{c:g}" for c in caps if not ok(by_cap[c])]
-    assert tuned["catalog_mip_safety_guard_excluded"][point] + tuned["catalog_brain_target_cap_guard_excluded"][
-        point] == excluded
+    assert tuned["catalog_mip_safety_guard_excluded"][point] == [f"{z:g}" for z in zs if not ok(by_z[z])]
     objective = lambda m: m["notebook_cost"]  # noqa: E731
     best_z = min((z for z in zs if ok(by_z[z])), key=lambda z: (objective(by_z[z]), z))
     assert tuned["catalog_mip_safety"][point] == [best_z] * 3
     eligible_caps = [c for c in caps if ok(by_cap[c])] or caps
     best_cap = min(eligible_caps, key=lambda c: (objective(by_cap[c]), c))
-    assert tuned["catalog_brain_target_cap"][point] == best_cap
+    if tuned_cap:
+        assert tuned["catalog_brain_target_cap_guard_excluded"][point] == [f"{c:g}" for c in caps
+                                                                           if not ok(by_cap[c])]
+        assert tuned["catalog_brain_target_cap"][point] == best_cap
+    else:
+        assert "catalog_brain_target_cap" not in tuned
     choice = saved["multi_sku"]["100"]["3"]["brain_or_mip"]["params"]["exact"]
     brain_ok = ok(by_cap[best_cap])
     assert choice["guard"]["brain_eligible"] == brain_ok
+    assert choice["train_metrics"]["brain_safety_mip"] == pytest.approx(by_cap[best_cap], rel=1e-12)
     expected = ("brain_safety_mip" if brain_ok and objective(by_cap[best_cap]) <= objective(by_z[best_z])
                 else "fixed_safety_mip")
     assert choice["chosen"] == expected
