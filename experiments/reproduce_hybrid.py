@@ -785,16 +785,9 @@ def _mip_choice_keys(s: dict):
 CATALOG_TUNED_MIP = {"fixed_safety_mip": "catalog_mip_safety", "brain_safety_mip": "catalog_brain_target_cap"}
 
 
-def _tuned_train_cost(method: str, tuned: dict, point):
-    """A brain_or_mip candidate's training cost where _tune_in_catalog_mip chose its constant at the
-    point (the same episodes and objective: its chosen candidate's), else None."""
-    key = CATALOG_TUNED_MIP[method]
-    costs = tuned.get(f"{key}_train_cost", {}).get(point)
-    return None if costs is None else costs[tuned[f"{key}_train_choice"][point]]
-
-
 def _tuned_train_metrics(method: str, tuned: dict, point) -> dict | None:
-    """{metric: training mean} of a brain_or_mip candidate's chosen constant (as _tuned_train_cost)."""
+    """{metric: training mean} of a brain_or_mip candidate where _tune_in_catalog_mip chose its
+    constant at the point (the same episodes: its chosen candidate's), else None."""
     key = CATALOG_TUNED_MIP[method]
     metrics = tuned.get(f"{key}_train_metrics", {}).get(point)
     return None if metrics is None else metrics[tuned[f"{key}_train_choice"][point]]
@@ -827,7 +820,7 @@ def _submit_mip_choice(sem: str, s: dict, point, tuned: dict, env, params, brain
     reset_keys, act_keys = _mip_choice_keys(s)
     out = {}
     for method in MIP_CHOICE:
-        if _tuned_train_cost(method, tuned, point) is not None:
+        if _tuned_train_metrics(method, tuned, point) is not None:
             continue
         target, _ = _mip_target(method, sem, s, point, tuned, params, brain, act_keys, pooled=True, coupled=True)
         out[method] = _submit_episodes(s, executor, env, params, reset_keys, target)
@@ -921,7 +914,7 @@ def _tune_in_catalog_mip(sem: str, s: dict, searches: list, tuned: dict, catalog
     guard = exp["mip_mixed_guard"]
     for method, key, candidates, value in searches:  # the z search first: the guard's reference is its z = 0
         costs, chosen = {}, tuned.setdefault(key, {})
-        metrics, choice, refused = {}, {}, {}
+        metrics, choice, excluded = {}, {}, {}
         for ratio in exp["ratios"]:
             for sigma in exp["sigma_levels"]:
                 by_candidate = []
@@ -938,7 +931,7 @@ def _tune_in_catalog_mip(sem: str, s: dict, searches: list, tuned: dict, catalog
                     reference = (metrics[ratio, sigma] if key == "catalog_mip_safety"
                                  else tuned["catalog_mip_safety_train_metrics"][ratio, sigma])["0"]
                     eligible = [i for i in eligible if _guard_eligible(by_candidate[i], reference)]
-                    refused[ratio, sigma] = [labels[i] for i in range(len(labels)) if i not in eligible]
+                    excluded[ratio, sigma] = [labels[i] for i in range(len(labels)) if i not in eligible]
                 # no eligible candidate (the brain's caps only): the lowest anyway; brain_or_mip then drops it
                 pool = eligible or list(range(len(candidates)))
                 best = min(pool, key=lambda i: by_candidate[i][objective])  # ties: the first (ascending)
@@ -951,7 +944,7 @@ def _tune_in_catalog_mip(sem: str, s: dict, searches: list, tuned: dict, catalog
         tuned.setdefault(f"{key}_train_metrics", {}).update(metrics)
         tuned.setdefault(f"{key}_train_choice", {}).update(choice)
         if guard:
-            tuned.setdefault(f"{key}_guard_excluded", {}).update(refused)
+            tuned.setdefault(f"{key}_guard_excluded", {}).update(excluded)
         logger.info(f"[reproduce_hybrid] {sem}: {method}'s {key.removeprefix('catalog_')} tuned in the "
                     f"{exp['num_skus']}-SKU catalog ({len(candidates)} candidates x {len(costs)} points)")
     timings[f"tune_in_catalog_mip_{sem}_s"] = time.perf_counter() - t0
