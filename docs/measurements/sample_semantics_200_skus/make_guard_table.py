@@ -4,14 +4,11 @@
 reads this folder's MIP-mixed runs (ratio_<r>_details.json: σ 1 / 5 / 9; mip_mixed_rest_details.json:
 the other σ) and the guarded runs (guard_ratio_<r>_*_details.json), all on the same evaluation episodes."""
 import json
-from pathlib import Path
 
 import numpy as np
+from make_table import HERE, METRIC_TABLES, cell, diff, published_mip_mixed, values  # this folder's script
 
-from sc_jax.sample_metrics import PUBLISHED_MULTI_SKU, REFERENCE_REIMPLEMENTATION
-from sc_jax.stats import mean_ci, paired_difference
-
-HERE = Path(__file__).resolve().parent
+from sc_jax.sample_metrics import PUBLISHED_MULTI_SKU
 
 
 def rows(pattern):
@@ -24,20 +21,6 @@ def rows(pattern):
     return out
 
 
-def values(row, metric):
-    return np.asarray(row["sample"][metric], float)
-
-
-def cell(a, scale):
-    m, c = mean_ci(a)
-    return f"{m / scale:,.1f} ± {c / scale:,.1f}"
-
-
-def diff(a, b, scale):
-    d = paired_difference(a, b)
-    return f"{d['mean'] / scale:+,.1f} ± {d['ci95'] / scale:,.1f} ({100 * d['mean'] / np.mean(b):+.1f}%)"
-
-
 def refused(row):
     return f"{int(np.sum(row['sample']['refused_units_per_stage'])):,}"
 
@@ -45,8 +28,7 @@ def refused(row):
 mip = {r: {**rows("ratio_*_details.json").get(r, {}), **rows("mip_mixed_rest_details.json").get(r, {})}
        for r in ("100", "10")}
 guard = rows("guard_ratio_*_details.json")
-for metric, scale, label in (("notebook_cost", 1.0, "the 200-SKU figure's metric"),
-                             ("env_cost", 1e3, "env cost per episode, thousands")):
+for metric, scale, label in METRIC_TABLES:
     print(f"\n{label}\n")
     print("| ratio | σ | MIP-mixed (published; re-implementation) | `fixed_safety_mip` (z) | brain (cap) | "
           "`brain_or_mip` (chose) | `brain_or_mip` − MIP-mixed | brain − `fixed_safety_mip` | refused (brain_or_mip) | "
@@ -55,11 +37,7 @@ for metric, scale, label in (("notebook_cost", 1.0, "the 200-SKU figure's metric
     for ratio in ("100", "10"):
         for sigma in sorted(mip[ratio], key=int):
             mm = values(mip[ratio][sigma]["mip_mixed"], metric)
-            ref = ""
-            if metric == "notebook_cost":
-                pub = PUBLISHED_MULTI_SKU[int(ratio)]["mip_mixed"][int(sigma) - 1]
-                re = REFERENCE_REIMPLEMENTATION[f"mip_mixed_multi_sku_r{ratio}"].get(int(sigma))
-                ref = f" ({pub}; {re})" if re is not None else f" ({pub})"
+            ref = published_mip_mixed(ratio, sigma) if metric == "notebook_cost" else ""
             cols = [f"{cell(mm, scale)}{ref}"]
             g = guard.get(ratio, {}).get(sigma)
             if g:
