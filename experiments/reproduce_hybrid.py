@@ -85,8 +85,8 @@ from sc_jax.env.wrappers import check_sigma_levels
 from sc_jax.errors import ConfigError
 from sc_jax.hybrid_reproduction import (coordinate_search, hybrid_keys, make_daily_runner, method_params,
                                         multi_sku_keys, product_grid, single_keys, training_keys, tune_constant)
-from sc_jax.mip_mixed import (ALIGNMENTS, capped_safety_targets, checkpoint_safety_targets, merge_mip_results,
-                             mip_mixed_executor, policy_safety_targets, run_mip_mixed, sigma_safety_targets,
+from sc_jax.mip_mixed import (ALIGNMENTS, capped_safety_targets, checkpoint_safety_targets, delayed_safety_targets,
+                             merge_mip_results, mip_mixed_executor, policy_safety_targets, run_mip_mixed, sigma_safety_targets,
                              submit_mip_mixed)
 from sc_jax.runlog import hydra_run_dir, logger_from_cfg, stop_cleanly_on_interrupt, write_json, write_text_atomic
 from sc_jax.sample_metrics import (NOTEBOOK_FIRST_DAY, PUBLISHED_MULTI_SKU, PUBLISHED_SINGLE_SKU, mean_standard_error,
@@ -179,7 +179,8 @@ def settings(full: dict) -> dict:
                                                               "tune_in_catalog", "catalog_train_episodes",
                                                               "mip_choice_episodes", "brain_target_cap",
                                                               "fixed_target_cap", "tune_mip_in_catalog",
-                                                              "mip_mixed_guard"))):
+                                                              "mip_mixed_guard", "target_start_day",
+                                                              "mip_target_floors"))):
         cfg = dict(full[exp])
         reject_unknown_keys(cfg, ("enabled", "ratios", "sigma_levels", "episodes", "methods") + extra, exp)
         e = {"enabled": check_bool(f"{exp}.enabled", cfg["enabled"], "true or false")}
@@ -209,6 +210,18 @@ def settings(full: dict) -> dict:
                                                   "true or false")
             e["mip_mixed_guard"] = check_bool("multi_sku.mip_mixed_guard", cfg.get("mip_mixed_guard", False),
                                               "true or false")
+            e["target_start_day"] = check_integer("multi_sku.target_start_day", cfg.get("target_start_day", 0), 0)
+            e["mip_target_floors"] = sorted({int(x) for x in check_number_list(
+                "multi_sku.mip_target_floors", cfg.get("mip_target_floors", [0]),
+                "whole units >= 0 (fixed_safety_mip's candidate floors, added to every stage's target)",
+                lambda a: a.size > 0 and np.all(a >= 0) and np.all(a == np.round(a)))})
+            if e["mip_target_floors"] != [0] and not e["tune_mip_in_catalog"]:
+                raise ConfigError("'multi_sku.mip_target_floors' are candidates of the in-catalog tuning, so they need "
+                                  f"multi_sku.tune_mip_in_catalog=true, got mip_target_floors={cfg['mip_target_floors']!r} "
+                                  "with tune_mip_in_catalog=false")
+            if e["mip_mixed_guard"] and 0 not in e["mip_target_floors"]:
+                raise ConfigError("'multi_sku.mip_target_floors' must include 0 with multi_sku.mip_mixed_guard (its "
+                                  f"reference is MIP-mixed: z = 0 and no floor), got {cfg['mip_target_floors']!r}")
             allowed_cap = "null or a number > 0 (a fraction of the shared capacity per stage)"
             e["fixed_target_cap"] = check_number("multi_sku.fixed_target_cap", cfg["fixed_target_cap"], allowed_cap,
                                                  lambda x: 0 < x < float("inf"), allow_none=True)
@@ -863,16 +876,19 @@ def _multi_mip_choice(sem: str, s: dict, point, tuned: dict, env, params, brain,
 
 def _catalog_mip_searches(s: dict) -> list:
     """The in-catalog searches of the MIP rows' constants the run asks for (_tune_in_catalog_mip):
-    [(method, tuned key, candidates ascending, the tuned value of a candidate given the stages)]."""
+    [(method, tuned key, candidates ascending, candidate, stages -> {tuned key: value}, candidate -> label)]."""
     exp = s["multi_sku"]
     searches = []
     if exp["tune_mip_in_catalog"] and ({"fixed_safety_mip", "brain_or_mip"} & set(exp["methods"])
-                                       or exp["mip_mixed_guard"]):  # the guard's reference: its z = 0
-        searches.append(("fixed_safety_mip", "catalog_mip_safety", sorted(s["tuning"]["mip_z_values"]),
-                         lambda z, stages: [float(z)] * stages))
+                                       or exp["mip_mixed_guard"]):  # the guard's reference: its z = 0, no floor
+        # (z, floor) ascending: (0, 0), MIP-mixed, first; a floor's label "z+floor" ("0" stays MIP-mixed's)
+        candidates = [(z, f) for z in sorted(s["tuning"]["mip_z_values"]) for f in exp["mip_target_floors"]]
+        searches.append(("fixed_safety_mip", "catalog_mip_safety", candidates,
+                         lambda c, stages: {"catalog_mip_safety": [float(c[0])] * stages, "catalog_mip_floor": c[1]},
+                         lambda c: f"{c[0]:g}" if c[1] == 0 else f"{c[0]:g}+{c[1]:g}"))
     if isinstance(exp["brain_target_cap"], list) and {"brain_safety_mip", "brain_or_mip"} & set(exp["methods"]):
         searches.append(("brain_safety_mip", "catalog_brain_target_cap", sorted(exp["brain_target_cap"]),
-                         lambda c, stages: float(c)))
+                         lambda c, stages: {"catalog_brain_target_cap": float(c)}, lambda c: f"{c:g}"))
     return searches
 
 
@@ -884,8 +900,10 @@ def _tune_in_catalog_mip(sem: str, s: dict, searches: list, tuned: dict, catalog
     objective, the lowest mean winning (ties: the first candidate):
 
     - with multi_sku.tune_mip_in_catalog, fixed_safety_mip's z from tuning.mip_safety.z_values
-      (one z for every stage; ascending, so z = 0, MIP-mixed, wins any tie; its fixed_target_cap
-      applied) -> tuned["catalog_mip_safety"][(ratio, sigma)];
+      (one z for every stage) and its floor from multi_sku.mip_target_floors (units added to every
+      stage's target; labelled "z+floor"); ascending, so z = 0 without a floor, MIP-mixed, wins any
+      tie; its fixed_target_cap applied) -> tuned["catalog_mip_safety"][(ratio, sigma)] and
+      tuned["catalog_mip_floor"][(ratio, sigma)];
     - with a list multi_sku.brain_target_cap, brain_safety_mip's cap fraction from that list
       (ascending) -> tuned["catalog_brain_target_cap"][(ratio, sigma)].
 
@@ -900,20 +918,20 @@ def _tune_in_catalog_mip(sem: str, s: dict, searches: list, tuned: dict, catalog
     reset_keys, act_keys = _mip_choice_keys(s)
     objective = s["tuning"]["objective"][sem]
     runs = {}  # (tuned key, ratio, sigma, index) -> (env, params, target, futures or None)
-    for method, key, candidates, value in searches:
+    for method, key, candidates, value, _ in searches:
         for ratio in exp["ratios"]:
             for sigma in exp["sigma_levels"]:
                 env, params = catalog(ratio, sigma)
                 for i, c in enumerate(candidates):
-                    trial = {**tuned, key: {(ratio, sigma): value(c, params.num_stages)}}
+                    trial = {**tuned, **{k: {(ratio, sigma): v} for k, v in value(c, params.num_stages).items()}}
                     target, _ = _mip_target(method, sem, s, (ratio, sigma), trial, params, brain, act_keys,
                                             pooled=executor is not None, coupled=True)
                     futures = (None if executor is None
                                else _submit_episodes(s, executor, env, params, reset_keys, target))
                     runs[key, ratio, sigma, i] = (env, params, target, futures)
     guard = exp["mip_mixed_guard"]
-    for method, key, candidates, value in searches:  # the z search first: the guard's reference is its z = 0
-        costs, chosen = {}, tuned.setdefault(key, {})
+    for method, key, candidates, value, label in searches:  # the z search first: the guard's reference is its z = 0
+        costs = {}
         metrics, choice, excluded = {}, {}, {}
         for ratio in exp["ratios"]:
             for sigma in exp["sigma_levels"]:
@@ -923,7 +941,7 @@ def _tune_in_catalog_mip(sem: str, s: dict, searches: list, tuned: dict, catalog
                     result = (_mip_episodes(s, None, env, params, reset_keys, target) if futures is None
                               else merge_mip_results([job.result() for job in futures]))
                     by_candidate.append({m: float(np.mean(_tuning_cost(result, m))) for m in METRICS})
-                labels = [f"{c:g}" for c in candidates]
+                labels = [label(c) for c in candidates]
                 costs[ratio, sigma] = {c: v[objective] for c, v in zip(labels, by_candidate)}
                 metrics[ratio, sigma] = dict(zip(labels, by_candidate))
                 eligible = list(range(len(candidates)))
@@ -936,7 +954,8 @@ def _tune_in_catalog_mip(sem: str, s: dict, searches: list, tuned: dict, catalog
                 pool = eligible or list(range(len(candidates)))
                 best = min(pool, key=lambda i: by_candidate[i][objective])  # ties: the first (ascending)
                 choice[ratio, sigma] = labels[best]
-                chosen[ratio, sigma] = value(candidates[best], params.num_stages)
+                for k, v in value(candidates[best], params.num_stages).items():
+                    tuned.setdefault(k, {})[ratio, sigma] = v
                 logger.progress(f"[reproduce_hybrid] {sem}: {method}'s {key.removeprefix('catalog_')} in the "
                                 f"catalog, {len(costs)}/{len(exp['ratios']) * len(exp['sigma_levels'])} points "
                                 f"({time.perf_counter() - t0:.0f}s)")
@@ -957,8 +976,9 @@ def _tuning_cost(result, objective: str) -> np.ndarray:
             else step_points(result.day_cost.sum(axis=1)).mean(axis=0))
 
 
-def _mip_safety_z(sem: str, s: dict, z, lead_times):
-    return sigma_safety_targets(z, lead_times, timing=SUPPLIER_TIMING[sem], alignment=s["mip_mixed"]["alignment"])
+def _mip_safety_z(sem: str, s: dict, z, lead_times, floor=0):
+    return sigma_safety_targets(z, lead_times, timing=SUPPLIER_TIMING[sem], alignment=s["mip_mixed"]["alignment"],
+                                floor=floor)
 
 
 def _mip_target(method: str, sem: str, s: dict, point, tuned: dict, params, brain, act_keys, pooled: bool = False,
@@ -974,8 +994,11 @@ def _mip_target(method: str, sem: str, s: dict, point, tuned: dict, params, brai
         # in the coupled catalog, the z tuned there where multi_sku.tune_mip_in_catalog ran; else SKU 0's
         z = tuned.get("catalog_mip_safety", {}).get(point) if coupled else None
         z = tuned["mip_safety"][point] if z is None else z
+        floor = tuned.get("catalog_mip_floor", {}).get(point, 0) if coupled else 0
         lead = np.asarray(params.lead_time).reshape(-1, params.num_stages)[0]
-        target, recorded = _mip_safety_z(sem, s, z, lead), {"z": z, "penalty_weight": weight}
+        target, recorded = _mip_safety_z(sem, s, z, lead, floor), {"z": z, "penalty_weight": weight}
+        if floor:
+            recorded["floor"] = floor
         cap_key = "fixed_target_cap"
     elif method == "brain_safety_mip":
         if brain is None:
@@ -995,6 +1018,10 @@ def _mip_target(method: str, sem: str, s: dict, point, tuned: dict, params, brai
         capacity = np.asarray(params.shared_capacity, np.float64).reshape(-1, params.num_stages)[0]
         target = capped_safety_targets(target, capacity, cap)
         recorded["target_cap"] = cap
+    start = s["multi_sku"]["target_start_day"] if coupled else 0
+    if start:  # MIP-mixed's plan through the start-up, the targets from that day on
+        target = delayed_safety_targets(target, start)
+        recorded["target_start_day"] = start
     return target, recorded
 
 

@@ -149,11 +149,15 @@ def _safety_fields(target, sample, shortage, weight) -> dict:
     return {"safety_target": target.reshape(S * P, M), "safety_penalty": np.tile(weight * shortage, S)}
 
 
-def sigma_safety_targets(z, lead_times, *, timing: str, alignment: str = "sample", form: str = "installation"):
+def sigma_safety_targets(z, lead_times, *, timing: str, alignment: str = "sample", form: str = "installation",
+                         floor=0):
     """safety_target(t, state) for run_mip_mixed: ceil(z_j sqrt(sum sigma^2)) over stage j's cover
     window (sc_jax.policies.sigma_rule.cover_windows, the rule's windows for `timing`), from the
-    day the model's forecast starts (`alignment`), clipped at 0 (a negative z is no target).
-    z: [M] for every product or [P, M] per product (e.g. the candidates of a tuning grid)."""
+    day the model's forecast starts (`alignment`), clipped at 0 (a negative z is no target), plus
+    `floor` whole units (a number or [M] per stage, >= 0). z: [M] for every product or [P, M] per
+    product (e.g. the candidates of a tuning grid). The floor is what a z cannot give where the
+    forecast sigma is 0 (the sample's sigmax 1): a unit or two against the sample alignment's
+    one-day shift of the plan (docs/hybrid_reproduction.md)."""
     from sc_jax.policies.sigma_rule import FORMS, cover_windows
 
     check_choice("alignment", alignment, ALIGNMENTS)
@@ -164,17 +168,23 @@ def sigma_safety_targets(z, lead_times, *, timing: str, alignment: str = "sample
     if z.ndim not in (1, 2) or z.shape[-1] != lead.size or not np.all(np.isfinite(z)):
         raise ConfigError(f"'z' of the safety target must be finite, shape [{lead.size}] or [products, {lead.size}], "
                           f"got shape {z.shape}")
+    units = np.asarray(floor, np.float64)
+    if (units.ndim > 1 or units.size not in (1, lead.size) or not np.all(np.isfinite(units)) or np.any(units < 0)
+            or np.any(units != np.round(units))):
+        raise ConfigError(f"'floor' of the safety target must be whole units >= 0, a number or [{lead.size}] per "
+                          f"stage, got {np.asarray(floor).tolist()!r}")
     length = int(lead.sum()) + lead.size + 1
     mask = np.asarray(cover_windows(lead, length, form, timing), np.float64)  # [length, M]
-    return SigmaSafetyTarget(z, mask, alignment)
+    return SigmaSafetyTarget(z, mask, alignment, np.broadcast_to(units, lead.shape).copy())
 
 
 class SigmaSafetyTarget:
     """sigma_safety_targets' callable: a class (not a closure) so it pickles into run_mip_mixed's
     worker processes (`workers`)."""
 
-    def __init__(self, z: np.ndarray, mask: np.ndarray, alignment: str):
+    def __init__(self, z: np.ndarray, mask: np.ndarray, alignment: str, floor: np.ndarray | None = None):
         self.z, self.mask, self.alignment = z, mask, alignment
+        self.floor = np.zeros(mask.shape[1]) if floor is None else floor
         self._var = None
 
     def __call__(self, t, state):
@@ -182,7 +192,7 @@ class SigmaSafetyTarget:
             std = np.asarray(state.demand.forecast_std, np.float64)
             self._var = std * std  # [S, P, T + W]
         var = forecast_slice(self._var, t, self.mask.shape[0], self.alignment)  # [S, P, length]
-        return np.maximum(np.ceil(self.z * np.sqrt(var @ self.mask) - 1e-9), 0.0)
+        return np.maximum(np.ceil(self.z * np.sqrt(var @ self.mask) - 1e-9), 0.0) + self.floor
 
 
 def policy_safety_targets(policy: Callable, policy_params, params: EnvParams, act_keys, *, every: int = 10):
@@ -259,6 +269,26 @@ class PolicySafetyTarget:
         return self._held
 
 
+class _WrappedSafetyTarget:
+    """A safety target built on another: forwards the decision keys and the per-sample split
+    (submit_mip_mixed hands each job its samples' through for_samples) to the inner target."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def _rewrap(self, inner):
+        raise NotImplementedError
+
+    @property
+    def act_keys(self):
+        return self.target.act_keys
+
+    def __getattr__(self, name):
+        if name == "for_samples" and hasattr(self.target, "for_samples"):
+            return lambda index: self._rewrap(self.target.for_samples(index))
+        raise AttributeError(name)
+
+
 def capped_safety_targets(target, capacity, fraction: float):
     """`target` (a safety_target callable) with its sum over a sample's products at most
     fraction x capacity per stage: where a stage's targets ask for more, all of that stage's are
@@ -278,20 +308,15 @@ def capped_safety_targets(target, capacity, fraction: float):
     return CappedSafetyTarget(target, fraction * cap)
 
 
-class CappedSafetyTarget:
+class CappedSafetyTarget(_WrappedSafetyTarget):
     """capped_safety_targets' callable: a class (not a closure) so it pickles into the workers."""
 
     def __init__(self, target, cap: np.ndarray):
-        self.target, self.cap = target, cap
+        super().__init__(target)
+        self.cap = cap
 
-    @property
-    def act_keys(self):  # submit_mip_mixed hands each job its samples' keys through for_samples
-        return self.target.act_keys
-
-    def __getattr__(self, name):
-        if name == "for_samples" and hasattr(self.target, "for_samples"):
-            return lambda index: CappedSafetyTarget(self.target.for_samples(index), self.cap)
-        raise AttributeError(name)
+    def _rewrap(self, inner):
+        return CappedSafetyTarget(inner, self.cap)
 
     def __call__(self, t, state):
         units = np.asarray(self.target(t, state), np.float64)  # [S, P, M]
@@ -301,6 +326,32 @@ class CappedSafetyTarget:
         over = total > self.cap
         scale = np.where(over, self.cap / np.where(over, total, 1.0), 1.0)
         return np.where(over, np.floor(units * scale + 1e-9), units)
+
+
+def delayed_safety_targets(target, start_day: int):
+    """`target` (a safety_target callable) with no target on days t < start_day: the plan is
+    MIP-mixed's through the start-up (stock 5..9, an empty pipeline), where a soft target trades
+    sales for stock (each unit-day short costs as much as a lost sale), and the target's from
+    start_day on. It pickles (and splits per sample) when `target` does."""
+    if not callable(target):
+        raise ConfigError(f"'target' must be a safety_target callable (t, state) -> [samples, products, stages], "
+                          f"got {type(target).__name__}")
+    return DelayedSafetyTarget(target, check_integer("start_day", start_day, 0))
+
+
+class DelayedSafetyTarget(_WrappedSafetyTarget):
+    """delayed_safety_targets' callable: a class (not a closure) so it pickles into the workers."""
+
+    def __init__(self, target, start_day: int):
+        super().__init__(target)
+        self.start_day = start_day
+
+    def _rewrap(self, inner):
+        return DelayedSafetyTarget(inner, self.start_day)
+
+    def __call__(self, t, state):
+        units = np.asarray(self.target(t, state), np.float64)  # the inner one keeps its own clock (a brain's decisions)
+        return units if t >= self.start_day else np.zeros_like(units)
 
 
 def minimal_horizon(lead_times, timing: str) -> int:
@@ -584,6 +635,7 @@ _RUN_OPTIONS = set(_RUN_DEFAULTS)
 
 
 __all__ = ["ALIGNMENTS", "DAILY_FIELDS", "MipMixedResult", "PolicySafetyTarget", "SigmaSafetyTarget",
-           "capped_safety_targets", "checkpoint_safety_targets", "forecast_slice", "merge_mip_results",
+           "capped_safety_targets", "checkpoint_safety_targets", "delayed_safety_targets", "forecast_slice",
+           "merge_mip_results",
            "minimal_horizon", "mip_mixed_executor", "policy_safety_targets", "run_mip_mixed", "sigma_safety_targets",
            "submit_mip_mixed"]

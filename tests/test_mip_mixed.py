@@ -595,3 +595,40 @@ def test_capped_safety_targets_scale_each_stage_down_to_the_cap():
             capped_safety_targets(**args)
     with pytest.raises(ConfigError, match="3 stages, the capacity 2"):
         capped_safety_targets(inner, [40.0, 100.0], 0.5)(0, None)
+
+
+def test_sigma_safety_target_floor_and_delay():
+    """sigma_safety_targets' floor adds whole units to every stage's target (per stage where a
+    vector), so with sigma 0 the target is the floor; delayed_safety_targets gives no target before
+    its start day and the inner one from then on, keeps the inner's per-sample split, and pickles;
+    bad floors and start days name the field."""
+    import pickle
+    from types import SimpleNamespace
+
+    from sc_jax.mip_mixed import delayed_safety_targets, sigma_safety_targets
+
+    lead = [2, 3, 4]
+    std = np.zeros((2, 1, 60))
+    std[1] = 2.0  # sample 1: sigma 2 every day
+    state = SimpleNamespace(demand=SimpleNamespace(forecast_std=std))
+    plain = sigma_safety_targets([1.0, 1.0, 1.0], lead, timing="after_arrivals")(0, state)
+    floored = sigma_safety_targets([1.0, 1.0, 1.0], lead, timing="after_arrivals", floor=2)(0, state)
+    np.testing.assert_array_equal(floored, plain + 2.0)
+    np.testing.assert_array_equal(floored[0], np.full((1, 3), 2.0))  # sigma 0: the floor alone
+    assert np.all(plain[1] > 0)
+    per_stage = sigma_safety_targets([0.0] * 3, lead, timing="after_arrivals", floor=[1, 0, 3])(0, state)
+    np.testing.assert_array_equal(per_stage, np.broadcast_to([1.0, 0.0, 3.0], (2, 1, 3)))
+    delayed = delayed_safety_targets(sigma_safety_targets([1.0] * 3, lead, timing="after_arrivals", floor=1), 5)
+    assert np.all(delayed(4, state) == 0) and np.array_equal(delayed(5, state), plain + 1.0)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(delayed))(7, state), plain + 1.0)
+    inner = _PerSampleTarget([[[7.0]], [[9.0]]], [0, 1])
+    split = delayed_safety_targets(inner, 3).for_samples([1])
+    assert split.act_keys.tolist() == [1] and split(2, None).tolist() == [[[0.0]]] and split(3, None).tolist() == [[[9.0]]]
+    for floor in (-1, 0.5, [1, 2], np.inf):
+        with pytest.raises(ConfigError, match="'floor'"):
+            sigma_safety_targets([1.0] * 3, lead, timing="after_arrivals", floor=floor)
+    for start in (-1, 2.5, "3"):
+        with pytest.raises(ConfigError, match="start_day"):
+            delayed_safety_targets(inner, start)
+    with pytest.raises(ConfigError, match="'target'"):
+        delayed_safety_targets(np.zeros(3), 2)

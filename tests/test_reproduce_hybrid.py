@@ -282,6 +282,13 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     ("mip_mixed.integrality=some", "mip_mixed.integrality"),
     ("mip_mixed.capacity_margin_z=-1", "mip_mixed.capacity_margin_z"),
     ("mip_mixed.warm_start=maybe", "mip_mixed.warm_start"),
+    ("multi_sku.target_start_day=-1", "multi_sku.target_start_day"),
+    ("multi_sku.target_start_day=2.5", "multi_sku.target_start_day"),
+    ("multi_sku.mip_target_floors=[1.5]", "multi_sku.mip_target_floors"),
+    ("multi_sku.mip_target_floors=[-1,0]", "multi_sku.mip_target_floors"),
+    ("multi_sku.mip_target_floors=[0,2]", "multi_sku.mip_target_floors"),  # without tune_mip_in_catalog
+    (("multi_sku.mip_target_floors=[2]", "multi_sku.tune_mip_in_catalog=true", "multi_sku.mip_mixed_guard=true"),
+     "multi_sku.mip_target_floors"),  # the guard's reference (z = 0, no floor) missing
 ])
 def test_bad_keys_name_the_field(tmp_path, override, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.").replace("[", r"\[")):
@@ -602,3 +609,45 @@ def test_multi_sku_mip_mixed_guard(tmp_path, tuned_cap):
     unguarded = ("brain_safety_mip" if objective(by_cap[unguarded_cap]) <= objective(by_z[min(
         zs, key=lambda z: (objective(by_z[z]), z))]) else "fixed_safety_mip")
     assert unguarded != expected
+
+
+def test_multi_sku_target_floors_and_start_day(tmp_path):
+    """multi_sku.mip_target_floors and multi_sku.target_start_day: fixed_safety_mip's in-catalog
+    candidates are every (z, floor) pair, labelled "z" / "z+floor", each run here directly
+    (sigma_safety_targets with the floor, no target before the start day); the lowest training
+    objective wins and the evaluation row records its z, floor and start day."""
+    from sc_jax.env.hybrid_sample import hybrid_sample_catalog
+    from sc_jax.hybrid_reproduction import hybrid_keys, training_keys
+    from sc_jax.mip_mixed import delayed_safety_targets, run_mip_mixed, sigma_safety_targets
+
+    zs, floors, start = [0.0, 1.0], [0, 3], 6
+    overrides = TINY + ["single_sku.enabled=false", "mip_mixed.workers=1", "multi_sku.methods=[fixed_safety_mip]",
+                        "multi_sku.tune_mip_in_catalog=true", f"tuning.mip_safety.z_values={zs}",
+                        f"multi_sku.mip_target_floors={floors}", f"multi_sku.target_start_day={start}"]
+    saved = _module().run(_compose(overrides), run_dir=tmp_path / "run")
+    env, params = hybrid_sample_catalog(2, 100.0, semantics="exact", sigma_max=3, periods=30)
+    lead = np.asarray(params.lead_time).reshape(-1, 3)[0]
+    keys, _ = hybrid_keys(training_keys(0, 2), 2)
+
+    def env_cost(z, floor, start_day):
+        target = sigma_safety_targets([z] * 3, lead, timing="before_arrivals", floor=floor)
+        out = run_mip_mixed(env, params, jnp.swapaxes(keys, 0, 1),
+                            safety_target=delayed_safety_targets(target, start_day))
+        return float(out.cost.sum(0).mean())
+
+    costs = {(z, f): env_cost(z, f, start) for z in zs for f in floors}
+    tuned = saved["tuned"]["exact"]
+    point = "ratio_100_sigma_3"
+    label = lambda z, f: f"{z:g}" if f == 0 else f"{z:g}+{f}"  # noqa: E731
+    recorded = tuned["catalog_mip_safety_train_metrics"][point]
+    assert set(recorded) == {label(z, f) for z, f in costs}
+    for (z, f), cost in costs.items():
+        assert recorded[label(z, f)]["env_cost"] == pytest.approx(cost, rel=1e-12)
+    best = min(costs, key=lambda c: (costs[c], c))
+    assert tuned["catalog_mip_safety_train_choice"][point] == label(*best)
+    assert tuned["catalog_mip_safety"][point] == [best[0]] * 3 and tuned["catalog_mip_floor"][point] == best[1]
+    row = saved["multi_sku"]["100"]["3"]["fixed_safety_mip"]["params"]["exact"]
+    assert row["target_start_day"] == start and row.get("floor", 0) == best[1] and row["z"] == [best[0]] * 3
+    # both settings change what is measured here (else the test could not fail on them)
+    assert len({round(c, 6) for c in costs.values()}) == len(costs)
+    assert env_cost(1.0, 3, 0) != pytest.approx(costs[1.0, 3], rel=1e-9)
