@@ -28,27 +28,32 @@ def refused(row):
 mip = {r: {**rows("ratio_*_details.json").get(r, {}), **rows("mip_mixed_rest_details.json").get(r, {})}
        for r in ("100", "10")}
 guard = rows("guard_ratio_*_details.json")
-for metric, scale, label in METRIC_TABLES:
-    print(f"\n{label}\n")
-    print("| ratio | σ | MIP-mixed (published; re-implementation) | `fixed_safety_mip` (z) | brain (cap) | "
-          "`brain_or_mip` (chose) | `brain_or_mip` − MIP-mixed | brain − `fixed_safety_mip` | refused (brain_or_mip) | "
-          "published brain+MIP |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for ratio in ("100", "10"):
-        for sigma in sorted(mip[ratio], key=int):
-            mm = values(mip[ratio][sigma]["mip_mixed"], metric)
-            ref = published_mip_mixed(ratio, sigma) if metric == "notebook_cost" else ""
-            cols = [f"{cell(mm, scale)}{ref}"]
-            g = guard.get(ratio, {}).get(sigma)
-            if g:
-                f, b, bo = (values(g[m], metric) for m in ("fixed_safety_mip", "brain_safety_mip", "brain_or_mip"))
-                chosen = g["brain_or_mip"]["sample"]["params"]["chosen"].replace("_safety_mip", "")
-                cols += [f"{cell(f, scale)} (z {g['fixed_safety_mip']['sample']['params']['z'][0]:g})",
-                         f"{cell(b, scale)} (cap {g['brain_safety_mip']['sample']['params']['target_cap']:g})",
-                         f"{cell(bo, scale)} ({chosen})", diff(bo, mm, scale), diff(b, f, scale),
-                         refused(g["brain_or_mip"])]
-            else:
-                cols += ["-"] * 6
-            cols.append(str(PUBLISHED_MULTI_SKU[int(ratio)]["brain_mip"][int(sigma) - 1]) if metric == "notebook_cost"
-                        else "-")
-            print(f"| {ratio} | {sigma} | " + " | ".join(cols) + " |")
+def main():
+    for metric, scale, label in METRIC_TABLES:
+        print(f"\n{label}\n")
+        print("| ratio | σ | MIP-mixed (published; re-implementation) | `fixed_safety_mip` (z) | brain (cap) | "
+              "`brain_or_mip` (chose) | `brain_or_mip` − MIP-mixed | brain − `fixed_safety_mip` | refused (brain_or_mip) | "
+              "published brain+MIP |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for ratio in ("100", "10"):
+            for sigma in sorted(mip[ratio], key=int):
+                mm = values(mip[ratio][sigma]["mip_mixed"], metric)
+                ref = published_mip_mixed(ratio, sigma) if metric == "notebook_cost" else ""
+                cols = [f"{cell(mm, scale)}{ref}"]
+                g = guard.get(ratio, {}).get(sigma)
+                if g:
+                    f, b, bo = (values(g[m], metric) for m in ("fixed_safety_mip", "brain_safety_mip", "brain_or_mip"))
+                    chosen = g["brain_or_mip"]["sample"]["params"]["chosen"].replace("_safety_mip", "")
+                    cols += [f"{cell(f, scale)} (z {g['fixed_safety_mip']['sample']['params']['z'][0]:g})",
+                             f"{cell(b, scale)} (cap {g['brain_safety_mip']['sample']['params']['target_cap']:g})",
+                             f"{cell(bo, scale)} ({chosen})", diff(bo, mm, scale), diff(b, f, scale),
+                             refused(g["brain_or_mip"])]
+                else:
+                    cols += ["-"] * 6
+                cols.append(str(PUBLISHED_MULTI_SKU[int(ratio)]["brain_mip"][int(sigma) - 1]) if metric == "notebook_cost"
+                            else "-")
+                print(f"| {ratio} | {sigma} | " + " | ".join(cols) + " |")
+
+
+if __name__ == "__main__":
+    main()
