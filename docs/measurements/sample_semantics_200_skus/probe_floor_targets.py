@@ -7,6 +7,7 @@ from sc_jax.hybrid_reproduction import hybrid_keys, training_keys
 from sc_jax.mip_mixed import run_mip_mixed, sigma_safety_targets
 from sc_jax.env.types import SUPPLIER_TIMING
 from sc_jax.sample_metrics import step_points
+import os; SEM = os.environ.get("SEM", "sample")  # SEM=exact: probe_floor_exact_sigma5.txt
 N = int(sys.argv[1]); ratio = float(sys.argv[2]); sigmas = [int(s) for s in sys.argv[3].split(",")]
 eps = int(sys.argv[4]); rows = ast.literal_eval(sys.argv[5])  # (z, floor, D) or None
 margin = float(sys.argv[6]) if len(sys.argv) > 6 else (2.0 if ratio >= 100 else 0.0)
@@ -16,7 +17,7 @@ class Wrapped:
         base = self.inner(t, state)
         return (base + self.floor) * (t >= self.start)
 for sigma in sigmas:
-    env, params = hybrid_sample_catalog(N, ratio, semantics="sample", sigma_max=sigma, capacity_per_sku=25.0, periods=200)
+    env, params = hybrid_sample_catalog(N, ratio, semantics=SEM, sigma_max=sigma, capacity_per_sku=25.0, periods=200)
     reset_keys, act_keys = hybrid_keys(training_keys(0, eps), N)
     lead = np.asarray(params.lead_time).reshape(-1, 3)[0]
     for row in rows:
@@ -24,7 +25,7 @@ for sigma in sigmas:
         tgt = None; w = 1.0
         if row is not None:
             z, floor, start = row[:3]; w = row[3] if len(row) > 3 else 1.0
-            tgt = Wrapped(sigma_safety_targets(np.full(3, z), lead, timing=SUPPLIER_TIMING["sample"], alignment="sample"), floor, start)
+            tgt = Wrapped(sigma_safety_targets(np.full(3, z), lead, timing=SUPPLIER_TIMING[SEM], alignment="sample"), floor, start)
         r = run_mip_mixed(env, params, jnp.swapaxes(reset_keys, 0, 1), safety_target=tgt,
                           integrality="none", warm_start=True, capacity_margin_z=margin, safety_penalty_weight=w)
         dc = r.day_cost.sum(axis=1)
