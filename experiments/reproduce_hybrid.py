@@ -86,8 +86,8 @@ from sc_jax.errors import ConfigError
 from sc_jax.hybrid_reproduction import (coordinate_search, hybrid_keys, make_daily_runner, method_params,
                                         multi_sku_keys, product_grid, single_keys, training_keys, tune_constant)
 from sc_jax.mip_mixed import (ALIGNMENTS, capped_safety_targets, checkpoint_safety_targets, delayed_safety_targets,
-                             merge_mip_results, mip_mixed_executor, policy_safety_targets, run_mip_mixed, sigma_safety_targets,
-                             submit_mip_mixed)
+                             merge_mip_results, mip_mixed_executor, policy_safety_targets, run_mip_mixed,
+                             sigma_safety_targets, submit_mip_mixed)
 from sc_jax.runlog import hydra_run_dir, logger_from_cfg, stop_cleanly_on_interrupt, write_json, write_text_atomic
 from sc_jax.sample_metrics import (NOTEBOOK_FIRST_DAY, PUBLISHED_MULTI_SKU, PUBLISHED_SINGLE_SKU, mean_standard_error,
                                    notebook_cost, step_points)
@@ -216,9 +216,9 @@ def settings(full: dict) -> dict:
                 "whole units >= 0 (fixed_safety_mip's candidate floors, added to every stage's target)",
                 lambda a: a.size > 0 and np.all(a >= 0) and np.all(a == np.round(a)))})
             if e["mip_target_floors"] != [0] and not e["tune_mip_in_catalog"]:
-                raise ConfigError("'multi_sku.mip_target_floors' are candidates of the in-catalog tuning, so they need "
-                                  f"multi_sku.tune_mip_in_catalog=true, got mip_target_floors={cfg['mip_target_floors']!r} "
-                                  "with tune_mip_in_catalog=false")
+                raise ConfigError("'multi_sku.mip_target_floors' are candidates of the in-catalog tuning, so they "
+                                  "need multi_sku.tune_mip_in_catalog=true, got mip_target_floors="
+                                  f"{cfg['mip_target_floors']!r} with tune_mip_in_catalog=false")
             if e["mip_mixed_guard"] and 0 not in e["mip_target_floors"]:
                 raise ConfigError("'multi_sku.mip_target_floors' must include 0 with multi_sku.mip_mixed_guard (its "
                                   f"reference is MIP-mixed: z = 0 and no floor), got {cfg['mip_target_floors']!r}")
