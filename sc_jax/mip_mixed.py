@@ -168,7 +168,10 @@ def sigma_safety_targets(z, lead_times, *, timing: str, alignment: str = "sample
     if z.ndim not in (1, 2) or z.shape[-1] != lead.size or not np.all(np.isfinite(z)):
         raise ConfigError(f"'z' of the safety target must be finite, shape [{lead.size}] or [products, {lead.size}], "
                           f"got shape {z.shape}")
-    units = np.asarray(floor, np.float64)
+    try:
+        units = np.asarray(floor, np.float64)
+    except (TypeError, ValueError):
+        units = np.zeros((0, 0))  # not numbers: fails the shape test below
     if (units.ndim > 1 or units.size not in (1, lead.size) or not np.all(np.isfinite(units)) or np.any(units < 0)
             or np.any(units != np.round(units))):
         raise ConfigError(f"'floor' of the safety target must be whole units >= 0, a number or [{lead.size}] per "

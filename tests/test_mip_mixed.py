@@ -624,7 +624,7 @@ def test_sigma_safety_target_floor_and_delay():
     inner = _PerSampleTarget([[[7.0]], [[9.0]]], [0, 1])
     split = delayed_safety_targets(inner, 3).for_samples([1])
     assert split.act_keys.tolist() == [1] and split(2, None).tolist() == [[[0.0]]] and split(3, None).tolist() == [[[9.0]]]
-    for floor in (-1, 0.5, [1, 2], np.inf):
+    for floor in (-1, 0.5, [1, 2], np.inf, "x", [[1, 1, 1]]):
         with pytest.raises(ConfigError, match="'floor'"):
             sigma_safety_targets([1.0] * 3, lead, timing="after_arrivals", floor=floor)
     for start in (-1, 2.5, "3"):
