@@ -272,6 +272,13 @@ class PolicySafetyTarget:
         return self._held
 
 
+def _check_safety_target(target) -> None:
+    """The target a wrapper (capped, delayed) is built on must be a safety_target callable."""
+    if not callable(target):
+        raise ConfigError(f"'target' must be a safety_target callable (t, state) -> [samples, products, stages], "
+                          f"got {type(target).__name__}")
+
+
 class _WrappedSafetyTarget:
     """A safety target built on another: forwards the decision keys and the per-sample split
     (submit_mip_mixed hands each job its samples' through for_samples) to the inner target."""
@@ -300,9 +307,7 @@ def capped_safety_targets(target, capacity, fraction: float):
     holds; soft targets the plan cannot meet make it fill every stage to the brim
     (docs/hybrid_reproduction.md, "The 200-SKU grid"). capacity: [M] units per stage (the
     catalog's shared capacity); fraction > 0. It pickles (and splits per sample) when `target` does."""
-    if not callable(target):
-        raise ConfigError(f"'target' must be a safety_target callable (t, state) -> [samples, products, stages], "
-                          f"got {type(target).__name__}")
+    _check_safety_target(target)
     cap = np.asarray(capacity, np.float64).reshape(-1)
     if cap.size == 0 or not np.all(np.isfinite(cap)) or np.any(cap <= 0):
         raise ConfigError(f"'capacity' must be finite units > 0 per stage, got {cap.tolist()}")
@@ -336,9 +341,7 @@ def delayed_safety_targets(target, start_day: int):
     MIP-mixed's through the start-up (stock 5..9, an empty pipeline), where a soft target trades
     sales for stock (each unit-day short costs as much as a lost sale), and the target's from
     start_day on. It pickles (and splits per sample) when `target` does."""
-    if not callable(target):
-        raise ConfigError(f"'target' must be a safety_target callable (t, state) -> [samples, products, stages], "
-                          f"got {type(target).__name__}")
+    _check_safety_target(target)
     return DelayedSafetyTarget(target, check_integer("start_day", start_day, 0))
 
 
