@@ -49,7 +49,7 @@ from sc_jax.config import register_configs, to_dict
 from sc_jax.env import make
 from sc_jax.env.catalog import STATIONARY_PROFILES, make_catalog, stationary_profile
 from sc_jax.env.demand import load_demand_csv
-from sc_jax.env.types import SUPPLIER_TIMING
+from sc_jax.env.types import OVERFLOW_RULES, SUPPLIER_TIMING
 from sc_jax.env.wrappers import SafetyStockEnv, fixed_safety_stock
 from sc_jax.errors import ConfigError
 from sc_jax.evaluate import demand_paths
@@ -265,6 +265,7 @@ def run(cfg, run_dir=None) -> dict:
     periods = check_integer("catalog.periods", cat["periods"], 1)
     ratios = [float(r) for r in cat["ratios"]]
     capacity = np.asarray(cat["capacity_per_product"], np.float64)
+    overflow_rule = check_choice("catalog.overflow_rule", cat.get("overflow_rule", "largest_remainder"), OVERFLOW_RULES)
     if capacity.shape != (3,) or not np.all(np.isfinite(capacity)) or np.any(capacity <= 0):
         raise ConfigError(f"catalog.capacity_per_product must be 3 positive numbers (one per stage), got {cat['capacity_per_product']}")
     sigma_levels = [check_integer("sigma_levels[]", s, 1) for s in full["sigma_levels"]]
@@ -333,7 +334,8 @@ def run(cfg, run_dir=None) -> dict:
     def catalog(sigma):
         return make_catalog(jax.random.PRNGKey(check_integer("catalog.seed", cat["seed"], 0)), N, ratios=ratios,
                             sigma_max=sigma, shared_capacity=N * capacity, periods=periods,
-                            demand=demand_kind, mu_range=tuple(cat.get("mu_range", (10.0, 30.0))), **demand_extra)
+                            demand=demand_kind, mu_range=tuple(cat.get("mu_range", (10.0, 30.0))),
+                            overflow_rule=overflow_rule, **demand_extra)
 
     if "capacity_brain_alloc" in methods:
         z_base = None

@@ -80,7 +80,7 @@ from sc_jax.env import make
 from sc_jax.env.hybrid_sample import hybrid_sample_catalog
 from sc_jax.env.params import replicate
 from sc_jax.env.rollout import sample_paths
-from sc_jax.env.types import SUPPLIER_TIMING, SUPPLY_SEMANTICS
+from sc_jax.env.types import OVERFLOW_RULES, SUPPLIER_TIMING, SUPPLY_SEMANTICS
 from sc_jax.env.wrappers import check_sigma_levels
 from sc_jax.errors import ConfigError
 from sc_jax.hybrid_reproduction import (coordinate_search, hybrid_keys, make_daily_runner, method_params,
@@ -180,7 +180,7 @@ def settings(full: dict) -> dict:
                                                               "mip_choice_episodes", "brain_target_cap",
                                                               "fixed_target_cap", "tune_mip_in_catalog",
                                                               "mip_mixed_guard", "target_start_day",
-                                                              "mip_target_floors"))):
+                                                              "mip_target_floors", "overflow_rule"))):
         cfg = dict(full[exp])
         reject_unknown_keys(cfg, ("enabled", "ratios", "sigma_levels", "episodes", "methods") + extra, exp)
         e = {"enabled": check_bool(f"{exp}.enabled", cfg["enabled"], "true or false")}
@@ -210,6 +210,8 @@ def settings(full: dict) -> dict:
                                                   "true or false")
             e["mip_mixed_guard"] = check_bool("multi_sku.mip_mixed_guard", cfg.get("mip_mixed_guard", False),
                                               "true or false")
+            e["overflow_rule"] = check_choice("multi_sku.overflow_rule", cfg.get("overflow_rule", "largest_remainder"),
+                                              OVERFLOW_RULES)
             e["target_start_day"] = check_integer("multi_sku.target_start_day", cfg.get("target_start_day", 0), 0)
             e["mip_target_floors"] = sorted({int(x) for x in check_number_list(
                 "multi_sku.mip_target_floors", cfg.get("mip_target_floors", [0]),
@@ -499,7 +501,8 @@ def _multi_catalog(s: dict, sem: str, ratio: float, sigma: int):
     """(env, params [N]) of the multi-SKU experiment at a point (the SKUs sharing capacity)."""
     exp = s["multi_sku"]
     return hybrid_sample_catalog(exp["num_skus"], ratio, semantics=sem, sigma_max=sigma,
-                                 capacity_per_sku=exp["capacity_per_sku"], periods=s["periods"])
+                                 capacity_per_sku=exp["capacity_per_sku"], periods=s["periods"],
+                                 overflow_rule=exp["overflow_rule"])
 
 
 def correction_gate(brain_episodes, rule_episodes, gate: str, brain_other=None, rule_other=None) -> np.ndarray:

@@ -136,3 +136,106 @@ def test_shared_capacity_never_exceeded(initial_total):
                                            + info.in_transit[:, -1].sum() + info.overflow.sum())
     if initial_total > cap:
         assert int(info.overflow.sum()) > 0
+
+
+def _hamilton(arrivals, room):
+    """Reference (NumPy): each product keeps floor(its share) of the room (float32, as the env), the
+    whole units left go one each to the largest remainders (to 1/256, the env's key), ties to the
+    lower index; [P] kept."""
+    total = arrivals.sum()
+    if total <= room:
+        return arrivals.copy()
+    fraction = np.float32(room) / np.float32(total) * np.float32(1.0 - 1e-6)
+    share = arrivals.astype(np.float32) * fraction
+    kept = np.floor(share).astype(np.int64)
+    left = int(np.floor(room)) - int(kept.sum())
+    level = np.floor((share - np.floor(share)) * 256)
+    order = sorted(range(len(arrivals)), key=lambda i: (-level[i], i))
+    for i in [i for i in order if kept[i] < arrivals[i]][:left]:
+        kept[i] += 1
+    return kept
+
+
+@partial(jax.jit, static_argnums=3)
+def _refuse_jitted(on_hand, arrivals, capacity, rule):
+    from sc_jax.env.dynamics import _refuse_over_shared_capacity
+    from sc_jax.env.types import PRODUCT_AXIS
+
+    class Params:
+        shared_capacity = capacity
+
+    return jax.vmap(lambda o, a: _refuse_over_shared_capacity(o, a, Params, rule), axis_name=PRODUCT_AXIS)(
+        on_hand, arrivals)
+
+
+def _refuse_jit(on_hand, arrivals, capacity, rule):
+    """(kept, refused) [P, M] of the env's shared-capacity rule `rule`, as NumPy."""
+    out = _refuse_jitted(jnp.asarray(on_hand, jnp.int32), jnp.asarray(arrivals, jnp.int32),
+                         jnp.asarray(capacity, jnp.float32), rule)
+    return [np.asarray(x) for x in out]
+
+
+def test_overflow_refuses_exactly_the_excess_by_largest_remainders():
+    """The default rule (largest_remainder) refuses exactly the arrivals beyond the room (its
+    ceiling where the room is fractional), each product keeping its share rounded down or up, the
+    extra units to the largest remainders (the NumPy reference: to 1/256, ties to the lower index); "floor"
+    keeps the rounded-down shares only: at 200 products arriving 20 each into a room of 3,997 it
+    refuses 200 units for an excess of 3."""
+    rng = np.random.default_rng(7)
+    for trial in range(60):
+        n = int(rng.integers(1, 40))
+        arrivals = rng.integers(0, 30, (n, 3))
+        arrivals[rng.random((n, 3)) < 0.2] = 0
+        on_hand = rng.integers(0, 10, (n, 3))
+        capacity = rng.uniform(0, arrivals.sum(0) + on_hand.sum(0) + 5, 3)
+        if trial % 5 == 0:  # ties: equal arrivals everywhere
+            arrivals[:] = int(rng.integers(1, 25))
+        capacity = capacity.astype(np.float32)
+        kept, refused = _refuse_jit(on_hand, arrivals, capacity, "largest_remainder")
+        floor_kept, _ = _refuse_jit(on_hand, arrivals, capacity, "floor")
+        np.testing.assert_array_equal(kept + refused, arrivals)
+        for m in range(3):
+            room = np.float32(max(capacity[m] - np.float32(on_hand[:, m].sum()), 0.0))
+            np.testing.assert_array_equal(kept[:, m], _hamilton(arrivals[:, m], room), err_msg=f"trial {trial}")
+            expected = 0 if arrivals[:, m].sum() <= room else arrivals[:, m].sum() - int(np.floor(room))
+            assert refused[:, m].sum() == expected
+        assert np.all((floor_kept <= kept) & (kept <= floor_kept + 1))
+    kept, refused = _refuse_jit(np.zeros((200, 1)), np.full((200, 1), 20), [3997.0], "largest_remainder")
+    assert refused.sum() == 3 and refused[:197].sum() == 0  # ties: the highest indices refuse
+    assert _refuse_jit(np.zeros((200, 1)), np.full((200, 1), 20), [3997.0], "floor")[1].sum() == 200
+
+
+def test_overflow_rule_in_the_coupled_step():
+    """The env's setting reaches the step: the same coupled episodes under both rules refuse
+    exactly the excess (largest_remainder) or more (floor), and units are conserved under both."""
+    n, cap = 8, 300
+    env, params = random_env(5, n, shared_capacity=[cap] * 3)
+    params = params.replace(initial_inventory=jnp.asarray(np.full((n, 3), 20), jnp.int32))
+    assert env.overflow_rule == "largest_remainder"
+    refused = {}
+    for rule in ("largest_remainder", "floor"):
+        start, (info, _, _, _) = random_episodes(env.replace(overflow_rule=rule), params, jax.random.PRNGKey(2))
+        totals = np.asarray(info.on_hand.sum(0))
+        arriving = np.asarray((info.arrivals + info.overflow).sum(0))  # [T, M] before refusal
+        before = np.concatenate([np.full((1, 3), 20 * n), totals[:-1]])
+        excess = np.maximum(arriving - np.maximum(cap - before, 0), 0)
+        over = np.asarray(info.overflow.sum(0))
+        if rule == "largest_remainder":
+            np.testing.assert_array_equal(over, excess)
+        else:
+            assert np.all(over >= excess)
+        produced = np.asarray(info.accepted[..., -1].sum())
+        assert int(20 * n * 3 + produced) == int(info.sales[..., 0].sum() + info.on_hand[:, -1].sum()
+                                                  + info.in_transit[:, -1].sum() + info.overflow.sum())
+        refused[rule] = int(over.sum())
+    assert 0 < refused["largest_remainder"] < refused["floor"]
+
+
+def test_bad_overflow_rule_is_a_config_error():
+    from sc_jax.errors import ConfigError
+
+    env, _ = random_env(5, 2, shared_capacity=[300] * 3)
+    with pytest.raises(ConfigError, match="overflow_rule.*largest_remainder"):
+        env.replace(overflow_rule="proportional")
+    with pytest.raises(ConfigError, match="overflow_rule.*floor"):
+        make_env(overflow_rule="round")

@@ -146,6 +146,7 @@ def test_hybrid_rejects_bad_sigma_rule_config(overrides, message, tmp_path):
     (["+foo=1"], r"unknown hybrid key\(s\) \['foo'\]"),
     (["sigma_levels=[0]"], r"'sigma_levels\[\]' must be an integer >= 1, got 0"),
     (["catalog.num_products=0"], "'catalog.num_products' must be an integer >= 1, got 0"),
+    (["catalog.overflow_rule=round"], "'catalog.overflow_rule' must be one of"),
 ])
 def test_hybrid_rejects_bad_config_before_any_work(overrides, message, tmp_path):
     hybrid = importlib.import_module("experiments.hybrid")

@@ -283,6 +283,7 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     ("mip_mixed.capacity_margin_z=-1", "mip_mixed.capacity_margin_z"),
     ("mip_mixed.warm_start=maybe", "mip_mixed.warm_start"),
     ("multi_sku.target_start_day=-1", "multi_sku.target_start_day"),
+    ("multi_sku.overflow_rule=round", "multi_sku.overflow_rule"),
     ("multi_sku.target_start_day=2.5", "multi_sku.target_start_day"),
     ("multi_sku.mip_target_floors=[1.5]", "multi_sku.mip_target_floors"),
     ("multi_sku.mip_target_floors=[-1,0]", "multi_sku.mip_target_floors"),

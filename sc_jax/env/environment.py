@@ -26,7 +26,7 @@ from sc_jax.env import dynamics, observation
 from sc_jax.env.keys import check_key
 from sc_jax.env.spaces import Box
 from sc_jax.checks import check_bool, check_choice, check_integer
-from sc_jax.env.types import (DEMAND_KINDS, OBSERVATION_KINDS, PRODUCT_AXIS, SUPPLY_SEMANTICS,
+from sc_jax.env.types import (DEMAND_KINDS, OBSERVATION_KINDS, OVERFLOW_RULES, PRODUCT_AXIS, SUPPLY_SEMANTICS,
                               DemandPath, EnvParams, EnvState)
 from sc_jax.errors import ConfigError
 
@@ -46,6 +46,9 @@ class InventoryEnv:
     # "exact" (OR-Gym) | "sample" (the hybrid sample's simulator: orders arrive in full, a
     # supplier's shortfall is only charged to it); sc_jax.env.types.SUPPLY_SEMANTICS, dynamics
     supply_semantics: str = "exact"
+    # arrivals over the shared capacity: "largest_remainder" refuses exactly the excess, "floor"
+    # up to one unit more per arriving product (sc_jax.env.types.OVERFLOW_RULES, dynamics)
+    overflow_rule: str = "largest_remainder"
     name: str = "inventory"  # the preset's name, for labels
     default_params: EnvParams | None = field(default=None, compare=False, repr=False)
 
@@ -61,6 +64,7 @@ class InventoryEnv:
         check_bool("couple_products", self.couple_products)
         check_bool("relaxed", self.relaxed)
         check_choice("supply_semantics", self.supply_semantics, SUPPLY_SEMANTICS)
+        check_choice("overflow_rule", self.overflow_rule, OVERFLOW_RULES)
         if not isinstance(self.name, str):
             raise ConfigError(f"'name' must be a string (a label), got {self.name!r}")
 

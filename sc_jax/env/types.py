@@ -29,6 +29,12 @@ SUPPLY_SEMANTICS = ("exact", "sample")
 #: and MIP-mixed's `timing`): the next day under "exact", the same day under "sample".
 SUPPLIER_TIMING = {"exact": "before_arrivals", "sample": "after_arrivals"}
 
+#: How arrivals over a shared capacity are refused (static, `InventoryEnv.overflow_rule`;
+#: sc_jax.env.dynamics): each product keeps its proportional share rounded down, then
+#: "largest_remainder" gives the whole units of room left one each to the largest remainders
+#: (exactly the excess is refused), "floor" does not (up to one unit more per arriving product).
+OVERFLOW_RULES = ("largest_remainder", "floor")
+
 #: Name of the vmapped product axis; the shared-capacity rule reduces over it with `lax.psum`.
 #: Internal: `InventoryEnv.vmap_products` / `sc_jax.env.rollout` name the axis for callers.
 PRODUCT_AXIS = "products"
