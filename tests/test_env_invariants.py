@@ -140,8 +140,8 @@ def test_shared_capacity_never_exceeded(initial_total):
 
 def _hamilton(arrivals, room):
     """Reference (NumPy): each product keeps floor(its share) of the room (float32, as the env), the
-    whole units left go one each to the largest remainders (to 1/256, the env's key), ties to the
-    lower index; [P] kept."""
+    whole units left go one each to the largest remainders (to 2**-(30 - b) for up to 2**b
+    products, the env's key), ties to the lower index; [P] kept."""
     total = arrivals.sum()
     if total <= room:
         return arrivals.copy()
@@ -149,7 +149,8 @@ def _hamilton(arrivals, room):
     share = arrivals.astype(np.float32) * fraction
     kept = np.floor(share).astype(np.int64)
     left = int(np.floor(room)) - int(kept.sum())
-    level = np.floor((share - np.floor(share)) * 256)
+    bits = min(23, 30 - max(1, (len(arrivals) - 1).bit_length()))
+    level = np.floor((share - np.floor(share)) * 2.0 ** bits)
     order = sorted(range(len(arrivals)), key=lambda i: (-level[i], i))
     for i in [i for i in order if kept[i] < arrivals[i]][:left]:
         kept[i] += 1
@@ -178,7 +179,7 @@ def _refuse_jit(on_hand, arrivals, capacity, rule):
 def test_overflow_refuses_exactly_the_excess_by_largest_remainders():
     """The default rule (largest_remainder) refuses exactly the arrivals beyond the room (its
     ceiling where the room is fractional), each product keeping its share rounded down or up, the
-    extra units to the largest remainders (the NumPy reference: to 1/256, ties to the lower index); "floor"
+    extra units to the largest remainders (the NumPy reference, ties to the lower index); "floor"
     keeps the rounded-down shares only: at 200 products arriving 20 each into a room of 3,997 it
     refuses 200 units for an excess of 3."""
     rng = np.random.default_rng(7)

@@ -118,9 +118,10 @@ def _refuse_over_shared_capacity(on_hand, arrivals, params: EnvParams, rule: str
     `shared_capacity`, each product keeps floor(arrivals * room / total arrivals) of its arrivals
     (the 1e-6 margin keeps the float32 fraction from ever rounding above the room), then
     - "largest_remainder" (default): the whole units of room still free go one each to the
-      products with the largest fractional remainders (compared to 1/256, ties to the lower
-      product index), so exactly the excess over the room is refused (its ceiling when the room
-      is fractional), and every product keeps its share rounded down or up;
+      products with the largest fractional remainders (ties, and remainders closer than
+      2**-(30 - b) for up to 2**b products, to the lower product index), so exactly the excess
+      over the room is refused (its ceiling when the room is fractional), and every product
+      keeps its share rounded down or up;
     - "floor": nothing more: up to one unit more per arriving product is refused (e.g. 199 units
       for an excess of 3 at 200 SKUs; the rule of every measurement before 2026-11-29).
     The refused units are lost to the chain and charged `overflow_cost` each. Cost of the default
@@ -149,16 +150,15 @@ _DIGIT_BITS = 4  # the remainder search fixes this many bits of the threshold ke
 def _remainder_units(arrivals, kept, share, room, fits):
     """[M] 0 / 1 per product: one more unit for the R products with the largest remainders
     share - kept (ties to the lower product index), R = the whole units of room the rounded-down
-    shares leave free, per stage. Each eligible product has a unique integer key (its remainder
-    to 8 bits above its index); the R-th largest key is found digit by digit from the top, one
-    pass counting the keys above 15 thresholds (a psum over products) per 4 bits. All of it runs
-    inside a while_loop of at most one iteration, entered only when a stage of a batched sample
-    overflows, so a step without overflow costs only that test."""
+    shares leave free, per stage. Each eligible product has a unique integer key below 2**30 (its
+    remainder to 30 - b bits, at most 23, above its index's b bits); the R-th largest key is found
+    digit by digit from the top, one pass counting the keys above 15 thresholds (a psum over
+    products) per 4 bits. All of it runs inside a while_loop of at most one iteration, entered only
+    when a stage of a batched sample overflows, so a step without overflow costs only that test."""
     products = jax.lax.psum(1, PRODUCT_AXIS)  # static: the axis size
     index_bits = max(1, (products - 1).bit_length())
-    remainder_bits = min(8, 28 - index_bits)  # keys and thresholds stay below 2**28: int32 never wraps
-    passes = -(-(remainder_bits + index_bits) // _DIGIT_BITS)
-    digits = jnp.arange(1, 1 << _DIGIT_BITS, dtype=jnp.int32)  # [J]
+    remainder_bits = min(23, 30 - index_bits)  # float32 remainders carry 24 bits; keys stay below 2**30
+    key_bits = remainder_bits + index_bits
 
     def extra_units(carry):
         # everything below reads the carry's flag, so XLA cannot hoist it out of the loop (and run it every step)
@@ -172,8 +172,9 @@ def _remainder_units(arrivals, kept, share, room, fits):
                                                    eligible.astype(jnp.int32)), PRODUCT_AXIS)
         wanted = jnp.clip(jnp.where(fits, 0, jnp.floor(room).astype(jnp.int32) - kept_total), 0, eligible_total)
         threshold = jnp.zeros_like(wanted)  # invariant: count(key >= threshold) >= wanted
-        for shift in range((passes - 1) * _DIGIT_BITS, -1, -_DIGIT_BITS):
-            candidates = threshold[:, None] + (digits << shift)[None, :]  # [M, J]
+        for shift in range(-(-key_bits // _DIGIT_BITS) * _DIGIT_BITS - _DIGIT_BITS, -1, -_DIGIT_BITS):
+            digits = jnp.arange(1, 1 << min(_DIGIT_BITS, key_bits - shift), dtype=jnp.int32)  # the top pass: fewer
+            candidates = threshold[:, None] + (digits << shift)[None, :]  # [M, J] < 2**30: int32 never wraps
             counts = jax.lax.psum((key[:, None] >= candidates).astype(jnp.int32), PRODUCT_AXIS)
             threshold = threshold + (jnp.sum(counts >= wanted[:, None], axis=1) << shift)  # the largest digit kept
         return ((wanted > 0) & (key >= threshold)).astype(arrivals.dtype), jnp.ones((), bool)
