@@ -140,7 +140,9 @@ def _refuse_over_shared_capacity(on_hand, arrivals, params: EnvParams, rule: str
     share = arrivals * fraction
     kept = jnp.where(fits, arrivals, _round_down(share, arrivals.dtype))
     if rule == "largest_remainder":
-        kept = kept + jax.lax.stop_gradient(_remainder_units(arrivals, kept, share, room, fits))
+        # no tangent enters the search (a while_loop, which reverse mode cannot transpose): the extra
+        # units are constants to the relaxed step's gradients, as every rounding is
+        kept = kept + _remainder_units(*jax.lax.stop_gradient((arrivals, kept, share, room, fits)))
     return kept, arrivals - kept
 
 
