@@ -8,7 +8,7 @@ from make_guard_table import mip, refused, rows  # this folder's scripts
 from make_table import METRIC_TABLES, cell, diff, values
 
 margin_2 = rows("remainder_ratio_100_*_details.json")["100"]
-margin_4 = rows("margin_4_ratio_100_details.json")["100"]
+margin_4 = rows("margin_4_ratio_100*_details.json")["100"]
 
 
 def main():
