@@ -18,6 +18,16 @@ def fixed_label(params):
     return f"z {z:g}, floor {f}"
 
 
+def mip_rows(g, metric, scale):
+    """((fixed, brain, brain_or_mip) per-episode values, their three cells: each with its tuned
+    (z, floor), cap, or the row brain_or_mip chose) of one point's MIP rows."""
+    f, b, bo = (values(g[m], metric) for m in ("fixed_safety_mip", "brain_safety_mip", "brain_or_mip"))
+    chosen = g["brain_or_mip"]["sample"]["params"]["chosen"].replace("_safety_mip", "")
+    return (f, b, bo), [f"{cell(f, scale)} ({fixed_label(g['fixed_safety_mip']['sample']['params'])})",
+                        f"{cell(b, scale)} (cap {g['brain_safety_mip']['sample']['params']['target_cap']:g})",
+                        f"{cell(bo, scale)} ({chosen})"]
+
+
 def main():
     for metric, scale, label in METRIC_TABLES:
         print(f"\n{label}\n")
@@ -30,14 +40,10 @@ def main():
                 g = floor[ratio][sigma]
                 mm = values(mip[ratio][sigma]["mip_mixed"], metric)
                 old = values(guard[ratio][sigma]["brain_or_mip"], metric)
-                f, b, bo = (values(g[m], metric) for m in ("fixed_safety_mip", "brain_safety_mip", "brain_or_mip"))
-                chosen = g["brain_or_mip"]["sample"]["params"]["chosen"].replace("_safety_mip", "")
+                (f, b, bo), mip_cells = mip_rows(g, metric, scale)
                 pub = PUBLISHED_MULTI_SKU[int(ratio)]
                 cols = [f"{cell(mm, scale)}" + (f" ({pub['mip_mixed'][int(sigma) - 1]})" if metric == "notebook_cost" else ""),
-                        cell(old, scale),
-                        f"{cell(f, scale)} ({fixed_label(g['fixed_safety_mip']['sample']['params'])})",
-                        f"{cell(b, scale)} (cap {g['brain_safety_mip']['sample']['params']['target_cap']:g})",
-                        f"{cell(bo, scale)} ({chosen})", diff(bo, mm, scale), diff(bo, old, scale), diff(b, f, scale),
+                        cell(old, scale), *mip_cells, diff(bo, mm, scale), diff(bo, old, scale), diff(b, f, scale),
                         refused(g["brain_or_mip"]),
                         str(pub["brain_mip"][int(sigma) - 1]) if metric == "notebook_cost" else "-"]
                 print(f"| {ratio} | {sigma} | " + " | ".join(cols) + " |")

@@ -3,7 +3,7 @@ z = 4 (ratio 100 σ 7-9, sample semantics, 200 SKUs): the floor runs under the e
 mip_mixed.capacity_margin_z=4 (margin_4_ratio_100_details.json) against the same runs with z = 2
 (remainder_ratio_100_*_details.json) and MIP-mixed (as make_guard_table.py), on the same evaluation episodes:
     python docs/measurements/sample_semantics_200_skus/make_margin_table.py"""
-from make_floor_table import fixed_label
+from make_floor_table import mip_rows
 from make_guard_table import mip, refused, rows  # this folder's scripts
 from make_table import METRIC_TABLES, cell, diff, values
 
@@ -20,12 +20,9 @@ def main():
         for sigma in sorted(margin_4, key=int):
             g, old_row = margin_4[sigma], margin_2[sigma]["brain_or_mip"]
             mm, old = values(mip["100"][sigma]["mip_mixed"], metric), values(old_row, metric)
-            f, b, bo = (values(g[m], metric) for m in ("fixed_safety_mip", "brain_safety_mip", "brain_or_mip"))
-            chosen = g["brain_or_mip"]["sample"]["params"]["chosen"].replace("_safety_mip", "")
-            cols = [cell(mm, scale), cell(old, scale),
-                    f"{cell(f, scale)} ({fixed_label(g['fixed_safety_mip']['sample']['params'])})",
-                    f"{cell(b, scale)} (cap {g['brain_safety_mip']['sample']['params']['target_cap']:g})",
-                    f"{cell(bo, scale)} ({chosen})", diff(bo, mm, scale), diff(bo, old, scale), diff(b, f, scale),
+            (f, b, bo), mip_cells = mip_rows(g, metric, scale)
+            cols = [cell(mm, scale), cell(old, scale), *mip_cells, diff(bo, mm, scale), diff(bo, old, scale),
+                    diff(b, f, scale),
                     f"{refused(old_row)} → {refused(g['brain_or_mip'])}"]
             print(f"| {sigma} | " + " | ".join(cols) + " |")
 

@@ -5,7 +5,7 @@ largest_remainder, the default since 2026-11-29):
 reads this folder's MIP-mixed runs (as make_guard_table.py: they refused nothing, so both rules give
 them), the floor runs under the earlier rule (floor_ratio_<r>_*_details.json) and the same runs
 under the new one (remainder_ratio_<r>_*_details.json), all on the same evaluation episodes."""
-from make_floor_table import fixed_label
+from make_floor_table import mip_rows
 from make_guard_table import mip, refused, rows  # this folder's scripts
 from make_table import METRIC_TABLES, cell, diff, values
 
@@ -27,14 +27,10 @@ def main():
                 g, old_row = remainder[ratio][sigma], floor_rule[ratio][sigma]["brain_or_mip"]
                 mm = values(mip[ratio][sigma]["mip_mixed"], metric)
                 old = values(old_row, metric)
-                f, b, bo = (values(g[m], metric) for m in ("fixed_safety_mip", "brain_safety_mip", "brain_or_mip"))
-                chosen = g["brain_or_mip"]["sample"]["params"]["chosen"].replace("_safety_mip", "")
+                (f, b, bo), mip_cells = mip_rows(g, metric, scale)
                 pub = PUBLISHED_MULTI_SKU[int(ratio)]
                 cols = [f"{cell(mm, scale)}" + (f" ({pub['mip_mixed'][int(sigma) - 1]})" if metric == "notebook_cost" else ""),
-                        cell(old, scale),
-                        f"{cell(f, scale)} ({fixed_label(g['fixed_safety_mip']['sample']['params'])})",
-                        f"{cell(b, scale)} (cap {g['brain_safety_mip']['sample']['params']['target_cap']:g})",
-                        f"{cell(bo, scale)} ({chosen})", diff(bo, mm, scale), diff(bo, old, scale), diff(b, f, scale),
+                        cell(old, scale), *mip_cells, diff(bo, mm, scale), diff(bo, old, scale), diff(b, f, scale),
                         f"{refused(old_row)} → {refused(g['brain_or_mip'])}",
                         str(pub["brain_mip"][int(sigma) - 1]) if metric == "notebook_cost" else "-"]
                 print(f"| {ratio} | {sigma} | " + " | ".join(cols) + " |")
