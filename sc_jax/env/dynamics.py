@@ -152,7 +152,7 @@ _DIGIT_BITS = 4  # the remainder search fixes this many bits of the threshold ke
 def _remainder_units(arrivals, kept, share, room, fits):
     """[M] 0 / 1 per product: one more unit for the R products with the largest remainders
     share - kept (ties to the lower product index), R = the whole units of room the rounded-down
-    shares leave free, per stage. Each eligible product has a unique integer key below 2**30 (its
+    shares leave free, per stage (the inputs carry no tangents: the caller stops their gradients). Each eligible product has a unique integer key below 2**30 (its
     remainder to 30 - b bits, at most 23, above its index's b bits); the R-th largest key is found
     digit by digit from the top, one pass counting the keys above 15 thresholds (a psum over
     products) per 4 bits. All of it runs inside a while_loop of at most one iteration, entered only
@@ -166,11 +166,11 @@ def _remainder_units(arrivals, kept, share, room, fits):
         # everything below reads the carry's flag, so XLA cannot hoist it out of the loop (and run it every step)
         first = ~carry[1]
         eligible = (~fits) & (kept < arrivals) & first
-        remainder = jax.lax.stop_gradient(share - jnp.floor(share))
+        remainder = share - jnp.floor(share)
         levels = jnp.clip(jnp.floor(remainder * (1 << remainder_bits)), 0, (1 << remainder_bits) - 1)
         rank_index = products - 1 - jax.lax.axis_index(PRODUCT_AXIS)
         key = jnp.where(eligible, (levels.astype(jnp.int32) << index_bits) | rank_index, -1)  # [M]
-        kept_total, eligible_total = jax.lax.psum((jnp.where(first, jax.lax.stop_gradient(kept), 0).astype(jnp.int32),
+        kept_total, eligible_total = jax.lax.psum((jnp.where(first, kept, 0).astype(jnp.int32),
                                                    eligible.astype(jnp.int32)), PRODUCT_AXIS)
         wanted = jnp.clip(jnp.where(fits, 0, jnp.floor(room).astype(jnp.int32) - kept_total), 0, eligible_total)
         threshold = jnp.zeros_like(wanted)  # invariant: count(key >= threshold) >= wanted

@@ -16,7 +16,7 @@ import numpy as np
 
 from sc_jax.env import demand as demand_lib
 from sc_jax.env.environment import InventoryEnv
-from sc_jax.env.types import (DEMAND_KINDS, OBSERVATION_KINDS, OVERFLOW_RULES, SUPPLY_SEMANTICS, TABLE_DEMAND_KINDS,
+from sc_jax.env.types import (DEMAND_KINDS, OBSERVATION_KINDS, SUPPLY_SEMANTICS, TABLE_DEMAND_KINDS,
                               EnvParams)
 from sc_jax.errors import ConfigError
 
@@ -71,7 +71,8 @@ def make_env(*, periods: int = _D["periods"], I0=_D["I0"], p=_D["p"], r=_D["r"],
     `supply_semantics`: "exact" (OR-Gym) or "sample" (the hybrid sample's simulator: orders arrive
     in full, a supplier's shortfall is only charged to it; sc_jax.env.dynamics). `overflow_rule`
     (with `shared_capacity`): "largest_remainder" refuses exactly the arrivals beyond the room,
-    "floor" up to one unit more per arriving product (OVERFLOW_RULES, sc_jax.env.dynamics)."""
+    "floor" up to one unit more per arriving product (OVERFLOW_RULES, sc_jax.env.dynamics; checked by
+    InventoryEnv)."""
     if not isinstance(periods, (int, np.integer)) or isinstance(periods, bool) or periods < 1:
         raise ConfigError(f"'periods' must be an integer >= 1, got {periods!r}")
     periods = int(periods)
@@ -102,8 +103,6 @@ def make_env(*, periods: int = _D["periods"], I0=_D["I0"], p=_D["p"], r=_D["r"],
                               f"got I0={I0.tolist()}, I0_high={I0_high.tolist()}")
     if supply_semantics not in SUPPLY_SEMANTICS:
         raise ConfigError(f"'supply_semantics' must be one of {SUPPLY_SEMANTICS}, got {supply_semantics!r}")
-    if overflow_rule not in OVERFLOW_RULES:
-        raise ConfigError(f"'overflow_rule' must be one of {OVERFLOW_RULES}, got {overflow_rule!r}")
     if observation not in OBSERVATION_KINDS:
         raise ConfigError(f"'observation' must be one of {OBSERVATION_KINDS}, got {observation!r}")
     if not isinstance(forecast_window, (int, np.integer)) or forecast_window < 0:
