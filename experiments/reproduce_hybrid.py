@@ -351,7 +351,7 @@ def _brain_hdpo_settings(cfg, semantics: list) -> dict:
 BRAIN_ES_KEYS = ("train_seed", "hidden", "population", "noise_std", "learning_rate", "iterations", "train_samples",
                  "delta_max", "population_batch", "progress_every_s", "validation_episodes", "validation_gate")
 #: brain_es.validation_gate: when a point keeps the trained correction (on the validation episodes)
-VALIDATION_GATES = ("paired_ci_both", "paired_ci", "mean")
+VALIDATION_GATES = ("paired_ci_both", "paired_ci_all", "paired_ci", "mean")
 
 
 def _brain_es_settings(cfg) -> dict:
@@ -511,18 +511,24 @@ def correction_gate(brain_episodes, rule_episodes, gate: str, brain_other=None, 
     objective; `brain_other` / `rule_other`: the same on the other metric). "mean": the brain's
     mean is lower; "paired_ci": the paired difference's whole 95% CI is below 0 (never with a
     single episode, where no interval exists); "paired_ci_both": that, and the brain's mean on the
-    other metric not above the rule's (issue #15's bar holds on both metrics)."""
+    other metric not above the rule's (issue #15's bar holds on both metrics); "paired_ci_all": the
+    paired CI below 0 on both metrics (evidence on each metric the bar is judged on)."""
     check_choice("brain_es.validation_gate", gate, VALIDATION_GATES)
     brain_episodes, rule_episodes = np.asarray(brain_episodes, np.float64), np.asarray(rule_episodes, np.float64)
     if gate == "mean":
         return brain_episodes.mean(0) < rule_episodes.mean(0)
     diff = paired_difference(brain_episodes, rule_episodes, axis=0)
     keep = np.asarray(diff["mean"] + diff["ci95"] < 0)  # NaN interval: False
-    if gate == "paired_ci_both":
+    if gate in ("paired_ci_both", "paired_ci_all"):
         if brain_other is None or rule_other is None:
-            raise ConfigError("validation_gate 'paired_ci_both' needs the other metric's validation costs "
+            raise ConfigError(f"validation_gate {gate!r} needs the other metric's validation costs "
                               "(brain_other, rule_other)")
-        keep &= np.asarray(brain_other, np.float64).mean(0) <= np.asarray(rule_other, np.float64).mean(0)
+        brain_other, rule_other = np.asarray(brain_other, np.float64), np.asarray(rule_other, np.float64)
+        if gate == "paired_ci_both":
+            keep &= brain_other.mean(0) <= rule_other.mean(0)
+        else:
+            other = paired_difference(brain_other, rule_other, axis=0)
+            keep &= np.asarray(other["mean"] + other["ci95"] < 0)
     return keep
 
 

@@ -57,6 +57,27 @@ def test_defaults_and_quick_compose():
     assert s["single_sku"]["ratios"] == s["multi_sku"]["ratios"] == [7.0] and s["multi_sku"]["num_skus"] == 5
 
 
+def test_sample_200_skus_preset_is_the_documented_command():
+    # conf/preset/sample_200_skus.yaml must stay the command line of docs/hybrid_reproduction.md's
+    # "One margin for every point" runs (their brain checkpoint was the default training's), so the
+    # preset reproduces that table; and it still yields to the top-level keys
+    documented = ["single_sku.enabled=false", "semantics=[sample]", "num_skus=200", "episodes=10",
+                  "mip_mixed.workers=2", "mip_mixed.warm_start=true", "mip_mixed.integrality=none",
+                  "multi_sku.methods=[mip_mixed,fixed_safety_mip,brain_safety_mip,brain_or_mip]",
+                  "multi_sku.tune_mip_in_catalog=true", "multi_sku.mip_mixed_guard=true",
+                  "multi_sku.brain_target_cap=[0.02,0.1,0.2,0.4]", "multi_sku.mip_target_floors=[0,1,2,3,4]",
+                  "multi_sku.target_start_day=10", "tuning.mip_safety.z_values=[0.0]",
+                  "mip_mixed.capacity_margin_z=4.0", "ratios=[10,100]", "sigma_levels=[1,2,3,4,5,6,7,8,9]"]
+    m = _module()
+    preset = m.settings(m.to_dict(_compose(["+preset=sample_200_skus"])))
+    command = m.settings(m.to_dict(_compose(documented)))
+    # (the disabled single-SKU experiment's ratios and episodes differ: the documented command's top-level keys)
+    assert {k: v for k, v in preset.items() if k != "single_sku"} == {k: v for k, v in command.items() if k != "single_sku"}
+    assert preset["semantics"] == ["sample"] and not preset["single_sku"]["enabled"]
+    assert preset["mip_mixed"]["capacity_margin_z"] == 4.0 and preset["multi_sku"]["target_start_day"] == 10
+    assert m.settings(m.to_dict(_compose(["+preset=sample_200_skus", "ratios=[100]"])))["multi_sku"]["ratios"] == [100.0]
+
+
 def _untrained_ppo_checkpoint(directory, cfg) -> str:
     """A PPO safety brain (initial weights, no training: no compile) for TINY's env, as
     brain.checkpoint: the run then trains only the HDPO brain (one training compile, as before
@@ -464,6 +485,14 @@ def test_brain_es_gate_keeps_a_correction_only_where_the_paired_interval_is_belo
     assert gate(brain, rule, "paired_ci_both", other_rule, other_rule).tolist() == [True, False, False]  # equal: kept
     with pytest.raises(ConfigError, match="paired_ci_both"):
         gate(brain, rule, "paired_ci_both")
+    # paired_ci_all: the paired CI below 0 on the other metric too; a lower mean by noise is not enough
+    other_noise = rng.normal(0.0, 1.0, 32)
+    better, by_noise = other_rule - 0.3, other_rule + (other_noise - other_noise.mean() - 0.01)[:, None]
+    assert gate(brain, rule, "paired_ci_all", better, other_rule).tolist() == [True, False, False]
+    assert gate(brain, rule, "paired_ci_both", by_noise, other_rule).tolist() == [True, False, False]
+    assert gate(brain, rule, "paired_ci_all", by_noise, other_rule).tolist() == [False, False, False]
+    with pytest.raises(ConfigError, match="paired_ci_all"):
+        gate(brain, rule, "paired_ci_all")
     with pytest.raises(ConfigError, match="brain_es.validation_gate"):
         gate(brain, rule, "median")
 

@@ -11,29 +11,34 @@ from make_table import METRIC_TABLES, cell, diff, values
 
 from sc_jax.sample_metrics import PUBLISHED_MULTI_SKU
 
-floor_rule = rows("floor_ratio_*_details.json")
-remainder = rows("remainder_ratio_*_details.json")
+
+def print_comparison(before: dict, after: dict, before_label: str, after_label: str, delta_label: str,
+                     refused_label: str):
+    """Per metric, one table of every point of `after` ({ratio: {sigma: rows}}, the floor runs' MIP
+    rows) against MIP-mixed, `before`'s brain_or_mip on the same episodes and the published figure."""
+    for metric, scale, label in METRIC_TABLES:
+        print(f"\n{label}\n")
+        print(f"| ratio | σ | MIP-mixed (published) | `brain_or_mip`, {before_label} | `fixed_safety_mip` (z, floor){after_label} | "
+              f"brain (cap){after_label} | `brain_or_mip` (chose){after_label} | `brain_or_mip` − MIP-mixed | − {delta_label} | "
+              f"brain − `fixed_safety_mip` | refused: {refused_label} | published brain+MIP |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for ratio in ("100", "10"):
+            for sigma in sorted(after.get(ratio, {}), key=int):
+                g, old_row = after[ratio][sigma], before[ratio][sigma]["brain_or_mip"]
+                mm, old = values(mip[ratio][sigma]["mip_mixed"], metric), values(old_row, metric)
+                (f, b, bo), mip_cells = mip_rows(g, metric, scale)
+                pub = PUBLISHED_MULTI_SKU[int(ratio)]
+                notebook = metric == "notebook_cost"
+                cols = [cell(mm, scale) + (f" ({pub['mip_mixed'][int(sigma) - 1]})" if notebook else ""),
+                        cell(old, scale), *mip_cells, diff(bo, mm, scale), diff(bo, old, scale), diff(b, f, scale),
+                        f"{refused(old_row)} → {refused(g['brain_or_mip'])}",
+                        str(pub["brain_mip"][int(sigma) - 1]) if notebook else "-"]
+                print(f"| {ratio} | {sigma} | " + " | ".join(cols) + " |")
 
 
 def main():
-    for metric, scale, label in METRIC_TABLES:
-        print(f"\n{label}\n")
-        print("| ratio | σ | MIP-mixed (published) | `brain_or_mip`, rule floor | `fixed_safety_mip` (z, floor) | "
-              "brain (cap) | `brain_or_mip` (chose) | `brain_or_mip` − MIP-mixed | − rule floor | "
-              "brain − `fixed_safety_mip` | refused: rule floor → largest remainder | published brain+MIP |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-        for ratio in ("100", "10"):
-            for sigma in sorted(remainder.get(ratio, {}), key=int):
-                g, old_row = remainder[ratio][sigma], floor_rule[ratio][sigma]["brain_or_mip"]
-                mm = values(mip[ratio][sigma]["mip_mixed"], metric)
-                old = values(old_row, metric)
-                (f, b, bo), mip_cells = mip_rows(g, metric, scale)
-                pub = PUBLISHED_MULTI_SKU[int(ratio)]
-                cols = [f"{cell(mm, scale)}" + (f" ({pub['mip_mixed'][int(sigma) - 1]})" if metric == "notebook_cost" else ""),
-                        cell(old, scale), *mip_cells, diff(bo, mm, scale), diff(bo, old, scale), diff(b, f, scale),
-                        f"{refused(old_row)} → {refused(g['brain_or_mip'])}",
-                        str(pub["brain_mip"][int(sigma) - 1]) if metric == "notebook_cost" else "-"]
-                print(f"| {ratio} | {sigma} | " + " | ".join(cols) + " |")
+    print_comparison(rows("floor_ratio_*_details.json"), rows("remainder_ratio_*_details.json"),
+                     "rule floor", "", "rule floor", "rule floor → largest remainder")
 
 
 if __name__ == "__main__":
