@@ -177,7 +177,7 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     assert np.isfinite(es["train_cost_last"]) and "brain_minus_this" in single["brain_es"]
     # its correction is kept only where it beat the rule on validation episodes (the default 32), the
     # paired difference's whole 95% CI below 0: never where the brain's validation mean is not lower
-    assert es["validation_episodes"] == 32 and es["validation_gate"] == "paired_ci_both"
+    assert es["validation_episodes"] == 32 and es["validation_gate"] == "paired_ci_all"
     assert len(es["validation_notebook_cost_brain"]) == len(es["validation_notebook_cost_rule"]) == 1
     assert es["gate"] in ([[0.0]], [[1.0]])
     assert es["gate"] == [[0.0]] or es["validation_cost_brain"][0] < es["validation_cost_rule"][0]
