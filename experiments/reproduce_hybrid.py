@@ -517,18 +517,19 @@ def correction_gate(brain_episodes, rule_episodes, gate: str, brain_other=None, 
     brain_episodes, rule_episodes = np.asarray(brain_episodes, np.float64), np.asarray(rule_episodes, np.float64)
     if gate == "mean":
         return brain_episodes.mean(0) < rule_episodes.mean(0)
-    diff = paired_difference(brain_episodes, rule_episodes, axis=0)
-    keep = np.asarray(diff["mean"] + diff["ci95"] < 0)  # NaN interval: False
+
+    def interval_below_zero(brain, rule):  # the paired difference's whole 95% CI < 0 (a NaN interval: False)
+        diff = paired_difference(brain, rule, axis=0)
+        return np.asarray(diff["mean"] + diff["ci95"] < 0)
+
+    keep = interval_below_zero(brain_episodes, rule_episodes)
     if gate in ("paired_ci_both", "paired_ci_all"):
         if brain_other is None or rule_other is None:
             raise ConfigError(f"validation_gate {gate!r} needs the other metric's validation costs "
                               "(brain_other, rule_other)")
         brain_other, rule_other = np.asarray(brain_other, np.float64), np.asarray(rule_other, np.float64)
-        if gate == "paired_ci_both":
-            keep &= brain_other.mean(0) <= rule_other.mean(0)
-        else:
-            other = paired_difference(brain_other, rule_other, axis=0)
-            keep &= np.asarray(other["mean"] + other["ci95"] < 0)
+        keep &= (brain_other.mean(0) <= rule_other.mean(0) if gate == "paired_ci_both"
+                 else interval_below_zero(brain_other, rule_other))
     return keep
 
 

@@ -152,8 +152,9 @@ _DIGIT_BITS = 4  # the remainder search fixes this many bits of the threshold ke
 def _remainder_units(arrivals, kept, share, room, fits):
     """[M] 0 / 1 per product: one more unit for the R products with the largest remainders
     share - kept (ties to the lower product index), R = the whole units of room the rounded-down
-    shares leave free, per stage (the inputs carry no tangents: the caller stops their gradients). Each eligible product has a unique integer key below 2**30 (its
-    remainder to 30 - b bits, at most 23, above its index's b bits); the R-th largest key is found
+    shares leave free, per stage (the inputs carry no tangents: the caller stops their gradients).
+    Each eligible product has a unique integer key below 2**30 (its remainder to 30 - b bits, at
+    most 23, above its index's b bits); the R-th largest key is found
     digit by digit from the top, one pass counting the keys above 15 thresholds (a psum over
     products) per 4 bits. All of it runs inside a while_loop of at most one iteration, entered only
     when a stage of a batched sample overflows, so a step without overflow costs only that test."""
