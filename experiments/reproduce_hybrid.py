@@ -85,7 +85,7 @@ from sc_jax.env.wrappers import check_sigma_levels
 from sc_jax.errors import ConfigError
 from sc_jax.hybrid_reproduction import (coordinate_search, hybrid_keys, make_daily_runner, method_params,
                                         multi_sku_keys, product_grid, single_keys, training_keys, tune_constant)
-from sc_jax.mip_mixed import (ALIGNMENTS, capped_safety_targets, checkpoint_safety_targets, delayed_safety_targets,
+from sc_jax.mip_mixed import (ALIGNMENTS, MARGIN_LEADS, capped_safety_targets, checkpoint_safety_targets, delayed_safety_targets,
                              merge_mip_results, mip_mixed_executor, policy_safety_targets, run_mip_mixed,
                              sigma_safety_targets, submit_mip_mixed)
 from sc_jax.runlog import hydra_run_dir, logger_from_cfg, stop_cleanly_on_interrupt, write_json, write_text_atomic
@@ -248,7 +248,7 @@ def settings(full: dict) -> dict:
         raise ConfigError("'single_sku.enabled' and 'multi_sku.enabled' are both false: nothing to run")
     mip = dict(full["mip_mixed"])
     reject_unknown_keys(mip, ("alignment", "time_limit_s", "mip_rel_gap", "workers", "integrality", "capacity_margin_z",
-                              "warm_start"), "mip_mixed")
+                              "capacity_margin_lead", "capacity_margin_lost", "warm_start"), "mip_mixed")
     out["mip_mixed"] = {
         "alignment": check_choice("mip_mixed.alignment", mip["alignment"], ALIGNMENTS),
         "time_limit": check_number("mip_mixed.time_limit_s", mip["time_limit_s"], "null or a number > 0 (seconds)",
@@ -259,6 +259,10 @@ def settings(full: dict) -> dict:
         "integrality": check_choice("mip_mixed.integrality", mip.get("integrality", "all"), INTEGRALITY),
         "capacity_margin_z": check_number("mip_mixed.capacity_margin_z", mip.get("capacity_margin_z", 0.0),
                                           "a number >= 0", lambda x: x >= 0),
+        "capacity_margin_lead": check_choice("mip_mixed.capacity_margin_lead", mip.get("capacity_margin_lead", "stage"),
+                                             MARGIN_LEADS),
+        "capacity_margin_lost": check_number("mip_mixed.capacity_margin_lost", mip.get("capacity_margin_lost", 0.0),
+                                             "a number >= 0", lambda x: x >= 0),
         "warm_start": check_bool("mip_mixed.warm_start", mip.get("warm_start", False), "true or false")}
     tuning = dict(full["tuning"])
     reject_unknown_keys(tuning, ("train_episodes", "objective", "sigma_rule", "safety", "base_stock", "mip_safety",
@@ -760,6 +764,8 @@ def _mip_options(s: dict, safety_target=None, coupled: bool = False) -> dict:
                    safety_penalty_weight=s["tuning"]["mip_penalty_weight"])
     if coupled:
         options["capacity_margin_z"] = s["mip_mixed"]["capacity_margin_z"]
+        options["capacity_margin_lead"] = s["mip_mixed"]["capacity_margin_lead"]
+        options["capacity_margin_lost"] = s["mip_mixed"]["capacity_margin_lost"]
     return options
 
 

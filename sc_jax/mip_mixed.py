@@ -34,7 +34,10 @@ demand falls short of the forecast (more stock on hand than planned when they co
 is headroom for that aggregate shortfall over the lead time of the orders placed today (later
 rows are re-planned before their orders are placed: their margin stays at the lead time's). Day
 0's row is what is already committed: no margin there. z_c = 0 (the default) is the model
-without a margin.
+without a margin. `capacity_margin_lead` says which lead time: "stage" (the default) L_j, the
+stage's own; "echelon" L_0 + ... + L_j: an upper stage's stock also grows while a shortfall at
+the retailer travels up the chain as smaller orders, so its excess builds over the lead times below
+it too (docs/hybrid_reproduction.md, "The margin over the echelon lead time").
 
 Models per day: with shared capacity, one model per sample over its P products (their capacity
 row); without, one block-diagonal model over all P x S episodes (HiGHS solves the blocks together:
@@ -66,6 +69,8 @@ from sc_jax.env.types import SUPPLIER_TIMING, EnvParams
 from sc_jax.errors import ConfigError
 
 ALIGNMENTS = ("sample", "aligned")
+#: the lead time over which the capacity margin sums the forecast variance (module docstring)
+MARGIN_LEADS = ("stage", "echelon")
 #: per-day StepInfo fields kept in MipMixedResult.daily, [T, P, S, ...]
 DAILY_FIELDS = ("demand", "lost", "on_hand", "accepted", "arrivals", "overflow", "holding_cost",
                 "shortage_cost", "overflow_cost")
@@ -109,6 +114,19 @@ def forecast_slice(forecast_mean: np.ndarray, t: int, horizon: int, alignment: s
     start = t + (1 if alignment == "sample" else 0)
     idx = np.minimum(np.arange(start, start + horizon), forecast_mean.shape[-1] - 1)
     return forecast_mean[..., idx]
+
+
+def _capacity_margin(sigma, t, horizon, alignment, margin_lead, z, lost):
+    """[S, H, M] units off day tau's capacity row of stage j: z sqrt(sum sigma^2) + lost x sum sigma over
+    the sample's products and the plan's days before min(tau, margin_lead[j]) (sigma [S, P, T + W])."""
+    days = np.minimum(np.arange(horizon)[:, None], margin_lead[None, :])  # [H, M]
+
+    def before(x):  # [S, H, M]: sum over products, cumulated over the plan's days, at each row's count
+        total = forecast_slice(x, t, horizon, alignment).sum(axis=1)  # [S, H]
+        return np.concatenate([np.zeros((total.shape[0], 1)), np.cumsum(total, axis=1)], axis=1)[:, days]
+
+    margin = z * np.sqrt(before(np.square(sigma)))
+    return margin + lost * before(sigma) if lost > 0 else margin
 
 
 def _compiled(env):
@@ -369,7 +387,8 @@ def minimal_horizon(lead_times, timing: str) -> int:
 
 
 def _checked(env, params, keys, *, horizon, alignment, time_limit, mip_rel_gap, integrality, capacity_row,
-             timing, safety_target, safety_penalty_weight, capacity_margin_z, warm_start):
+             timing, safety_target, safety_penalty_weight, capacity_margin_z, capacity_margin_lead,
+             capacity_margin_lost, warm_start):
     """run_mip_mixed's arguments checked (ConfigError naming the field): (params [P], keys [P, S],
     timing, lead times [M], horizon)."""
     check_choice("alignment", alignment, ALIGNMENTS)
@@ -379,10 +398,13 @@ def _checked(env, params, keys, *, horizon, alignment, time_limit, mip_rel_gap, 
     check_number("mip_rel_gap", mip_rel_gap, "a number in [0, 1)", lambda x: 0 <= x < 1)
     check_number("safety_penalty_weight", safety_penalty_weight, "a number >= 0", lambda x: x >= 0)
     check_number("capacity_margin_z", capacity_margin_z, "a number >= 0", lambda x: x >= 0)
+    check_choice("capacity_margin_lead", capacity_margin_lead, MARGIN_LEADS)
+    check_number("capacity_margin_lost", capacity_margin_lost, "a number >= 0", lambda x: x >= 0)
     check_bool("warm_start", warm_start)
-    if capacity_margin_z > 0 and not env.couple_products:
-        raise ConfigError(f"'capacity_margin_z' > 0 needs a catalog sharing capacity (env.couple_products), "
-                          f"got {capacity_margin_z} without one")
+    for name, value in (("capacity_margin_z", capacity_margin_z), ("capacity_margin_lost", capacity_margin_lost)):
+        if value > 0 and not env.couple_products:
+            raise ConfigError(f"'{name}' > 0 needs a catalog sharing capacity (env.couple_products), got {value} "
+                              f"without one")
     if safety_target is not None and not callable(safety_target):
         raise ConfigError("'safety_target' must be a callable (t, state) -> [samples, products, stages] or None, "
                           f"got {type(safety_target).__name__}")
@@ -420,7 +442,8 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
                   time_limit: float | None = 10.0, mip_rel_gap: float = 1e-6, integrality: str = "all",
                   capacity_row: str = "env", timing: str | None = None,
                   safety_target: Callable | None = None, safety_penalty_weight: float = 1.0,
-                  capacity_margin_z: float = 0.0, warm_start: bool = False,
+                  capacity_margin_z: float = 0.0, capacity_margin_lead: str = "stage",
+                  capacity_margin_lost: float = 0.0, warm_start: bool = False,
                   progress: Callable[[int, float], None] | None = None, workers: int = 1) -> MipMixedResult:
     """One episode per (product, sample) under MIP-mixed.
 
@@ -437,7 +460,10 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
     safety_target(t, state) -> [S, P, M] units or None, safety_penalty_weight w >= 0: the soft
       safety target (module docstring), each unit-day short costing w x the product's retail k.
     capacity_margin_z >= 0: the capacity row's headroom for demand below the forecast (module
-      docstring; shared capacity only).
+      docstring; shared capacity only); capacity_margin_lead "stage" | "echelon": over each stage's
+      own lead time or the lead times of the stages up to it; capacity_margin_lost c >= 0: adds c x the
+      sum of sigma over the same products and days, the sales a SKU lost to a stock-out leaves unsold
+      (module docstring).
     warm_start: each day's LP starts from the plan's optimal basis of the day before (one chain per
       sample of a coupled catalog, one for a batch of independent SKUs; sc_jax.alloc.mip_mixed,
       "Warm start"): the same optimum value per model, about 6x faster per point at 200 SKUs; where the LP has
@@ -448,6 +474,7 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
     options = dict(horizon=horizon, alignment=alignment, time_limit=time_limit, mip_rel_gap=mip_rel_gap,
                    integrality=integrality, capacity_row=capacity_row, timing=timing, safety_target=safety_target,
                    safety_penalty_weight=safety_penalty_weight, capacity_margin_z=capacity_margin_z,
+                   capacity_margin_lead=capacity_margin_lead, capacity_margin_lost=capacity_margin_lost,
                    warm_start=warm_start)
     if check_integer("workers", workers, 1) > 1:
         t_start = time.perf_counter()
@@ -473,7 +500,8 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
     shortage = np.asarray(params.unit_shortage_cost, np.float64)[:, 0]
     supply = np.asarray(params.supply_capacity, np.float64)
     capacity = np.asarray(params.shared_capacity, np.float64)[0] if coupled else None
-    variance = np.square(np.asarray(state.demand.forecast_std, np.float64)) if capacity_margin_z > 0 else None
+    sigma = np.asarray(state.demand.forecast_std, np.float64) if capacity_margin_z > 0 or capacity_margin_lost > 0 else None
+    margin_lead = np.cumsum(lead) if capacity_margin_lead == "echelon" else lead
 
     daily = {}
     reward_sum = np.zeros((S, P))
@@ -494,11 +522,8 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
                 raise ConfigError(f"safety_target(t, state) must return finite units >= 0 of shape {(S, P, M)}, "
                                   f"got shape {target.shape}")
         margin = None
-        if variance is not None:  # [S, H, M]: z_c sqrt(sum of sigma^2 over products and days < min(tau, L_j))
-            total = forecast_slice(variance, t, horizon, alignment).sum(axis=1)  # [S, H]
-            before = np.concatenate([np.zeros((S, 1)), np.cumsum(total, axis=1)], axis=1)  # [S, H + 1]
-            days = np.minimum(np.arange(horizon)[:, None], lead[None, :])  # [H, M]
-            margin = capacity_margin_z * np.sqrt(before[:, days])  # [S, H, M]
+        if sigma is not None:
+            margin = _capacity_margin(sigma, t, horizon, alignment, margin_lead, capacity_margin_z, capacity_margin_lost)
         a0 = time.perf_counter()
         if coupled:
             orders, day_slack = np.zeros((S, P, M), np.int64), []
@@ -557,6 +582,7 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
                   "integrality": integrality, "capacity_row": capacity_row, "timing": timing,
                   "supply_semantics": env.supply_semantics, "safety_target": safety_target is not None,
                   "safety_penalty_weight": safety_penalty_weight, "capacity_margin_z": capacity_margin_z,
+                  "capacity_margin_lead": capacity_margin_lead, "capacity_margin_lost": capacity_margin_lost,
                   "warm_start": bool(warm_start), "products": P, "samples": S, "coupled": coupled})
 
 

@@ -467,9 +467,31 @@ def test_runner_capacity_margin_from_the_forecast_sigma_stops_refused_arrivals(m
     expected = np.sqrt(cumulative[np.minimum(np.arange(12)[:, None], lead[None, :])])
     np.testing.assert_allclose(seen[0], expected, rtol=1e-12)
     assert np.all(seen[0][0] == 0) and seen[0][5, 0] == seen[0][2, 0] > 0  # none today; the lead time's from L_j on
+    # over the echelon lead time (L_0 + ... + L_j = 2 / 5 / 9 days): a wider margin at the upper stages only
+    seen.clear()
+    echelon = runner.run_mip_mixed(env, params, keys[:, :1], safety_target=target(), integrality="none",
+                                   capacity_margin_z=1.0, capacity_margin_lead="echelon")
+    assert echelon.settings["capacity_margin_lead"] == "echelon" and held.settings["capacity_margin_lead"] == "stage"
+    expected_echelon = np.sqrt(cumulative[np.minimum(np.arange(12)[:, None], np.cumsum(lead)[None, :])])
+    np.testing.assert_allclose(seen[0], expected_echelon, rtol=1e-12)
+    assert np.array_equal(seen[0][:, 0], expected[:, 0]) and seen[0][11, 2] > expected[11, 2]
+    # plus c x sum sigma over the same products and days (the sales lost to stock-outs, left unsold)
+    seen.clear()
+    lost = runner.run_mip_mixed(env, params, keys[:, :1], safety_target=target(), integrality="none",
+                                capacity_margin_z=1.0, capacity_margin_lost=0.5)
+    sigma = np.asarray(state.demand.forecast_std, np.float64)[0, :, 1:13].sum(axis=0)
+    summed = np.concatenate([[0.0], np.cumsum(sigma)])[np.minimum(np.arange(12)[:, None], lead[None, :])]
+    np.testing.assert_allclose(seen[0], expected + 0.5 * summed, rtol=1e-12)
+    assert lost.settings["capacity_margin_lost"] == 0.5 and np.all(summed[1:] > 0)
+    with pytest.raises(ConfigError, match="'capacity_margin_lost'"):
+        runner.run_mip_mixed(env, params, keys, capacity_margin_lost=-0.1)
+    with pytest.raises(ConfigError, match="'capacity_margin_lead' must be one of"):
+        runner.run_mip_mixed(env, params, keys, capacity_margin_z=1.0, capacity_margin_lead="chain")
     free_env, free = hybrid_sample_catalog(2, 100.0, sigma_max=4, periods=12, coupled=False, semantics="exact")
     with pytest.raises(ConfigError, match="'capacity_margin_z' > 0 needs a catalog sharing capacity"):
         runner.run_mip_mixed(free_env, free, keys[:2], capacity_margin_z=1.0)
+    with pytest.raises(ConfigError, match="'capacity_margin_lost' > 0 needs a catalog sharing capacity"):
+        runner.run_mip_mixed(free_env, free, keys[:2], capacity_margin_lost=0.5)
     with pytest.raises(ConfigError, match="'capacity_margin_z'"):
         runner.run_mip_mixed(env, params, keys, capacity_margin_z=-1.0)
 

@@ -302,6 +302,8 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     ("+tuning.mip_safety.typo=1", "typo"), ("mip_mixed.workers=0", "mip_mixed.workers"),
     ("mip_mixed.integrality=some", "mip_mixed.integrality"),
     ("mip_mixed.capacity_margin_z=-1", "mip_mixed.capacity_margin_z"),
+    ("mip_mixed.capacity_margin_lead=chain", "mip_mixed.capacity_margin_lead"),
+    ("mip_mixed.capacity_margin_lost=-0.05", "mip_mixed.capacity_margin_lost"),
     ("mip_mixed.warm_start=maybe", "mip_mixed.warm_start"),
     ("multi_sku.target_start_day=-1", "multi_sku.target_start_day"),
     ("multi_sku.overflow_rule=round", "multi_sku.overflow_rule"),
