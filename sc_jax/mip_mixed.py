@@ -37,7 +37,11 @@ rows are re-planned before their orders are placed: their margin stays at the le
 without a margin. `capacity_margin_lead` says which lead time: "stage" (the default) L_j, the
 stage's own; "echelon" L_0 + ... + L_j: an upper stage's stock also grows while a shortfall at
 the retailer travels up the chain as smaller orders, so its excess builds over the lead times below
-it too (docs/hybrid_reproduction.md, "The margin over the echelon lead time").
+it too. `capacity_margin_lost` c >= 0 adds c sum(sigma) over the same products and days: a SKU
+that runs out ends the day at 0, not below, so it cannot offset another SKU's surplus and the summed
+stock sits above the plan's by the expected lost sales (sigma phi(0) = 0.4 sigma a day for a SKU held
+at its forecast), which the symmetric z term does not cover (docs/hybrid_reproduction.md, "The sales
+lost to stock-outs"; 0, the default, adds nothing).
 
 Models per day: with shared capacity, one model per sample over its P products (their capacity
 row); without, one block-diagonal model over all P x S episodes (HiGHS solves the blocks together:
