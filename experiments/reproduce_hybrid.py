@@ -85,9 +85,9 @@ from sc_jax.env.wrappers import check_sigma_levels
 from sc_jax.errors import ConfigError
 from sc_jax.hybrid_reproduction import (coordinate_search, hybrid_keys, make_daily_runner, method_params,
                                         multi_sku_keys, product_grid, single_keys, training_keys, tune_constant)
-from sc_jax.mip_mixed import (ALIGNMENTS, MARGIN_LEADS, capped_safety_targets, checkpoint_safety_targets, delayed_safety_targets,
-                             merge_mip_results, mip_mixed_executor, policy_safety_targets, run_mip_mixed,
-                             sigma_safety_targets, submit_mip_mixed)
+from sc_jax.mip_mixed import (ALIGNMENTS, MARGIN_LEADS, capped_safety_targets, checkpoint_safety_targets,
+                             delayed_safety_targets, merge_mip_results, mip_mixed_executor, policy_safety_targets,
+                             run_mip_mixed, sigma_safety_targets, submit_mip_mixed)
 from sc_jax.runlog import hydra_run_dir, logger_from_cfg, stop_cleanly_on_interrupt, write_json, write_text_atomic
 from sc_jax.sample_metrics import (NOTEBOOK_FIRST_DAY, PUBLISHED_MULTI_SKU, PUBLISHED_SINGLE_SKU, mean_standard_error,
                                    notebook_cost, step_points)

@@ -73,7 +73,7 @@ from sc_jax.env.types import SUPPLIER_TIMING, EnvParams
 from sc_jax.errors import ConfigError
 
 ALIGNMENTS = ("sample", "aligned")
-#: the lead time over which the capacity margin sums the forecast variance (module docstring)
+#: the lead time over which the capacity margin sums the forecast sigma (module docstring)
 MARGIN_LEADS = ("stage", "echelon")
 #: per-day StepInfo fields kept in MipMixedResult.daily, [T, P, S, ...]
 DAILY_FIELDS = ("demand", "lost", "on_hand", "accepted", "arrivals", "overflow", "holding_cost",
@@ -504,7 +504,8 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
     shortage = np.asarray(params.unit_shortage_cost, np.float64)[:, 0]
     supply = np.asarray(params.supply_capacity, np.float64)
     capacity = np.asarray(params.shared_capacity, np.float64)[0] if coupled else None
-    sigma = np.asarray(state.demand.forecast_std, np.float64) if capacity_margin_z > 0 or capacity_margin_lost > 0 else None
+    with_margin = capacity_margin_z > 0 or capacity_margin_lost > 0
+    sigma = np.asarray(state.demand.forecast_std, np.float64) if with_margin else None
     margin_lead = np.cumsum(lead) if capacity_margin_lead == "echelon" else lead
 
     daily = {}
@@ -527,7 +528,8 @@ def run_mip_mixed(env, params: EnvParams, keys, *, horizon: int | None = None, a
                                   f"got shape {target.shape}")
         margin = None
         if sigma is not None:
-            margin = _capacity_margin(sigma, t, horizon, alignment, margin_lead, capacity_margin_z, capacity_margin_lost)
+            margin = _capacity_margin(sigma, t, horizon, alignment, margin_lead, capacity_margin_z,
+                                      capacity_margin_lost)
         a0 = time.perf_counter()
         if coupled:
             orders, day_slack = np.zeros((S, P, M), np.int64), []
