@@ -57,10 +57,11 @@ for brains trained here.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import hydra
@@ -152,6 +153,30 @@ def _ratios(name, value) -> list[float]:
     if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
         raise ConfigError(f"'{name}' must be a non-empty list of numbers > 0 (cost ratios k/h), got {value!r}")
     return [float(x) for x in arr]
+
+
+def _per_ratio(name: str, value, ratios: list[float], check) -> dict[float, object]:
+    """{ratio: checked value} for each of the run's cost ratios from one value for all of them or a
+    mapping {ratio: value} (its keys numbers > 0; it must name every ratio of the run, and may name
+    others, so a preset's mapping still serves a run over fewer ratios)."""
+    if not isinstance(value, Mapping):
+        checked = check(name, value)
+        return {r: checked for r in ratios}
+    by_ratio = {}
+    for key, item in value.items():
+        try:
+            ratio = float(key)
+        except (TypeError, ValueError):
+            ratio = float("nan")
+        if not (math.isfinite(ratio) and ratio > 0):
+            raise ConfigError(f"'{name}' must be a value or a mapping from cost ratios (numbers > 0) to values, "
+                              f"got the key {key!r}")
+        by_ratio[ratio] = check(f"{name}.{key}", item)
+    missing = [r for r in ratios if r not in by_ratio]
+    if missing:
+        raise ConfigError(f"'{name}' must give a value for every cost ratio of the multi-SKU experiment "
+                          f"{[f'{r:g}' for r in ratios]}, got none for {[f'{r:g}' for r in missing]}")
+    return {r: by_ratio[r] for r in ratios}
 
 
 def _methods(name, value, allowed) -> list[str]:
@@ -257,13 +282,17 @@ def settings(full: dict) -> dict:
                                     lambda x: 0 <= x < 1),
         "workers": check_integer("mip_mixed.workers", mip.get("workers", 1), 1),
         "integrality": check_choice("mip_mixed.integrality", mip.get("integrality", "all"), INTEGRALITY),
-        "capacity_margin_z": check_number("mip_mixed.capacity_margin_z", mip.get("capacity_margin_z", 0.0),
-                                          "a number >= 0", lambda x: x >= 0),
-        "capacity_margin_lead": check_choice("mip_mixed.capacity_margin_lead", mip.get("capacity_margin_lead", "stage"),
-                                             MARGIN_LEADS),
-        "capacity_margin_lost": check_number("mip_mixed.capacity_margin_lost", mip.get("capacity_margin_lost", 0.0),
-                                             "a number >= 0", lambda x: x >= 0),
         "warm_start": check_bool("mip_mixed.warm_start", mip.get("warm_start", False), "true or false")}
+    margin_ratios = out["multi_sku"]["ratios"]
+    out["mip_mixed"]["capacity_margin_z"] = _per_ratio(
+        "mip_mixed.capacity_margin_z", mip.get("capacity_margin_z", 0.0), margin_ratios,
+        lambda name, v: check_number(name, v, "a number >= 0", lambda x: x >= 0))
+    out["mip_mixed"]["capacity_margin_lead"] = _per_ratio(
+        "mip_mixed.capacity_margin_lead", mip.get("capacity_margin_lead", "stage"), margin_ratios,
+        lambda name, v: check_choice(name, v, MARGIN_LEADS))
+    out["mip_mixed"]["capacity_margin_lost"] = _per_ratio(
+        "mip_mixed.capacity_margin_lost", mip.get("capacity_margin_lost", 0.0), margin_ratios,
+        lambda name, v: check_number(name, v, "a number >= 0", lambda x: x >= 0))
     tuning = dict(full["tuning"])
     reject_unknown_keys(tuning, ("train_episodes", "objective", "sigma_rule", "safety", "base_stock", "mip_safety",
                                  "mip_start_days", "mip_start_objective"), "tuning")
@@ -755,17 +784,16 @@ def _tune(sem: str, s: dict, full: dict, needed: dict, logger, timings: dict) ->
     return out
 
 
-def _mip_options(s: dict, safety_target=None, coupled: bool = False) -> dict:
+def _mip_options(s: dict, safety_target=None, ratio: float | None = None) -> dict:
     """run_mip_mixed's options from the run's MIP settings; a safety target with its penalty weight;
-    `coupled` (the multi-SKU catalog): the capacity row's margin too."""
+    `ratio` (the multi-SKU catalog's cost ratio): the capacity row's margin too, as set for that ratio."""
     options = dict(alignment=s["mip_mixed"]["alignment"], time_limit=s["mip_mixed"]["time_limit"],
                    mip_rel_gap=s["mip_mixed"]["mip_rel_gap"], integrality=s["mip_mixed"]["integrality"],
                    warm_start=s["mip_mixed"]["warm_start"], safety_target=safety_target,
                    safety_penalty_weight=s["tuning"]["mip_penalty_weight"])
-    if coupled:
-        options["capacity_margin_z"] = s["mip_mixed"]["capacity_margin_z"]
-        options["capacity_margin_lead"] = s["mip_mixed"]["capacity_margin_lead"]
-        options["capacity_margin_lost"] = s["mip_mixed"]["capacity_margin_lost"]
+    if ratio is not None:
+        for key in ("capacity_margin_z", "capacity_margin_lead", "capacity_margin_lost"):
+            options[key] = s["mip_mixed"][key][float(ratio)]
     return options
 
 
@@ -780,26 +808,29 @@ def _mip_pool(workers: int):
             executor.shutdown(cancel_futures=True)
 
 
-def _mip_run(s: dict, env, params, keys, safety_target=None, progress=None):
-    """run_mip_mixed with the run's MIP settings (keys [P, S])."""
+def _mip_run(s: dict, env, params, keys, safety_target=None, progress=None, ratio: float | None = None):
+    """run_mip_mixed with the run's MIP settings (keys [P, S]); a coupled catalog needs its cost ratio
+    (the capacity margin's settings are per ratio)."""
+    if env.couple_products and ratio is None:
+        raise ValueError("_mip_run: a catalog sharing capacity needs its cost ratio")
     return run_mip_mixed(env, params, keys, progress=progress,
-                         **_mip_options(s, safety_target, coupled=bool(env.couple_products)))
+                         **_mip_options(s, safety_target, ratio if env.couple_products else None))
 
 
-def _submit_episodes(s: dict, executor, env, params, reset_keys, safety_target=None) -> list:
-    """The coupled catalog's episodes of reset_keys [S, N] submitted to mip_mixed.workers' pool: one
-    future per sample (merge_mip_results of their results is the MipMixedResult)."""
+def _submit_episodes(s: dict, executor, env, params, reset_keys, ratio: float, safety_target=None) -> list:
+    """The coupled catalog's episodes (cost ratio `ratio`) of reset_keys [S, N] submitted to
+    mip_mixed.workers' pool: one future per sample (merge_mip_results of their results is the MipMixedResult)."""
     return submit_mip_mixed(executor, env, params, jnp.swapaxes(reset_keys, 0, 1),
-                            **_mip_options(s, safety_target, coupled=True))
+                            **_mip_options(s, safety_target, ratio))
 
 
-def _mip_episodes(s: dict, executor, env, params, reset_keys, safety_target=None, progress=None):
-    """MipMixedResult of the coupled catalog's episodes of reset_keys [S, N]: in mip_mixed.workers'
-    processes where there is a pool (each sample's episode the same either way), else here."""
+def _mip_episodes(s: dict, executor, env, params, reset_keys, ratio: float, safety_target=None, progress=None):
+    """MipMixedResult of the coupled catalog's episodes (cost ratio `ratio`) of reset_keys [S, N]: in
+    mip_mixed.workers' processes where there is a pool (each sample's episode the same either way), else here."""
     if executor is None:
-        return _mip_run(s, env, params, jnp.swapaxes(reset_keys, 0, 1), safety_target, progress)
+        return _mip_run(s, env, params, jnp.swapaxes(reset_keys, 0, 1), safety_target, progress, ratio)
     return merge_mip_results([job.result() for job in _submit_episodes(s, executor, env, params, reset_keys,
-                                                                       safety_target)])
+                                                                       ratio, safety_target)])
 
 
 #: multi SKU brain_or_mip's candidates (ties: the first)
@@ -853,7 +884,7 @@ def _submit_mip_choice(sem: str, s: dict, point, tuned: dict, env, params, brain
         if _tuned_train_metrics(method, tuned, point) is not None:
             continue
         target, _ = _mip_target(method, sem, s, point, tuned, params, brain, act_keys, pooled=True, coupled=True)
-        out[method] = _submit_episodes(s, executor, env, params, reset_keys, target)
+        out[method] = _submit_episodes(s, executor, env, params, reset_keys, point[0], target)
     return out
 
 
@@ -875,7 +906,7 @@ def _multi_mip_choice(sem: str, s: dict, point, tuned: dict, env, params, brain,
             else:
                 target, _ = _mip_target(method, sem, s, point, tuned, params, brain, act_keys,
                                         pooled=executor is not None, coupled=True)
-                result = _mip_episodes(s, executor, env, params, reset_keys, target, progress)
+                result = _mip_episodes(s, executor, env, params, reset_keys, point[0], target, progress)
             known = {m: float(np.mean(_tuning_cost(result, m))) for m in METRICS}
         train[method], metrics[method] = known[objective], known
     record = {"objective": objective, "train_cost": train, "train_metrics": metrics,
@@ -944,7 +975,7 @@ def _tune_in_catalog_mip(sem: str, s: dict, searches: list, tuned: dict, catalog
                     target, _ = _mip_target(method, sem, s, (ratio, sigma), trial, params, brain, act_keys,
                                             pooled=executor is not None, coupled=True)
                     futures = (None if executor is None
-                               else _submit_episodes(s, executor, env, params, reset_keys, target))
+                               else _submit_episodes(s, executor, env, params, reset_keys, ratio, target))
                     runs[key, ratio, sigma, i] = (env, params, target, futures)
     guard = exp["mip_mixed_guard"]
     for method, key, candidates, value, label in searches:  # the z search first: the guard's reference is its z = 0
@@ -955,7 +986,7 @@ def _tune_in_catalog_mip(sem: str, s: dict, searches: list, tuned: dict, catalog
                 by_candidate = []
                 for i in range(len(candidates)):
                     env, params, target, futures = runs.pop((key, ratio, sigma, i))
-                    result = (_mip_episodes(s, None, env, params, reset_keys, target) if futures is None
+                    result = (_mip_episodes(s, None, env, params, reset_keys, ratio, target) if futures is None
                               else merge_mip_results([job.result() for job in futures]))
                     by_candidate.append({m: float(np.mean(_tuning_cost(result, m))) for m in METRICS})
                 labels = [label(c) for c in candidates]
@@ -1338,7 +1369,7 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None
                 for method in pooled:
                     target, recorded = _mip_target(method, sem, s, (ratio, sigma), tuned, params, brain, act_keys,
                                                    pooled=True, coupled=True)
-                    jobs[ratio, sigma, method] = (_submit_episodes(s, executor, env, params, reset_keys, target),
+                    jobs[ratio, sigma, method] = (_submit_episodes(s, executor, env, params, reset_keys, ratio, target),
                                                   recorded)
                 if choosing and executor is not None:
                     choice_jobs[ratio, sigma] = _submit_mip_choice(sem, s, (ratio, sigma), tuned, env, params, brain,
@@ -1366,7 +1397,8 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None
                             else:
                                 target, chosen_params = _mip_target(chosen, sem, s, (ratio, sigma), tuned, params, brain,
                                                                     act_keys, pooled=executor is not None, coupled=True)
-                                result = _mip_episodes(s, executor, env, params, reset_keys, target, progress)
+                                result = _mip_episodes(s, executor, env, params, reset_keys, ratio, target,
+                                                       progress)
                             recorded = {**recorded, "chosen_params": chosen_params}
                         elif (ratio, sigma, method) in jobs:  # run in the worker processes (mip_mixed.workers)
                             pending, recorded = jobs.pop((ratio, sigma, method))
@@ -1374,7 +1406,7 @@ def _multi(sem, s, full, brain, tuned, logger, raw, timings, capacity_brain=None
                         else:
                             target, recorded = _mip_target(method, sem, s, (ratio, sigma), tuned, params, brain, act_keys,
                                                            coupled=True)
-                            result = _mip_episodes(s, None, env, params, reset_keys, target, progress)
+                            result = _mip_episodes(s, None, env, params, reset_keys, ratio, target, progress)
                         mip_results[method] = (result, recorded)
                         if recorded:
                             entry["params"] = recorded

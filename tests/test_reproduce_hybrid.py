@@ -67,14 +67,17 @@ def test_sample_200_skus_preset_is_the_documented_command():
                   "multi_sku.tune_mip_in_catalog=true", "multi_sku.mip_mixed_guard=true",
                   "multi_sku.brain_target_cap=[0.02,0.1,0.2,0.4]", "multi_sku.mip_target_floors=[0,1,2,3,4]",
                   "multi_sku.target_start_day=10", "tuning.mip_safety.z_values=[0.0]",
-                  "mip_mixed.capacity_margin_z=4.0", "ratios=[10,100]", "sigma_levels=[1,2,3,4,5,6,7,8,9]"]
+                  "mip_mixed.capacity_margin_z=4.0", "mip_mixed.capacity_margin_lead={10:echelon,100:stage}",
+                  "mip_mixed.capacity_margin_lost={10:0.1,100:0.05}", "ratios=[10,100]", "sigma_levels=[1,2,3,4,5,6,7,8,9]"]
     m = _module()
     preset = m.settings(m.to_dict(_compose(["+preset=sample_200_skus"])))
     command = m.settings(m.to_dict(_compose(documented)))
     # (the disabled single-SKU experiment's ratios and episodes differ: the documented command's top-level keys)
     assert {k: v for k, v in preset.items() if k != "single_sku"} == {k: v for k, v in command.items() if k != "single_sku"}
     assert preset["semantics"] == ["sample"] and not preset["single_sku"]["enabled"]
-    assert preset["mip_mixed"]["capacity_margin_z"] == 4.0 and preset["multi_sku"]["target_start_day"] == 10
+    assert preset["mip_mixed"]["capacity_margin_z"] == {10.0: 4.0, 100.0: 4.0}
+    assert preset["mip_mixed"]["capacity_margin_lost"] == {10.0: 0.1, 100.0: 0.05}
+    assert preset["multi_sku"]["target_start_day"] == 10
     assert m.settings(m.to_dict(_compose(["+preset=sample_200_skus", "ratios=[100]"])))["multi_sku"]["ratios"] == [100.0]
 
 
@@ -319,6 +322,46 @@ def test_bad_keys_name_the_field(tmp_path, override, field):
         _module().run(_compose(TINY + (list(override) if isinstance(override, tuple) else [override])),
                       run_dir=tmp_path)
     assert not (tmp_path / "results.json").exists()
+
+
+def test_capacity_margin_per_cost_ratio_reaches_each_catalogs_mip(monkeypatch):
+    """mip_mixed.capacity_margin_* take one value for every ratio or a mapping {ratio: value}: each
+    coupled catalog's MIP runs with its own ratio's margin (a mapping may name ratios the run lacks,
+    not miss one it has); a single-SKU run gets no margin; a coupled run without its ratio is a bug."""
+    from sc_jax.env.hybrid_sample import hybrid_sample_catalog
+    from sc_jax.hybrid_reproduction import hybrid_keys, multi_sku_keys
+    m = _module()
+    per_ratio = ["ratios=[10,100]", "mip_mixed.capacity_margin_z=4.0",
+                 "mip_mixed.capacity_margin_lead={10:echelon,100:stage,1000:stage}",
+                 "mip_mixed.capacity_margin_lost={10:0.1,100:0.05}"]
+    s = m.settings(m.to_dict(_compose(per_ratio)))
+    assert s["mip_mixed"]["capacity_margin_lead"] == {10.0: "echelon", 100.0: "stage"}
+    seen = []
+    monkeypatch.setattr(m, "run_mip_mixed", lambda env, params, keys, progress=None, **options: seen.append(options))
+    env, params = hybrid_sample_catalog(2, 10.0, semantics="exact", sigma_max=3, periods=30)
+    reset_keys, _ = hybrid_keys(multi_sku_keys(0, 1), 2)
+    m._mip_episodes(s, None, env, params, reset_keys, 10.0)
+    m._mip_episodes(s, None, env, params, reset_keys, 100)
+    assert [(o["capacity_margin_z"], o["capacity_margin_lead"], o["capacity_margin_lost"]) for o in seen] == [
+        (4.0, "echelon", 0.1), (4.0, "stage", 0.05)]
+    assert "capacity_margin_z" not in m._mip_options(s)  # the single SKU: no shared capacity, no margin
+    with pytest.raises(ValueError, match="needs its cost ratio"):
+        m._mip_run(s, env, params, jnp.swapaxes(reset_keys, 0, 1))
+    # a run over one of the mapping's ratios (a preset's mapping, `ratios=[100]`) takes that ratio's value
+    one = m.settings(m.to_dict(_compose(per_ratio[1:] + ["ratios=[100]"])))
+    assert one["mip_mixed"]["capacity_margin_lost"] == {100.0: 0.05}
+    lead = "mip_mixed.capacity_margin_lead=stage"
+    for override, field in (
+            (per_ratio[1:] + ["ratios=[10,1000]"], r"capacity_margin_lost' must give a value for every cost ratio of "
+                                                   r"the multi-SKU experiment \['10', '1000'\], got none for \['1000'\]"),
+            ([lead, "mip_mixed.capacity_margin_lost={ten:0.1}"], "capacity_margin_lost' must be a value or a mapping "
+                                                                 "from cost ratios"),
+            ([lead, "mip_mixed.capacity_margin_lost={10:-1,100:0}"], r"'mip_mixed\.capacity_margin_lost\.10' must be "
+                                                                     "a number >= 0"),
+            (["mip_mixed.capacity_margin_lead={10:chain,100:stage}"], r"'mip_mixed\.capacity_margin_lead\.10' must be "
+                                                                      "one of")):
+        with pytest.raises(ConfigError, match=field):
+            m.settings(m.to_dict(_compose(["ratios=[10,100]"] + override)))
 
 
 def test_multi_sku_brain_or_mip_runs_its_choice_alone(tmp_path):
