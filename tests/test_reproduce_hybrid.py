@@ -59,8 +59,9 @@ def test_defaults_and_quick_compose():
 
 def test_sample_200_skus_preset_is_the_documented_command():
     # conf/preset/sample_200_skus.yaml must stay the command line of docs/hybrid_reproduction.md's
-    # "One margin for every point" runs (their brain checkpoint was the default training's), so the
-    # preset reproduces that table; and it still yields to the top-level keys
+    # "One margin for every point" runs plus the "One command, nothing refused" allowance (their brain
+    # checkpoint was the default training's), so the preset reproduces those tables; and it still yields
+    # to the top-level keys
     documented = ["single_sku.enabled=false", "semantics=[sample]", "num_skus=200", "episodes=10",
                   "mip_mixed.workers=2", "mip_mixed.warm_start=true", "mip_mixed.integrality=none",
                   "multi_sku.methods=[mip_mixed,fixed_safety_mip,brain_safety_mip,brain_or_mip]",
