@@ -155,6 +155,10 @@ def _ratios(name, value) -> list[float]:
     return [float(x) for x in arr]
 
 
+#: the capacity margin's settings (mip_mixed.*), each one value or {ratio: value}; run_mip_mixed's argument names
+MARGIN_KEYS = ("capacity_margin_z", "capacity_margin_lead", "capacity_margin_lost")
+
+
 def _per_ratio(name: str, value, ratios: list[float], check) -> dict[float, object]:
     """{ratio: checked value} for each of the run's cost ratios from one value for all of them or a
     mapping {ratio: value} (its keys numbers > 0; it must name every ratio of the run, and may name
@@ -283,16 +287,15 @@ def settings(full: dict) -> dict:
         "workers": check_integer("mip_mixed.workers", mip.get("workers", 1), 1),
         "integrality": check_choice("mip_mixed.integrality", mip.get("integrality", "all"), INTEGRALITY),
         "warm_start": check_bool("mip_mixed.warm_start", mip.get("warm_start", False), "true or false")}
-    margin_ratios = out["multi_sku"]["ratios"]
-    out["mip_mixed"]["capacity_margin_z"] = _per_ratio(
-        "mip_mixed.capacity_margin_z", mip.get("capacity_margin_z", 0.0), margin_ratios,
-        lambda name, v: check_number(name, v, "a number >= 0", lambda x: x >= 0))
-    out["mip_mixed"]["capacity_margin_lead"] = _per_ratio(
-        "mip_mixed.capacity_margin_lead", mip.get("capacity_margin_lead", "stage"), margin_ratios,
-        lambda name, v: check_choice(name, v, MARGIN_LEADS))
-    out["mip_mixed"]["capacity_margin_lost"] = _per_ratio(
-        "mip_mixed.capacity_margin_lost", mip.get("capacity_margin_lost", 0.0), margin_ratios,
-        lambda name, v: check_number(name, v, "a number >= 0", lambda x: x >= 0))
+    def non_negative(name, v):
+        return check_number(name, v, "a number >= 0", lambda x: x >= 0)
+    margin_checks = {"capacity_margin_z": (0.0, non_negative),
+                     "capacity_margin_lead": ("stage", lambda name, v: check_choice(name, v, MARGIN_LEADS)),
+                     "capacity_margin_lost": (0.0, non_negative)}
+    for key in MARGIN_KEYS:
+        default, check = margin_checks[key]
+        out["mip_mixed"][key] = _per_ratio(f"mip_mixed.{key}", mip.get(key, default), out["multi_sku"]["ratios"],
+                                           check)
     tuning = dict(full["tuning"])
     reject_unknown_keys(tuning, ("train_episodes", "objective", "sigma_rule", "safety", "base_stock", "mip_safety",
                                  "mip_start_days", "mip_start_objective"), "tuning")
@@ -792,7 +795,7 @@ def _mip_options(s: dict, safety_target=None, ratio: float | None = None) -> dic
                    warm_start=s["mip_mixed"]["warm_start"], safety_target=safety_target,
                    safety_penalty_weight=s["tuning"]["mip_penalty_weight"])
     if ratio is not None:
-        for key in ("capacity_margin_z", "capacity_margin_lead", "capacity_margin_lost"):
+        for key in MARGIN_KEYS:
             options[key] = s["mip_mixed"][key][float(ratio)]
     return options
 

@@ -69,7 +69,8 @@ def test_sample_200_skus_preset_is_the_documented_command():
                   "multi_sku.brain_target_cap=[0.02,0.1,0.2,0.4]", "multi_sku.mip_target_floors=[0,1,2,3,4]",
                   "multi_sku.target_start_day=10", "tuning.mip_safety.z_values=[0.0]",
                   "mip_mixed.capacity_margin_z=4.0", "mip_mixed.capacity_margin_lead={10:echelon,100:stage}",
-                  "mip_mixed.capacity_margin_lost={10:0.1,100:0.05}", "ratios=[10,100]", "sigma_levels=[1,2,3,4,5,6,7,8,9]"]
+                  "mip_mixed.capacity_margin_lost={10:0.1,100:0.05}", "ratios=[10,100]",
+                  "sigma_levels=[1,2,3,4,5,6,7,8,9]"]
     m = _module()
     preset = m.settings(m.to_dict(_compose(["+preset=sample_200_skus"])))
     command = m.settings(m.to_dict(_compose(documented)))
