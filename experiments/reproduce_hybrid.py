@@ -277,7 +277,8 @@ def settings(full: dict) -> dict:
         raise ConfigError("'single_sku.enabled' and 'multi_sku.enabled' are both false: nothing to run")
     mip = dict(full["mip_mixed"])
     reject_unknown_keys(mip, ("alignment", "time_limit_s", "mip_rel_gap", "workers", "integrality", "capacity_margin_z",
-                              "capacity_margin_lead", "capacity_margin_lost", "warm_start"), "mip_mixed")
+                              "capacity_margin_lead", "capacity_margin_lost", "capacity_margin_baseline",
+                              "warm_start"), "mip_mixed")
     out["mip_mixed"] = {
         "alignment": check_choice("mip_mixed.alignment", mip["alignment"], ALIGNMENTS),
         "time_limit": check_number("mip_mixed.time_limit_s", mip["time_limit_s"], "null or a number > 0 (seconds)",
@@ -286,7 +287,9 @@ def settings(full: dict) -> dict:
                                     lambda x: 0 <= x < 1),
         "workers": check_integer("mip_mixed.workers", mip.get("workers", 1), 1),
         "integrality": check_choice("mip_mixed.integrality", mip.get("integrality", "all"), INTEGRALITY),
-        "warm_start": check_bool("mip_mixed.warm_start", mip.get("warm_start", False), "true or false")}
+        "warm_start": check_bool("mip_mixed.warm_start", mip.get("warm_start", False), "true or false"),
+        "capacity_margin_baseline": check_bool("mip_mixed.capacity_margin_baseline",
+                                               mip.get("capacity_margin_baseline", True), "true or false")}
     def non_negative(name, v):
         return check_number(name, v, "a number >= 0", lambda x: x >= 0)
     margin_checks = {"capacity_margin_z": (0.0, non_negative),
@@ -789,12 +792,13 @@ def _tune(sem: str, s: dict, full: dict, needed: dict, logger, timings: dict) ->
 
 def _mip_options(s: dict, safety_target=None, ratio: float | None = None) -> dict:
     """run_mip_mixed's options from the run's MIP settings; a safety target with its penalty weight;
-    `ratio` (the multi-SKU catalog's cost ratio): the capacity row's margin too, as set for that ratio."""
+    `ratio` (the multi-SKU catalog's cost ratio): the capacity row's margin too, as set for that ratio
+    (MIP-mixed itself, no safety target, without it where mip_mixed.capacity_margin_baseline is false)."""
     options = dict(alignment=s["mip_mixed"]["alignment"], time_limit=s["mip_mixed"]["time_limit"],
                    mip_rel_gap=s["mip_mixed"]["mip_rel_gap"], integrality=s["mip_mixed"]["integrality"],
                    warm_start=s["mip_mixed"]["warm_start"], safety_target=safety_target,
                    safety_penalty_weight=s["tuning"]["mip_penalty_weight"])
-    if ratio is not None:
+    if ratio is not None and (safety_target is not None or s["mip_mixed"]["capacity_margin_baseline"]):
         for key in MARGIN_KEYS:
             options[key] = s["mip_mixed"][key][float(ratio)]
     return options
@@ -871,6 +875,12 @@ def _check_mip_mixed_guard(s: dict) -> None:
                           "episodes, so it needs multi_sku.tune_mip_in_catalog=true and 0 in "
                           f"tuning.mip_safety.z_values, got tune_mip_in_catalog={exp['tune_mip_in_catalog']!r}, "
                           f"z_values={s['tuning']['mip_z_values']!r}")
+    mip = s["mip_mixed"]
+    if not mip["capacity_margin_baseline"] and any(v > 0 for key in ("capacity_margin_z", "capacity_margin_lost")
+                                                   for v in mip[key].values()):
+        raise ConfigError("'multi_sku.mip_mixed_guard' takes the z = 0 candidate, which runs with the capacity "
+                          "margin, for MIP-mixed, so it needs mip_mixed.capacity_margin_baseline=true (MIP-mixed "
+                          "with the same margin) when a margin is set, got capacity_margin_baseline=false")
 
 
 def _guard_eligible(metrics: dict, reference: dict) -> bool:

@@ -83,6 +83,23 @@ def test_sample_200_skus_preset_is_the_documented_command():
     assert m.settings(m.to_dict(_compose(["+preset=sample_200_skus", "ratios=[100]"])))["multi_sku"]["ratios"] == [100.0]
 
 
+def test_exact_200_skus_preset_is_the_documented_command():
+    # conf/preset/exact_200_skus.yaml must stay docs/hybrid_reproduction.md's exact-semantics command
+    # ("One command under the exact semantics"), so the preset reproduces its tables
+    documented = ["single_sku.enabled=false", "semantics=[exact]", "num_skus=200", "episodes=10",
+                  "mip_mixed.workers=2", "mip_mixed.warm_start=true", "mip_mixed.integrality=none",
+                  "multi_sku.methods=[mip_mixed,fixed_safety_mip,brain_safety_mip,brain_or_mip]",
+                  "multi_sku.brain_target_cap=0.9", "mip_mixed.capacity_margin_z={10:0,100:2}",
+                  "mip_mixed.capacity_margin_lost={10:0.05,100:0}", "mip_mixed.capacity_margin_baseline=false",
+                  "ratios=[10,100]", "sigma_levels=[1,2,3,4,5,6,7,8,9]"]
+    m = _module()
+    preset = m.settings(m.to_dict(_compose(["+preset=exact_200_skus"])))
+    command = m.settings(m.to_dict(_compose(documented)))
+    assert {k: v for k, v in preset.items() if k != "single_sku"} == {k: v for k, v in command.items() if k != "single_sku"}
+    assert preset["semantics"] == ["exact"] and not preset["mip_mixed"]["capacity_margin_baseline"]
+    assert preset["mip_mixed"]["capacity_margin_z"] == {10.0: 0.0, 100.0: 2.0}
+
+
 def _untrained_ppo_checkpoint(directory, cfg) -> str:
     """A PPO safety brain (initial weights, no training: no compile) for TINY's env, as
     brain.checkpoint: the run then trains only the HDPO brain (one training compile, as before
@@ -310,6 +327,10 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     ("mip_mixed.capacity_margin_lead=chain", "mip_mixed.capacity_margin_lead"),
     ("mip_mixed.capacity_margin_lost=-0.05", "mip_mixed.capacity_margin_lost"),
     ("mip_mixed.warm_start=maybe", "mip_mixed.warm_start"),
+    ("mip_mixed.capacity_margin_baseline=maybe", "mip_mixed.capacity_margin_baseline"),
+    (("multi_sku.methods=[fixed_safety_mip]", "multi_sku.tune_mip_in_catalog=true", "multi_sku.mip_mixed_guard=true",
+      "mip_mixed.capacity_margin_z=2.0", "mip_mixed.capacity_margin_baseline=false"),
+     "capacity_margin_baseline"),  # the guard's reference (z = 0) would carry a margin MIP-mixed lacks
     ("multi_sku.target_start_day=-1", "multi_sku.target_start_day"),
     ("multi_sku.overflow_rule=round", "multi_sku.overflow_rule"),
     ("multi_sku.target_start_day=2.5", "multi_sku.target_start_day"),
@@ -347,6 +368,12 @@ def test_capacity_margin_per_cost_ratio_reaches_each_catalogs_mip(monkeypatch):
     assert [(o["capacity_margin_z"], o["capacity_margin_lead"], o["capacity_margin_lost"]) for o in seen] == [
         (4.0, "echelon", 0.1), (4.0, "stage", 0.05)]
     assert "capacity_margin_z" not in m._mip_options(s)  # the single SKU: no shared capacity, no margin
+    # capacity_margin_baseline=false: the rows with a safety target keep their margin, MIP-mixed has none
+    target = m._mip_safety_z("exact", s, np.zeros(3), np.array([2, 3, 4]))
+    assert m._mip_options(s, None, 100)["capacity_margin_z"] == 4.0
+    bare = m.settings(m.to_dict(_compose(per_ratio + ["mip_mixed.capacity_margin_baseline=false"])))
+    assert not {"capacity_margin_z", "capacity_margin_lost"} & set(m._mip_options(bare, None, 100))
+    assert m._mip_options(bare, target, 100)["capacity_margin_lost"] == 0.05
     with pytest.raises(ValueError, match="needs its cost ratio"):
         m._mip_run(s, env, params, jnp.swapaxes(reset_keys, 0, 1))
     # a run over one of the mapping's ratios (a preset's mapping, `ratios=[100]`) takes that ratio's value
