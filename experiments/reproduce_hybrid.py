@@ -278,7 +278,7 @@ def settings(full: dict) -> dict:
     mip = dict(full["mip_mixed"])
     reject_unknown_keys(mip, ("alignment", "time_limit_s", "mip_rel_gap", "workers", "integrality", "capacity_margin_z",
                               "capacity_margin_lead", "capacity_margin_lost", "capacity_margin_baseline",
-                              "warm_start"), "mip_mixed")
+                              "warm_start", "rounded_plan"), "mip_mixed")
     out["mip_mixed"] = {
         "alignment": check_choice("mip_mixed.alignment", mip["alignment"], ALIGNMENTS),
         "time_limit": check_number("mip_mixed.time_limit_s", mip["time_limit_s"], "null or a number > 0 (seconds)",
@@ -288,6 +288,7 @@ def settings(full: dict) -> dict:
         "workers": check_integer("mip_mixed.workers", mip.get("workers", 1), 1),
         "integrality": check_choice("mip_mixed.integrality", mip.get("integrality", "all"), INTEGRALITY),
         "warm_start": check_bool("mip_mixed.warm_start", mip.get("warm_start", False), "true or false"),
+        "rounded_plan": check_bool("mip_mixed.rounded_plan", mip.get("rounded_plan", True), "true or false"),
         "capacity_margin_baseline": check_bool("mip_mixed.capacity_margin_baseline",
                                                mip.get("capacity_margin_baseline", True), "true or false")}
     def non_negative(name, v):
@@ -796,7 +797,8 @@ def _mip_options(s: dict, safety_target=None, ratio: float | None = None) -> dic
     (MIP-mixed itself, no safety target, without it where mip_mixed.capacity_margin_baseline is false)."""
     options = dict(alignment=s["mip_mixed"]["alignment"], time_limit=s["mip_mixed"]["time_limit"],
                    mip_rel_gap=s["mip_mixed"]["mip_rel_gap"], integrality=s["mip_mixed"]["integrality"],
-                   warm_start=s["mip_mixed"]["warm_start"], safety_target=safety_target,
+                   warm_start=s["mip_mixed"]["warm_start"], rounded_plan=s["mip_mixed"]["rounded_plan"],
+                   safety_target=safety_target,
                    safety_penalty_weight=s["tuning"]["mip_penalty_weight"])
     if ratio is not None and (safety_target is not None or s["mip_mixed"]["capacity_margin_baseline"]):
         for key in MARGIN_KEYS:

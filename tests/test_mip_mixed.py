@@ -544,6 +544,30 @@ def test_warm_started_lp_reaches_the_cold_optimum(integrality):
         solve_mixed(problem, warm_start=True)
 
 
+def test_rounded_plan_false_skips_the_re_solve_and_keeps_the_orders():
+    """rounded_plan=False: where day 0's LP orders are rounded down, the same orders, cold or warm, with
+    the LP plan's objective and slack reported instead of the re-solved plan's (slack_added unknown);
+    where nothing is rounded, the same result; a bad flag names the field."""
+    warm = {flag: mm.LpWarmStart() for flag in (True, False)}
+    rounded = 0
+    for problem in _rolling_sequence(np.random.default_rng(5)):
+        for chain in (None, "warm"):
+            full, lean = (solve_mixed(problem, time_limit=None, integrality="none", rounded_plan=flag,
+                                      warm_start=None if chain is None else warm[flag]) for flag in (True, False))
+            np.testing.assert_array_equal(lean.orders, full.orders)
+            assert lean.status == full.status and not lean.fallback
+            if full.status == "lp_floor":
+                rounded += 1
+                assert lean.objective == pytest.approx(full.info["lp_objective"], rel=1e-9)
+                assert lean.capacity_slack == pytest.approx(full.info["lp_slack"], abs=1e-9)
+                assert np.isnan(lean.info["slack_added"])
+            else:
+                assert lean.objective == pytest.approx(full.objective, rel=1e-9)
+    assert rounded >= 2
+    with pytest.raises(ConfigError, match="'rounded_plan' must be True or False, got 1"):
+        solve_mixed(problem, rounded_plan=1)
+
+
 def test_runner_warm_start_chains_per_sample_and_is_deterministic():
     """run_mip_mixed(warm_start=True) on a coupled catalog whose capacity binds: one basis chain per
     sample, so a sample's episode is the same alone or with others (and in worker processes), and
@@ -568,6 +592,10 @@ def test_runner_warm_start_chains_per_sample_and_is_deterministic():
     np.testing.assert_allclose(both.day_cost.sum(axis=0), both.cost, rtol=1e-5)  # day by day, the episode's cost
     cold = run_mip_mixed(env, params, keys, **{**options, "safety_target": target(), "warm_start": False})
     np.testing.assert_allclose(both.cost.sum(axis=0), cold.cost.sum(axis=0), rtol=0.02)
+    lean = run_mip_mixed(env, params, keys, **{**options, "safety_target": target(), "rounded_plan": False})
+    np.testing.assert_array_equal(lean.daily["orders"], both.daily["orders"])  # the re-solve only reports
+    np.testing.assert_array_equal(lean.cost, both.cost)
+    assert lean.settings["rounded_plan"] is False
     with pytest.raises(ConfigError, match="'warm_start' must be True or False, got 'yes'"):
         run_mip_mixed(env, params, keys, warm_start="yes")
 

@@ -328,6 +328,7 @@ def test_tiny_run_writes_the_schema_and_resumes(tmp_path, monkeypatch):
     ("mip_mixed.capacity_margin_lost=-0.05", "mip_mixed.capacity_margin_lost"),
     ("mip_mixed.warm_start=maybe", "mip_mixed.warm_start"),
     ("mip_mixed.capacity_margin_baseline=maybe", "mip_mixed.capacity_margin_baseline"),
+    ("mip_mixed.rounded_plan=maybe", "mip_mixed.rounded_plan"),
     (("multi_sku.methods=[fixed_safety_mip]", "multi_sku.tune_mip_in_catalog=true", "multi_sku.mip_mixed_guard=true",
       "mip_mixed.capacity_margin_z=2.0", "mip_mixed.capacity_margin_baseline=false"),
      "capacity_margin_baseline"),  # the guard's reference (z = 0) would carry a margin MIP-mixed lacks
