@@ -79,7 +79,7 @@ def main(which=("exact", "sample")):
                   "published brain + MIP |")
             print("|---|---|---|---|---|---|---|---|---|---|---|")
             for ratio in ("100", "10"):
-                for sigma in sorted(preset[ratio], key=int):
+                for sigma in sorted(preset.get(ratio, {}), key=int):
                     p = preset[ratio][sigma]
                     bar = {"MIP-mixed": values(mip[ratio][sigma]["mip_mixed"], semantics, metric),
                            **{m: values(jax_rows[ratio][sigma][m], semantics, metric) for m in JAX_BAR}}
