@@ -17,7 +17,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 M = HERE.parent
 sys.path.insert(0, str(M / "brain_target_cap_200_skus"))
-from make_table import merged, mip_mixed  # noqa: E402 - brain_target_cap_200_skus/make_table.py
+from make_table import mip_mixed  # noqa: E402 - brain_target_cap_200_skus/make_table.py
 
 from sc_jax.sample_metrics import PUBLISHED_MULTI_SKU  # noqa: E402
 from sc_jax.stats import mean_ci, paired_difference  # noqa: E402
