@@ -16,25 +16,16 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "brain_target_cap_200_skus"))
 from make_table import M, merged, mip_mixed  # noqa: E402 - brain_target_cap_200_skus/make_table.py
 
-from sc_jax.stats import mean_ci, paired_difference  # noqa: E402
+import make_bar_table as bar  # noqa: E402 - this folder's: the cells, differences and the JAX rows of the bar
+from make_bar_table import cell, diff  # noqa: E402
 
 METRICS = (("env_cost", 1e3, "env cost per episode, thousands (all 200 SKUs, all days; the exact semantics' headline)"),
            ("notebook_cost", 1.0, "the 200-SKU figure's metric (one day in ten)"))
-BAR_JAX = ("sigma_rule_alloc", "fixed_safety_alloc")
+BAR_JAX = bar.JAX_BAR
 
 
 def values(row, metric):
-    return np.asarray(row["exact"][metric], float)
-
-
-def cell(a, scale):
-    m, c = mean_ci(a)
-    return f"{m / scale:,.1f} ± {c / scale:,.1f}"
-
-
-def diff(a, b, scale):
-    d = paired_difference(a, b)
-    return f"{d['mean'] / scale:+,.1f} ± {d['ci95'] / scale:,.1f} ({100 * d['mean'] / np.mean(b):+.1f}%)"
+    return bar.values(row, "exact", metric)
 
 
 def refused(row):
